@@ -1,0 +1,61 @@
+/**
+ * The typed CLIP architecture. Raw JSON becomes this type in `parseClipConfig` (see
+ * `config_parse.ts`) and nowhere else.
+ *
+ * @module
+ */
+
+/** The MLP activation: OpenAI's models use QuickGELU (`x·σ(1.702x)`), OpenCLIP's LAION models exact GELU. */
+export type Activation = "quick_gelu" | "gelu";
+
+/** The image tower's shape. */
+export interface ClipVisionConfig {
+  /** Input side in pixels (square). */
+  imageSize: number;
+  /** Patch side in pixels; the grid is imageSize / patchSize. */
+  patchSize: number;
+  /** Residual stream width. */
+  width: number;
+  /** Number of residual blocks. */
+  layers: number;
+  /** Attention heads; width / heads is the head width (64 for OpenAI's models). */
+  heads: number;
+  /** Hidden width of each MLP (4·width for every public CLIP). */
+  mlpWidth: number;
+  /** LayerNorm epsilon (1e-5 everywhere in CLIP). */
+  layerNormEps: number;
+}
+
+/** The text tower's shape. */
+export interface ClipTextConfig {
+  /** Maximum tokens including start and end (77). */
+  contextLength: number;
+  /** BPE vocabulary size (49408). */
+  vocabSize: number;
+  width: number;
+  layers: number;
+  heads: number;
+  mlpWidth: number;
+  layerNormEps: number;
+}
+
+/** Preprocessing constants that travel with the weights. */
+export interface ClipPreprocessConfig {
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+/** A complete CLIP architecture. */
+export interface ClipConfig {
+  /** Joint embedding width. */
+  embedDim: number;
+  activation: Activation;
+  vision: ClipVisionConfig;
+  text: ClipTextConfig;
+  preprocess: ClipPreprocessConfig;
+}
+
+/** OpenAI's CLIP normalisation constants, the default for every public checkpoint. */
+export const CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
+/** @see CLIP_MEAN */
+export const CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];

@@ -1,0 +1,75 @@
+/**
+ * The canonical, layout-independent CLIP weights: what every checkpoint layout is mapped to and what
+ * the graph builders read. All tensors are float32, row-major, in the orientation named per field.
+ *
+ * @module
+ */
+
+/** A dense float32 tensor. */
+export interface FloatTensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+/** LayerNorm affine parameters, each [width]. */
+export interface LayerNormWeights {
+  readonly weight: FloatTensor;
+  readonly bias: FloatTensor;
+}
+
+/** One pre-norm residual attention block (OpenAI/OpenCLIP orientation: `y = x @ W.T + b`). */
+export interface BlockWeights {
+  readonly ln1: LayerNormWeights;
+  /** [3·width, width]: query, key and value projections stacked in that order. */
+  readonly qkvWeight: FloatTensor;
+  /** [3·width] */
+  readonly qkvBias: FloatTensor;
+  /** [width, width] */
+  readonly outWeight: FloatTensor;
+  /** [width] */
+  readonly outBias: FloatTensor;
+  readonly ln2: LayerNormWeights;
+  /** [mlpWidth, width] */
+  readonly fcWeight: FloatTensor;
+  /** [mlpWidth] */
+  readonly fcBias: FloatTensor;
+  /** [width, mlpWidth] */
+  readonly projWeight: FloatTensor;
+  /** [width] */
+  readonly projBias: FloatTensor;
+}
+
+/** The image tower. */
+export interface VisionWeights {
+  /** [width, 3, patch, patch], no bias. */
+  readonly patchEmbed: FloatTensor;
+  /** [width] */
+  readonly classEmbed: FloatTensor;
+  /** [1 + grid², width] */
+  readonly posEmbed: FloatTensor;
+  readonly lnPre: LayerNormWeights;
+  readonly blocks: readonly BlockWeights[];
+  readonly lnPost: LayerNormWeights;
+  /** [width, embedDim]: `features = lnPost(cls) @ proj`. */
+  readonly proj: FloatTensor;
+}
+
+/** The text tower. */
+export interface TextWeights {
+  /** [vocabSize, width] */
+  readonly tokenEmbed: FloatTensor;
+  /** [contextLength, width] */
+  readonly posEmbed: FloatTensor;
+  readonly blocks: readonly BlockWeights[];
+  readonly lnFinal: LayerNormWeights;
+  /** [width, embedDim]: `features = lnFinal(eot) @ proj`. */
+  readonly proj: FloatTensor;
+}
+
+/** Both towers and the learned temperature. */
+export interface ClipWeights {
+  readonly vision: VisionWeights;
+  readonly text: TextWeights;
+  /** log of the logit scale (CLIP stores it as a log). */
+  readonly logitScale: number;
+}
