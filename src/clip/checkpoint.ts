@@ -1,0 +1,583 @@
+/**
+ * Opening a CLIP checkpoint folder in either layout (OpenCLIP or Hugging Face), with or without its
+ * config file, and mapping its tensors to the canonical {@linkcode ClipWeights}. Every tensor is
+ * checked against the config when the folder is opened, before anything is read.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { basename, join, resolve } from "node:path";
+import { ConfigError, ErrorCode, ShapeError, WeightsError } from "../errors.ts";
+import type { Activation, ClipConfig } from "./config.ts";
+import {
+  type CheckpointLayout,
+  inferClipConfig,
+  LAYOUT_NAMES,
+  parseClipConfig,
+  validateClipConfig,
+} from "./config_parse.ts";
+import { openSafetensors, type SafetensorsReader } from "./safetensors.ts";
+import type { BlockWeights, ClipWeights, FloatTensor, LayerNormWeights } from "./weights.ts";
+
+/** File names of each layout. */
+export const CHECKPOINT_FILES = Object.freeze({
+  openclip: { config: "open_clip_config.json", weights: "open_clip_model.safetensors" },
+  hf: { config: "config.json", weights: "model.safetensors", preprocessor: "preprocessor_config.json" },
+});
+
+/** Name of the JSON file under a cache folder that remembers weight hashes. */
+export const HASH_CACHE_FILE = "weights-sha256.json";
+
+/** An open checkpoint folder. `close()` (or `using`) releases the weights file. */
+export interface Checkpoint {
+  readonly dir: string;
+  /** How the weights name their tensors. */
+  readonly layout: CheckpointLayout;
+  readonly config: ClipConfig;
+  /** The config file used, or null when the config was inferred from tensor shapes. */
+  readonly configFile: string | null;
+  readonly weightsFile: string;
+  /** Guesses and disagreements between config and weights, one sentence each. */
+  readonly warnings: readonly string[];
+  /**
+   * The weights file's sha256 (hex). With `cacheDir`, remembered across processes keyed by path,
+   * size and modification time, so a restart does not rehash gigabytes.
+   */
+  hash(cacheDir?: string): Promise<string>;
+  /** Every tensor, converted to float32 in canonical orientation. */
+  readWeights(): Promise<ClipWeights>;
+  /** Rows of the token embedding ([ids.length · width], in the order given), read alone. */
+  readTokenEmbeddingRows(ids: readonly number[]): Promise<Float32Array>;
+  /** The stored log of the logit scale, read alone. */
+  readLogitScale(): Promise<number>;
+  /** One canonical tensor by its layout-independent key (as in {@linkcode layoutTensors}). */
+  readCanonicalTensor(key: string): Promise<FloatTensor>;
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
+/** Options of {@linkcode openCheckpoint}. */
+export interface OpenCheckpointOptions {
+  /**
+   * Overrides the activation (like OpenCLIP's `force_quick_gelu`); needed for a weights-only
+   * folder of a GELU model. A disagreement with the config file is warned about.
+   */
+  activation?: Activation;
+}
+
+/** One canonical tensor and where a layout stores it. */
+export interface LayoutTensor {
+  /** Canonical key, e.g. `vision.blocks.0.qkvWeight` or `text.lnFinal.bias`. */
+  readonly key: string;
+  /** Canonical shape. */
+  readonly shape: readonly number[];
+  /** Stored tensors, concatenated along axis 0 to form the canonical tensor (HF splits q, k, v). */
+  readonly parts: readonly { readonly name: string; readonly shape: readonly number[] }[];
+  /** Whether the (single, 2-d) stored tensor is the transpose of the canonical one. */
+  readonly transposed: boolean;
+}
+
+/**
+ * Every tensor a config needs, in canonical terms, with the names and shapes a layout stores.
+ *
+ * @param config the architecture
+ * @param layout the naming
+ * @returns in a stable order: vision tower, text tower, logit scale
+ *
+ * @example
+ * ```ts
+ * import { layoutTensors } from "./checkpoint.ts";
+ * import { getArchitecture } from "./architectures.ts";
+ * const proj = layoutTensors(getArchitecture("tiny"), "hf").find((t) => t.key === "vision.proj");
+ * if (proj?.parts[0].name !== "visual_projection.weight" || !proj.transposed) throw new Error("Unexpected");
+ * ```
+ */
+export function layoutTensors(config: ClipConfig, layout: CheckpointLayout): LayoutTensor[] {
+  const n = LAYOUT_NAMES[layout];
+  const out: LayoutTensor[] = [];
+  const one = (key: string, name: string, shape: number[]) =>
+    out.push({ key, shape, parts: [{ name, shape }], transposed: false });
+  const ln = (key: string, prefix: string, width: number) => {
+    one(`${key}.weight`, `${prefix}.weight`, [width]);
+    one(`${key}.bias`, `${prefix}.bias`, [width]);
+  };
+  const fused = (key: string, names: readonly string[], shape: number[]) => {
+    const partShape = [shape[0] / names.length, ...shape.slice(1)];
+    out.push({ key, shape, parts: names.map((name) => ({ name, shape: partShape })), transposed: false });
+  };
+  const proj = (key: string, name: string, width: number, embed: number) =>
+    out.push({
+      key,
+      shape: [width, embed],
+      parts: [{ name, shape: n.projTransposed ? [embed, width] : [width, embed] }],
+      transposed: n.projTransposed,
+    });
+  const blocks = (tower: string, prefix: string, width: number, mlp: number, layers: number) => {
+    const b = n.block;
+    for (let i = 0; i < layers; i++) {
+      const k = `${tower}.blocks.${i}`, p = `${prefix}.${i}.`;
+      ln(`${k}.ln1`, p + b.ln1, width);
+      fused(`${k}.qkvWeight`, b.qkvWeight.map((s) => p + s), [3 * width, width]);
+      fused(`${k}.qkvBias`, b.qkvBias.map((s) => p + s), [3 * width]);
+      one(`${k}.outWeight`, p + b.outWeight, [width, width]);
+      one(`${k}.outBias`, p + b.outBias, [width]);
+      ln(`${k}.ln2`, p + b.ln2, width);
+      one(`${k}.fcWeight`, p + b.fcWeight, [mlp, width]);
+      one(`${k}.fcBias`, p + b.fcBias, [mlp]);
+      one(`${k}.projWeight`, p + b.projWeight, [width, mlp]);
+      one(`${k}.projBias`, p + b.projBias, [width]);
+    }
+  };
+  const v = config.vision, t = config.text;
+  const grid = v.imageSize / v.patchSize;
+  one("vision.patchEmbed", n.vision.patchEmbed, [v.width, 3, v.patchSize, v.patchSize]);
+  one("vision.classEmbed", n.vision.classEmbed, [v.width]);
+  one("vision.posEmbed", n.vision.posEmbed, [1 + grid * grid, v.width]);
+  ln("vision.lnPre", n.vision.lnPre, v.width);
+  blocks("vision", n.vision.blocks, v.width, v.mlpWidth, v.layers);
+  ln("vision.lnPost", n.vision.lnPost, v.width);
+  proj("vision.proj", n.vision.proj, v.width, config.embedDim);
+  one("text.tokenEmbed", n.text.tokenEmbed, [t.vocabSize, t.width]);
+  one("text.posEmbed", n.text.posEmbed, [t.contextLength, t.width]);
+  blocks("text", n.text.blocks, t.width, t.mlpWidth, t.layers);
+  ln("text.lnFinal", n.text.lnFinal, t.width);
+  proj("text.proj", n.text.proj, t.width, config.embedDim);
+  one("logitScale", n.logitScale, []);
+  return out;
+}
+
+/**
+ * Opens a checkpoint folder. Layouts recognised: OpenCLIP (`open_clip_config.json` +
+ * `open_clip_model.safetensors`), Hugging Face (`config.json` + `model.safetensors`, plus
+ * `preprocessor_config.json` for mean/std when present), or a weights file alone, whose config is
+ * then inferred from tensor shapes with warnings for what had to be guessed. The tensor naming is
+ * detected from the weights themselves. Every tensor the config needs is checked for presence,
+ * dtype and shape before this returns.
+ *
+ * @param dir the folder
+ * @param opts `activation` override
+ * @throws {WeightsError} `WEIGHTS_MISSING` for a missing file or tensor; otherwise for a corrupt
+ *   file or a shape that disagrees with the config, naming file, tensor and both shapes
+ * @throws {ConfigError} for a malformed config file
+ *
+ * @example Reading a random tiny checkpoint
+ * ```ts
+ * import { openCheckpoint } from "./checkpoint.ts";
+ * import { writeRandomCheckpoint } from "./tiny_checkpoint.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeRandomCheckpoint(dir, { arch: "tiny", layout: "hf", seed: 1 });
+ * using ckpt = await openCheckpoint(dir);
+ * const w = await ckpt.readWeights();
+ * if (ckpt.layout !== "hf" || w.vision.blocks.length !== 3) throw new Error("Unexpected checkpoint");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function openCheckpoint(dir: string, opts: OpenCheckpointOptions = {}): Promise<Checkpoint> {
+  const weightsFile = await _findWeights(dir);
+  const reader = await openSafetensors(weightsFile);
+  try {
+    const layout = _detectLayout(reader);
+    const warnings: string[] = [];
+    const { config: fileConfig, configFile } = await _readConfig(dir, layout, reader, warnings, opts);
+    let config = fileConfig;
+    if (opts.activation && opts.activation !== config.activation) {
+      if (configFile) {
+        warnings.push(
+          `The activation is overridden: ${configFile} says ${config.activation}, using ${opts.activation}`,
+        );
+      }
+      config = validateClipConfig({ ...config, activation: opts.activation });
+    }
+    const tensors = layoutTensors(config, layout);
+    _checkTensors(reader, tensors, config, layout, warnings);
+    return new CheckpointImpl(
+      resolve(dir),
+      layout,
+      config,
+      configFile,
+      weightsFile,
+      warnings,
+      reader,
+      tensors,
+    );
+  } catch (err) {
+    reader.close();
+    throw err;
+  }
+}
+
+async function _exists(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+async function _findWeights(dir: string): Promise<string> {
+  for (const name of [CHECKPOINT_FILES.openclip.weights, CHECKPOINT_FILES.hf.weights]) {
+    const path = join(dir, name);
+    if (await _exists(path)) return path;
+  }
+  const safetensors: string[] = [];
+  const others: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.isFile) continue;
+      if (e.name.endsWith(".safetensors")) safetensors.push(e.name);
+      else if (/\.(bin|pt|pth|ckpt)$/.test(e.name)) others.push(e.name);
+    }
+  } catch (err) {
+    throw new WeightsError(`Cannot read checkpoint folder ${dir}: ${(err as Error).message}`, {
+      file: dir,
+      code: ErrorCode.WEIGHTS_MISSING,
+      cause: err,
+    });
+  }
+  if (safetensors.length === 1) return join(dir, safetensors[0]);
+  if (safetensors.length > 1) {
+    throw new WeightsError(
+      `Ambiguous checkpoint folder ${dir}: several safetensors files (${safetensors.sort().join(", ")})`,
+      { file: dir },
+    );
+  }
+  const found = others.length > 0
+    ? `; found only ${others.sort().join(", ")}, which are not safetensors`
+    : "";
+  throw new WeightsError(
+    `No weights in checkpoint folder ${dir}: expected ${CHECKPOINT_FILES.openclip.weights} or ${CHECKPOINT_FILES.hf.weights}${found}`,
+    { file: dir, code: ErrorCode.WEIGHTS_MISSING },
+  );
+}
+
+function _detectLayout(reader: SafetensorsReader): CheckpointLayout {
+  for (const layout of ["openclip", "hf"] as const) {
+    if (reader.header.has(LAYOUT_NAMES[layout].vision.patchEmbed)) return layout;
+  }
+  throw new WeightsError(
+    `Unrecognised CLIP weights in ${reader.path}: neither "${LAYOUT_NAMES.openclip.vision.patchEmbed}" (OpenCLIP) nor "${LAYOUT_NAMES.hf.vision.patchEmbed}" (Hugging Face) is present`,
+    { file: reader.path, tensor: LAYOUT_NAMES.openclip.vision.patchEmbed, code: ErrorCode.WEIGHTS_MISSING },
+  );
+}
+
+async function _readJson(path: string): Promise<unknown> {
+  const text = await Deno.readTextFile(path);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`Invalid JSON in ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function _readConfig(
+  dir: string,
+  layout: CheckpointLayout,
+  reader: SafetensorsReader,
+  warnings: string[],
+  opts: OpenCheckpointOptions,
+): Promise<{ config: ClipConfig; configFile: string | null }> {
+  const own = join(dir, CHECKPOINT_FILES[layout].config);
+  const otherLayout: CheckpointLayout = layout === "openclip" ? "hf" : "openclip";
+  const other = join(dir, CHECKPOINT_FILES[otherLayout].config);
+  for (const [path, configLayout] of [[own, layout], [other, otherLayout]] as const) {
+    if (!(await _exists(path))) continue;
+    if (configLayout !== layout) {
+      warnings.push(
+        `The weights use ${layout} names but the only config is ${
+          basename(path)
+        } (${configLayout}); using it`,
+      );
+    }
+    const preprocessorPath = join(dir, CHECKPOINT_FILES.hf.preprocessor);
+    const preprocessor = configLayout === "hf" && await _exists(preprocessorPath)
+      ? await _readJson(preprocessorPath)
+      : undefined;
+    const config = parseClipConfig(await _readJson(path), configLayout, { preprocessor, source: path });
+    return { config, configFile: path };
+  }
+  const shapes = new Map([...reader.header].map(([name, e]) => [name, e.shape]));
+  const inferred = inferClipConfig(shapes, layout, { activation: opts.activation });
+  warnings.push(
+    `No config file in ${dir}: the config was inferred from the tensor shapes`,
+    ...inferred.warnings,
+  );
+  return { config: inferred.config, configFile: null };
+}
+
+/** Buffers that some exporters save and that carry nothing the model needs. */
+const IGNORED_EXTRA_REGEXP = /(^|\.)(position_ids|attn_mask)$/;
+
+function _checkTensors(
+  reader: SafetensorsReader,
+  tensors: readonly LayoutTensor[],
+  config: ClipConfig,
+  layout: CheckpointLayout,
+  warnings: string[],
+): void {
+  const file = reader.path;
+  const expected = new Set<string>();
+  const missing: string[] = [];
+  for (const t of tensors) {
+    for (const part of t.parts) {
+      expected.add(part.name);
+      const entry = reader.header.get(part.name);
+      if (!entry) {
+        missing.push(part.name);
+        continue;
+      }
+      if (
+        !(entry.dtype === "F32" || entry.dtype === "F16" || entry.dtype === "BF16" || entry.dtype === "F64")
+      ) {
+        throw new WeightsError(`Unsupported tensor dtype in ${file}: "${part.name}" is ${entry.dtype}`, {
+          file,
+          tensor: part.name,
+        });
+      }
+      // OpenAI stores the scalar logit scale with shape [], some exporters with [1].
+      const scalarOk = part.shape.length === 0 && entry.shape.length === 1 && entry.shape[0] === 1;
+      if (!scalarOk && !_sameShape(entry.shape, part.shape)) {
+        throw new WeightsError(
+          `Tensor shape disagrees with the config in ${file}: "${part.name}" expected ${
+            JSON.stringify(part.shape)
+          }, got ${JSON.stringify(entry.shape)}`,
+          { file, tensor: part.name },
+        );
+      }
+    }
+  }
+  if (missing.length > 0) {
+    const more = missing.length > 1 ? ` (and ${missing.length - 1} more)` : "";
+    throw new WeightsError(`Missing tensor in ${file}: "${missing[0]}"${more}`, {
+      file,
+      tensor: missing[0],
+      code: ErrorCode.WEIGHTS_MISSING,
+    });
+  }
+  const names = LAYOUT_NAMES[layout];
+  const extraBlocks = { vision: new Set<number>(), text: new Set<number>() };
+  const extras: string[] = [];
+  for (const name of reader.header.keys()) {
+    if (expected.has(name) || IGNORED_EXTRA_REGEXP.test(name)) continue;
+    let block = false;
+    for (const tower of ["vision", "text"] as const) {
+      const prefix = `${names[tower].blocks}.`;
+      const m = name.startsWith(prefix) ? /^(\d+)\./.exec(name.slice(prefix.length)) : null;
+      if (m && Number(m[1]) >= config[tower].layers) {
+        extraBlocks[tower].add(Number(m[1]));
+        block = true;
+      }
+    }
+    if (!block) extras.push(name);
+  }
+  for (const tower of ["vision", "text"] as const) {
+    const n = extraBlocks[tower].size;
+    if (n > 0) {
+      warnings.push(
+        `The weights hold ${config[tower].layers + n} ${tower} blocks but the config uses ${
+          config[tower].layers
+        }: the extra blocks are ignored`,
+      );
+    }
+  }
+  if (extras.length > 0) {
+    const shown = extras.slice(0, 5).map((s) => `"${s}"`).join(", ");
+    warnings.push(
+      `${extras.length} tensor(s) in ${basename(file)} are not part of CLIP and are ignored: ${shown}${
+        extras.length > 5 ? ", …" : ""
+      }`,
+    );
+  }
+}
+
+function _sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function _transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  }
+  return out;
+}
+
+async function _sha256(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(8 << 20);
+  for (;;) {
+    const n = await file.read(buf);
+    if (n === null) break;
+    hash.update(buf.subarray(0, n));
+  }
+  return hash.digest("hex");
+}
+
+interface _HashCacheEntry {
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+}
+
+async function _readHashCache(path: string): Promise<Record<string, _HashCacheEntry>> {
+  try {
+    const json = JSON.parse(await Deno.readTextFile(path));
+    if (
+      typeof json === "object" && json !== null && typeof json.entries === "object" && json.entries !== null
+    ) {
+      return json.entries;
+    }
+  } catch {
+    // A missing or damaged cache only costs a rehash.
+  }
+  return {};
+}
+
+class CheckpointImpl implements Checkpoint {
+  readonly dir: string;
+  readonly layout: CheckpointLayout;
+  readonly config: ClipConfig;
+  readonly configFile: string | null;
+  readonly weightsFile: string;
+  readonly warnings: readonly string[];
+  #reader: SafetensorsReader;
+  #tensors: readonly LayoutTensor[];
+  #hash?: Promise<string>;
+
+  constructor(
+    dir: string,
+    layout: CheckpointLayout,
+    config: ClipConfig,
+    configFile: string | null,
+    weightsFile: string,
+    warnings: string[],
+    reader: SafetensorsReader,
+    tensors: readonly LayoutTensor[],
+  ) {
+    this.dir = dir;
+    this.layout = layout;
+    this.config = config;
+    this.configFile = configFile;
+    this.weightsFile = weightsFile;
+    this.warnings = Object.freeze([...warnings]);
+    this.#reader = reader;
+    this.#tensors = tensors;
+  }
+
+  hash(cacheDir?: string): Promise<string> {
+    this.#hash ??= this.#computeHash(cacheDir);
+    return this.#hash;
+  }
+
+  async #computeHash(cacheDir?: string): Promise<string> {
+    const path = await Deno.realPath(this.weightsFile);
+    if (!cacheDir) return await _sha256(path);
+    const stat = await Deno.stat(path);
+    const mtimeMs = stat.mtime?.getTime() ?? 0;
+    const cachePath = join(cacheDir, HASH_CACHE_FILE);
+    const hit = (await _readHashCache(cachePath))[path];
+    if (hit && hit.size === stat.size && hit.mtimeMs === mtimeMs && /^[0-9a-f]{64}$/.test(hit.sha256)) {
+      return hit.sha256;
+    }
+    const sha256 = await _sha256(path);
+    await Deno.mkdir(cacheDir, { recursive: true });
+    // Re-read just before writing so that entries other processes added meanwhile survive.
+    const entries = await _readHashCache(cachePath);
+    entries[path] = { size: stat.size, mtimeMs, sha256 };
+    const tmp = join(cacheDir, `.${crypto.randomUUID()}.tmp`);
+    await Deno.writeTextFile(tmp, JSON.stringify({ version: 1, entries }, null, 1));
+    await Deno.rename(tmp, cachePath);
+    return sha256;
+  }
+
+  async readWeights(): Promise<ClipWeights> {
+    const byKey = new Map<string, FloatTensor>();
+    for (const t of this.#tensors) byKey.set(t.key, await this.#readCanonical(t));
+    const get = (key: string): FloatTensor => byKey.get(key)!;
+    const ln = (key: string): LayerNormWeights => ({
+      weight: get(`${key}.weight`),
+      bias: get(`${key}.bias`),
+    });
+    const blocks = (tower: "vision" | "text"): BlockWeights[] =>
+      Array.from({ length: this.config[tower].layers }, (_, i) => {
+        const k = `${tower}.blocks.${i}`;
+        return {
+          ln1: ln(`${k}.ln1`),
+          qkvWeight: get(`${k}.qkvWeight`),
+          qkvBias: get(`${k}.qkvBias`),
+          outWeight: get(`${k}.outWeight`),
+          outBias: get(`${k}.outBias`),
+          ln2: ln(`${k}.ln2`),
+          fcWeight: get(`${k}.fcWeight`),
+          fcBias: get(`${k}.fcBias`),
+          projWeight: get(`${k}.projWeight`),
+          projBias: get(`${k}.projBias`),
+        };
+      });
+    return {
+      vision: {
+        patchEmbed: get("vision.patchEmbed"),
+        classEmbed: get("vision.classEmbed"),
+        posEmbed: get("vision.posEmbed"),
+        lnPre: ln("vision.lnPre"),
+        blocks: blocks("vision"),
+        lnPost: ln("vision.lnPost"),
+        proj: get("vision.proj"),
+      },
+      text: {
+        tokenEmbed: get("text.tokenEmbed"),
+        posEmbed: get("text.posEmbed"),
+        blocks: blocks("text"),
+        lnFinal: ln("text.lnFinal"),
+        proj: get("text.proj"),
+      },
+      logitScale: get("logitScale").data[0],
+    };
+  }
+
+  async readTokenEmbeddingRows(ids: readonly number[]): Promise<Float32Array> {
+    const vocab = this.config.text.vocabSize;
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) {
+        throw new ShapeError(`Token id out of range: ${id} not in [0, ${vocab})`);
+      }
+    }
+    return await this.#reader.readRows(LAYOUT_NAMES[this.layout].text.tokenEmbed, ids);
+  }
+
+  async readCanonicalTensor(key: string): Promise<FloatTensor> {
+    const t = this.#tensors.find((t) => t.key === key);
+    if (!t) throw new WeightsError(`No canonical tensor named ${key}`, { file: this.weightsFile, tensor: key });
+    return await this.#readCanonical(t);
+  }
+
+  async readLogitScale(): Promise<number> {
+    return (await this.#reader.read(LAYOUT_NAMES[this.layout].logitScale)).data[0];
+  }
+
+  close(): void {
+    this.#reader.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async #readCanonical(t: LayoutTensor): Promise<FloatTensor> {
+    if (t.parts.length === 1) {
+      const { data } = await this.#reader.read(t.parts[0].name);
+      if (!t.transposed) return { shape: t.shape, data };
+      const [rows, cols] = t.parts[0].shape;
+      return { shape: t.shape, data: _transpose2d(data, rows, cols) };
+    }
+    const data = new Float32Array(t.shape.reduce((a, b) => a * b, 1));
+    let offset = 0;
+    for (const part of t.parts) {
+      const p = await this.#reader.read(part.name);
+      data.set(p.data, offset);
+      offset += p.data.length;
+    }
+    return { shape: t.shape, data };
+  }
+}

@@ -1,0 +1,708 @@
+/**
+ * Reading and writing the safetensors format: an 8-byte little-endian header length, a JSON header
+ * (name → dtype, shape, data offsets, plus an optional `__metadata__` of strings), then the raw
+ * little-endian tensor bytes. Checkpoints reach several gigabytes, so the reader validates the whole
+ * header before allocating anything and then reads one tensor at a time at its offset, and the writer
+ * streams tensor by tensor.
+ *
+ * @module
+ */
+import { ShapeError, WeightsError } from "../errors.ts";
+import { ErrorCode } from "../errors.ts";
+import type { FloatTensor } from "./weights.ts";
+import { dirname, join } from "node:path";
+
+/** Every dtype the safetensors format defines, with its size in bytes. */
+export const SAFETENSORS_DTYPES = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
+} as const;
+
+/** One of the safetensors dtype names. */
+export type SafetensorsDtype = keyof typeof SAFETENSORS_DTYPES;
+
+/** The floating-point dtypes this project writes. */
+export type FloatDtype = "F32" | "F16" | "BF16";
+
+/** One header entry, validated. */
+export interface SafetensorsEntry {
+  readonly dtype: SafetensorsDtype;
+  readonly shape: readonly number[];
+  /** `[begin, end)` relative to the start of the data section, as stored. */
+  readonly dataOffsets: readonly [number, number];
+  /** Absolute position of the first byte in the file. */
+  readonly byteOffset: number;
+  readonly byteLength: number;
+}
+
+/** A tensor in its stored integer type, or converted to float32 for float dtypes. */
+export interface RawTensor {
+  readonly dtype: SafetensorsDtype;
+  readonly shape: readonly number[];
+  readonly data: Float32Array | Int32Array | BigInt64Array;
+}
+
+/** An open safetensors file. Reads may run concurrently; `close()` when done. */
+export interface SafetensorsReader {
+  readonly path: string;
+  /** Tensor entries in file order (by data offset). */
+  readonly header: ReadonlyMap<string, SafetensorsEntry>;
+  /** The `__metadata__` map, empty when absent. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** One floating-point tensor (F32, F16, BF16 or F64) as float32. */
+  read(name: string): Promise<FloatTensor>;
+  /** One tensor: floats as float32, I32 as Int32Array, I64 as BigInt64Array. */
+  readRaw(name: string): Promise<RawTensor>;
+  /**
+   * Selected slices along the first axis of a floating-point tensor, as float32, concatenated in
+   * the order given, without reading the rest of the tensor.
+   */
+  readRows(name: string, rows: readonly number[]): Promise<Float32Array>;
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
+/** One tensor to write. `data` may be a function so that big checkpoints never sit in memory whole. */
+export interface TensorToWrite {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: FloatDtype;
+  readonly data: Float32Array | (() => Float32Array | Promise<Float32Array>);
+}
+
+/** Options of {@linkcode writeSafetensors}. */
+export interface WriteSafetensorsOptions {
+  /** Stored as `__metadata__`. @default {} */
+  metadata?: Record<string, string>;
+}
+
+/** Headers beyond this are refused before allocating; real CLIP headers are well under 1 MB. */
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+const METADATA_KEY = "__metadata__";
+/** Elements converted per write so that converting an F16 checkpoint needs only a small buffer. */
+const WRITE_CHUNK_ELEMENTS = 1 << 20;
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+// ---------------------------------------------------------------------------------------------
+// Float16 / bfloat16 conversion
+
+let f16Table: Float32Array | undefined;
+
+/** Every half-precision bit pattern's float32 value, built once (256 KB). */
+function _f16Table(): Float32Array {
+  if (f16Table) return f16Table;
+  const table = new Float32Array(65536);
+  const bits = new Uint32Array(table.buffer);
+  for (let h = 0; h < 65536; h++) {
+    const sign = (h & 0x8000) << 16;
+    const exp = (h >>> 10) & 0x1f;
+    const mant = h & 0x3ff;
+    if (exp === 0) {
+      // Subnormals are mant·2^-24: exact in float64 and in float32.
+      table[h] = (sign ? -1 : 1) * mant * 2 ** -24;
+    } else if (exp === 0x1f) {
+      // Keeps NaN payloads, so a round trip through float32 returns the same bits.
+      bits[h] = (sign | 0x7f800000 | (mant << 13)) >>> 0;
+    } else {
+      bits[h] = (sign | ((exp - 15 + 127) << 23) | (mant << 13)) >>> 0;
+    }
+  }
+  f16Table = table;
+  return table;
+}
+
+/**
+ * Half-precision bit patterns to float32, exactly (subnormals, infinities and NaN payloads included).
+ *
+ * @example Decoding one and the smallest subnormal
+ * ```ts
+ * import { f16ToF32 } from "./safetensors.ts";
+ * const out = f16ToF32(new Uint16Array([0x3c00, 0x0001]));
+ * if (out[0] !== 1 || out[1] !== 2 ** -24) throw new Error("Unexpected value");
+ * ```
+ */
+export function f16ToF32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
+  const table = _f16Table();
+  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]];
+  return out;
+}
+
+/**
+ * Float32 to half-precision bit patterns with round-to-nearest-even; overflow gives infinity.
+ *
+ * @example Ties round to even
+ * ```ts
+ * import { f32ToF16 } from "./safetensors.ts";
+ * // 65520 lies halfway between 65504 (the largest half) and 65536: it rounds to infinity.
+ * const bits = f32ToF16(new Float32Array([1, 65520]));
+ * if (bits[0] !== 0x3c00 || bits[1] !== 0x7c00) throw new Error("Unexpected bits");
+ * ```
+ */
+export function f32ToF16(data: Float32Array, out: Uint16Array = new Uint16Array(data.length)): Uint16Array {
+  const u32 = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  for (let i = 0; i < u32.length; i++) out[i] = _f32BitsToF16(u32[i]);
+  return out;
+}
+
+function _f32BitsToF16(u: number): number {
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  const mant = u & 0x7fffff;
+  if (exp === 0xff) {
+    // Quiet bit set so that a NaN whose payload lives only in the low bits stays a NaN.
+    return mant === 0 ? sign | 0x7c00 : sign | 0x7e00 | (mant >>> 13);
+  }
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // Below 2^-25 even the tie case rounds to zero.
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    let h = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1) === 1)) h++;
+    // A carry out of the subnormal range lands on the smallest normal, which is the right answer.
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  // A carry into the exponent (even into infinity) is exactly what round-to-nearest-even wants.
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1) === 1)) h++;
+  return sign | h;
+}
+
+/**
+ * bfloat16 bit patterns to float32 (exact: bfloat16 is the top half of a float32).
+ *
+ * @example
+ * ```ts
+ * import { bf16ToF32 } from "./safetensors.ts";
+ * if (bf16ToF32(new Uint16Array([0x3f80]))[0] !== 1) throw new Error("Unexpected value");
+ * ```
+ */
+export function bf16ToF32(
+  bits: Uint16Array,
+  out: Float32Array = new Float32Array(bits.length),
+): Float32Array {
+  const u32 = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  for (let i = 0; i < bits.length; i++) u32[i] = bits[i] << 16;
+  return out;
+}
+
+/**
+ * Float32 to bfloat16 bit patterns with round-to-nearest-even; NaN stays NaN.
+ *
+ * @example
+ * ```ts
+ * import { f32ToBF16 } from "./safetensors.ts";
+ * if (f32ToBF16(new Float32Array([1]))[0] !== 0x3f80) throw new Error("Unexpected bits");
+ * ```
+ */
+export function f32ToBF16(data: Float32Array, out: Uint16Array = new Uint16Array(data.length)): Uint16Array {
+  const u32 = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  for (let i = 0; i < u32.length; i++) {
+    const u = u32[i];
+    if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff) !== 0) {
+      out[i] = (u >>> 16) | 0x40;
+    } else {
+      // Below NaN the sum stays under 2^32, so the shift is safe.
+      out[i] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+
+/**
+ * Opens a safetensors file and validates its header completely: header length, JSON shape, every
+ * entry's dtype, shape and offsets against the file size, the byte count of each tensor, and
+ * overlaps. Nothing of the data section is read until a tensor is asked for.
+ *
+ * @param path the file
+ * @returns a reader; call `close()` (or `using`) when done
+ * @throws {WeightsError} when the file is truncated or its header is corrupt, naming file and tensor
+ *
+ * @example Round trip
+ * ```ts
+ * import { openSafetensors, writeSafetensors } from "./safetensors.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await writeSafetensors(path, [{ name: "x", shape: [2], dtype: "F16", data: new Float32Array([1, 2]) }]);
+ * using st = await openSafetensors(path);
+ * const x = await st.read("x");
+ * if (x.data[1] !== 2) throw new Error("Unexpected value");
+ * await Deno.remove(path);
+ * ```
+ */
+export async function openSafetensors(path: string): Promise<SafetensorsReader> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (err) {
+    throw new WeightsError(`Cannot open safetensors file ${path}: ${(err as Error).message}`, {
+      file: path,
+      code: err instanceof Deno.errors.NotFound ? ErrorCode.WEIGHTS_MISSING : ErrorCode.WEIGHTS_INVALID,
+      cause: err,
+    });
+  }
+  try {
+    const size = (await file.stat()).size;
+    if (size < 8) {
+      throw new WeightsError(
+        `Truncated safetensors file ${path}: ${size} bytes, shorter than the header length`,
+        {
+          file: path,
+        },
+      );
+    }
+    const lenBytes = new Uint8Array(8);
+    await _readFully(file, 0, lenBytes, path);
+    const headerLen = new DataView(lenBytes.buffer).getBigUint64(0, true);
+    if (headerLen > BigInt(MAX_HEADER_BYTES)) {
+      throw new WeightsError(
+        `Corrupt safetensors file ${path}: header length ${headerLen} exceeds the limit of ${MAX_HEADER_BYTES} bytes`,
+        { file: path },
+      );
+    }
+    const n = Number(headerLen);
+    if (n < 2 || 8 + n > size) {
+      throw new WeightsError(
+        `Corrupt safetensors file ${path}: header length ${n} does not fit in a file of ${size} bytes`,
+        { file: path },
+      );
+    }
+    const headerBytes = new Uint8Array(n);
+    await _readFully(file, 8, headerBytes, path);
+    const { header, metadata } = _parseHeader(headerBytes, path, 8 + n, size - 8 - n);
+    return new SafetensorsReaderImpl(path, file, header, metadata);
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
+function _parseHeader(
+  bytes: Uint8Array,
+  path: string,
+  dataStart: number,
+  dataLength: number,
+): { header: Map<string, SafetensorsEntry>; metadata: Record<string, string> } {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw new WeightsError(`Corrupt safetensors file ${path}: header is not valid JSON`, {
+      file: path,
+      cause: err,
+    });
+  }
+  if (!_isPlainObject(json)) {
+    throw new WeightsError(`Corrupt safetensors file ${path}: header is not a JSON object`, { file: path });
+  }
+  const metadata: Record<string, string> = {};
+  const entries: [string, SafetensorsEntry][] = [];
+  for (const [name, value] of Object.entries(json)) {
+    if (name === METADATA_KEY) {
+      if (!_isPlainObject(value) || Object.values(value).some((v) => typeof v !== "string")) {
+        throw new WeightsError(`Corrupt safetensors file ${path}: __metadata__ is not a map of strings`, {
+          file: path,
+        });
+      }
+      Object.assign(metadata, value);
+      continue;
+    }
+    entries.push([name, _parseEntry(name, value, path, dataStart, dataLength)]);
+  }
+  entries.sort((a, b) => a[1].byteOffset - b[1].byteOffset || a[1].byteLength - b[1].byteLength);
+  let prev: [string, SafetensorsEntry] | undefined;
+  for (const entry of entries) {
+    if (entry[1].byteLength === 0) continue;
+    if (prev && prev[1].byteOffset + prev[1].byteLength > entry[1].byteOffset) {
+      throw new WeightsError(
+        `Corrupt safetensors file ${path}: tensor "${entry[0]}" overlaps tensor "${prev[0]}"`,
+        { file: path, tensor: entry[0] },
+      );
+    }
+    prev = entry;
+  }
+  return { header: new Map(entries), metadata };
+}
+
+function _parseEntry(
+  name: string,
+  value: unknown,
+  path: string,
+  dataStart: number,
+  dataLength: number,
+): SafetensorsEntry {
+  const fail = (detail: string): never => {
+    throw new WeightsError(`Corrupt safetensors file ${path}: tensor "${name}" ${detail}`, {
+      file: path,
+      tensor: name,
+    });
+  };
+  if (!_isPlainObject(value)) return fail("has no entry object");
+  const { dtype, shape, data_offsets: offsets } = value;
+  if (typeof dtype !== "string" || !Object.hasOwn(SAFETENSORS_DTYPES, dtype)) {
+    return fail(`has unknown dtype ${JSON.stringify(dtype)}`);
+  }
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    return fail(`has an invalid shape ${JSON.stringify(shape)}`);
+  }
+  if (
+    !Array.isArray(offsets) || offsets.length !== 2 ||
+    !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]
+  ) {
+    return fail(`has invalid data_offsets ${JSON.stringify(offsets)}`);
+  }
+  const itemSize = SAFETENSORS_DTYPES[dtype as SafetensorsDtype];
+  let expected = itemSize;
+  for (const d of shape as number[]) expected *= d;
+  if (!Number.isSafeInteger(expected)) {
+    return fail(`has a shape too large to address ${JSON.stringify(shape)}`);
+  }
+  const [begin, end] = offsets as [number, number];
+  if (end > dataLength) {
+    return fail(`ends at byte ${end} but the data section holds ${dataLength} bytes (truncated file)`);
+  }
+  if (end - begin !== expected) {
+    return fail(
+      `holds ${end - begin} bytes but shape ${JSON.stringify(shape)} of ${dtype} needs ${expected}`,
+    );
+  }
+  return {
+    dtype: dtype as SafetensorsDtype,
+    shape: Object.freeze([...shape as number[]]),
+    dataOffsets: Object.freeze([begin, end] as [number, number]),
+    byteOffset: dataStart + begin,
+    byteLength: end - begin,
+  };
+}
+
+function _isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+async function _readFully(file: Deno.FsFile, position: number, dst: Uint8Array, path: string): Promise<void> {
+  await file.seek(position, Deno.SeekMode.Start);
+  let done = 0;
+  while (done < dst.length) {
+    const n = await file.read(dst.subarray(done));
+    if (n === null) {
+      throw new WeightsError(
+        `Truncated safetensors file ${path}: end of file at byte ${position + done}, expected ${
+          dst.length - done
+        } more`,
+        { file: path },
+      );
+    }
+    done += n;
+  }
+}
+
+function _byteSwap(bytes: Uint8Array, itemSize: number): void {
+  for (let i = 0; i < bytes.length; i += itemSize) bytes.subarray(i, i + itemSize).reverse();
+}
+
+class SafetensorsReaderImpl implements SafetensorsReader {
+  readonly path: string;
+  readonly header: ReadonlyMap<string, SafetensorsEntry>;
+  readonly metadata: Readonly<Record<string, string>>;
+  #file: Deno.FsFile;
+  #closed = false;
+  // One handle serves every read; seek+read pairs must not interleave.
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    path: string,
+    file: Deno.FsFile,
+    header: Map<string, SafetensorsEntry>,
+    metadata: Record<string, string>,
+  ) {
+    this.path = path;
+    this.#file = file;
+    this.header = header;
+    this.metadata = Object.freeze(metadata);
+  }
+
+  async read(name: string): Promise<FloatTensor> {
+    const entry = this.#entry(name);
+    if (!_isFloat(entry.dtype)) {
+      throw new WeightsError(
+        `Tensor "${name}" in ${this.path} is ${entry.dtype}, not a floating-point tensor`,
+        { file: this.path, tensor: name },
+      );
+    }
+    return { shape: entry.shape, data: await this.#readFloat(name, entry, 0, _numel(entry.shape)) };
+  }
+
+  async readRaw(name: string): Promise<RawTensor> {
+    const entry = this.#entry(name);
+    const itemSize = SAFETENSORS_DTYPES[entry.dtype];
+    if (_isFloat(entry.dtype)) {
+      const data = await this.#readFloat(name, entry, 0, _numel(entry.shape));
+      return { dtype: entry.dtype, shape: entry.shape, data };
+    }
+    if (entry.dtype === "I32" || entry.dtype === "I64") {
+      const bytes = new Uint8Array(entry.byteLength);
+      await this.#readBytes(name, entry.byteOffset, bytes, itemSize);
+      const data = entry.dtype === "I32" ? new Int32Array(bytes.buffer) : new BigInt64Array(bytes.buffer);
+      return { dtype: entry.dtype, shape: entry.shape, data };
+    }
+    throw new WeightsError(`Unsupported dtype in ${this.path}: tensor "${name}" is ${entry.dtype}`, {
+      file: this.path,
+      tensor: name,
+    });
+  }
+
+  async readRows(name: string, rows: readonly number[]): Promise<Float32Array> {
+    const entry = this.#entry(name);
+    if (!_isFloat(entry.dtype) || entry.shape.length === 0) {
+      throw new WeightsError(
+        `Cannot read rows of tensor "${name}" in ${this.path}: it is a ${entry.shape.length}-d ${entry.dtype} tensor`,
+        { file: this.path, tensor: name },
+      );
+    }
+    const count = entry.shape[0];
+    const rowElements = entry.shape.slice(1).reduce((a, b) => a * b, 1);
+    const out = new Float32Array(rows.length * rowElements);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      if (!Number.isInteger(r) || r < 0 || r >= count) {
+        throw new ShapeError(`Row index out of range for tensor "${name}": ${r} not in [0, ${count})`);
+      }
+      out.set(await this.#readFloat(name, entry, r * rowElements, rowElements), i * rowElements);
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#file.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #entry(name: string): SafetensorsEntry {
+    const entry = this.header.get(name);
+    if (!entry) {
+      throw new WeightsError(`Missing tensor in ${this.path}: "${name}"`, {
+        file: this.path,
+        tensor: name,
+        code: ErrorCode.WEIGHTS_MISSING,
+      });
+    }
+    return entry;
+  }
+
+  /** `count` elements from element `start` of a float tensor, as float32. */
+  async #readFloat(
+    name: string,
+    entry: SafetensorsEntry,
+    start: number,
+    count: number,
+  ): Promise<Float32Array> {
+    const dtype = entry.dtype as "F32" | "F16" | "BF16" | "F64";
+    const itemSize = SAFETENSORS_DTYPES[dtype];
+    const position = entry.byteOffset + start * itemSize;
+    if (dtype === "F64") {
+      const bytes = new Uint8Array(count * 8);
+      await this.#readBytes(name, position, bytes, itemSize);
+      return Float32Array.from(new Float64Array(bytes.buffer));
+    }
+    const out = new Float32Array(count);
+    if (dtype === "F32") {
+      await this.#readBytes(name, position, new Uint8Array(out.buffer), itemSize);
+      return out;
+    }
+    // Half-width data goes into the upper half of the output and is widened in place, front to
+    // back: element i is read before its 4 bytes overwrite anything still unread. This halves
+    // the memory a multi-gigabyte load allocates.
+    await this.#readBytes(name, position, new Uint8Array(out.buffer, 2 * count, 2 * count), itemSize);
+    const bits = new Uint16Array(out.buffer, 2 * count, count);
+    return dtype === "F16" ? f16ToF32(bits, out) : bf16ToF32(bits, out);
+  }
+
+  #readBytes(name: string, position: number, dst: Uint8Array, itemSize: number): Promise<void> {
+    const job = this.#queue.then(async () => {
+      if (this.#closed) {
+        throw new WeightsError(`Cannot read tensor "${name}": ${this.path} is closed`, {
+          file: this.path,
+          tensor: name,
+        });
+      }
+      try {
+        await _readFully(this.#file, position, dst, this.path);
+      } catch (err) {
+        if (err instanceof WeightsError) {
+          throw new WeightsError(`Truncated safetensors file ${this.path}: tensor "${name}" is cut short`, {
+            file: this.path,
+            tensor: name,
+            cause: err,
+          });
+        }
+        throw err;
+      }
+      if (!HOST_IS_LITTLE_ENDIAN && itemSize > 1) _byteSwap(dst, itemSize);
+    });
+    this.#queue = job.catch(() => undefined);
+    return job;
+  }
+}
+
+function _isFloat(dtype: SafetensorsDtype): dtype is "F32" | "F16" | "BF16" | "F64" {
+  return dtype === "F32" || dtype === "F16" || dtype === "BF16" || dtype === "F64";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+/**
+ * Writes tensors to a safetensors file, converting float32 data to the requested dtype with
+ * round-to-nearest-even. The header is computed from the shapes first; then each tensor's data is
+ * obtained (a function is called only when its turn comes), converted in small chunks and
+ * appended, so peak memory is one tensor. The file appears atomically: it is written beside the
+ * target and renamed.
+ *
+ * @param path the target file; replaced if it exists
+ * @param tensors written in this order
+ * @param opts `metadata` for `__metadata__`
+ * @throws {WeightsError} when a name repeats or a tensor's data length disagrees with its shape
+ *
+ * @example Writing F16
+ * ```ts
+ * import { openSafetensors, writeSafetensors } from "./safetensors.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await writeSafetensors(path, [
+ *   { name: "w", shape: [2, 2], dtype: "F16", data: () => new Float32Array([1, 2, 3, 4]) },
+ * ], { metadata: { format: "pt" } });
+ * using st = await openSafetensors(path);
+ * if (st.header.get("w")?.dtype !== "F16" || st.metadata.format !== "pt") throw new Error("Unexpected header");
+ * await Deno.remove(path);
+ * ```
+ */
+export async function writeSafetensors(
+  path: string,
+  tensors: readonly TensorToWrite[],
+  opts: WriteSafetensorsOptions = {},
+): Promise<void> {
+  const header: Record<string, unknown> = {};
+  if (opts.metadata && Object.keys(opts.metadata).length > 0) header[METADATA_KEY] = { ...opts.metadata };
+  let offset = 0;
+  for (const t of tensors) {
+    if (t.name === METADATA_KEY || Object.hasOwn(header, t.name)) {
+      throw new WeightsError(`Cannot write ${path}: tensor name "${t.name}" is repeated or reserved`, {
+        file: path,
+        tensor: t.name,
+      });
+    }
+    if (!(t.dtype === "F32" || t.dtype === "F16" || t.dtype === "BF16")) {
+      throw new WeightsError(`Cannot write ${path}: tensor "${t.name}" has unsupported dtype ${t.dtype}`, {
+        file: path,
+        tensor: t.name,
+      });
+    }
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new WeightsError(
+        `Cannot write ${path}: tensor "${t.name}" has invalid shape ${JSON.stringify(t.shape)}`,
+        {
+          file: path,
+          tensor: t.name,
+        },
+      );
+    }
+    const bytes = _numel(t.shape) * SAFETENSORS_DTYPES[t.dtype];
+    header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let headerJson = JSON.stringify(header);
+  // Padding with spaces (allowed by the format) keeps the data section 8-byte aligned for mmap readers.
+  const headerBytesLen = new TextEncoder().encode(headerJson).length;
+  headerJson += " ".repeat((8 - ((8 + headerBytesLen) % 8)) % 8);
+  const headerBytes = new TextEncoder().encode(headerJson);
+
+  const tmp = join(dirname(path), `.${crypto.randomUUID()}.safetensors.tmp`);
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  try {
+    const lenBytes = new Uint8Array(8);
+    new DataView(lenBytes.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+    await _writeAll(file, lenBytes);
+    await _writeAll(file, headerBytes);
+    for (const t of tensors) {
+      const data = typeof t.data === "function" ? await t.data() : t.data;
+      const n = _numel(t.shape);
+      if (!(data instanceof Float32Array) || data.length !== n) {
+        throw new WeightsError(
+          `Cannot write ${path}: tensor "${t.name}" has ${
+            data instanceof Float32Array ? data.length : "non-Float32Array"
+          } values but shape ${JSON.stringify(t.shape)} needs ${n}`,
+          { file: path, tensor: t.name },
+        );
+      }
+      await _writeTensor(file, data, t.dtype);
+    }
+    file.close();
+    await Deno.rename(tmp, path);
+  } catch (err) {
+    try {
+      file.close();
+    } catch {
+      // Already closed after the last write; the rename failed instead.
+    }
+    await Deno.remove(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+function _numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+async function _writeTensor(file: Deno.FsFile, data: Float32Array, dtype: FloatDtype): Promise<void> {
+  const chunk = Math.min(WRITE_CHUNK_ELEMENTS, data.length);
+  const half = dtype === "F32" ? undefined : new Uint16Array(chunk);
+  for (let start = 0; start < data.length; start += chunk) {
+    const part = data.subarray(start, Math.min(start + chunk, data.length));
+    let bytes: Uint8Array;
+    let itemSize: number;
+    if (dtype === "F32") {
+      bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
+      itemSize = 4;
+    } else {
+      const out = half!.subarray(0, part.length);
+      if (dtype === "F16") f32ToF16(part, out);
+      else f32ToBF16(part, out);
+      bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+      itemSize = 2;
+    }
+    if (!HOST_IS_LITTLE_ENDIAN) {
+      bytes = bytes.slice();
+      _byteSwap(bytes, itemSize);
+    }
+    await _writeAll(file, bytes);
+  }
+}
+
+async function _writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) done += await file.write(bytes.subarray(done));
+}

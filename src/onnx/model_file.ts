@@ -1,0 +1,165 @@
+/**
+ * Serialises a built graph as an ONNX model file. Large initializers go to an external-data file
+ * beside it, so models past protobuf's 2 GiB message limit (ViT-H/14 in float32) load, and
+ * onnxruntime can map the weights instead of copying them through a protobuf parser.
+ *
+ * @module
+ */
+import { basename } from "node:path";
+import { ProtoWriter } from "./_protobuf.ts";
+import {
+  type Attr,
+  type Dim,
+  DType,
+  type GraphBuilder,
+  type Initializer,
+  type Node,
+  OPSET,
+  type Value,
+} from "./graph.ts";
+
+/** Initializers at least this large (bytes) are stored externally. */
+const EXTERNAL_THRESHOLD = 1024;
+/** External tensors start on page boundaries so that a memory-mapped file needs no realignment copy. */
+const EXTERNAL_ALIGN = 4096;
+const IR_VERSION = 9;
+const MICROSOFT_DOMAIN = "com.microsoft";
+
+/** Options for {@linkcode writeOnnxModel}. */
+export interface WriteModelOptions {
+  /** Free text stored in the model's doc string (what built it, from which checkpoint). */
+  docString?: string;
+}
+
+/**
+ * Writes `graph` to `path` (the model) and `path + ".data"` (the external weights).
+ *
+ * @returns the byte sizes written
+ */
+export async function writeOnnxModel(
+  graph: GraphBuilder,
+  path: string,
+  opts: WriteModelOptions = {},
+): Promise<{ modelBytes: number; dataBytes: number }> {
+  const dataPath = `${path}.data`;
+  const dataFile = await Deno.open(dataPath, { write: true, create: true, truncate: true });
+  let dataBytes = 0;
+  const graphProto = new ProtoWriter();
+  try {
+    for (const node of graph.nodes) graphProto.message(1, nodeProto(node));
+    graphProto.string(2, graph.name);
+    for (const init of graph.initializers) {
+      const bytes = tensorBytes(init);
+      if (bytes.length >= EXTERNAL_THRESHOLD) {
+        const offset = Math.ceil(dataBytes / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
+        if (offset > dataBytes) await writeAll(dataFile, new Uint8Array(offset - dataBytes));
+        await writeAll(dataFile, bytes);
+        dataBytes = offset + bytes.length;
+        graphProto.message(5, externalTensorProto(init, basename(dataPath), offset, bytes.length));
+      } else {
+        graphProto.message(5, tensorProtoHeader(init).bytes(9, bytes));
+      }
+    }
+    for (const input of graph.inputs) graphProto.message(11, valueInfo(input));
+    for (const output of graph.outputs) graphProto.message(12, valueInfo(output));
+  } finally {
+    dataFile.close();
+  }
+
+  const model = new ProtoWriter()
+    .int(1, IR_VERSION)
+    .string(2, "adp-edge")
+    .string(3, "1");
+  if (opts.docString) model.string(6, opts.docString);
+  model.message(7, graphProto);
+  model.message(8, new ProtoWriter().string(1, "").int(2, OPSET));
+  if (graph.nodes.some((n) => n.op.domain === MICROSOFT_DOMAIN)) {
+    model.message(8, new ProtoWriter().string(1, MICROSOFT_DOMAIN).int(2, 1));
+  }
+  const modelBytes = model.bytesOut();
+  await Deno.writeFile(path, modelBytes);
+  return { modelBytes: modelBytes.length, dataBytes };
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await file.write(bytes.subarray(written));
+}
+
+function tensorBytes(init: Initializer): Uint8Array {
+  const d = init.data;
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+function tensorProtoHeader(init: Initializer): ProtoWriter {
+  const t = new ProtoWriter();
+  for (const d of init.value.shape) t.int(1, d as number);
+  t.int(2, DType[init.value.dtype]);
+  t.string(8, init.value.name);
+  return t;
+}
+
+function externalTensorProto(
+  init: Initializer,
+  location: string,
+  offset: number,
+  length: number,
+): ProtoWriter {
+  const t = tensorProtoHeader(init);
+  const entry = (key: string, value: string) => new ProtoWriter().string(1, key).string(2, value);
+  t.message(13, entry("location", location));
+  t.message(13, entry("offset", String(offset)));
+  t.message(13, entry("length", String(length)));
+  t.int(14, 1); // DataLocation.EXTERNAL
+  return t;
+}
+
+function nodeProto(node: Node): ProtoWriter {
+  const p = new ProtoWriter();
+  for (const input of node.inputs) p.string(1, input ? input.name : "");
+  for (const output of node.outputs) p.string(2, output.name);
+  p.string(3, node.name);
+  p.string(4, node.op.opType);
+  for (const [name, value] of Object.entries(node.attrs)) p.message(5, attributeProto(name, value));
+  if (node.op.domain) p.string(7, node.op.domain);
+  return p;
+}
+
+// AttributeProto.AttributeType values.
+const ATTR_TYPE = { float: 1, int: 2, string: 3, floats: 6, ints: 7 } as const;
+
+function attributeProto(name: string, a: Attr): ProtoWriter {
+  const p = new ProtoWriter().string(1, name);
+  switch (a.type) {
+    case "float":
+      p.float(2, a.value);
+      break;
+    case "int":
+      p.int(3, a.value);
+      break;
+    case "string":
+      p.string(4, a.value);
+      break;
+    case "floats":
+      for (const v of a.value) p.float(7, v);
+      break;
+    case "ints":
+      for (const v of a.value) p.int(8, v);
+      break;
+  }
+  return p.int(20, ATTR_TYPE[a.type]);
+}
+
+function valueInfo(value: Value): ProtoWriter {
+  const shape = new ProtoWriter();
+  for (const d of value.shape) shape.message(1, dimension(d));
+  const tensorType = new ProtoWriter().int(1, DType[value.dtype]).message(2, shape);
+  return new ProtoWriter().string(1, value.name).message(2, new ProtoWriter().message(1, tensorType));
+}
+
+function dimension(d: Dim): ProtoWriter {
+  const p = new ProtoWriter();
+  if (typeof d === "number") p.int(1, d);
+  else if (!d.startsWith("?")) p.string(2, d);
+  return p;
+}

@@ -1,0 +1,48 @@
+/**
+ * Matrix products and convolution.
+ *
+ * @module
+ */
+import { attr, type Dim, type OpDef, type Value } from "../graph.ts";
+import { broadcastShapes, dimsCompatible } from "./_shape.ts";
+
+/** ONNX MatMul (numpy semantics, batch dims broadcast). */
+export const MATMUL: OpDef = {
+  opType: "MatMul",
+  infer: ([a, b]) => {
+    if (a!.shape.length < 2 || b!.shape.length < 2) throw new Error("MatMul here takes operands of rank ≥ 2");
+    const [m, k1] = a!.shape.slice(-2);
+    const [k2, n] = b!.shape.slice(-2);
+    if (!dimsCompatible(k1, k2)) throw new Error(`inner dims ${k1} and ${k2} differ`);
+    const batch = broadcastShapes(a!.shape.slice(0, -2), b!.shape.slice(0, -2));
+    return [{ dtype: a!.dtype, shape: [...batch, m, n] }];
+  },
+};
+
+/** ONNX Conv, 2-D, no dilation or groups (what a patch embedding needs). */
+export const CONV: OpDef = {
+  opType: "Conv",
+  infer: ([x, w], attrs) => {
+    const strides = (attrs.strides?.value as number[]) ?? [1, 1];
+    const [n, c, h, wd] = x!.shape;
+    const [m, cw, kh, kw] = w!.shape;
+    if (!dimsCompatible(c, cw)) throw new Error(`input channels ${c} and kernel channels ${cw} differ`);
+    const out = (size: Dim, k: Dim, s: number): Dim =>
+      typeof size === "number" && typeof k === "number" ? Math.floor((size - k) / s) + 1 : `?conv`;
+    return [{ dtype: x!.dtype, shape: [n, m, out(h, kh, strides[0]), out(wd, kw, strides[1])] }];
+  },
+};
+
+/** a @ b */
+export function matMul(a: Value, b: Value): Value {
+  return a.graph.apply(MATMUL, [a, b])[0];
+}
+
+/** Valid (unpadded) 2-D convolution without bias. */
+export function conv2d(x: Value, weight: Value, opts: { stride: number }): Value {
+  const [, , kh, kw] = weight.shape as number[];
+  return x.graph.apply(CONV, [x, weight], {
+    kernel_shape: attr.ints([kh, kw]),
+    strides: attr.ints([opts.stride, opts.stride]),
+  })[0];
+}

@@ -1,0 +1,158 @@
+/**
+ * The one module that touches onnxruntime-node: execution-provider selection, session creation,
+ * checked runs. Everything else passes plain typed arrays in and gets {@linkcode RunTensor}s back.
+ *
+ * @module
+ */
+import * as ort from "onnxruntime-node";
+import { ErrorCode, OnnxRunError, ProcessorError } from "../errors.ts";
+
+// The native default logs provider-load failures as errors; createSession reports them in one line instead.
+ort.env.logLevel = "fatal";
+
+/** What the operator asks for; `auto` takes the fastest provider that loads. */
+export type Device = "cpu" | "cuda" | "webgpu" | "auto";
+/** A provider that actually runs a session. */
+export type Provider = Exclude<Device, "auto">;
+
+/** The devices a user may name, for option validation. */
+export const DEVICES: readonly Device[] = ["auto", "cpu", "cuda", "webgpu"];
+
+/**
+ * Order tried by `auto`. WebGPU is not in it: onnxruntime's WebGPU provider leaves many of the
+ * transformer's ops to the CPU and copies across at each boundary, so it is chosen only on request.
+ */
+const AUTO_ORDER: readonly Provider[] = ["cuda", "cpu"];
+
+/** A tensor going in or out of a session. */
+export interface RunTensor {
+  readonly data: Float32Array | BigInt64Array | Int32Array;
+  readonly dims: readonly number[];
+}
+
+/** Options for {@linkcode createSession}. */
+export interface SessionOptions {
+  /** @default "auto" */
+  device?: Device;
+  /** Intra-op threads for the CPU provider; @default all cores */
+  threads?: number;
+  /** Receives the one line saying which provider runs and why. @default console.error */
+  log?: (line: string) => void;
+}
+
+/** An onnxruntime session with checked feeds. */
+export class OnnxSession {
+  readonly provider: Provider;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly #session: ort.InferenceSession;
+  readonly #path: string;
+
+  constructor(session: ort.InferenceSession, provider: Provider, path: string) {
+    this.#session = session;
+    this.provider = provider;
+    this.#path = path;
+    this.inputNames = session.inputNames;
+    this.outputNames = session.outputNames;
+  }
+
+  /**
+   * Runs the graph. Every declared input must be fed; only `outputs` (default all) are fetched.
+   *
+   * @throws {OnnxRunError} naming each input's type and dims when onnxruntime fails
+   */
+  async run(
+    feeds: Record<string, RunTensor>,
+    outputs?: readonly string[],
+  ): Promise<Record<string, RunTensor>> {
+    const missing = this.inputNames.filter((name) => !(name in feeds));
+    const extra = Object.keys(feeds).filter((name) => !this.inputNames.includes(name));
+    if (missing.length || extra.length) {
+      throw new OnnxRunError(
+        `Feeds do not match ${this.#path}: missing [${missing.join(", ")}], unexpected [${extra.join(", ")}]`,
+      );
+    }
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) {
+      ortFeeds[name] = new ort.Tensor(t.data, t.dims as number[]);
+    }
+    let result: ort.InferenceSession.ReturnType;
+    try {
+      result = await this.#session.run(ortFeeds, (outputs ?? this.outputNames) as string[]);
+    } catch (error) {
+      const shapes = Object.entries(feeds)
+        .map(([name, t]) => `${name}: ${t.data.constructor.name}[${t.dims}]`)
+        .join(", ");
+      throw new OnnxRunError(`Running ${this.#path} failed with ${shapes}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    } finally {
+      for (const t of Object.values(ortFeeds)) t.dispose();
+    }
+    const out: Record<string, RunTensor> = {};
+    for (const [name, t] of Object.entries(result)) {
+      out[name] = { data: t.data as RunTensor["data"], dims: t.dims };
+      t.dispose();
+    }
+    return out;
+  }
+
+  /** Releases the native session. */
+  async dispose(): Promise<void> {
+    await this.#session.release();
+  }
+}
+
+/**
+ * Opens a model file on the requested device, falling back (with one log line that says why) when
+ * the provider cannot load: `cuda` needs onnxruntime's separately installed CUDA provider and a GPU.
+ *
+ * @throws {ProcessorError} DEVICE_UNAVAILABLE when no provider in the chain loads the model
+ */
+export async function createSession(modelPath: string, opts: SessionOptions = {}): Promise<OnnxSession> {
+  const device = opts.device ?? "auto";
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const chain: Provider[] = device === "auto"
+    ? [...AUTO_ORDER]
+    : device === "cpu"
+    ? ["cpu"]
+    : [device, "cpu"];
+  const failures: string[] = [];
+  for (const provider of chain) {
+    try {
+      const session = await ort.InferenceSession.create(modelPath, {
+        executionProviders: [provider],
+        graphOptimizationLevel: "all",
+        intraOpNumThreads: opts.threads ?? 0,
+        interOpNumThreads: 1,
+        logSeverityLevel: 4, // provider-load failures are reported once, below, not as native noise
+      });
+      const why = failures.length ? ` (${failures.join("; ")})` : device === provider ? " (requested)" : "";
+      log(`onnxruntime: ${provider} runs ${baseName(modelPath)}${why}`);
+      return new OnnxSession(session, provider, modelPath);
+    } catch (error) {
+      failures.push(`${provider} unavailable: ${firstLine((error as Error).message)}`);
+    }
+  }
+  throw new ProcessorError(
+    ErrorCode.DEVICE_UNAVAILABLE,
+    `No execution provider could load ${modelPath}: ${failures.join("; ")}`,
+  );
+}
+
+/** The providers this onnxruntime-node build knows, and whether each ships in the npm package. */
+export function listProviders(): { name: string; bundled: boolean }[] {
+  return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
+}
+
+/** onnxruntime prefixes messages with its source path and function; the reason is what follows. */
+function firstLine(text: string): string {
+  const line = text.split("\n")[0]
+    .replace(/^\/onnxruntime_src\/\S+ \S+ /, "")
+    .replace(/^.* was false\. /, ""); // an internal assertion's text; its explanation follows it
+  return line.length > 240 ? `${line.slice(0, 240)}…` : line;
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
