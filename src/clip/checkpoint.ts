@@ -548,7 +548,9 @@ class CheckpointImpl implements Checkpoint {
 
   async readCanonicalTensor(key: string): Promise<FloatTensor> {
     const t = this.#tensors.find((t) => t.key === key);
-    if (!t) throw new WeightsError(`No canonical tensor named ${key}`, { file: this.weightsFile, tensor: key });
+    if (!t) {
+      throw new WeightsError(`No canonical tensor named ${key}`, { file: this.weightsFile, tensor: key });
+    }
     return await this.#readCanonical(t);
   }
 

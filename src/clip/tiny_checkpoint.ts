@@ -5,6 +5,7 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
+import { Random } from "../random.ts";
 import { type ArchitectureName, getArchitecture } from "./architectures.ts";
 import type { LayoutTensor } from "./checkpoint.ts";
 import { INIT_LOGIT_SCALE, writeCheckpoint, type WrittenCheckpoint } from "./checkpoint_writer.ts";
@@ -104,33 +105,11 @@ function _initTensor(t: LayoutTensor, config: ClipConfig, seed: number): Float32
   const n = t.shape.reduce((a, b) => a * b, 1);
   if (t.key === "logitScale") return new Float32Array([INIT_LOGIT_SCALE]);
   const { mean, std } = _initScale(t.key, config);
-  const next = _mulberry32(_hashSeed(seed, t.key));
+  const random = Random.forStream(seed, t.key);
   // Uniform with the target standard deviation: one generator call per value, which keeps a
   // ViT-H/14 checkpoint to seconds rather than minutes.
   const half = std * Math.sqrt(3);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = mean + (2 * next() - 1) * half;
+  for (let i = 0; i < n; i++) out[i] = mean + (2 * random.next() - 1) * half;
   return out;
-}
-
-/** FNV-1a of the seed and key, so each tensor has its own stream whatever the write order. */
-function _hashSeed(seed: number, key: string): number {
-  let h = 0x811c9dc5 ^ (seed >>> 0);
-  h = Math.imul(h, 0x01000193);
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-function _mulberry32(state: number): () => number {
-  let a = state >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

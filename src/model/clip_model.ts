@@ -9,12 +9,13 @@ import { openCheckpoint } from "../clip/checkpoint.ts";
 import type { Activation, ClipConfig } from "../clip/config.ts";
 import type { ClipWeights } from "../clip/weights.ts";
 import { type ClipTokenizer, loadTokenizer } from "../clip/tokenizer.ts";
-import { ShapeError } from "../errors.ts";
+import { ShapeError, TokenizerError } from "../errors.ts";
 import { createSession, type Device, type OnnxSession, type Provider } from "../onnx/runtime.ts";
 import type { GraphBuilder } from "../onnx/graph.ts";
 import { cachedGraphPath, defaultCacheDir, isCached, storeGraph } from "./graph_cache.ts";
 import { blockTokensOutput, buildVisionGraph } from "./vision_tower.ts";
 import { buildTextGraph } from "./text_tower.ts";
+import { buildTextVjpGraph, runTextVjp } from "./text_vjp.ts";
 
 /** Options for {@linkcode loadClip}. */
 export interface LoadClipOptions {
@@ -47,35 +48,49 @@ export interface VisionOutputs {
 /** A CLIP model ready to encode images and text. */
 export class ClipModel {
   readonly config: ClipConfig;
-  readonly tokenizer: ClipTokenizer;
   /** sha256 of the weights file: the model's identity in profiles and caches. */
   readonly hash: string;
   /** The directory the checkpoint was loaded from. */
   readonly dir: string;
   /** exp of the checkpoint's learned log temperature: logits = scale · cosine. */
   readonly logitScale: number;
+  readonly #tokenizer: ClipTokenizer | TokenizerError;
   readonly #vision: OnnxSession;
   readonly #text: OnnxSession;
   readonly #readEmbeddingRows: (ids: number[]) => Promise<Float32Array>;
+  readonly #openTextVjp: () => Promise<OnnxSession>;
+  /** Opened on first use: only enrollment differentiates, and scoring-only services never pay for it. */
+  #textVjp?: Promise<OnnxSession>;
 
   constructor(init: {
     config: ClipConfig;
-    tokenizer: ClipTokenizer;
+    tokenizer: ClipTokenizer | TokenizerError;
     hash: string;
     dir: string;
     logitScale: number;
     vision: OnnxSession;
     text: OnnxSession;
     readEmbeddingRows: (ids: number[]) => Promise<Float32Array>;
+    openTextVjp: () => Promise<OnnxSession>;
   }) {
     this.config = init.config;
-    this.tokenizer = init.tokenizer;
+    this.#tokenizer = init.tokenizer;
     this.hash = init.hash;
     this.dir = init.dir;
     this.logitScale = init.logitScale;
     this.#vision = init.vision;
     this.#text = init.text;
     this.#readEmbeddingRows = init.readEmbeddingRows;
+    this.#openTextVjp = init.openTextVjp;
+  }
+
+  /**
+   * The tokenizer. A model folder without a vocabulary still encodes images; text use then throws
+   * the error that loading the vocabulary gave.
+   */
+  get tokenizer(): ClipTokenizer {
+    if (this.#tokenizer instanceof TokenizerError) throw this.#tokenizer;
+    return this.#tokenizer;
   }
 
   /** The provider the vision graph runs on. */
@@ -173,6 +188,26 @@ export class ClipModel {
   }
 
   /**
+   * dL/dconcept [width]: the vector–Jacobian product of the personalised text features (as
+   * {@linkcode encodeTextWithConcept} computes them) with the upstream gradient `gradFeatures`
+   * [texts.length, embed] = dL/dfeatures, through the whole text transformer.
+   */
+  async conceptVJP(
+    texts: string[],
+    placeholder: string,
+    concept: Float32Array,
+    gradFeatures: Float32Array,
+  ): Promise<Float32Array> {
+    const feeds = this.textFeeds(texts, { placeholder, concept });
+    const expected = texts.length * this.config.embedDim;
+    if (gradFeatures.length !== expected) {
+      throw new ShapeError(`gradFeatures holds ${gradFeatures.length} values, not texts·embed = ${expected}`);
+    }
+    this.#textVjp ??= this.#openTextVjp();
+    return (await runTextVjp(await this.#textVjp, { feeds, gradFeatures })).gradConcept;
+  }
+
+  /**
    * The embedding rows [ids.length, width] of single-token words, e.g. "object", the
    * initial value of a learned concept.
    */
@@ -216,10 +251,11 @@ export class ClipModel {
     return out.text_features.data as Float32Array;
   }
 
-  /** Releases both sessions. */
+  /** Releases the sessions. */
   async dispose(): Promise<void> {
     await this.#vision.dispose();
     await this.#text.dispose();
+    if (this.#textVjp) await (await this.#textVjp).dispose();
   }
 }
 
@@ -234,7 +270,11 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
   const checkpoint = await openCheckpoint(dir, checkpointOpts);
   try {
     for (const warning of checkpoint.warnings) log(`warning: ${warning}`);
-    const tokenizer = await loadTokenizer(opts.vocab ?? dir);
+    const tokenizer = await loadTokenizer(opts.vocab ?? dir).catch((error) => {
+      if (!(error instanceof TokenizerError)) throw error;
+      log(`warning: text encoding is unavailable: ${error.message}`);
+      return error;
+    });
     const hash = await checkpoint.hash(cacheDir);
     const visionPath = cachedGraphPath(cacheDir, hash, "vision");
     const textPath = cachedGraphPath(cacheDir, hash, "text");
@@ -250,8 +290,8 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
     await build(textPath, (w) => buildTextGraph(checkpoint.config, w.text).graph, "text");
     weights = undefined;
     const sessionOpts = { device: opts.device, threads: opts.threads, log };
-    const vision = await createSession(visionPath, sessionOpts);
-    const text = await createSession(textPath, sessionOpts);
+    const vision = await createSession(visionPath, { ...sessionOpts, label: "the CLIP vision graph" });
+    const text = await createSession(textPath, { ...sessionOpts, label: "the CLIP text graph" });
     const logitScale = Math.exp(await checkpoint.readLogitScale());
     return new ClipModel({
       config: checkpoint.config,
@@ -261,6 +301,17 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
       logitScale,
       vision,
       text,
+      openTextVjp: async () => {
+        const path = cachedGraphPath(cacheDir, hash, "text_vjp");
+        if (!(await isCached(path))) {
+          using reopened = await openCheckpoint(dir, checkpointOpts);
+          const started = performance.now();
+          const { graph } = buildTextVjpGraph(reopened.config, (await reopened.readWeights()).text);
+          await storeGraph(path, graph, `CLIP text VJP graph of ${dir} (sha256 ${hash})`);
+          log(`built the text VJP graph in ${((performance.now() - started) / 1000).toFixed(1)} s: ${path}`);
+        }
+        return await createSession(path, { ...sessionOpts, label: "the CLIP text VJP graph" });
+      },
       readEmbeddingRows: async (ids) => {
         // Reopened per call: the file handle is not held for the model's lifetime for a rare read.
         using reopened = await openCheckpoint(dir, checkpointOpts);

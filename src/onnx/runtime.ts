@@ -36,6 +36,8 @@ export interface SessionOptions {
   device?: Device;
   /** Intra-op threads for the CPU provider; @default all cores */
   threads?: number;
+  /** What the session is, for the log line; @default the model file's name */
+  label?: string;
   /** Receives the one line saying which provider runs and why. @default console.error */
   log?: (line: string) => void;
 }
@@ -128,7 +130,7 @@ export async function createSession(modelPath: string, opts: SessionOptions = {}
         logSeverityLevel: 4, // provider-load failures are reported once, below, not as native noise
       });
       const why = failures.length ? ` (${failures.join("; ")})` : device === provider ? " (requested)" : "";
-      log(`onnxruntime: ${provider} runs ${baseName(modelPath)}${why}`);
+      log(`onnxruntime: ${provider} runs ${opts.label ?? baseName(modelPath)}${why}`);
       return new OnnxSession(session, provider, modelPath);
     } catch (error) {
       failures.push(`${provider} unavailable: ${firstLine((error as Error).message)}`);

@@ -4,6 +4,7 @@
  * @module
  */
 import { attr, type Dim, type OpDef, type Value } from "../graph.ts";
+import { transpose } from "./shape.ts";
 import { broadcastShapes, dimsCompatible } from "./_shape.ts";
 
 /** ONNX MatMul (numpy semantics, batch dims broadcast). */
@@ -17,6 +18,8 @@ export const MATMUL: OpDef = {
     const batch = broadcastShapes(a!.shape.slice(0, -2), b!.shape.slice(0, -2));
     return [{ dtype: a!.dtype, shape: [...batch, m, n] }];
   },
+  // Batch axes that broadcast come back in the gradient's shape; the walker sums them away.
+  vjp: ({ inputs: [a, b] }, [g]) => [matMul(g!, swapLastAxes(b!)), matMul(swapLastAxes(a!), g!)],
 };
 
 /** ONNX Conv, 2-D, no dilation or groups (what a patch embedding needs). */
@@ -45,4 +48,12 @@ export function conv2d(x: Value, weight: Value, opts: { stride: number }): Value
     kernel_shape: attr.ints([kh, kw]),
     strides: attr.ints([opts.stride, opts.stride]),
   })[0];
+}
+
+/** x with its last two axes swapped. */
+export function swapLastAxes(x: Value): Value {
+  const rank = x.shape.length;
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
+  return transpose(x, perm);
 }

@@ -3,7 +3,10 @@
  *
  * @module
  */
-import { attr, type OpDef, type Value } from "../graph.ts";
+import { attr, type Node, type OpDef, type Value } from "../graph.ts";
+import { ErrorCode, GraphError } from "../../errors.ts";
+import { add, div, erf, exp, mul, sqrt, sub } from "./elementwise.ts";
+import { reduceMean, reduceSum } from "./reduce.ts";
 import { normAxis } from "./_shape.ts";
 
 /** ONNX LayerNormalization (opset 17), normalising over the last axis. */
@@ -16,6 +19,7 @@ export const LAYER_NORM: OpDef = {
     }
     return [{ dtype: x!.dtype, shape: x!.shape }];
   },
+  vjp: (node, [g]) => layerNormGradients(node, g!),
 };
 
 /** ONNX Softmax (opset 13: over one axis). */
@@ -25,12 +29,26 @@ export const SOFTMAX: OpDef = {
     normAxis(attrs.axis?.value as number ?? -1, x!.shape.length);
     return [{ dtype: x!.dtype, shape: x!.shape }];
   },
+  // dx = y ⊙ (g − Σ g⊙y): the Jacobian diag(y) − y yᵀ applied without forming it.
+  vjp: ({ attrs, outputs: [y] }, [g]) => {
+    const axis = attrs.axis?.value as number ?? -1;
+    return [mul(y, sub(g!, reduceSum(mul(g!, y), [axis], { keepDims: true })))];
+  },
 };
 
 /** ONNX Gelu (opset 20), exact erf form. */
 export const GELU: OpDef = {
   opType: "Gelu",
   infer: ([x]) => [{ dtype: x!.dtype, shape: x!.shape }],
+  vjp: ({ inputs: [x], attrs }, [g]) => {
+    if ((attrs.approximate?.value ?? "none") !== "none") {
+      throw new GraphError(
+        ErrorCode.VJP_MISSING,
+        `Gelu has no gradient rule for approximate=${attrs.approximate.value}`,
+      );
+    }
+    return [mul(g!, geluDerivative(x!))];
+  },
 };
 
 /** LayerNorm over the last axis with affine weight and bias. */
@@ -49,4 +67,35 @@ export function softmax(x: Value, axis = -1): Value {
 /** GELU, exact (erf) form. */
 export function gelu(x: Value): Value {
   return x.graph.apply(GELU, [x])[0];
+}
+
+/** d/dx of exact GELU x·Φ(x): Φ(x) + x·φ(x), with Φ the normal CDF and φ its density. */
+export function geluDerivative(x: Value): Value {
+  const g = x.graph;
+  const cdf = mul(g.scalar(0.5), add(g.scalar(1), erf(mul(x, g.scalar(Math.SQRT1_2)))));
+  const density = mul(g.scalar(1 / Math.sqrt(2 * Math.PI)), exp(mul(mul(x, x), g.scalar(-0.5))));
+  return add(cdf, mul(x, density));
+}
+
+/**
+ * LayerNormalization's rule (opset 17: normalised over the axes from `axis` to the last). With
+ * x̂ = (x − μ)·r, r = 1/√(σ² + ε) and y = x̂·scale + bias:
+ * dx = r·(d − mean(d) − x̂·mean(d·x̂)) where d = g·scale; dscale = g·x̂; dbias = g
+ * (the walker sums the last two over the leading axes). The statistics are recomputed from x
+ * rather than read from the op's optional outputs, which the forward graphs do not request.
+ */
+function layerNormGradients(node: Node, g: Value): (Value | null)[] {
+  const [x, scale, bias] = node.inputs;
+  const gr = g.graph;
+  const rank = x!.shape.length;
+  const first = normAxis(node.attrs.axis?.value as number ?? -1, rank);
+  const axes = Array.from({ length: rank - first }, (_, i) => first + i);
+  const mean = (v: Value) => reduceMean(v, axes, { keepDims: true });
+  const centred = sub(x!, mean(x!));
+  const epsilon = node.attrs.epsilon?.value as number ?? 1e-5;
+  const invStd = div(gr.scalar(1), sqrt(add(mean(mul(centred, centred)), gr.scalar(epsilon))));
+  const normalised = mul(centred, invStd);
+  const d = mul(g, scale!);
+  const dx = mul(invStd, sub(sub(d, mean(d)), mul(normalised, mean(mul(d, normalised)))));
+  return [dx, mul(g, normalised), bias ? g : null];
 }
