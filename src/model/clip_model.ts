@@ -10,6 +10,7 @@ import type { Activation, ClipConfig } from "../clip/config.ts";
 import type { ClipWeights } from "../clip/weights.ts";
 import { type ClipTokenizer, loadTokenizer } from "../clip/tokenizer.ts";
 import { ShapeError, TokenizerError } from "../errors.ts";
+import { normalizeRows } from "../vector.ts";
 import { createSession, type Device, type OnnxSession, type Provider } from "../onnx/runtime.ts";
 import type { GraphBuilder } from "../onnx/graph.ts";
 import { cachedGraphPath, defaultCacheDir, isCached, storeGraph } from "./graph_cache.ts";
@@ -157,7 +158,7 @@ export class ClipModel {
    */
   logitsPerImage(imageFeatures: Float32Array, textFeatures: Float32Array): Float32Array {
     const e = this.config.embedDim;
-    const images = normalizeRows(imageFeatures, e), texts = normalizeRows(textFeatures, e);
+    const images = normalizeRows(imageFeatures, e).unit, texts = normalizeRows(textFeatures, e).unit;
     const ni = images.length / e, nt = texts.length / e;
     const out = new Float32Array(ni * nt);
     for (let i = 0; i < ni; i++) {
@@ -321,15 +322,4 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
   } finally {
     checkpoint.close();
   }
-}
-
-function normalizeRows(x: Float32Array, width: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let r = 0; r < x.length / width; r++) {
-    let sq = 0;
-    for (let k = 0; k < width; k++) sq += x[r * width + k] ** 2;
-    const inv = 1 / Math.sqrt(sq);
-    for (let k = 0; k < width; k++) out[r * width + k] = x[r * width + k] * inv;
-  }
-  return out;
 }

@@ -1,0 +1,37 @@
+/**
+ * ADP Edge: few-shot visual anomaly detection (ADP, "Few-shot Anomaly Detection via
+ * Personalization") for camera streams on NATS, in Deno on onnxruntime.
+ *
+ * This module is the library's public API; the `adp` command line is `src/cli.ts`.
+ *
+ * @example Zero-shot similarity with a checkpoint folder
+ * ```ts ignore
+ * import { loadClip, preprocessImage } from "./mod.ts";
+ * const clip = await loadClip("models/ViT-B-16--openai", { device: "auto" });
+ * const pixels = await preprocessImage(await Deno.readFile("part.png"), { size: 224, mode: "crop" });
+ * const image = await clip.encodeImage(pixels, 1);
+ * const text = await clip.encodeText(["a photo of a flawless bottle.", "a photo of a damaged bottle."]);
+ * console.log(clip.logitsPerImage(image, text));
+ * await clip.dispose();
+ * ```
+ *
+ * @module
+ */
+export { ClipModel, loadClip } from "./src/model/clip_model.ts";
+export type { LoadClipOptions, VisionOutputs } from "./src/model/clip_model.ts";
+export { preprocessImage, preprocessRgb } from "./src/clip/preprocess.ts";
+export type { PreprocessOptions } from "./src/clip/preprocess.ts";
+export { decodeImage } from "./src/clip/image_decode.ts";
+export type { Rgb8Image } from "./src/clip/image_decode.ts";
+export { ClipTokenizer, loadTokenizer } from "./src/clip/tokenizer.ts";
+export { openCheckpoint } from "./src/clip/checkpoint.ts";
+export type { Checkpoint } from "./src/clip/checkpoint.ts";
+export { writeRandomCheckpoint } from "./src/clip/tiny_checkpoint.ts";
+export { writeCheckpoint } from "./src/clip/checkpoint_writer.ts";
+export { getArchitecture, listArchitectures } from "./src/clip/architectures.ts";
+export { pullModel } from "./src/clip/hub_download.ts";
+export { listPretrained } from "./src/clip/pretrained.ts";
+export type { ClipConfig } from "./src/clip/config.ts";
+export { DEVICES, listProviders } from "./src/onnx/runtime.ts";
+export type { Device, Provider } from "./src/onnx/runtime.ts";
+export * from "./src/errors.ts";

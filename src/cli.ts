@@ -1,0 +1,76 @@
+/**
+ * The `adp` command line: `deno task adp <command> [flags]`, or installed with
+ * `deno install -g -A -n adp src/cli.ts`. Each command has `--help`; an error is one line on stderr
+ * and a non-zero exit code chosen by its {@linkcode ErrorCode}.
+ *
+ * @module
+ */
+import { ErrorCode, ProcessorError } from "./errors.ts";
+import { type Command, parseCommandArgs } from "./cli/_command.ts";
+import { modelsInspect, modelsList, modelsPull, modelsTiny } from "./cli/models.ts";
+import { encode } from "./cli/encode.ts";
+
+const COMMANDS: readonly Command[] = [modelsTiny, modelsInspect, modelsList, modelsPull, encode];
+
+/** Exit codes by failure kind, so scripts can tell a usage mistake from a broken model. */
+const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
+  USAGE: 2,
+  CONFIG_INVALID: 3,
+  WEIGHTS_INVALID: 4,
+  WEIGHTS_MISSING: 4,
+  WEIGHTS_CHECKSUM: 4,
+  TOKENIZER_INVALID: 4,
+  IMAGE_INVALID: 5,
+  DEVICE_UNAVAILABLE: 6,
+  DOWNLOAD_FAILED: 7,
+};
+
+function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    "adp: few-shot visual anomaly detection (ADP) on the edge",
+    "",
+    "usage: adp <command> [flags]     (adp <command> --help for its flags)",
+    "",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+  ].join("\n");
+}
+
+/** Runs the CLI on `argv`; returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  if (!argv.length || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+    console.log(overview());
+    return argv.length ? 0 : 2;
+  }
+  const command = COMMANDS.find((c) => {
+    const words = c.name.split(" ");
+    return words.every((w, i) => argv[i] === w);
+  });
+  if (!command) {
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${argv[0]} `));
+    if (group.length && (argv.length === 1 || argv[1] === "--help" || argv[1] === "-h")) {
+      console.log(group.map((c) => `adp ${c.name.padEnd(16)} ${c.summary}`).join("\n"));
+      return argv.length === 1 ? 2 : 0;
+    }
+    console.error(`adp: unknown command "${argv.slice(0, 2).join(" ")}" (adp --help lists them)`);
+    return 2;
+  }
+  try {
+    const args = parseCommandArgs(command, argv.slice(command.name.split(" ").length));
+    if (args) await command.run(args);
+    return 0;
+  } catch (error) {
+    if (error instanceof ProcessorError) {
+      console.error(`adp ${command.name}: ${error.message}`);
+      return EXIT_CODES[error.code] ?? 1;
+    }
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
+      console.error(`adp ${command.name}: ${(error as Error).message}`);
+      return 1;
+    }
+    console.error(`adp ${command.name}: unexpected failure: ${(error as Error).stack ?? error}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
