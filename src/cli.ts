@@ -9,8 +9,9 @@ import { ErrorCode, ProcessorError } from "./errors.ts";
 import { type Command, parseCommandArgs } from "./cli/_command.ts";
 import { modelsInspect, modelsList, modelsPull, modelsTiny } from "./cli/models.ts";
 import { encode } from "./cli/encode.ts";
+import { synth } from "./cli/synth.ts";
 
-const COMMANDS: readonly Command[] = [modelsTiny, modelsInspect, modelsList, modelsPull, encode];
+const COMMANDS: readonly Command[] = [modelsTiny, modelsInspect, modelsList, modelsPull, encode, synth];
 
 /** Exit codes by failure kind, so scripts can tell a usage mistake from a broken model. */
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {

@@ -1,0 +1,47 @@
+/**
+ * Pseudo-anomaly synthesis: defective images made from a station's few normal ones, for ADP's
+ * anomaly-aware concept and prompt self-tuning. A {@linkcode Synthesizer} makes one defect; the
+ * procedural default paints CutPaste scars, DRAEM-style Perlin texture blends, scratches, stains
+ * and colour spots; {@linkcode synthesizePseudoAnomalies} runs one over the normals and crops.
+ *
+ * @example Sixteen pseudo-anomalies of two kinds
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { createProceduralSynthesizer, synthesizePseudoAnomalies } from "./mod.ts";
+ * const data = new Uint8Array(160 * 160 * 3).map((_, i) => 80 + ((i * 31) % 60));
+ * const anomalies = synthesizePseudoAnomalies([{ width: 160, height: 160, data }], {
+ *   count: 16,
+ *   seed: 42,
+ *   synthesizer: createProceduralSynthesizer({ kinds: ["scratch", "stain"] }),
+ *   crop: { size: 112, scale: [0.5, 1], ratio: [3 / 4, 4 / 3] },
+ * });
+ * strictEqual(anomalies.length, 16);
+ * strictEqual(anomalies[0].mask.length, 112 * 112);
+ * ```
+ *
+ * @module
+ */
+export {
+  DEFAULT_SYNTH_CROP,
+  type PseudoAnomaly,
+  type SynthCropOptions,
+  type SynthesizeOptions,
+  synthesizePseudoAnomalies,
+  type Synthesizer,
+} from "./synthesizer.ts";
+export {
+  createProceduralSynthesizer,
+  DEFECT_KINDS,
+  type DefectKind,
+  type ProceduralOptions,
+} from "./procedural.ts";
+export { PERLIN_BOUND, perlinNoise, type PerlinOptions } from "./perlin.ts";
+export {
+  type CropBoxOptions,
+  randomResizedCrop,
+  randomResizedCropBox,
+  type RandomResizedCropOptions,
+  type ResizedCrop,
+} from "./random_resized_crop.ts";
+export { estimateForeground, type ForegroundOptions } from "./foreground.ts";
+export { contactSheet, type ContactSheetOptions } from "./contact_sheet.ts";

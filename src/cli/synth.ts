@@ -1,0 +1,118 @@
+/**
+ * `adp synth`: writes the pseudo-anomalies enrollment would make from some normal images, with
+ * their masks and a contact sheet, so a person can see what the anomaly-aware concept learns from.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { Image } from "imagescript";
+import { decodeImage, type Rgb8Image } from "../clip/image_decode.ts";
+import {
+  contactSheet,
+  createProceduralSynthesizer,
+  DEFAULT_SYNTH_CROP,
+  DEFECT_KINDS,
+  type DefectKind,
+  synthesizePseudoAnomalies,
+} from "../adp/synth/mod.ts";
+import { choiceFlag, type Command, intFlag, requireString, UsageError } from "./_command.ts";
+
+const PLACEMENTS = ["object", "anywhere"] as const;
+
+/** `adp synth` */
+export const synth: Command = {
+  name: "synth",
+  summary: "write pseudo-anomalies made from normal images, with masks and a contact sheet",
+  usage: `
+adp synth --in IMG [--in IMG …] --out DIR [--count N] [--seed S] [--kinds ${DEFECT_KINDS.join(",")}]
+          [--size 224] [--placement object|anywhere]
+
+Synthesizes pseudo-anomalies from the normal images, the way enrollment does, and writes to DIR:
+  <i>-<kind>.png        the pseudo-anomaly
+  <i>-<kind>-mask.png   its mask (white where altered)
+  sheet.png             the originals, then each anomaly as is and with its mask outlined in red
+  --count      how many (default 16); anomaly i comes from image i mod the number of images
+  --seed       PRNG seed (default 0): the same seed and images give the same files
+  --kinds      comma-separated defect kinds to draw from (default all: ${DEFECT_KINDS.join(", ")})
+  --size       side of the random resized crop (default ${DEFAULT_SYNTH_CROP.size}); 0 keeps full-size images, uncropped
+  --placement  object (default: keep defects on the part when it stands on a uniform backdrop) or anywhere`,
+  flags: {
+    in: { type: "string", multiple: true },
+    out: { type: "string" },
+    count: { type: "string" },
+    seed: { type: "string" },
+    kinds: { type: "string" },
+    size: { type: "string" },
+    placement: { type: "string" },
+  },
+  async run(args) {
+    const inputs = (args.values.in as string[] | undefined) ?? [];
+    if (!inputs.length) throw new UsageError("Give at least one --in image (see adp synth --help)");
+    const out = requireString(args, "out", this.name);
+    const count = intFlag(args, "count", 16, [1, 100_000]);
+    const seed = intFlag(args, "seed", 0, [0, 2 ** 32 - 1]);
+    const size = intFlag(args, "size", DEFAULT_SYNTH_CROP.size, [0, 4096]);
+    const placement = choiceFlag(args, "placement", PLACEMENTS, "object");
+    const kinds = parseKinds(args.values.kinds as string | undefined);
+
+    const normals: Rgb8Image[] = [];
+    for (const file of inputs) normals.push(await decodeImage(await Deno.readFile(file)));
+    const started = performance.now();
+    const anomalies = synthesizePseudoAnomalies(normals, {
+      count,
+      seed,
+      synthesizer: createProceduralSynthesizer({ kinds, placement }),
+      crop: size === 0 ? false : { ...DEFAULT_SYNTH_CROP, size },
+    });
+    const synthMs = performance.now() - started;
+
+    await mkdir(out, { recursive: true });
+    const digits = String(count - 1).length;
+    for (const [i, a] of anomalies.entries()) {
+      const stem = join(out, `${String(i).padStart(digits, "0")}-${a.kind}`);
+      await Deno.writeFile(`${stem}.png`, await encodePng(a.image));
+      await Deno.writeFile(`${stem}-mask.png`, await encodePng(maskImage(a.mask, a.image)));
+    }
+    await Deno.writeFile(join(out, "sheet.png"), await encodePng(contactSheet(normals, anomalies)));
+
+    const byKind = new Map<string, number>();
+    for (const a of anomalies) byKind.set(a.kind, (byKind.get(a.kind) ?? 0) + 1);
+    console.log(
+      `wrote ${count} pseudo-anomalies (${
+        [...byKind].map(([k, n]) => `${n} ${k}`).join(", ")
+      }) and sheet.png to ${out}; synthesis took ${synthMs.toFixed(0)} ms`,
+    );
+  },
+};
+
+function parseKinds(value: string | undefined): DefectKind[] | undefined {
+  if (value === undefined) return undefined;
+  const kinds = value.split(",").map((k) => k.trim()).filter(Boolean);
+  for (const k of kinds) {
+    if (!(DEFECT_KINDS as readonly string[]).includes(k)) {
+      throw new UsageError(`--kinds has an unknown kind ${k}: choose from ${DEFECT_KINDS.join(", ")}`);
+    }
+  }
+  if (!kinds.length) throw new UsageError("--kinds is empty: name at least one kind");
+  return kinds as DefectKind[];
+}
+
+function maskImage(mask: Uint8Array, like: Rgb8Image): Rgb8Image {
+  const data = new Uint8Array(mask.length * 3);
+  for (let i = 0; i < mask.length; i++) data.fill(mask[i], i * 3, i * 3 + 3);
+  return { width: like.width, height: like.height, data };
+}
+
+async function encodePng(image: Rgb8Image): Promise<Uint8Array> {
+  const out = new Image(image.width, image.height);
+  const rgba = out.bitmap;
+  const { data } = image;
+  for (let i = 0, j = 0; i < data.length; i += 3, j += 4) {
+    rgba[j] = data[i];
+    rgba[j + 1] = data[i + 1];
+    rgba[j + 2] = data[i + 2];
+    rgba[j + 3] = 255;
+  }
+  return await out.encode();
+}
