@@ -15,6 +15,17 @@
  * await clip.dispose();
  * ```
  *
+ * @example Enroll a station from good parts, then score frames
+ * ```ts ignore
+ * import { createScorer, enroll, loadClip, saveProfile } from "./mod.ts";
+ * const clip = await loadClip("models/ViT-B-16--openai");
+ * const shots = await Promise.all(["a.png", "b.png"].map((f) => Deno.readFile(f)));
+ * const profile = await enroll(clip, shots, { label: "bottle", onProgress: (p) => console.log(p.stage, p.percent) });
+ * await saveProfile("line-1.safetensors", profile);
+ * const [verdict] = await createScorer(clip, profile).score([await Deno.readFile("frame.png")]);
+ * console.log(verdict.score, verdict.anomalous);
+ * ```
+ *
  * @module
  */
 export { ClipModel, loadClip } from "./src/model/clip_model.ts";
@@ -32,6 +43,14 @@ export { getArchitecture, listArchitectures } from "./src/clip/architectures.ts"
 export { pullModel } from "./src/clip/hub_download.ts";
 export { listPretrained } from "./src/clip/pretrained.ts";
 export type { ClipConfig } from "./src/clip/config.ts";
+export { enroll, ENROLL_STAGES } from "./src/adp/enroll.ts";
+export type { EnrollOptions, EnrollProgress, EnrollStage } from "./src/adp/enroll.ts";
+export { createScorer } from "./src/adp/scorer.ts";
+export type { FrameScore, Scorer, ScorerOptions } from "./src/adp/scorer.ts";
+export { loadProfile, saveProfile } from "./src/adp/profile.ts";
+export type { ProfileMeta, StationProfile } from "./src/adp/profile.ts";
+export { createProceduralSynthesizer, synthesizePseudoAnomalies } from "./src/adp/synth/mod.ts";
+export type { PseudoAnomaly, Synthesizer } from "./src/adp/synth/mod.ts";
 export { DEVICES, listProviders } from "./src/onnx/runtime.ts";
 export type { Device, Provider } from "./src/onnx/runtime.ts";
 export * from "./src/errors.ts";

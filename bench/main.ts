@@ -7,6 +7,9 @@
  *   figure reported for these machines (11.7 images/s; it cannot be produced here, no torch).
  * - Preprocessing one 900×900 PNG (decode, resize, normalise) as a share of one ViT-B/16 inference.
  *
+ * - Enrollment of ViT-B/16 with K = 8 (time, peak memory) and what scoring adds to the vision graph
+ *   (bench/enroll_bench.ts, in a child process).
+ *
  * `deno task bench --vit-h` adds the ViT-H/14 load check (bench/vit_h.ts in a child process, so its
  * peak memory is its own). Benchmarks report; they never assert timings.
  *
@@ -142,15 +145,20 @@ async function main(): Promise<void> {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
   for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
 
-  if (values["vit-h"]) {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", fileURLToPath(new URL("./vit_h.ts", import.meta.url))],
-      stdout: "inherit",
-      stderr: "inherit",
-    });
-    const { code } = await child.output();
-    if (code !== 0) throw new Error(`bench/vit_h.ts failed with exit code ${code}`);
-  }
+  console.log();
+  await runChild("enroll_bench.ts");
+  if (values["vit-h"]) await runChild("vit_h.ts");
+}
+
+/** Runs a bench script in its own process, so that its peak memory is its own. */
+async function runChild(script: string): Promise<void> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", fileURLToPath(new URL(`./${script}`, import.meta.url))],
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  const { code } = await child.output();
+  if (code !== 0) throw new Error(`bench/${script} failed with exit code ${code}`);
 }
 
 if (import.meta.main) await main();

@@ -19,6 +19,8 @@ export const ErrorCode = {
   ONNX_RUN: "ONNX_RUN",
   DEVICE_UNAVAILABLE: "DEVICE_UNAVAILABLE",
   DOWNLOAD_FAILED: "DOWNLOAD_FAILED",
+  PROFILE_INVALID: "PROFILE_INVALID",
+  ENROLLMENT_FAILED: "ENROLLMENT_FAILED",
   USAGE: "USAGE",
 } as const;
 
@@ -117,5 +119,25 @@ export class DownloadError extends ProcessorError {
     super(opts.code ?? ErrorCode.DOWNLOAD_FAILED, message, opts);
     this.name = "DownloadError";
     this.url = opts.url;
+  }
+}
+
+/** A station profile file is truncated, foreign, from a newer version, or inconsistent. */
+export class ProfileError extends ProcessorError {
+  /** The profile file concerned. */
+  readonly file: string;
+
+  constructor(message: string, opts: { file: string } & ErrorOptions) {
+    super(ErrorCode.PROFILE_INVALID, message, opts);
+    this.name = "ProfileError";
+    this.file = opts.file;
+  }
+}
+
+/** Enrollment could not produce a profile (too few images, a failed stage). */
+export class EnrollmentError extends ProcessorError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.ENROLLMENT_FAILED, message, options);
+    this.name = "EnrollmentError";
   }
 }

@@ -660,6 +660,9 @@ export async function writeSafetensors(
       }
       await _writeTensor(file, data, t.dtype);
     }
+    // Durable before it becomes visible: a crash after the rename must not expose a file whose
+    // blocks never reached the disk (station profiles rely on this).
+    await file.sync();
     file.close();
     await Deno.rename(tmp, path);
   } catch (err) {

@@ -1,0 +1,105 @@
+/**
+ * Enrollment of a ViT-B/16-sized model (random weights) with K = 8 real bottle images, end to end
+ * with the default settings: wall time and this process's peak resident memory; then what scoring
+ * adds to the bare vision graph on the same frames (both measured here, side by side).
+ *
+ * Run by `deno task bench` in its own process, so the peak is enrollment's own. Needs the BPE
+ * vocabulary and the images from ../shared; says so and skips without them.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { copyFile } from "node:fs/promises";
+import { writeRandomCheckpoint } from "../src/clip/tiny_checkpoint.ts";
+import { decodeImage } from "../src/clip/image_decode.ts";
+import { preprocessRgb } from "../src/clip/preprocess.ts";
+import { loadClip } from "../src/model/clip_model.ts";
+import { enroll } from "../src/adp/enroll.ts";
+import { createScorer } from "../src/adp/scorer.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const SHARED = join(ROOT, "..", "shared");
+const VOCAB = join(SHARED, "fixtures/clip-oracle/tokenizer/bpe_simple_vocab_16e6.txt.gz");
+const BOTTLE = join(SHARED, "datasets/mvtec-ad/bottle");
+const DIR = join(ROOT, ".cache/bench/vit-b-16");
+
+function peakRssGiB(): number {
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))?.[1] ?? 0);
+  return kb / 2 ** 20;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(VOCAB) || !existsSync(BOTTLE)) {
+    console.log(`enrollment bench skipped: ${SHARED} (vocabulary and bottle images) is absent`);
+    return;
+  }
+  if (!existsSync(join(DIR, "open_clip_model.safetensors"))) {
+    await writeRandomCheckpoint(DIR, { arch: "vit-b-16", layout: "openclip", dtype: "F16", seed: 0 });
+  }
+  await copyFile(VOCAB, join(DIR, "bpe_simple_vocab_16e6.txt.gz"));
+  const clip = await loadClip(DIR, {
+    device: "cpu",
+    cacheDir: join(ROOT, ".cache/bench/cache"),
+    log: () => {},
+  });
+  try {
+    const read = (f: string) => Deno.readFile(join(BOTTLE, f));
+    const shots = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => read(`train/good/${String(i).padStart(3, "0")}.png`)),
+    );
+    let t = performance.now();
+    let lastStage = "";
+    const profile = await enroll(clip, shots, {
+      seed: 0,
+      label: "bottle",
+      onProgress: (p) => {
+        if (p.stage !== lastStage) {
+          console.log(`  ${p.stage} at ${((performance.now() - t) / 1000).toFixed(0)} s`);
+        }
+        lastStage = p.stage;
+      },
+    });
+    const enrollS = (performance.now() - t) / 1000;
+    console.log(
+      `enrollment, ViT-B/16, K = 8, ${profile.meta.enrollment.steps} steps per concept: ${
+        enrollS.toFixed(0)
+      } s, peak RSS ${peakRssGiB().toFixed(2)} GiB`,
+    );
+
+    const frames = await Promise.all(
+      ["test/good/000.png", "test/good/001.png", "test/broken_large/000.png", "test/contamination/000.png"]
+        .map(async (f) => decodeImage(await read(f))),
+    );
+    const { imageSize } = clip.config.vision;
+    const { mean, std } = clip.config.preprocess;
+    const pixels = new Float32Array(frames.length * 3 * imageSize * imageSize);
+    frames.forEach((f, i) =>
+      pixels.set(
+        preprocessRgb(f, { size: imageSize, mode: "resize", mean, std }),
+        i * 3 * imageSize * imageSize,
+      )
+    );
+    const scorer = createScorer(clip, profile);
+    await scorer.scoreRgb(frames);
+    await clip.encodeImage(pixels, frames.length);
+    const rounds = 3;
+    t = performance.now();
+    for (let i = 0; i < rounds; i++) await clip.encodeImage(pixels, frames.length);
+    const visionMs = (performance.now() - t) / rounds / frames.length;
+    t = performance.now();
+    for (let i = 0; i < rounds; i++) await scorer.scoreRgb(frames);
+    const scoreMs = (performance.now() - t) / rounds / frames.length;
+    console.log(
+      `scoring (decoded frames → verdict + map): ${scoreMs.toFixed(1)} ms/frame vs bare vision graph ${
+        visionMs.toFixed(1)
+      } ms/frame: +${((scoreMs / visionMs - 1) * 100).toFixed(1)}%`,
+    );
+    await scorer.dispose();
+  } finally {
+    await clip.dispose();
+  }
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,383 @@
+/**
+ * Enrollment: from K good parts (1–16 images) to a station profile, the whole ADP method in stages —
+ * pseudo-anomalies, the normal-aware concept c_n* (eq. 3), the anomaly-aware concept c_a* (eq. 4),
+ * self-tuning of the prompt prototypes (eq. 5–6), the patch memory, and the calibration of fusion and
+ * threshold on normal data only. Progress (stage, percent, ETA) goes to a callback the service and
+ * the CLI show.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { basename } from "node:path";
+import { decodeImage, type Rgb8Image } from "../clip/image_decode.ts";
+import { preprocessRgb } from "../clip/preprocess.ts";
+import { EnrollmentError, ImageError } from "../errors.ts";
+import type { ClipModel } from "../model/clip_model.ts";
+import { hashSeed } from "../random.ts";
+import { normalizeRows } from "../vector.ts";
+import { learnConcept } from "./concept_learning.ts";
+import { promptSetEmbedding } from "./concept_loss.ts";
+import { type BranchScores, calibrateFusion, calibrateThreshold } from "./fusion.ts";
+import {
+  clipPatchSettings,
+  normalPatchBank,
+  onnxPatchSettings,
+  openPatchExtractor,
+  type PatchSettings,
+} from "./patch_branch.ts";
+import { concatFeatures } from "./backbone.ts";
+import { PatchMemory } from "./patch_memory.ts";
+import { PROFILE_FORMAT_VERSION, type StationProfile } from "./profile.ts";
+import { promptSets } from "./prompts.ts";
+import { type PromptCandidate, selfTune, textAnomalyScores } from "./self_tuning.ts";
+import { synthesizePseudoAnomalies } from "./synth/mod.ts";
+
+/** Stages in the order they run. */
+export const ENROLL_STAGES = [
+  "features",
+  "pseudo-anomalies",
+  "normal-concept",
+  "anomaly-concept",
+  "self-tuning",
+  "patch-memory",
+  "calibration",
+] as const;
+/** One enrollment stage. */
+export type EnrollStage = typeof ENROLL_STAGES[number];
+
+/** A progress report. */
+export interface EnrollProgress {
+  stage: EnrollStage;
+  /** Of the whole enrollment, 0–100. */
+  percent: number;
+  /** Seconds left, from the pace so far; null before there is a pace. */
+  etaSeconds: number | null;
+  message: string;
+  step?: number;
+  steps?: number;
+  loss?: number;
+}
+
+/** Options of {@linkcode enroll}. */
+export interface EnrollOptions {
+  /** Everything random (pseudo-anomalies, prompt draws) follows it. @default 0 */
+  seed?: number;
+  /** The part's name ("bottle"): its prompts join self-tuning (ADP_ℓ). */
+  label?: string;
+  /** Adam steps per concept. @default 40 */
+  steps?: number;
+  /** A backbone JSON for the patch branch instead of CLIP's own tokens. */
+  backbone?: string;
+  station?: string;
+  /** The profile version to write. @default 1 */
+  version?: number;
+  onProgress?: (p: EnrollProgress) => void;
+  /** Cancels between steps with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Defaults, and why:
+ * - lr 5e-3: textual inversion's usual Adam rate for token embeddings of CLIP's scale (entries
+ *   ~0.01–0.05), moving a concept visibly in tens of steps without overshooting.
+ * - α = 1, λ = 0.5: the normality probability drives the concept; the alignment term keeps it
+ *   describing the parts themselves, not merely "flawless".
+ * - γ = 0.3: the fixture's margin; pseudo-anomalies may keep a little normality (they are synthetic).
+ * - 8 prompts per set per step: an unbiased estimate of the set averages at a fraction of the cost.
+ * - pseudo-anomalies: 4 per shot for training (at least 16), as many again held out for validation.
+ */
+const DEFAULTS = {
+  steps: 40,
+  learningRate: 5e-3,
+  alpha: 1,
+  lambda: 0.5,
+  gamma: 0.3,
+  promptsPerStep: 8,
+  anomaliesPerShot: 4,
+  minAnomalies: 16,
+};
+const PLACEHOLDER = "sks";
+const INIT_WORD = "object";
+const MAX_SHOTS = 16;
+/** Frames per vision run: large enough to amortise the call, small enough to bound memory. */
+export const VISION_BATCH = 8;
+
+/** Relative duration of each stage, for the overall percentage (concept learning dominates). */
+const STAGE_WEIGHT: Record<EnrollStage, number> = {
+  "features": 4,
+  "pseudo-anomalies": 2,
+  "normal-concept": 40,
+  "anomaly-concept": 40,
+  "self-tuning": 4,
+  "patch-memory": 4,
+  "calibration": 6,
+};
+
+/**
+ * Learns a station profile from `images` (encoded PNG or JPEG) of good parts.
+ *
+ * @throws {EnrollmentError} for too few or too many images, or when cancelled
+ * @throws {ImageError} naming the image that cannot be decoded
+ */
+export async function enroll(
+  clip: ClipModel,
+  images: Uint8Array[],
+  opts: EnrollOptions = {},
+): Promise<StationProfile> {
+  if (images.length < 1 || images.length > MAX_SHOTS) {
+    throw new EnrollmentError(`Enrollment takes 1–${MAX_SHOTS} images of good parts: got ${images.length}`);
+  }
+  const started = performance.now();
+  const seed = opts.seed ?? 0;
+  const steps = opts.steps ?? DEFAULTS.steps;
+  const progress = progressReporter(opts.onProgress, started);
+  const check = () => {
+    if (opts.signal?.aborted) {
+      throw new EnrollmentError(`Enrollment cancelled: ${opts.signal.reason ?? "aborted"}`);
+    }
+  };
+
+  progress("features", 0, `decoding ${images.length} images`);
+  const normals = await Promise.all(images.map(async (bytes, i) => {
+    try {
+      return await decodeImage(bytes);
+    } catch (error) {
+      throw new ImageError(
+        `Enrollment image ${i + 1} of ${images.length} cannot be used: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }));
+  const embed = (rgb: readonly Rgb8Image[]) => imageEmbeddings(clip, rgb);
+  const normalFeatures = await embed(normals);
+  check();
+
+  progress("pseudo-anomalies", 0, "synthesising pseudo-anomalies");
+  const count = Math.max(DEFAULTS.minAnomalies, DEFAULTS.anomaliesPerShot * normals.length);
+  const crop = {
+    size: clip.config.vision.imageSize,
+    scale: [0.5, 1] as [number, number],
+    ratio: [3 / 4, 4 / 3] as [number, number],
+  };
+  const train = synthesizePseudoAnomalies(normals, { count, seed: hashSeed(seed, "train"), crop });
+  const held = synthesizePseudoAnomalies(normals, { count, seed: hashSeed(seed, "validation"), crop });
+  const trainFeatures = await embed(train.map((a) => a.image));
+  const heldFeatures = await embed(held.map((a) => a.image));
+  check();
+
+  const prompts = promptSets(PLACEHOLDER);
+  const init = await clip.wordEmbeddings([INIT_WORD]);
+  const learn = async (
+    stage: "normal-concept" | "anomaly-concept",
+    from: Float32Array,
+    anomalies?: Float64Array,
+  ) => {
+    const result = await learnConcept(clip, from, { normals: normalFeatures, anomalies }, {
+      steps,
+      learningRate: DEFAULTS.learningRate,
+      weights: { alpha: DEFAULTS.alpha, lambda: DEFAULTS.lambda, gamma: DEFAULTS.gamma },
+      promptsPerStep: DEFAULTS.promptsPerStep,
+      seed: hashSeed(seed, stage),
+      placeholder: PLACEHOLDER,
+      prompts,
+      onStep: (s) => {
+        check();
+        progress(
+          stage,
+          s.step / s.steps,
+          `step ${s.step}/${s.steps} loss ${s.loss.toFixed(4)} P_n(normal) ${s.normalProbability.toFixed(3)}`,
+          {
+            step: s.step,
+            steps: s.steps,
+            loss: s.loss,
+          },
+        );
+      },
+    });
+    return result;
+  };
+  progress("normal-concept", 0, "learning the normal-aware concept (eq. 3)");
+  const normalConcept = await learn("normal-concept", init);
+  progress("anomaly-concept", 0, "learning the anomaly-aware concept (eq. 4)");
+  const anomalyConcept = await learn("anomaly-concept", normalConcept.concept, trainFeatures);
+
+  progress("self-tuning", 0, "weighing prompt candidates on held-out pseudo-anomalies");
+  const e = clip.config.embedDim;
+  const candidate = async (
+    name: string,
+    texts: (word: string) => ReturnType<typeof promptSets>,
+    concept?: Float32Array,
+  ) => {
+    const sets = texts(PLACEHOLDER);
+    const encode = (t: string[]) =>
+      concept ? clip.encodeTextWithConcept(t, PLACEHOLDER, concept) : clip.encodeText(t);
+    return {
+      name,
+      normal: promptSetEmbedding(await encode(sets.normal), e),
+      anomalous: promptSetEmbedding(await encode(sets.anomalous), e),
+    } satisfies PromptCandidate;
+  };
+  const candidates = [
+    await candidate("normal-concept", promptSets, normalConcept.concept),
+    await candidate("anomaly-concept", promptSets, anomalyConcept.concept),
+  ];
+  if (opts.label) candidates.push(await candidate(`label:${opts.label}`, () => promptSets(opts.label!)));
+  const validationFeatures = new Float64Array(normalFeatures.length + heldFeatures.length);
+  validationFeatures.set(normalFeatures);
+  validationFeatures.set(heldFeatures, normalFeatures.length);
+  const labels = Uint8Array.from(
+    { length: normals.length + held.length },
+    (_, i) => (i < normals.length ? 0 : 1),
+  );
+  const tuned = selfTune(candidates, { features: validationFeatures, labels }, clip.logitScale);
+  check();
+
+  progress("patch-memory", 0, "building the patch memory");
+  const settings: PatchSettings = opts.backbone
+    ? await onnxPatchSettings(opts.backbone)
+    : clipPatchSettings(clip);
+  const extractor = await openPatchExtractor(clip, settings.extractor);
+  let memory: PatchMemory | undefined;
+  try {
+    const bank = await normalPatchBank(extractor, normals, settings.views);
+    const all = concatFeatures(bank);
+    memory = await PatchMemory.create(all, { imageScore: settings.imageScore });
+    check();
+
+    progress("calibration", 0, "calibrating fusion and threshold (leave-one-out)");
+    const textOf = (features: Float64Array) =>
+      textAnomalyScores(features, tuned.prototypeNormal, tuned.prototypeAnomalous, clip.logitScale);
+    const normalText = textOf(normalFeatures), heldText = textOf(heldFeatures);
+    const normalPatch = await leaveOneOutPatchScores(extractor, normals, bank, memory, settings);
+    const heldPatch = (await memory.score(await extractor.extract(held.map((a) => a.image)))).imageScores;
+    const normalScores: BranchScores[] = normals.map((_, i) => ({
+      patch: normalPatch[i],
+      text: normalText[i],
+    }));
+    const heldScores: BranchScores[] = held.map((_, i) => ({ patch: heldPatch[i], text: heldText[i] }));
+    const fusion = calibrateFusion(normalScores, heldScores);
+    const { threshold, calibration } = calibrateThreshold(normalScores, heldScores, fusion);
+
+    const profile: StationProfile = {
+      meta: {
+        formatVersion: PROFILE_FORMAT_VERSION,
+        version: opts.version ?? 1,
+        createdAt: new Date().toISOString(),
+        ...(opts.station ? { station: opts.station } : {}),
+        ...(opts.label ? { label: opts.label } : {}),
+        model: { id: basename(clip.dir), hash: clip.hash, embedDim: e, width: clip.config.text.width },
+        patch: {
+          ...settings,
+          dim: all.dim,
+          gridH: all.gridH,
+          gridW: all.gridW,
+          count: memory.size,
+        },
+        selfTuning: { weights: tuned.weights, aurocs: tuned.aurocs },
+        fusion,
+        threshold,
+        calibration,
+        enrollment: {
+          shots: images.length,
+          seed,
+          steps,
+          learningRate: DEFAULTS.learningRate,
+          alpha: DEFAULTS.alpha,
+          lambda: DEFAULTS.lambda,
+          gamma: DEFAULTS.gamma,
+          promptsPerStep: DEFAULTS.promptsPerStep,
+          pseudoAnomalies: count,
+          imageSha256: images.map((b) => createHash("sha256").update(b).digest("hex")),
+          durationMs: Math.round(performance.now() - started),
+          losses: { normal: normalConcept.losses, anomaly: anomalyConcept.losses },
+        },
+      },
+      concepts: { normal: normalConcept.concept, anomaly: anomalyConcept.concept },
+      prototypes: {
+        normal: Float32Array.from(tuned.prototypeNormal),
+        anomaly: Float32Array.from(tuned.prototypeAnomalous),
+      },
+      memory: memoryRows(all),
+    };
+    progress("calibration", 1, `done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return profile;
+  } finally {
+    await memory?.dispose();
+    await extractor.dispose();
+  }
+}
+
+/** Unit-norm CLIP image features [n, embed] (float64) of RGB images, whole image resized. */
+export async function imageEmbeddings(clip: ClipModel, images: readonly Rgb8Image[]): Promise<Float64Array> {
+  const { imageSize } = clip.config.vision;
+  const { mean, std } = clip.config.preprocess;
+  const per = 3 * imageSize * imageSize;
+  const out = new Float64Array(images.length * clip.config.embedDim);
+  for (let start = 0; start < images.length; start += VISION_BATCH) {
+    const part = images.slice(start, start + VISION_BATCH);
+    const pixels = new Float32Array(part.length * per);
+    part.forEach((img, i) =>
+      pixels.set(preprocessRgb(img, { size: imageSize, mode: "resize", mean, std }), i * per)
+    );
+    const features = await clip.encodeImage(pixels, part.length);
+    out.set(normalizeRows(features, clip.config.embedDim).unit, start * clip.config.embedDim);
+  }
+  return out;
+}
+
+/**
+ * Each normal's patch score against a memory of the other normals: how an unseen good part scores.
+ * With a single shot there are no others; its own memory then stands in (its score is near 0, and
+ * the calibration's spread floor decides), which only the evaluation protocol's K = 1 meets.
+ */
+async function leaveOneOutPatchScores(
+  extractor: Awaited<ReturnType<typeof openPatchExtractor>>,
+  normals: readonly Rgb8Image[],
+  bank: Awaited<ReturnType<typeof normalPatchBank>>,
+  full: PatchMemory,
+  settings: PatchSettings,
+): Promise<Float32Array> {
+  const scores = new Float32Array(normals.length);
+  const plain = await extractor.extract(normals);
+  const cells = plain.gridH * plain.gridW * plain.dim;
+  for (let i = 0; i < normals.length; i++) {
+    const own = { ...plain, n: 1, data: plain.data.subarray(i * cells, (i + 1) * cells) };
+    if (normals.length === 1) {
+      scores[i] = (await full.score(own)).imageScores[0];
+      continue;
+    }
+    const others = await PatchMemory.create(bank.filter((_, j) => j !== i), {
+      imageScore: settings.imageScore,
+    });
+    try {
+      scores[i] = (await others.score(own)).imageScores[0];
+    } finally {
+      await others.dispose();
+    }
+  }
+  return scores;
+}
+
+function memoryRows(features: { data: Float32Array }): Float32Array {
+  return Float32Array.from(features.data);
+}
+
+function progressReporter(
+  onProgress: ((p: EnrollProgress) => void) | undefined,
+  started: number,
+): (stage: EnrollStage, fraction: number, message: string, extra?: Partial<EnrollProgress>) => void {
+  const total = Object.values(STAGE_WEIGHT).reduce((a, b) => a + b, 0);
+  return (stage, fraction, message, extra = {}) => {
+    if (!onProgress) return;
+    const before = ENROLL_STAGES.slice(0, ENROLL_STAGES.indexOf(stage)).reduce(
+      (a, s) => a + STAGE_WEIGHT[s],
+      0,
+    );
+    const percent = Math.min(100, (100 * (before + fraction * STAGE_WEIGHT[stage])) / total);
+    const elapsed = (performance.now() - started) / 1000;
+    const etaSeconds = percent > 2 ? (elapsed * (100 - percent)) / percent : null;
+    onProgress({ stage, percent, etaSeconds, message, ...extra });
+  };
+}

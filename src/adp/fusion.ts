@@ -1,0 +1,83 @@
+/**
+ * Fusing the text and patch branches, and the decision threshold, calibrated from normal data only.
+ *
+ * Each branch's score is standardised by its statistics on the normal shots scored leave-one-out
+ * (each shot against a memory built from the others: exactly the situation of an unseen good part).
+ * The fused score is a convex mix of the two standardised scores; the mixing weight is the one that
+ * best separates the normal shots from held-out pseudo-anomalies (AUROC on the pseudo-validation
+ * set, ties going to the patch branch, which is the reliable one on real parts). A text branch that
+ * does not separate the pseudo-anomalies therefore gets weight 0 instead of adding noise.
+ *
+ * The threshold is in those standardised units: normal parts score around 0 with spread 1, so
+ * `NORMAL_SIGMAS` standard deviations bounds the false-reject rate for roughly Gaussian scores, and
+ * it is never below the highest leave-one-out normal score plus a margin, so no enrolled good part
+ * would be rejected.
+ *
+ * @module
+ */
+import { imageAuroc } from "../eval/auroc.ts";
+import type { CalibrationSpec, FusionSpec } from "./profile.ts";
+
+/** Both branch scores of one image. */
+export interface BranchScores {
+  patch: number;
+  text: number;
+}
+
+/** Standard deviations above the normal mean where the threshold starts. */
+export const NORMAL_SIGMAS = 3;
+/** Margin above the highest leave-one-out normal score, in standardised units. */
+const LOO_MARGIN = 0.5;
+/** Spread floor: with 2–16 shots the sample deviation can be nearly 0, which would make any noise look anomalous. */
+const MIN_STD_FRACTION = 0.05;
+const WEIGHT_GRID = Array.from({ length: 11 }, (_, i) => i / 10);
+
+/** The fused, standardised score of one image. */
+export function fuseScores(s: BranchScores, f: FusionSpec): number {
+  const patch = (s.patch - f.patchMean) / f.patchStd;
+  const text = (s.text - f.textMean) / f.textStd;
+  return (1 - f.textWeight) * patch + f.textWeight * text;
+}
+
+/** Chooses the standardisation and the mixing weight from leave-one-out normals and pseudo-anomalies. */
+export function calibrateFusion(
+  normals: readonly BranchScores[],
+  anomalies: readonly BranchScores[],
+): FusionSpec {
+  const stats = (xs: number[]) => {
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
+    return { mean, std: Math.max(sd, MIN_STD_FRACTION * Math.abs(mean), 1e-6) };
+  };
+  const p = stats(normals.map((s) => s.patch)), t = stats(normals.map((s) => s.text));
+  const base = { patchMean: p.mean, patchStd: p.std, textMean: t.mean, textStd: t.std, textWeight: 0 };
+  if (!anomalies.length) return base;
+  const labels = [...normals.map(() => 0), ...anomalies.map(() => 1)];
+  let best = base, bestAuroc = -1;
+  for (const textWeight of WEIGHT_GRID) {
+    const f = { ...base, textWeight };
+    const auroc = imageAuroc([...normals, ...anomalies].map((s) => fuseScores(s, f)), labels);
+    if (auroc > bestAuroc + 1e-9) [best, bestAuroc] = [f, auroc];
+  }
+  return best;
+}
+
+/** The decision threshold on fused scores, and the evidence it came from. */
+export function calibrateThreshold(
+  normals: readonly BranchScores[],
+  anomalies: readonly BranchScores[],
+  fusion: FusionSpec,
+): { threshold: number; calibration: CalibrationSpec } {
+  const normalScores = normals.map((s) => fuseScores(s, fusion));
+  const pseudoAnomalyScores = anomalies.map((s) => fuseScores(s, fusion));
+  const threshold = Math.max(NORMAL_SIGMAS, Math.max(...normalScores) + LOO_MARGIN);
+  return {
+    threshold,
+    calibration: {
+      method:
+        `max(${NORMAL_SIGMAS}σ, max leave-one-out normal + ${LOO_MARGIN}σ) on standardised fused scores`,
+      normalScores,
+      pseudoAnomalyScores,
+    },
+  };
+}

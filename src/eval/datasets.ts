@@ -1,0 +1,193 @@
+/**
+ * Anomaly-detection datasets in the MVTec AD folder layout, and the few-shot draw of normal images.
+ *
+ * ```
+ * <category>/train/good/<name>.<png|jpg>            normal training images
+ * <category>/test/good/<name>.<png|jpg>             normal test images
+ * <category>/test/<defect>/<name>.<png|jpg>         anomalous test images
+ * <category>/ground_truth/<defect>/<name>_mask.png  their masks (non-zero = defect)
+ * ```
+ *
+ * The tree is read and checked completely before anything is evaluated, so a missing mask or a
+ * misnamed folder fails at once with the path, not halfway through a long run. Listings are sorted
+ * (by code unit) so that a seed draws the same images on every machine.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { ConfigError, ImageError } from "../errors.ts";
+import { decodeImage, type Rgb8Image } from "../clip/image_decode.ts";
+import { Random } from "../random.ts";
+import type { Raster8 } from "../adp/resize_bilinear.ts";
+
+/** The label of normal images, as a folder name under `train/` and `test/`. */
+export const GOOD = "good";
+
+const IMAGE_EXTENSION_REGEXP = /\.(png|jpe?g|bmp)$/i;
+const MASK_SUFFIX = "_mask.png";
+
+/** One test image. */
+export interface TestSample {
+  /** Absolute or root-relative path of the image. */
+  path: string;
+  /** `good` or the defect folder's name. */
+  defect: string;
+  /** 1 for anomalous, 0 for normal. */
+  label: 0 | 1;
+  /** The ground-truth mask; absent for normal images (their mask is empty). */
+  maskPath?: string;
+}
+
+/** One category of an MVTec-layout dataset. */
+export interface AnomalyDataset {
+  /** The category folder. */
+  root: string;
+  /** The category's name (the folder's base name). */
+  category: string;
+  /** Normal training images, sorted. */
+  train: string[];
+  /** Test images, sorted by defect folder then name; `good` first. */
+  test: TestSample[];
+  /** Defect folder names, sorted. */
+  defects: string[];
+}
+
+/**
+ * Reads and checks one category folder of an MVTec-layout dataset.
+ *
+ * @param root the category folder (e.g. `…/mvtec-ad/bottle`)
+ * @returns the sorted image lists with labels and mask paths
+ * @throws {ConfigError} naming the path when a folder is missing or empty, a defect has no
+ *   ground-truth folder, or an anomalous image has no mask
+ *
+ * @example Read a category
+ * ```ts ignore
+ * const bottle = await readMvtecDataset("../shared/datasets/mvtec-ad/bottle");
+ * console.log(bottle.train.length, bottle.test.length, bottle.defects);
+ * ```
+ */
+export async function readMvtecDataset(root: string): Promise<AnomalyDataset> {
+  const category = root.replace(/\/+$/, "").split("/").pop() ?? root;
+  const train = await listImages(join(root, "train", GOOD), "the normal training images");
+  if (train.length === 0) {
+    throw new ConfigError(`Dataset has no normal training images: ${join(root, "train", GOOD)}`);
+  }
+  const testDirs = await listDirs(join(root, "test"), "the test images");
+  if (!testDirs.includes(GOOD)) {
+    throw new ConfigError(`Dataset has no normal test images: ${join(root, "test", GOOD)} is missing`);
+  }
+  const defects = testDirs.filter((d) => d !== GOOD);
+  if (defects.length === 0) throw new ConfigError(`Dataset has no defect folders: ${join(root, "test")}`);
+  const test: TestSample[] = [];
+  for (const defect of [GOOD, ...defects]) {
+    const images = await listImages(join(root, "test", defect), `the ${defect} test images`);
+    if (images.length === 0) throw new ConfigError(`Test folder is empty: ${join(root, "test", defect)}`);
+    if (defect === GOOD) {
+      for (const path of images) test.push({ path, defect, label: 0 });
+      continue;
+    }
+    const maskDir = join(root, "ground_truth", defect);
+    const masks = new Set(await listFiles(maskDir, `the ${defect} masks`));
+    for (const path of images) {
+      const stem = path.slice(path.lastIndexOf("/") + 1).replace(IMAGE_EXTENSION_REGEXP, "");
+      const mask = `${stem}${MASK_SUFFIX}`;
+      if (!masks.has(mask)) {
+        throw new ConfigError(`Anomalous image has no mask: ${path} needs ${join(maskDir, mask)}`);
+      }
+      test.push({ path, defect, label: 1, maskPath: join(maskDir, mask) });
+    }
+  }
+  return { root, category, train, test, defects };
+}
+
+/**
+ * Draws the K normal images of one few-shot run: `k` distinct training images chosen by `seed`
+ * (our seeded generator, stream `k-shot`; numpy's RandomState draws are not reproduced).
+ *
+ * @param train the training images to draw from
+ * @param opts the number of shots and the seed
+ * @returns `k` distinct paths in draw order
+ * @throws {ConfigError} when k is not an integer in 1…train.length
+ *
+ * @example The same seed draws the same shots
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * const files = ["a.png", "b.png", "c.png", "d.png"];
+ * deepStrictEqual(sampleShots(files, { k: 2, seed: 7 }), sampleShots(files, { k: 2, seed: 7 }));
+ * ```
+ */
+export function sampleShots(train: readonly string[], opts: { k: number; seed: number }): string[] {
+  const { k, seed } = opts;
+  if (!Number.isInteger(k) || k < 1 || k > train.length) {
+    throw new ConfigError(`Shots must be an integer from 1 to ${train.length}: got ${k}`);
+  }
+  return Random.forStream(seed, "k-shot").sample(train.length, k).map((i) => train[i]);
+}
+
+/**
+ * Reads and decodes one image file as RGB (grey replicated).
+ *
+ * @param path the image file
+ * @returns the decoded image
+ * @throws {ImageError} naming the file when it cannot be decoded
+ */
+export async function loadImage(path: string): Promise<Rgb8Image> {
+  const bytes = await Deno.readFile(path);
+  try {
+    return await decodeImage(bytes);
+  } catch (error) {
+    throw new ImageError(`Image cannot be decoded: ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * The ground-truth mask of a test sample as one 8-bit channel (0 normal, non-zero defect); an empty
+ * mask of the image's size for normal samples.
+ *
+ * @param sample the test sample
+ * @param size the image's size, which the mask must have
+ * @returns the mask raster
+ * @throws {ImageError} when the mask cannot be decoded or its size differs from the image's
+ */
+export async function loadMask(
+  sample: TestSample,
+  size: { width: number; height: number },
+): Promise<Raster8> {
+  const { width, height } = size;
+  if (!sample.maskPath) return { width, height, channels: 1, data: new Uint8Array(width * height) };
+  const rgb = await loadImage(sample.maskPath);
+  if (rgb.width !== width || rgb.height !== height) {
+    throw new ImageError(
+      `Mask size differs from its image: ${sample.maskPath} is ${rgb.width}×${rgb.height}, ` +
+        `${sample.path} is ${width}×${height}`,
+    );
+  }
+  const data = new Uint8Array(width * height);
+  for (let i = 0; i < data.length; i++) data[i] = rgb.data[3 * i];
+  return { width, height, channels: 1, data };
+}
+
+async function listEntries(dir: string, what: string): Promise<Deno.DirEntry[]> {
+  try {
+    const entries: Deno.DirEntry[] = [];
+    for await (const e of Deno.readDir(dir)) if (!e.name.startsWith(".")) entries.push(e);
+    return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      throw new ConfigError(`Dataset folder is missing: ${dir} should hold ${what}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+async function listDirs(dir: string, what: string): Promise<string[]> {
+  return (await listEntries(dir, what)).filter((e) => e.isDirectory).map((e) => e.name);
+}
+
+async function listFiles(dir: string, what: string): Promise<string[]> {
+  return (await listEntries(dir, what)).filter((e) => e.isFile).map((e) => e.name);
+}
+
+async function listImages(dir: string, what: string): Promise<string[]> {
+  return (await listFiles(dir, what)).filter((n) => IMAGE_EXTENSION_REGEXP.test(n)).map((n) => join(dir, n));
+}

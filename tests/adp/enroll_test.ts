@@ -1,0 +1,175 @@
+/**
+ * Enrollment and scoring end to end on a real architecture (the tiny oracle model, random weights)
+ * and real MVTec bottle images; profiles saved, refused when broken, and never half-written.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { enroll, ENROLL_STAGES, type EnrollProgress } from "../../src/adp/enroll.ts";
+import { createScorer } from "../../src/adp/scorer.ts";
+import {
+  loadProfile,
+  PROFILE_FORMAT_VERSION,
+  saveProfile,
+  type StationProfile,
+} from "../../src/adp/profile.ts";
+import { loadClip } from "../../src/model/clip_model.ts";
+import { openSafetensors, writeSafetensors } from "../../src/clip/safetensors.ts";
+import { ImageError, ProfileError } from "../../src/errors.ts";
+import { needsShared, sharedPath } from "../_shared.ts";
+import { modelDirWithVocab } from "../model/_oracle.ts";
+
+const BOTTLE = "datasets/mvtec-ad/bottle";
+
+async function withEnrolled(
+  fn: (
+    ctx: {
+      profile: StationProfile;
+      progress: EnrollProgress[];
+      clip: Awaited<ReturnType<typeof loadClip>>;
+      root: string;
+    },
+  ) => Promise<void>,
+): Promise<void> {
+  await using fixture = await modelDirWithVocab("tiny-gelu-hf");
+  const clip = await loadClip(fixture.dir, { device: "cpu", cacheDir: fixture.cacheDir, log: () => {} });
+  try {
+    const shots = await Promise.all(
+      [0, 1, 2, 3].map((i) => Deno.readFile(sharedPath(`${BOTTLE}/train/good/00${i}.png`))),
+    );
+    const progress: EnrollProgress[] = [];
+    const profile = await enroll(clip, shots, {
+      steps: 3,
+      seed: 5,
+      label: "bottle",
+      station: "line-1",
+      onProgress: (p) => progress.push(p),
+    });
+    await fn({ profile, progress, clip, root: fixture.root });
+  } finally {
+    await clip.dispose();
+  }
+}
+
+Deno.test({
+  name: "enroll() reports every stage in order with a rising percentage, then a complete profile",
+  ...needsShared,
+  async fn() {
+    await withEnrolled(({ profile, progress }) => {
+      const stages = [...new Set(progress.map((p) => p.stage))];
+      assert.deepEqual(stages, [...ENROLL_STAGES]);
+      for (let i = 1; i < progress.length; i++) {
+        assert.ok(progress[i].percent >= progress[i - 1].percent - 1e-9);
+      }
+      assert.equal(progress.at(-1)!.percent, 100);
+      assert.ok(
+        progress.some((p) => p.loss !== undefined && p.step !== undefined),
+        "concept steps report their loss",
+      );
+      assert.equal(profile.meta.enrollment.shots, 4);
+      assert.equal(profile.meta.station, "line-1");
+      assert.equal(profile.meta.enrollment.losses.normal.length, 3);
+      assert.ok(Object.keys(profile.meta.selfTuning.weights).includes("label:bottle"));
+      const weightSum = Object.values(profile.meta.selfTuning.weights).reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(weightSum - 1) < 1e-9);
+      // Calibration: no enrolled good part is over the threshold.
+      assert.ok(profile.meta.calibration.normalScores.every((s) => s < profile.meta.threshold));
+      return Promise.resolve();
+    });
+  },
+});
+
+Deno.test({
+  name: "createScorer() scores a defective bottle above a good one and maps the frame",
+  ...needsShared,
+  async fn() {
+    await withEnrolled(async ({ profile, clip }) => {
+      const scorer = createScorer(clip, profile);
+      try {
+        const files = ["test/good/000.png", "test/broken_small/002.png", "test/contamination/003.png"];
+        const scores = await scorer.score(
+          await Promise.all(files.map((f) => Deno.readFile(sharedPath(`${BOTTLE}/${f}`)))),
+        );
+        assert.ok(
+          scores[1].score > scores[0].score && scores[2].score > scores[0].score,
+          JSON.stringify(scores.map((s) => s.score)),
+        );
+        for (const s of scores) {
+          assert.equal(s.map.length, s.mapWidth * s.mapHeight);
+          assert.equal(s.mapWidth, 256); // 900×900 frames, map capped at 256
+          assert.equal(s.anomalous, s.score >= s.threshold);
+        }
+        scorer.setThreshold(-1e9);
+        assert.ok(
+          (await scorer.score([await Deno.readFile(sharedPath(`${BOTTLE}/test/good/001.png`))]))[0].anomalous,
+        );
+      } finally {
+        await scorer.dispose();
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "enroll() names the image that cannot be decoded",
+  ...needsShared,
+  async fn() {
+    await using fixture = await modelDirWithVocab("tiny-gelu-hf");
+    const clip = await loadClip(fixture.dir, { device: "cpu", cacheDir: fixture.cacheDir, log: () => {} });
+    try {
+      const good = await Deno.readFile(sharedPath(`${BOTTLE}/train/good/000.png`));
+      await assert.rejects(() => enroll(clip, [good, good.subarray(0, 500)], { steps: 1 }), (e: Error) => {
+        assert.ok(e instanceof ImageError && e.message.includes("image 2 of 2"), e.message);
+        return true;
+      });
+    } finally {
+      await clip.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "saveProfile() and loadProfile() round-trip; broken, foreign and newer files are refused",
+  ...needsShared,
+  async fn() {
+    await withEnrolled(async ({ profile, root }) => {
+      const path = join(root, "line-1.safetensors");
+      await saveProfile(path, profile);
+      const back = await loadProfile(path);
+      assert.deepEqual(back.meta, profile.meta);
+      assert.deepEqual(back.memory, profile.memory);
+      assert.deepEqual(back.concepts.anomaly, profile.concepts.anomaly);
+
+      const bytes = await Deno.readFile(path);
+      const truncated = join(root, "truncated.safetensors");
+      await Deno.writeFile(truncated, bytes.subarray(0, bytes.length - 100));
+      await assert.rejects(
+        () => loadProfile(truncated),
+        (e: Error) => e instanceof ProfileError && e.message.includes(truncated),
+      );
+
+      const foreign = join(root, "model.safetensors");
+      await assert.rejects(() => loadProfile(join(root, "model", "model.safetensors")), ProfileError);
+      await Deno.writeFile(foreign, new TextEncoder().encode("not a profile at all"));
+      await assert.rejects(() => loadProfile(foreign), ProfileError);
+
+      const newer = join(root, "newer.safetensors");
+      using reader = await openSafetensors(path);
+      const meta = JSON.parse(reader.metadata["adp.profile"]);
+      meta.formatVersion = PROFILE_FORMAT_VERSION + 1;
+      const tensors = await Promise.all([...reader.header.keys()].map(async (name) => {
+        const t = await reader.read(name);
+        return { name, shape: t.shape, dtype: "F32" as const, data: t.data };
+      }));
+      await writeSafetensors(newer, tensors, { metadata: { "adp.profile": JSON.stringify(meta) } });
+      await assert.rejects(
+        () => loadProfile(newer),
+        (e: Error) => e instanceof ProfileError && e.message.includes("newer"),
+      );
+
+      // A save that fails validation leaves the previous profile as it was.
+      const broken = { ...profile, memory: new Float32Array(3) };
+      await assert.rejects(() => saveProfile(path, broken), ProfileError);
+      assert.deepEqual(await Deno.readFile(path), bytes);
+    });
+  },
+});
