@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The device check for a machine with a GPU (the lent H200 has no network): the ViT-B/16 vision graph
+# and one K = 8 enrollment on cpu, cuda and webgpu, each provider's figures beside the CPU's, and a
+# plain line for each provider that failed to load and why.
+#
+# It runs from what the working tree carries: a deno binary (PATH, or .tools/deno), node_modules with
+# onnxruntime-node (`deno install` here first), and ../shared or a copy of the bottle images. The CUDA
+# provider is not in onnxruntime-node's npm package: without its libraries the cuda line says so.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+DENO="$(command -v deno || true)"
+[ -n "$DENO" ] || DENO=".tools/deno"
+if [ ! -x "$DENO" ]; then
+  echo "gpu-check: no deno on PATH and no .tools/deno: carry one (mkdir -p .tools && cp \"\$(command -v deno)\" .tools/)"
+  exit 2
+fi
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+for device in cpu cuda webgpu; do
+  timeout 600 "$DENO" run --allow-all --cached-only bench/gpu_check.ts --device "$device" "$@" ||
+    echo "[$device] gpu_check.ts exited with $?"
+done

@@ -1,0 +1,71 @@
+/**
+ * One device's figures for bench/gpu-check.sh: the ViT-B/16 vision graph's frames/s (batch 8) and
+ * one K = 8 enrollment, on the provider asked for. When the provider cannot load, onnxruntime falls
+ * back to the CPU; this script then says so plainly instead of reporting CPU figures as the GPU's.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { copyFile } from "node:fs/promises";
+import { writeRandomCheckpoint } from "../src/clip/tiny_checkpoint.ts";
+import { loadClip } from "../src/model/clip_model.ts";
+import { enroll } from "../src/adp/enroll.ts";
+import { type Device, DEVICES } from "../src/onnx/runtime.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const DIR = join(ROOT, ".cache/bench/vit-b-16");
+const VOCAB = join(ROOT, "..", "shared", "fixtures/clip-oracle/tokenizer/bpe_simple_vocab_16e6.txt.gz");
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { device: { type: "string" }, steps: { type: "string" } },
+  });
+  const device = (values.device ?? "cpu") as Device;
+  if (!DEVICES.includes(device)) throw new Error(`Unknown device ${device}`);
+  if (!existsSync(join(DIR, "open_clip_model.safetensors"))) {
+    await writeRandomCheckpoint(DIR, { arch: "vit-b-16", layout: "openclip", dtype: "F16", seed: 0 });
+  }
+  if (existsSync(VOCAB)) await copyFile(VOCAB, join(DIR, "bpe_simple_vocab_16e6.txt.gz"));
+  const lines: string[] = [];
+  const clip = await loadClip(DIR, {
+    device,
+    cacheDir: join(ROOT, ".cache/bench/cache"),
+    log: (l) => lines.push(l),
+  });
+  try {
+    const ran = clip.provider;
+    for (const l of lines.filter((l) => l.startsWith("onnxruntime:"))) console.log(`[${device}] ${l}`);
+    if (device !== "cpu" && ran !== device) {
+      console.log(
+        `[${device}] FAILED to load: see the line above for why; CPU figures are not repeated here`,
+      );
+      return;
+    }
+    const pixels = new Float32Array(8 * 3 * 224 * 224).map((_, i) => Math.sin(i));
+    await clip.encodeImage(pixels, 8);
+    const rounds = 5;
+    let t = performance.now();
+    for (let i = 0; i < rounds; i++) await clip.encodeImage(pixels, 8);
+    const fps = (8 * rounds * 1000) / (performance.now() - t);
+    const shots = Array.from(
+      { length: 8 },
+      () => Deno.readFileSync(join(ROOT, "..", "shared", "datasets/mvtec-ad/bottle/train/good/000.png")),
+    );
+    t = performance.now();
+    const steps = Number(values.steps ?? 40);
+    await enroll(clip, shots, { steps, seed: 0 });
+    console.log(
+      `[${device}] vision ViT-B/16 batch 8: ${fps.toFixed(1)} frames/s · enrollment K=8, ${steps} steps: ${
+        ((performance.now() - t) / 1000).toFixed(1)
+      } s`,
+    );
+  } finally {
+    await clip.dispose();
+  }
+}
+
+if (import.meta.main) await main();
