@@ -54,3 +54,35 @@ export type { PseudoAnomaly, Synthesizer } from "./src/adp/synth/mod.ts";
 export { DEVICES, listProviders } from "./src/onnx/runtime.ts";
 export type { Device, Provider } from "./src/onnx/runtime.ts";
 export * from "./src/errors.ts";
+export {
+  anomaliesSubject,
+  BusError,
+  connectNats,
+  decodeAnomaly,
+  decodeEnrollProgress,
+  decodeEnrollReply,
+  decodeEnrollRequest,
+  decodeResult,
+  enrollProgressSubject,
+  enrollSubject,
+  eventSubjects,
+  FrameErrorReason,
+  framesSubject,
+  Header as StreamHeader,
+  isStationId,
+  MessageError,
+  resultsSubject,
+  startProcessor,
+  SubjectError,
+} from "./src/stream/mod.ts";
+export type {
+  AnomalyMessage,
+  EnrollProgressMessage,
+  EnrollReply,
+  EnrollRequest,
+  NatsConnectOptions,
+  Processor,
+  ProcessorConfig,
+  ResultMessage,
+  StatusReply,
+} from "./src/stream/mod.ts";

@@ -10,8 +10,25 @@ import { type Command, parseCommandArgs } from "./cli/_command.ts";
 import { modelsInspect, modelsList, modelsPull, modelsTiny } from "./cli/models.ts";
 import { encode } from "./cli/encode.ts";
 import { synth } from "./cli/synth.ts";
+import { serve } from "./cli/serve.ts";
+import { camera } from "./cli/camera.ts";
+import { enrollCommand } from "./cli/enroll.ts";
+import { events } from "./cli/events.ts";
+import { status } from "./cli/status.ts";
 
-const COMMANDS: readonly Command[] = [modelsTiny, modelsInspect, modelsList, modelsPull, encode, synth];
+const COMMANDS: readonly Command[] = [
+  modelsTiny,
+  modelsInspect,
+  modelsList,
+  modelsPull,
+  encode,
+  synth,
+  serve,
+  camera,
+  enrollCommand,
+  events,
+  status,
+];
 
 /** Exit codes by failure kind, so scripts can tell a usage mistake from a broken model. */
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
@@ -24,6 +41,9 @@ const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   IMAGE_INVALID: 5,
   DEVICE_UNAVAILABLE: 6,
   DOWNLOAD_FAILED: 7,
+  ENROLLMENT_FAILED: 8,
+  PROFILE_INVALID: 9,
+  BUS_UNAVAILABLE: 10,
 };
 
 function overview(): string {

@@ -1,0 +1,101 @@
+/**
+ * `adp camera`: a simulated camera replaying a folder of images on `adp.frames.<station>`, paced at
+ * a frame rate, with the frame id and capture time headers a real camera gateway would set.
+ *
+ * @module
+ */
+import { extname, join } from "node:path";
+import { headers } from "@nats-io/transport-node";
+import { framesSubject, Header } from "../stream/subjects.ts";
+import { type Command, requireString, UsageError } from "./_command.ts";
+import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
+
+const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg"];
+
+/** `adp camera` */
+export const camera: Command = {
+  name: "camera",
+  summary: "replay a folder of images as a camera on adp.frames.<station>",
+  usage: `
+adp camera --dir DIR --station S [--fps 5] [--loop] [--count N] [--id-prefix P] [--nats URL]
+
+Publishes the folder's PNG and JPEG files (sorted by name) on adp.frames.<station>, each with
+Adp-Frame-Id <prefix>-<n> and Adp-Captured-At (RFC 3339) headers.
+  --fps        frames per second (default 5; fractions allowed)
+  --loop       start over at the end of the folder until stopped (Ctrl-C)
+  --count      stop after this many frames
+  --id-prefix  frame id prefix (default <station>-<start time in base 36>)${NATS_USAGE}`,
+  flags: {
+    ...NATS_FLAGS,
+    dir: { type: "string" },
+    station: { type: "string" },
+    fps: { type: "string" },
+    loop: { type: "boolean" },
+    count: { type: "string" },
+    "id-prefix": { type: "string" },
+  },
+  async run(args) {
+    const dir = requireString(args, "dir", this.name);
+    const station = requireString(args, "station", this.name);
+    const subject = framesSubject(station);
+    const fps = Number(args.values.fps ?? 5);
+    if (!(fps > 0 && fps <= 1000)) {
+      throw new UsageError(`--fps must be a number in (0, 1000]: got ${args.values.fps}`);
+    }
+    const count = args.values.count === undefined ? Infinity : Number(args.values.count);
+    if (!(count === Infinity || (Number.isInteger(count) && count > 0))) {
+      throw new UsageError(`--count must be a positive integer: got ${args.values.count}`);
+    }
+    const prefix = (args.values["id-prefix"] as string | undefined) ??
+      `${station}-${Date.now().toString(36)}`;
+    const files: string[] = [];
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isFile && IMAGE_EXTENSIONS.includes(extname(e.name).toLowerCase())) files.push(join(dir, e.name));
+    }
+    files.sort();
+    if (!files.length) throw new UsageError(`Folder ${dir} holds no PNG or JPEG images`);
+
+    const nc = await connectFromFlags(args, { name: `adp camera ${station}` });
+    let stopped = false;
+    const stop = () => stopped = true;
+    Deno.addSignalListener("SIGINT", stop);
+    const started = performance.now();
+    let sent = 0, skipped = 0;
+    try {
+      const maxPayload = nc.info?.max_payload ?? Infinity;
+      for (let n = 0; !stopped && sent < count; n++) {
+        if (n >= files.length && !args.values.loop) break;
+        if (skipped === files.length) break;
+        const file = files[n % files.length];
+        const bytes = await Deno.readFile(file);
+        if (bytes.length > maxPayload) {
+          if (n < files.length) {
+            console.error(
+              `skipped ${file}: ${bytes.length} bytes exceed the server's max_payload ${maxPayload}`,
+            );
+            skipped++;
+          }
+          continue;
+        }
+        const due = started + (sent * 1000) / fps;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const h = headers();
+        h.set(Header.frameId, `${prefix}-${sent}`);
+        h.set(Header.capturedAt, new Date().toISOString());
+        nc.publish(subject, bytes, { headers: h });
+        sent++;
+      }
+      await nc.flush();
+    } finally {
+      Deno.removeSignalListener("SIGINT", stop);
+      await nc.drain().catch(() => nc.close());
+    }
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `published ${sent} frames of ${station} on ${subject} in ${
+        seconds.toFixed(1)
+      } s (ids ${prefix}-0…${prefix}-${Math.max(0, sent - 1)})`,
+    );
+  },
+};

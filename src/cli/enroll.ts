@@ -1,0 +1,118 @@
+/**
+ * `adp enroll`: asks the service to enroll a station and follows the job with a live progress bar
+ * (stage, percent, ETA). Exits 0 with the new profile version, non-zero with the reason when the
+ * request is refused or the job fails.
+ *
+ * @module
+ */
+import { EnrollmentError } from "../errors.ts";
+import { renderProgressBar } from "../progress_bar.ts";
+import {
+  decodeEnrollProgress,
+  decodeEnrollReply,
+  encodeMessage,
+  ENROLL_LIMITS,
+  type EnrollRequest,
+} from "../stream/messages.ts";
+import { explainRequestError } from "../stream/connect.ts";
+import { checkStationId, enrollProgressSubject, enrollSubject } from "../stream/subjects.ts";
+import { type Command, intFlag, requireString } from "./_command.ts";
+import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
+
+/** `adp enroll` */
+export const enrollCommand: Command = {
+  name: "enroll",
+  summary: "enroll a station from its next frames (or named ones), with a live progress bar",
+  usage: `
+adp enroll --station S [--shots 8] [--seed N] [--label NAME] [--steps N] [--frame-id ID …] [--timeout-s 900]
+
+Sends {shots, seed, label, steps, frameIds} to adp.enroll.<station> and follows
+adp.enroll.<station>.progress until the job ends. The service takes the station's next <shots>
+frames (or the frames named by --frame-id, still held in its ring buffer), so a camera must be
+publishing. Exits 0 printing the new profile version; non-zero with the reason otherwise.
+  --shots      good parts to learn from, ${ENROLL_LIMITS.minShots}–${ENROLL_LIMITS.maxShots} (default 8)
+  --seed       seed of everything random in enrollment (default 0)
+  --label      the part's name, e.g. bottle
+  --steps      optimisation steps per concept (default: the service's, 40)
+  --frame-id   a frame id to enroll from (repeat; as many as --shots)
+  --timeout-s  give up following after this long (default 900)${NATS_USAGE}`,
+  flags: {
+    ...NATS_FLAGS,
+    station: { type: "string" },
+    shots: { type: "string" },
+    seed: { type: "string" },
+    label: { type: "string" },
+    steps: { type: "string" },
+    "frame-id": { type: "string", multiple: true },
+    "timeout-s": { type: "string" },
+  },
+  async run(args) {
+    const station = checkStationId(requireString(args, "station", this.name));
+    const frameIds = args.values["frame-id"] as string[] | undefined;
+    const request: EnrollRequest = {
+      shots: intFlag(args, "shots", frameIds?.length ?? 8, [ENROLL_LIMITS.minShots, ENROLL_LIMITS.maxShots]),
+    };
+    if (args.values.seed !== undefined) request.seed = intFlag(args, "seed", 0, [0, ENROLL_LIMITS.maxSeed]);
+    if (args.values.label !== undefined) request.label = String(args.values.label);
+    if (args.values.steps !== undefined) {
+      request.steps = intFlag(args, "steps", 40, [1, ENROLL_LIMITS.maxSteps]);
+    }
+    if (frameIds) request.frameIds = frameIds;
+    const timeoutMs = intFlag(args, "timeout-s", 900, [1, 86_400]) * 1000;
+
+    const nc = await connectFromFlags(args, { name: `adp enroll ${station}` });
+    const terminal = Deno.stderr.isTerminal();
+    let lastStage = "";
+    try {
+      // Subscribed before asking, so no progress message can be missed.
+      const progress = nc.subscribe(enrollProgressSubject(station));
+      let reply;
+      try {
+        reply = decodeEnrollReply(
+          (await nc.request(enrollSubject(station), encodeMessage(request), {
+            timeout: 10_000,
+          })).data,
+        );
+      } catch (error) {
+        throw explainRequestError(error, enrollSubject(station));
+      }
+      if (!reply.ok) throw new EnrollmentError(`Enrollment refused (${reply.code}): ${reply.error}`);
+      console.error(
+        `job ${reply.jobId}: enrolling ${station} from ${
+          reply.source === "frame-ids" ? "the named" : "its next"
+        } ${reply.shots} frames${reply.jobsAhead ? ` after ${reply.jobsAhead} other job(s)` : ""}`,
+      );
+      const timer = setTimeout(() => progress.unsubscribe(), timeoutMs);
+      try {
+        for await (const msg of progress) {
+          const p = decodeEnrollProgress(msg.data);
+          if (p.jobId !== reply.jobId) continue;
+          const eta = p.etaSeconds === null ? "" : `  ETA ${Math.ceil(p.etaSeconds)} s`;
+          const line = renderProgressBar({
+            label: `${p.stage}${p.message ? `: ${p.message}` : ""}`,
+            fraction: p.percent / 100,
+            width: Math.max(40, (terminal ? Deno.consoleSize().columns : 100) - eta.length),
+          }) + eta;
+          if (terminal) {
+            Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
+          } else if (p.stage !== lastStage || p.done) {
+            console.error(line);
+          }
+          lastStage = p.stage;
+          if (!p.done) continue;
+          if (terminal) console.error();
+          if (p.error !== undefined) throw new EnrollmentError(`Enrollment of ${station} failed: ${p.error}`);
+          console.log(`station ${station}: profile v${p.profileVersion} in force (job ${p.jobId})`);
+          return;
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+      throw new EnrollmentError(
+        `No outcome of job ${reply.jobId} within ${timeoutMs / 1000} s: it may still be running (adp status)`,
+      );
+    } finally {
+      await nc.close();
+    }
+  },
+};

@@ -1,0 +1,63 @@
+/**
+ * The decode worker: PNG/JPEG bytes to RGB8 and heat-map overlays to PNG, off the main thread
+ * where the batcher and the model live. Messages are `WorkerRequest`s; every request gets exactly one
+ * reply with its id, an error as text when it failed (errors do not cross the worker boundary).
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { Image } from "imagescript";
+import { decodeImage } from "../clip/image_decode.ts";
+import { renderOverlay } from "./heatmap.ts";
+import type { WorkerReply, WorkerRequest } from "./decode_pool.ts";
+
+self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
+  const req = event.data;
+  try {
+    if (req.kind === "decode") {
+      const image = await decodeImage(req.bytes, { maxPixels: req.maxPixels });
+      const data = owned(image.data);
+      const message: WorkerReply = { id: req.id, ok: true, width: image.width, height: image.height, data };
+      reply(message, [data.buffer]);
+    } else {
+      const overlay = renderOverlay(req.frame, req.map, { width: req.mapWidth, height: req.mapHeight }, {
+        maxSide: req.maxSide,
+      });
+      const image = new Image(overlay.width, overlay.height);
+      image.bitmap.set(overlay.rgba);
+      // Level 1: heat maps are looked at, not archived; fast beats small here.
+      const png = owned(await image.encode(1));
+      const message: WorkerReply = {
+        id: req.id,
+        ok: true,
+        width: overlay.width,
+        height: overlay.height,
+        data: png,
+      };
+      reply(message, [png.buffer]);
+    }
+  } catch (error) {
+    reply({
+      id: req.id,
+      ok: false,
+      name: (error as Error)?.name ?? "Error",
+      message: (error as Error)?.message ?? String(error),
+    }, []);
+  }
+};
+
+/** `bytes` in an ArrayBuffer of its own, so a transfer moves exactly these bytes. */
+function owned(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const whole = bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength;
+  return whole ? bytes as Uint8Array<ArrayBuffer> : bytes.slice();
+}
+
+function reply(message: WorkerReply, transfer: ArrayBuffer[]): void {
+  try {
+    self.postMessage(message, transfer);
+  } catch {
+    // WebAssembly memory cannot be detached: send a copy instead.
+    self.postMessage(message);
+  }
+}

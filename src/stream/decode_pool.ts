@@ -1,0 +1,145 @@
+/**
+ * A pool of Deno workers that decode frames and encode heat-map PNGs, so the main thread only
+ * batches, runs the model and publishes. Requests go to the least busy worker; decoded pixels come
+ * back as transferred buffers (no copy). A worker that dies (a decoder crash on hostile input) fails
+ * only its own requests and is replaced.
+ *
+ * @module
+ */
+import type { Rgb8Image } from "../clip/image_decode.ts";
+import { ImageError } from "../errors.ts";
+
+/** A request to a decode worker. @internal */
+export type WorkerRequest =
+  | { id: number; kind: "decode"; bytes: Uint8Array; maxPixels: number }
+  | {
+    id: number;
+    kind: "overlay";
+    frame: Rgb8Image;
+    map: Float32Array;
+    mapWidth: number;
+    mapHeight: number;
+    maxSide: number;
+  };
+
+/** A decode worker's reply. @internal */
+export type WorkerReply =
+  | { id: number; ok: true; width: number; height: number; data: Uint8Array }
+  | { id: number; ok: false; name: string; message: string };
+
+interface Pending {
+  resolve(reply: WorkerReply & { ok: true }): void;
+  reject(error: Error): void;
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+/** Decoding and PNG encoding off the main thread. */
+export class DecodePool {
+  readonly #slots: Slot[] = [];
+  #nextId = 1;
+  #closed = false;
+
+  /**
+   * @param size number of workers; @default cores − 1, 1 to 4
+   */
+  constructor(size?: number) {
+    const n = size ?? Math.max(1, Math.min(4, (navigator.hardwareConcurrency ?? 2) - 1));
+    for (let i = 0; i < n; i++) this.#slots.push(this.#spawn());
+  }
+
+  /** Number of workers. */
+  get size(): number {
+    return this.#slots.length;
+  }
+
+  /** Requests in flight. */
+  get busy(): number {
+    return this.#slots.reduce((n, s) => n + s.pending.size, 0);
+  }
+
+  /**
+   * Decodes a PNG or JPEG in a worker.
+   *
+   * @param bytes the encoded frame (copied to the worker; the caller keeps it)
+   * @param maxPixels pixel limit
+   * @throws {ImageError} when the frame cannot be decoded
+   */
+  async decode(bytes: Uint8Array, maxPixels: number): Promise<Rgb8Image> {
+    const reply = await this.#send({ id: 0, kind: "decode", bytes, maxPixels }, []);
+    return { width: reply.width, height: reply.height, data: reply.data };
+  }
+
+  /**
+   * The heat-map overlay of a frame as PNG. The frame's pixel buffer is transferred to the worker
+   * (it is unusable afterwards).
+   */
+  async overlayPng(
+    frame: Rgb8Image,
+    map: { data: Float32Array; width: number; height: number },
+    maxSide = 512,
+  ): Promise<{ png: Uint8Array; width: number; height: number }> {
+    const reply = await this.#send({
+      id: 0,
+      kind: "overlay",
+      frame,
+      map: map.data,
+      mapWidth: map.width,
+      mapHeight: map.height,
+      maxSide,
+    }, [frame.data.buffer as ArrayBuffer]);
+    return { png: reply.data, width: reply.width, height: reply.height };
+  }
+
+  /** Stops every worker; requests still in flight fail. */
+  terminate(): void {
+    this.#closed = true;
+    for (const slot of this.#slots) this.#kill(slot, new Error("Decode pool was closed"));
+  }
+
+  #send(req: WorkerRequest, transfer: Transferable[]): Promise<WorkerReply & { ok: true }> {
+    if (this.#closed) return Promise.reject(new Error("Decode pool was closed"));
+    const slot = this.#slots.reduce((a, b) => b.pending.size < a.pending.size ? b : a);
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ ...req, id }, transfer);
+    });
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(new URL("./_decode_worker.ts", import.meta.url), { type: "module" });
+    const slot: Slot = { worker, pending: new Map() };
+    worker.onmessage = (event: MessageEvent<WorkerReply>) => {
+      const reply = event.data;
+      const pending = slot.pending.get(reply.id);
+      if (!pending) return;
+      slot.pending.delete(reply.id);
+      if (reply.ok) pending.resolve(reply);
+      else if (reply.name === "ImageError") pending.reject(new ImageError(reply.message));
+      else pending.reject(new Error(`${reply.name}: ${reply.message}`));
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.#replace(slot, new ImageError(`Decoder worker crashed: ${event.message}`));
+    };
+    worker.onmessageerror = () => this.#replace(slot, new Error("Decoder worker sent an unreadable message"));
+    return slot;
+  }
+
+  #replace(slot: Slot, error: Error): void {
+    this.#kill(slot, error);
+    if (this.#closed) return;
+    const i = this.#slots.indexOf(slot);
+    if (i >= 0) this.#slots[i] = this.#spawn();
+  }
+
+  #kill(slot: Slot, error: Error): void {
+    slot.worker.terminate();
+    for (const p of slot.pending.values()) p.reject(error);
+    slot.pending.clear();
+  }
+}

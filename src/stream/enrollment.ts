@@ -1,0 +1,444 @@
+/**
+ * Enrollment jobs: requests on `adp.enroll.<station>` are validated and acknowledged (or refused
+ * with a reason), frames are collected from the station's stream (or taken from its ring buffer by
+ * id), and jobs run one at a time on the model in arrival order. Progress and the outcome go to
+ * `adp.enroll.<station>.progress`. A job that fails, is cancelled or is interrupted by a restart
+ * leaves the station's previous profile in force and says why.
+ *
+ * Only one job per station at a time: in this instance by a reservation taken before any await,
+ * and across a queue group (with JetStream) by a key in a key-value bucket. A small job record in
+ * `<state-dir>/jobs/` lets the next start report a job the process did not live to finish.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io/transport-node";
+import type { KV } from "@nats-io/kv";
+import { enroll, type EnrollProgress } from "../adp/enroll.ts";
+import type { StationProfile } from "../adp/profile.ts";
+import type { ClipModel } from "../model/clip_model.ts";
+import { MessageError } from "./errors.ts";
+import type { FrameRing } from "./frame_ring.ts";
+import {
+  decodeEnrollRequest,
+  encodeMessage,
+  type EnrollProgressMessage,
+  EnrollRefusal,
+  type EnrollReply,
+  type EnrollRequest,
+  JobStage,
+} from "./messages.ts";
+import { reason } from "./profile_store.ts";
+import {
+  ENROLL_WILDCARD,
+  enrollProgressSubject,
+  isStationId,
+  printable,
+  SubjectPrefix,
+  subjectRest,
+} from "./subjects.ts";
+
+/** What the enrollment manager needs from the service. */
+export interface EnrollmentHost {
+  readonly clip: ClipModel;
+  readonly ring: FrameRing;
+  /** The version of the station's profile in force; 0 when it has none. */
+  currentVersion(station: string): number;
+  /** Checks, persists and swaps in a new profile; returns its version. */
+  install(station: string, profile: StationProfile): Promise<number>;
+  log(line: string): void;
+}
+
+/** Options of {@linkcode EnrollmentManager}. */
+export interface EnrollmentOptions {
+  stateDir: string;
+  queueGroup: string;
+  instance: string;
+  /** How long to wait for a station's next frames. @default 120000 */
+  collectTimeoutMs?: number;
+  /** The group-wide lock bucket (JetStream). */
+  locks?: KV;
+}
+
+interface Job {
+  id: string;
+  station: string;
+  request: EnrollRequest;
+  frames?: Uint8Array[];
+  controller: AbortController;
+  collector?: { frames: Uint8Array[]; ids: Set<string>; resolve(): void };
+  lockRevision?: number;
+  done: Promise<void>;
+}
+
+interface JobRecord {
+  jobId: string;
+  station: string;
+  instance: string;
+  startedAt: string;
+  lockRevision?: number;
+}
+
+/** Enrollment requests, jobs and their progress. */
+export class EnrollmentManager {
+  readonly #nc: NatsConnection;
+  readonly #host: EnrollmentHost;
+  readonly #opts: Required<Omit<EnrollmentOptions, "locks">> & { locks?: KV };
+  /** Stations with a job, including those whose request is still being checked. */
+  readonly #stations = new Map<string, Job | "reserved">();
+  #device: Promise<void> = Promise.resolve();
+  #waiting = 0;
+  #sub: Subscription | undefined;
+  #loop: Promise<void> | undefined;
+  #stopping = false;
+
+  constructor(nc: NatsConnection, host: EnrollmentHost, opts: EnrollmentOptions) {
+    this.#nc = nc;
+    this.#host = host;
+    this.#opts = { collectTimeoutMs: 120_000, ...opts };
+  }
+
+  /** Subscribes to enrollment requests (in the queue group). */
+  start(): void {
+    this.#sub = this.#nc.subscribe(ENROLL_WILDCARD, { queue: this.#opts.queueGroup });
+    this.#loop = (async () => {
+      for await (const msg of this.#sub!) {
+        this.#handle(msg).catch((error) =>
+          this.#host.log(`error: enrollment request failed: ${reason(error)}`)
+        );
+      }
+    })();
+  }
+
+  /** The id of the station's job, if it has one. */
+  jobOf(station: string): string | null {
+    const job = this.#stations.get(station);
+    return job && job !== "reserved" ? job.id : null;
+  }
+
+  /** Jobs running or waiting for the model. */
+  get queued(): number {
+    return this.#waiting;
+  }
+
+  /** A frame of `station` arrived: it goes to the station's collecting job, if any. */
+  offer(station: string, frameId: string, bytes: Uint8Array): void {
+    const job = this.#stations.get(station);
+    if (!job || job === "reserved" || !job.collector) return;
+    const c = job.collector;
+    if (c.ids.has(frameId)) return;
+    c.ids.add(frameId);
+    c.frames.push(bytes);
+    this.#progress(job, {
+      stage: JobStage.collecting,
+      percent: 0,
+      etaSeconds: null,
+      message: `collected ${c.frames.length} of ${job.request.shots} frames`,
+    });
+    if (c.frames.length >= job.request.shots) c.resolve();
+  }
+
+  /** Reports jobs that a previous run of the service did not finish, and frees their locks. */
+  async recoverInterrupted(): Promise<void> {
+    const dir = join(this.#opts.stateDir, "jobs");
+    await Deno.mkdir(dir, { recursive: true });
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isFile || !entry.name.endsWith(".json")) continue;
+      const path = join(dir, entry.name);
+      try {
+        const record = JSON.parse(await Deno.readTextFile(path)) as JobRecord;
+        if (!isStationId(record.station) || typeof record.jobId !== "string") continue;
+        this.#publish({
+          jobId: record.jobId,
+          station: record.station,
+          stage: JobStage.failed,
+          percent: 0,
+          etaSeconds: null,
+          message: "interrupted",
+          at: new Date().toISOString(),
+          done: true,
+          error:
+            `Enrollment job ${record.jobId} (started ${record.startedAt}) was interrupted by a stop of ` +
+            `the service: the previous profile stays in force`,
+        });
+        if (record.lockRevision !== undefined && this.#opts.locks) {
+          await this.#opts.locks.delete(record.station, { previousSeq: record.lockRevision }).catch(() => {});
+        }
+        this.#host.log(
+          `enrollment job ${record.jobId} of ${record.station} was interrupted: reported as failed`,
+        );
+      } catch (error) {
+        this.#host.log(`warning: unreadable job record ${path}: ${reason(error)}`);
+      }
+      await Deno.remove(path).catch(() => {});
+    }
+  }
+
+  /** Stops taking requests, cancels every job (each reports its failure) and waits for them. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#sub && !this.#sub.isClosed()) await this.#sub.drain().catch(() => {});
+    await this.#loop;
+    const jobs = [...this.#stations.values()].filter((j): j is Job => j !== "reserved");
+    for (const job of jobs) job.controller.abort("the service is stopping");
+    await Promise.all(jobs.map((j) => j.done));
+  }
+
+  async #handle(msg: Msg): Promise<void> {
+    const token = subjectRest(msg.subject, SubjectPrefix.enroll) ?? "";
+    const refuse = (code: EnrollRefusal, error: string) => {
+      const reply: EnrollReply = { ok: false, station: printable(token), code, error };
+      if (msg.reply) msg.respond(encodeMessage(reply));
+      this.#host.log(`enrollment of ${printable(token)} refused: ${error}`);
+    };
+    if (!isStationId(token)) {
+      return refuse(
+        EnrollRefusal.invalidStation,
+        `Station id ${
+          JSON.stringify(printable(token))
+        } is invalid: use 1–64 characters of A–Z, a–z, 0–9, _ and -`,
+      );
+    }
+    const station = token;
+    if (this.#stopping) {
+      return refuse(EnrollRefusal.stopping, "The service is stopping: send the request again");
+    }
+    let request: EnrollRequest;
+    try {
+      request = decodeEnrollRequest(msg.data);
+    } catch (error) {
+      if (!(error instanceof MessageError)) throw error;
+      return refuse(EnrollRefusal.badRequest, error.message);
+    }
+    const existing = this.#stations.get(station);
+    if (existing) {
+      const id = existing === "reserved" ? "being set up" : existing.id;
+      return refuse(
+        EnrollRefusal.alreadyEnrolling,
+        `Station ${station} is already enrolling (job ${id}): wait for its outcome on ${
+          enrollProgressSubject(station)
+        }`,
+      );
+    }
+    this.#stations.set(station, "reserved");
+    let frames: Uint8Array[] | undefined;
+    let lockRevision: number | undefined;
+    const jobId = nuid.next();
+    try {
+      if (request.frameIds) {
+        const found = this.#host.ring.find(station, request.frameIds);
+        if (found.missing.length) {
+          this.#stations.delete(station);
+          return refuse(
+            EnrollRefusal.framesNotFound,
+            `Frames ${
+              found.missing.map((id) => JSON.stringify(printable(id))).join(", ")
+            } of ${station} are ` +
+              `not held by this instance (it keeps the last frames of each station): send shots without frameIds ` +
+              `to collect the next frames`,
+          );
+        }
+        frames = found.frames;
+      }
+      if (this.#opts.locks) {
+        try {
+          lockRevision = await this.#opts.locks.create(
+            station,
+            JSON.stringify({ jobId, instance: this.#opts.instance, at: new Date().toISOString() }),
+          );
+        } catch (error) {
+          const holder = await this.#opts.locks.get(station).then((e) => e?.string()).catch(() => undefined);
+          this.#stations.delete(station);
+          return refuse(
+            EnrollRefusal.alreadyEnrolling,
+            `Station ${station} is already enrolling on another instance${holder ? ` (${holder})` : ""}: ${
+              reason(error)
+            }`,
+          );
+        }
+      }
+      await this.#writeRecord({
+        jobId,
+        station,
+        instance: this.#opts.instance,
+        startedAt: new Date().toISOString(),
+        lockRevision,
+      });
+    } catch (error) {
+      this.#stations.delete(station);
+      throw error;
+    }
+
+    let resolveDone!: () => void;
+    const job: Job = {
+      id: jobId,
+      station,
+      request,
+      frames,
+      controller: new AbortController(),
+      lockRevision,
+      done: new Promise((r) => resolveDone = r),
+    };
+    this.#stations.set(station, job);
+    const reply: EnrollReply = {
+      ok: true,
+      jobId,
+      station,
+      shots: request.shots,
+      source: frames ? "frame-ids" : "next-frames",
+      jobsAhead: this.#waiting,
+    };
+    if (msg.reply) msg.respond(encodeMessage(reply));
+    this.#host.log(
+      `enrollment job ${jobId} of ${station} accepted (${request.shots} shots, ${reply.source})`,
+    );
+    this.#run(job).finally(resolveDone);
+  }
+
+  async #run(job: Job): Promise<void> {
+    const { station, request } = job;
+    const signal = job.controller.signal;
+    try {
+      const frames = job.frames ?? await this.#collect(job);
+      this.#waiting++;
+      let release!: () => void;
+      const previous = this.#device;
+      this.#device = new Promise((r) => release = r);
+      try {
+        if (this.#waiting > 1) {
+          this.#progress(job, {
+            stage: JobStage.queued,
+            percent: 0,
+            etaSeconds: null,
+            message: `waiting for ${this.#waiting - 1} other enrollment job(s) to finish`,
+          });
+        }
+        await Promise.race([previous, aborted(signal)]);
+        signal.throwIfAborted();
+        const version = this.#host.currentVersion(station) + 1;
+        const profile = await enroll(this.#host.clip, frames, {
+          seed: request.seed,
+          label: request.label,
+          steps: request.steps,
+          station,
+          version,
+          signal,
+          onProgress: (p: EnrollProgress) => this.#progress(job, p),
+        });
+        signal.throwIfAborted();
+        this.#progress(job, {
+          stage: JobStage.saving,
+          percent: 100,
+          etaSeconds: 0,
+          message: `saving and swapping in profile v${version}`,
+        });
+        const installed = await this.#host.install(station, profile);
+        this.#progress(job, {
+          stage: JobStage.done,
+          percent: 100,
+          etaSeconds: 0,
+          message: `profile v${installed} in force`,
+          done: true,
+          profileVersion: installed,
+        });
+        this.#host.log(`enrollment job ${job.id} of ${station}: profile v${installed} in force`);
+      } finally {
+        this.#waiting--;
+        // A job cancelled while waiting must not let the next one start before the running one ends.
+        previous.then(release);
+      }
+    } catch (error) {
+      const why = signal.aborted ? `Enrollment was cancelled: ${signal.reason}` : reason(error);
+      const previous = this.#host.currentVersion(station);
+      this.#progress(job, {
+        stage: JobStage.failed,
+        percent: 0,
+        etaSeconds: null,
+        message: "failed",
+        done: true,
+        error: `${why}${previous ? `: profile v${previous} stays in force` : ": the station has no profile"}`,
+      });
+      this.#host.log(`enrollment job ${job.id} of ${station} failed: ${why}`);
+    } finally {
+      this.#stations.delete(station);
+      await Deno.remove(this.#recordPath(station)).catch(() => {});
+      if (job.lockRevision !== undefined && this.#opts.locks) {
+        await this.#opts.locks.delete(station, { previousSeq: job.lockRevision }).catch((error) =>
+          this.#host.log(`warning: enrollment lock of ${station} not released: ${reason(error)}`)
+        );
+      }
+    }
+  }
+
+  #collect(job: Job): Promise<Uint8Array[]> {
+    const { shots } = job.request;
+    const timeoutMs = this.#opts.collectTimeoutMs;
+    return new Promise<Uint8Array[]>((resolve, reject) => {
+      const frames: Uint8Array[] = [];
+      const finish = (error?: Error) => {
+        clearTimeout(timer);
+        job.controller.signal.removeEventListener("abort", onAbort);
+        job.collector = undefined;
+        if (error) reject(error);
+        else resolve(frames.slice(0, shots));
+      };
+      const onAbort = () => finish(new Error(String(job.controller.signal.reason)));
+      const timer = setTimeout(() =>
+        finish(
+          new Error(
+            `Collected ${frames.length} of ${shots} frames of ${job.station} in ${
+              Math.round(timeoutMs / 1000)
+            } s: is its camera publishing?`,
+          ),
+        ), timeoutMs);
+      job.controller.signal.addEventListener("abort", onAbort, { once: true });
+      job.collector = { frames, ids: new Set(), resolve: () => finish() };
+      this.#progress(job, {
+        stage: JobStage.collecting,
+        percent: 0,
+        etaSeconds: null,
+        message: `waiting for the next ${shots} frames of ${job.station}`,
+      });
+    });
+  }
+
+  #progress(
+    job: Job,
+    p: Omit<EnrollProgressMessage, "jobId" | "station" | "at" | "stage"> & { stage: string },
+  ): void {
+    const msg: EnrollProgressMessage = {
+      jobId: job.id,
+      station: job.station,
+      stage: p.stage,
+      percent: Math.round(p.percent * 10) / 10,
+      etaSeconds: p.etaSeconds === null ? null : Math.round(p.etaSeconds * 10) / 10,
+      message: p.message,
+      at: new Date().toISOString(),
+    };
+    for (const key of ["done", "profileVersion", "error", "step", "steps", "loss"] as const) {
+      if (p[key] !== undefined) (msg as unknown as Record<string, unknown>)[key] = p[key];
+    }
+    this.#publish(msg);
+  }
+
+  #publish(msg: EnrollProgressMessage): void {
+    if (this.#nc.isClosed()) return;
+    this.#nc.publish(enrollProgressSubject(msg.station), encodeMessage(msg));
+  }
+
+  #recordPath(station: string): string {
+    return join(this.#opts.stateDir, "jobs", `${station}.json`);
+  }
+
+  async #writeRecord(record: JobRecord): Promise<void> {
+    await Deno.mkdir(join(this.#opts.stateDir, "jobs"), { recursive: true });
+    await Deno.writeTextFile(this.#recordPath(record.station), JSON.stringify(record));
+  }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}

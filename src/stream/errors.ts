@@ -1,0 +1,73 @@
+/**
+ * The stream layer's errors, and the one place where failure codes become NATS service error codes.
+ *
+ * @module
+ */
+import { ErrorCode, ProcessorError } from "../errors.ts";
+
+/** A subject or station id that the contract does not allow. */
+export class SubjectError extends ProcessorError {
+  /** The offending value, as received (possibly shortened). */
+  readonly value: string;
+
+  constructor(message: string, opts: { value: string } & ErrorOptions) {
+    super(ErrorCode.USAGE, message, opts);
+    this.name = "SubjectError";
+    this.value = opts.value;
+  }
+}
+
+/** A message payload that is not what its subject carries (malformed JSON, unknown or bad fields). */
+export class MessageError extends ProcessorError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.USAGE, message, options);
+    this.name = "MessageError";
+  }
+}
+
+/**
+ * The bus or the service cannot be reached (no server at the URL, no `adp serve` answering): the
+ * usual cause is a wrong `--nats` URL or credentials, or a service that is not running.
+ */
+export class BusError extends ProcessorError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.BUS_UNAVAILABLE, message, options);
+    this.name = "BusError";
+  }
+}
+
+/** NATS micro service error codes (sent in the `Nats-Service-Error-Code` header), HTTP-like. */
+export const ServiceErrorCode = {
+  BAD_REQUEST: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  UNAVAILABLE: 503,
+  INTERNAL: 500,
+} as const;
+
+/** One of {@linkcode ServiceErrorCode}'s values. */
+export type ServiceErrorCode = typeof ServiceErrorCode[keyof typeof ServiceErrorCode];
+
+/** A service request that cannot be served as asked (no such station, a conflicting job). */
+export class RequestRefusedError extends ProcessorError {
+  /** The service error code the reply carries. */
+  readonly status: ServiceErrorCode;
+
+  constructor(status: ServiceErrorCode, message: string, options?: ErrorOptions) {
+    super(ErrorCode.USAGE, message, options);
+    this.name = "RequestRefusedError";
+    this.status = status;
+  }
+}
+
+/** The service error code for a failure. */
+export function serviceErrorCode(error: unknown): ServiceErrorCode {
+  if (error instanceof RequestRefusedError) return error.status;
+  if (error instanceof SubjectError || error instanceof MessageError) return ServiceErrorCode.BAD_REQUEST;
+  if (error instanceof ProcessorError) {
+    if (error.code === ErrorCode.USAGE || error.code === ErrorCode.CONFIG_INVALID) {
+      return ServiceErrorCode.BAD_REQUEST;
+    }
+  }
+  return ServiceErrorCode.INTERNAL;
+}

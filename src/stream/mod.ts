@@ -1,0 +1,86 @@
+/**
+ * The stream layer: NATS subjects and message codecs of the public contract, the processor behind
+ * `adp serve`, and the connection helper the CLI uses.
+ *
+ * @example Run the processor on a connection and follow its results
+ * ```ts ignore
+ * import { connectNats, decodeResult, RESULTS_WILDCARD, startProcessor } from "./mod.ts";
+ * import { loadClip } from "../model/clip_model.ts";
+ *
+ * const clip = await loadClip("models/ViT-B-16--openai");
+ * const nc = await connectNats({ servers: "nats://127.0.0.1:4222", persistent: true });
+ * await using processor = await startProcessor(nc, { clip, stateDir: "state", jetstream: true });
+ * for await (const msg of nc.subscribe(RESULTS_WILDCARD)) {
+ *   const r = decodeResult(msg.data);
+ *   console.log(r.station, r.frameId, r.error ?? r.score);
+ * }
+ * ```
+ *
+ * @module
+ */
+export {
+  ANOMALIES_WILDCARD,
+  anomaliesSubject,
+  anomalyMsgId,
+  checkStationId,
+  Endpoint,
+  ENROLL_WILDCARD,
+  enrollProgressSubject,
+  enrollSubject,
+  eventSubjects,
+  FRAMES_WILDCARD,
+  framesSubject,
+  Header,
+  INVALID_STATION,
+  invalidResultsSubject,
+  isStationId,
+  JetStreamName,
+  RESULTS_WILDCARD,
+  resultsSubject,
+  SERVICE_NAME,
+  serviceSubject,
+  STATION_ID_REGEXP,
+  SubjectPrefix,
+} from "./subjects.ts";
+export {
+  decodeAnomaly,
+  decodeEnrollProgress,
+  decodeEnrollReply,
+  decodeEnrollRequest,
+  decodeResult,
+  decodeStationRequest,
+  decodeThresholdSetRequest,
+  encodeMessage,
+  ENROLL_LIMITS,
+  EnrollRefusal,
+  FRAME_ID_REGEXP,
+  FrameErrorReason,
+  JobStage,
+  parseCapturedAt,
+  parseFrameId,
+} from "./messages.ts";
+export type {
+  AnomalyMessage,
+  AnomalyRegion,
+  EnrollProgressMessage,
+  EnrollReply,
+  EnrollRequest,
+  HeatmapRef,
+  LatencySummary,
+  MapSummary,
+  ModelRef,
+  ProfileListReply,
+  ProfileSummary,
+  ResultMessage,
+  StationRequest,
+  StationStatus,
+  StatusReply,
+  ThresholdSetReply,
+  ThresholdSetRequest,
+} from "./messages.ts";
+export { startProcessor } from "./processor.ts";
+export type { Processor, ProcessorConfig } from "./processor.ts";
+export { connectNats, explainRequestError } from "./connect.ts";
+export type { NatsConnectOptions } from "./connect.ts";
+export { BusError, MessageError, RequestRefusedError, ServiceErrorCode, SubjectError } from "./errors.ts";
+export { renderOverlay, summarizeMap } from "./heatmap.ts";

@@ -1,0 +1,252 @@
+/**
+ * Where station profiles live: `<state-dir>/profiles/<station>.safetensors`, and with JetStream also
+ * a NATS object store bucket shared by every instance of the queue group. Each file is loaded and
+ * validated on its own, so one corrupt profile is refused with its reason while the others load.
+ * The shared bucket is the group's truth: at start-up a newer (or equal) shared version replaces the
+ * local file, a newer local one is uploaded; afterwards a watch brings other instances' changes in.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { ObjectInfo, ObjectStore } from "@nats-io/obj";
+import { loadProfile, saveProfile, type StationProfile } from "../adp/profile.ts";
+import { ProcessorError } from "../errors.ts";
+import { checkStationId, isStationId } from "./subjects.ts";
+
+/** A profile as loaded, with the digest of its file. */
+export interface StoredProfile {
+  station: string;
+  profile: StationProfile;
+  /** `SHA-256=<base64>` of the file, as the object store writes digests. */
+  digest: string;
+}
+
+/** A change made by another instance, seen through the shared bucket. */
+export type ProfileChange =
+  | { kind: "put"; station: string; stored: StoredProfile }
+  | { kind: "refused"; station: string; error: string }
+  | { kind: "delete"; station: string };
+
+const SUFFIX = ".safetensors";
+
+/** Local and shared profile storage. */
+export class ProfileStore {
+  readonly dir: string;
+  readonly #bucket: ObjectStore | undefined;
+  readonly #log: (line: string) => void;
+  /** Digest of the file this instance last wrote or loaded per station: its own uploads are not news. */
+  readonly #known = new Map<string, string>();
+  #watchStop: (() => void) | undefined;
+  #watchChain: Promise<void> = Promise.resolve();
+
+  /**
+   * @param stateDir the service's state dir (profiles go to its `profiles/` folder)
+   * @param opts the shared bucket, when JetStream is on, and a log
+   */
+  constructor(stateDir: string, opts: { bucket?: ObjectStore; log?: (line: string) => void } = {}) {
+    this.dir = join(stateDir, "profiles");
+    this.#bucket = opts.bucket;
+    this.#log = opts.log ?? (() => {});
+  }
+
+  /** Path of a station's profile file. */
+  path(station: string): string {
+    return join(this.dir, `${checkStationId(station)}${SUFFIX}`);
+  }
+
+  /** Whether profiles are shared through an object store bucket. */
+  get shared(): boolean {
+    return this.#bucket !== undefined;
+  }
+
+  /**
+   * Loads every profile (after reconciling with the shared bucket). A file that cannot be used is
+   * reported in `refused` with its reason; it does not stop the others.
+   */
+  async loadAll(): Promise<{ loaded: StoredProfile[]; refused: { station: string; error: string }[] }> {
+    await Deno.mkdir(this.dir, { recursive: true });
+    if (this.#bucket) await this.#reconcile(this.#bucket);
+    const loaded: StoredProfile[] = [];
+    const refused: { station: string; error: string }[] = [];
+    for await (const entry of Deno.readDir(this.dir)) {
+      if (!entry.isFile || !entry.name.endsWith(SUFFIX)) continue;
+      const station = entry.name.slice(0, -SUFFIX.length);
+      if (!isStationId(station)) continue;
+      try {
+        loaded.push(await this.#loadLocal(station));
+      } catch (error) {
+        refused.push({ station, error: reason(error) });
+      }
+    }
+    loaded.sort((a, b) => a.station.localeCompare(b.station));
+    return { loaded, refused };
+  }
+
+  /** Persists a profile (atomically) and shares it; returns the stored record. */
+  async save(station: string, profile: StationProfile): Promise<StoredProfile> {
+    const path = this.path(station);
+    await Deno.mkdir(this.dir, { recursive: true });
+    await saveProfile(path, profile);
+    const bytes = await Deno.readFile(path);
+    const digest = await digestOf(bytes);
+    this.#known.set(station, digest);
+    if (this.#bucket) {
+      try {
+        await this.#bucket.putBlob({ name: `${station}${SUFFIX}` }, bytes);
+      } catch (error) {
+        // The local file is in force; the next start-up uploads it when it is the newer one.
+        this.#log(`warning: profile of ${station} saved locally but not shared: ${reason(error)}`);
+      }
+    }
+    return { station, profile, digest };
+  }
+
+  /** Removes a station's profile here and in the shared bucket; false when there was none. */
+  async remove(station: string): Promise<boolean> {
+    const path = this.path(station);
+    let existed = true;
+    await Deno.remove(path).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      existed = false;
+    });
+    this.#known.delete(station);
+    if (this.#bucket) {
+      const info = await this.#bucket.info(`${station}${SUFFIX}`).catch(() => null);
+      if (info && !info.deleted) {
+        await this.#bucket.delete(`${station}${SUFFIX}`);
+        existed = true;
+      }
+    }
+    return existed;
+  }
+
+  /** Follows other instances' changes in the shared bucket (no-op without one). */
+  async watch(onChange: (change: ProfileChange) => void): Promise<void> {
+    const bucket = this.#bucket;
+    if (!bucket) return;
+    const iter = await bucket.watch({ includeHistory: false, ignoreDeletes: false });
+    this.#watchStop = () => iter.stop();
+    (async () => {
+      for await (const info of iter) {
+        if (!info) continue;
+        this.#watchChain = this.#watchChain.then(() => this.#apply(bucket, info, onChange)).catch((error) =>
+          this.#log(`warning: shared profile ${info.name} not applied: ${reason(error)}`)
+        );
+      }
+    })().catch((error) => this.#log(`warning: profile watch ended: ${reason(error)}`));
+  }
+
+  /** Stops the watch and waits for a change being applied. */
+  async close(): Promise<void> {
+    this.#watchStop?.();
+    await this.#watchChain;
+  }
+
+  async #apply(bucket: ObjectStore, info: ObjectInfo, onChange: (c: ProfileChange) => void): Promise<void> {
+    const station = stationOf(info.name);
+    if (!station) return;
+    if (info.deleted) {
+      if (!this.#known.has(station)) return;
+      this.#known.delete(station);
+      await Deno.remove(this.path(station)).catch(() => {});
+      onChange({ kind: "delete", station });
+      return;
+    }
+    if (this.#known.get(station) === info.digest) return;
+    try {
+      const stored = await this.#download(bucket, station);
+      if (stored) onChange({ kind: "put", station, stored });
+    } catch (error) {
+      onChange({ kind: "refused", station, error: reason(error) });
+    }
+  }
+
+  /** Brings the local folder in line with the bucket: the higher version wins, the shared one on a tie. */
+  async #reconcile(bucket: ObjectStore): Promise<void> {
+    const remote = new Map<string, ObjectInfo>();
+    for (const info of await bucket.list()) {
+      const station = stationOf(info.name);
+      if (station && !info.deleted) remote.set(station, info);
+    }
+    for (const [station, info] of remote) {
+      let local: StoredProfile | undefined;
+      try {
+        local = await this.#loadLocal(station);
+      } catch {
+        // missing or unusable locally: the shared one decides
+      }
+      if (local?.digest === info.digest) continue;
+      try {
+        const tmp = `${this.path(station)}.remote`;
+        const bytes = await bucket.getBlob(info.name);
+        if (!bytes) continue;
+        await writeDurably(tmp, bytes);
+        const shared = await loadProfile(tmp).catch(async (error) => {
+          await Deno.remove(tmp).catch(() => {});
+          throw error;
+        });
+        if (local && local.profile.meta.version > shared.meta.version) {
+          await Deno.remove(tmp);
+          await bucket.putBlob({ name: info.name }, await Deno.readFile(this.path(station)));
+          this.#log(
+            `shared profile of ${station} replaced by the newer local v${local.profile.meta.version}`,
+          );
+        } else {
+          await Deno.rename(tmp, this.path(station));
+          this.#log(`profile of ${station} taken from the shared bucket (v${shared.meta.version})`);
+        }
+      } catch (error) {
+        this.#log(`warning: shared profile of ${station} not used: ${reason(error)}`);
+      }
+    }
+  }
+
+  async #download(bucket: ObjectStore, station: string): Promise<StoredProfile | undefined> {
+    const bytes = await bucket.getBlob(`${station}${SUFFIX}`);
+    if (!bytes) return undefined;
+    const tmp = `${this.path(station)}.remote`;
+    await writeDurably(tmp, bytes);
+    try {
+      const profile = await loadProfile(tmp);
+      await Deno.rename(tmp, this.path(station));
+      const digest = await digestOf(bytes);
+      this.#known.set(station, digest);
+      return { station, profile, digest };
+    } finally {
+      await Deno.remove(tmp).catch(() => {});
+    }
+  }
+
+  async #loadLocal(station: string): Promise<StoredProfile> {
+    const path = this.path(station);
+    const bytes = await Deno.readFile(path);
+    const profile = await loadProfile(path);
+    const digest = await digestOf(bytes);
+    this.#known.set(station, digest);
+    return { station, profile, digest };
+  }
+}
+
+function stationOf(objectName: string): string | undefined {
+  if (!objectName.endsWith(SUFFIX)) return undefined;
+  const station = objectName.slice(0, -SUFFIX.length);
+  return isStationId(station) ? station : undefined;
+}
+
+async function digestOf(bytes: Uint8Array): Promise<string> {
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+  return `SHA-256=${btoa(String.fromCharCode(...hash)).replaceAll("+", "-").replaceAll("/", "_")}`;
+}
+
+async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  let at = 0;
+  while (at < bytes.length) at += await file.write(bytes.subarray(at));
+  await file.sync();
+}
+
+/** One sentence for a failure. */
+export function reason(error: unknown): string {
+  if (error instanceof ProcessorError || error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,88 @@
+/**
+ * The `adp` NATS micro service: `$SRV.PING|INFO|STATS.adp` come with `@nats-io/services`; the
+ * endpoints answer on `adp.svc.<name>` with JSON, or with a service error (code in
+ * `Nats-Service-Error-Code`, reason in `Nats-Service-Error`). `status` has no queue group, so every
+ * instance answers and a client can gather them all; the profile endpoints are served by one
+ * instance of the queue group (profiles are shared through the object store with JetStream).
+ *
+ * @module
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
+import type { ProfileMeta } from "../adp/profile.ts";
+import { serviceErrorCode } from "./errors.ts";
+import {
+  decodeStationRequest,
+  decodeThresholdSetRequest,
+  encodeMessage,
+  type ProfileListReply,
+  type StatusReply,
+  type ThresholdSetReply,
+  type ThresholdSetRequest,
+} from "./messages.ts";
+import { reason } from "./profile_store.ts";
+import { Endpoint, SERVICE_NAME, SubjectPrefix } from "./subjects.ts";
+
+/** What the endpoints do; the processor implements it. */
+export interface ServiceApi {
+  status(): StatusReply;
+  listProfiles(): ProfileListReply;
+  /** @throws {RequestRefusedError} 404 when the station has no profile */
+  getProfile(station: string): { station: string; meta: ProfileMeta };
+  deleteProfile(station: string): Promise<{ station: string; deleted: true; version: number | null }>;
+  setThreshold(req: ThresholdSetRequest): Promise<ThresholdSetReply>;
+}
+
+/** The service's version in INFO. */
+export const SERVICE_VERSION = "0.1.0";
+
+/**
+ * Registers the `adp` service and its endpoints.
+ *
+ * @param nc the connection
+ * @param api the handlers
+ * @param opts queue group for the profile endpoints, metadata for INFO
+ * @returns the running service (stop it on shutdown)
+ */
+export async function startServiceApi(
+  nc: NatsConnection,
+  api: ServiceApi,
+  opts: { queueGroup: string; metadata?: Record<string, string>; description?: string },
+): Promise<Service> {
+  // @nats-io/services pins its own @nats-io/nats-core: the connection is the same at run time.
+  const service = await new Svcm(nc as never).add({
+    name: SERVICE_NAME,
+    version: SERVICE_VERSION,
+    description: opts.description ?? "ADP Edge: few-shot anomaly detection for camera streams",
+    metadata: opts.metadata,
+    queue: "",
+  });
+  const group = service.addGroup(SubjectPrefix.service);
+  const add = (
+    name: Endpoint,
+    queued: boolean,
+    handle: (data: Uint8Array) => unknown | Promise<unknown>,
+  ) => {
+    // Endpoint names may not contain dots; the subject keeps them (adp.svc.profiles.list).
+    group.addEndpoint(name.replaceAll(".", "-"), {
+      subject: name,
+      queue: queued ? opts.queueGroup : undefined,
+      handler: (error: Error | null, msg: ServiceMsg) => {
+        if (error) return;
+        (async () => {
+          try {
+            msg.respond(encodeMessage(await handle(msg.data)));
+          } catch (failure) {
+            msg.respondError(serviceErrorCode(failure), reason(failure));
+          }
+        })();
+      },
+    });
+  };
+  add(Endpoint.status, false, () => api.status());
+  add(Endpoint.profilesList, true, () => api.listProfiles());
+  add(Endpoint.profilesGet, true, (data) => api.getProfile(decodeStationRequest(data).station));
+  add(Endpoint.profilesDelete, true, (data) => api.deleteProfile(decodeStationRequest(data).station));
+  add(Endpoint.thresholdSet, true, (data) => api.setThreshold(decodeThresholdSetRequest(data)));
+  return service;
+}
