@@ -87,3 +87,31 @@ export function viewOf(image: Rgb8Image, view: View): Rgb8Image {
   }
   return { width: outW, height: outH, data: out };
 }
+
+/**
+ * Where each cell of a `width`×`height` grid goes under `view`: entry j of the result is the source
+ * cell (row-major index) that lands on cell j of the viewed grid. A distance grid computed on a viewed
+ * frame is brought back with `back[source[j]] = viewed[j]`.
+ *
+ * @param size the grid's width and height (before the view)
+ * @param view the symmetry
+ * @returns for each viewed cell, its source cell
+ *
+ * @example A horizontal flip of a 3×1 grid reverses it
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * deepStrictEqual([...viewSourceCells({ width: 3, height: 1 }, "flipH")], [2, 1, 0]);
+ * ```
+ */
+export function viewSourceCells(size: { width: number; height: number }, view: View): Int32Array {
+  const { width, height } = size;
+  // The cell indices written into the colour channels of a tiny image, which then takes the view.
+  const data = new Uint8Array(width * height * 3);
+  for (let i = 0; i < width * height; i++) data.set([i & 0xff, (i >> 8) & 0xff, (i >> 16) & 0xff], i * 3);
+  const viewed = viewOf({ width, height, data }, view);
+  const out = new Int32Array(width * height);
+  for (let j = 0; j < out.length; j++) {
+    out[j] = viewed.data[j * 3] | (viewed.data[j * 3 + 1] << 8) | (viewed.data[j * 3 + 2] << 16);
+  }
+  return out;
+}

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { dirname, isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { ConfigError, ShapeError } from "../errors.ts";
 import type { Rgb8Image } from "../clip/image_decode.ts";
 import { clipResizeGeometry, resizeBicubic } from "../clip/resize.ts";
@@ -54,7 +54,7 @@ export interface BackboneConfig {
  * What happens to a frame's intensities before the config's `(pixel·scale − mean)/std`: `raw` keeps
  * them; `standardise` maps each frame's own mean and spread to fixed values first.
  */
-export type IntensityMode = "raw" | "standardise";
+export type IntensityMode = "raw" | "standardise" | "flatten";
 
 const STANDARD_MEAN = 0.45;
 const STANDARD_STD = 0.225;
@@ -184,11 +184,14 @@ export function parseBackboneConfig(
 }
 
 /**
- * Reads and validates a backbone JSON file; `onnx` is resolved against the file's folder.
+ * Reads and validates a backbone JSON file; `onnx` is resolved against the file's folder and must
+ * lie inside it (a description is data, and may come with a profile from another instance: it does
+ * not get to name any file on the machine).
  *
  * @param path the JSON file
  * @returns the validated config
- * @throws {ConfigError} when the file cannot be read, is not JSON, or a field is invalid
+ * @throws {ConfigError} when the file cannot be read, is not JSON, a field is invalid, or `onnx`
+ *   points outside the file's folder
  */
 export async function loadBackboneConfig(path: string): Promise<BackboneConfig> {
   let text: string;
@@ -205,7 +208,17 @@ export async function loadBackboneConfig(path: string): Promise<BackboneConfig> 
       cause: error,
     });
   }
-  return parseBackboneConfig(json, { baseDir: dirname(path), source: path });
+  const config = parseBackboneConfig(json, { baseDir: dirname(path), source: path });
+  const folder = resolve(dirname(path));
+  const inside = relative(folder, resolve(config.onnx));
+  if (inside === "" || inside === ".." || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
+    throw new ConfigError(
+      `Backbone field "onnx" points outside the description's folder in ${path}: ${
+        show((json as Record<string, unknown>).onnx)
+      } (the model must sit in ${folder})`,
+    );
+  }
+  return config;
 }
 
 /** Options for {@linkcode openOnnxExtractor}. */
@@ -318,7 +331,9 @@ export class OnnxBackbone {
     const probeSize = inputSize ?? { width: config.size, height: config.size };
     for (const side of [probeSize.width, probeSize.height]) {
       if (!Number.isInteger(side) || side <= 0) {
-        throw new ConfigError(`Backbone input size must be positive integers: got ${JSON.stringify(probeSize)}`);
+        throw new ConfigError(
+          `Backbone input size must be positive integers: got ${JSON.stringify(probeSize)}`,
+        );
       }
     }
     let bytes: Uint8Array;
@@ -343,7 +358,9 @@ export class OnnxBackbone {
       const missing = config.outputs.filter((o) => !session.outputNames.includes(o));
       if (missing.length) {
         throw new ConfigError(
-          `Backbone ${config.name} has no output ${missing.join(", ")}: it has ${session.outputNames.join(", ")}`,
+          `Backbone ${config.name} has no output ${missing.join(", ")}: it has ${
+            session.outputNames.join(", ")
+          }`,
         );
       }
       const layers = await probeLayers(session, config, probeSize);
@@ -358,7 +375,9 @@ export class OnnxBackbone {
         const other = { width: probeSize.width + backbone.#multiple, height: probeSize.height };
         const again = await probeLayers(session, config, other);
         if (again.some((l, i) => l.stride !== layers[i].stride)) {
-          throw new ConfigError(`Backbone ${config.name} is not fully convolutional: its outputs do not scale with the input`);
+          throw new ConfigError(
+            `Backbone ${config.name} is not fully convolutional: its outputs do not scale with the input`,
+          );
         }
       }
       return backbone;
@@ -391,6 +410,23 @@ export class OnnxBackbone {
     const out = new Float32Array(3 * plane);
     const { scale, mean, std } = this.config;
     const src = resized.data;
+    if (this.intensity === "flatten") {
+      const flat = flattenIllumination(src, width, height);
+      let sum = 0, sq = 0;
+      for (let i = 0; i < flat.length; i++) {
+        sum += flat[i];
+        sq += flat[i] * flat[i];
+      }
+      const mu = sum / flat.length;
+      const sigma = Math.sqrt(Math.max(sq / flat.length - mu * mu, 1));
+      const gain = (STANDARD_STD * 255) / sigma, offset = STANDARD_MEAN * 255 - mu * gain;
+      for (let i = 0, s = 0; i < plane; i++, s += 3) {
+        for (let c = 0; c < 3; c++) {
+          out[c * plane + i] = ((flat[s + c] * gain + offset) * scale - mean[c]) / std[c];
+        }
+      }
+      return { pixels: out, width, height };
+    }
     let gain = 1, offset = 0;
     if (this.intensity === "standardise") {
       // The frame's brightness and contrast mapped to ImageNet's (mean 0.45, std 0.225 of full
@@ -424,7 +460,9 @@ export class OnnxBackbone {
     const pixels = new Float32Array(inputs.length * per);
     inputs.forEach((x, i) => {
       if (x.width !== width || x.height !== height) {
-        throw new ShapeError(`Inputs of one run differ in size: ${x.width}×${x.height} vs ${width}×${height}`);
+        throw new ShapeError(
+          `Inputs of one run differ in size: ${x.width}×${x.height} vs ${width}×${height}`,
+        );
       }
       pixels.set(x.pixels, i * per);
     });
@@ -465,6 +503,49 @@ async function probeLayers(
     }
     return { name, channels: dims[1], stride };
   });
+}
+
+/**
+ * The frame minus its slowly varying illumination (three box blurs of radius side/16 ≈ a Gaussian),
+ * plus the frame's mean: uneven lighting removed, texture and local defects kept.
+ */
+function flattenIllumination(src: Uint8Array, width: number, height: number): Float32Array {
+  const radius = Math.max(1, Math.round(Math.min(width, height) / 16));
+  const out = new Float32Array(src.length);
+  const plane = new Float32Array(width * height);
+  for (let c = 0; c < 3; c++) {
+    let total = 0;
+    for (let i = 0; i < plane.length; i++) total += plane[i] = src[i * 3 + c];
+    const meanValue = total / plane.length;
+    let blurred: Float32Array = plane;
+    for (let pass = 0; pass < 3; pass++) blurred = boxBlur(blurred, width, height, radius);
+    for (let i = 0; i < plane.length; i++) out[i * 3 + c] = plane[i] - blurred[i] + meanValue;
+  }
+  return out;
+}
+
+/** Separable box blur with edge clamping (running sums). */
+function boxBlur(src: Float32Array, width: number, height: number, r: number): Float32Array {
+  const tmp = new Float32Array(src.length), out = new Float32Array(src.length);
+  const n = 2 * r + 1;
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    let acc = 0;
+    for (let k = -r; k <= r; k++) acc += src[row + Math.min(Math.max(k, 0), width - 1)];
+    for (let x = 0; x < width; x++) {
+      tmp[row + x] = acc / n;
+      acc += src[row + Math.min(x + r + 1, width - 1)] - src[row + Math.max(x - r, 0)];
+    }
+  }
+  for (let x = 0; x < width; x++) {
+    let acc = 0;
+    for (let k = -r; k <= r; k++) acc += tmp[Math.min(Math.max(k, 0), height - 1) * width + x];
+    for (let y = 0; y < height; y++) {
+      out[y * width + x] = acc / n;
+      acc += tmp[Math.min(y + r + 1, height - 1) * width + x] - tmp[Math.max(y - r, 0) * width + x];
+    }
+  }
+  return out;
 }
 
 /** Resizes a frame to the network input per the config's resize mode and filter. */
@@ -528,7 +609,9 @@ export async function openOnnxExtractor(
   const chosen: { name: string; weight?: number }[] = opts.layers ?? cfg.outputs.map((name) => ({ name }));
   for (const l of chosen) {
     if (!cfg.outputs.includes(l.name)) {
-      throw new ConfigError(`Layer ${l.name} is not among backbone ${cfg.name}'s outputs: ${cfg.outputs.join(", ")}`);
+      throw new ConfigError(
+        `Layer ${l.name} is not among backbone ${cfg.name}'s outputs: ${cfg.outputs.join(", ")}`,
+      );
     }
   }
   const backbone = await OnnxBackbone.open({ ...cfg, outputs: chosen.map((l) => l.name) }, opts);
@@ -626,7 +709,11 @@ export interface ClipExtractorOptions {
  * @param n images
  * @returns the patch features
  */
-export function clipPatchFeatures(model: ClipModel, tokens: readonly Float32Array[], n: number): PatchFeatures {
+export function clipPatchFeatures(
+  model: ClipModel,
+  tokens: readonly Float32Array[],
+  n: number,
+): PatchFeatures {
   const { imageSize, patchSize, width } = model.config.vision;
   const grid = imageSize / patchSize, cells = grid * grid, dim = width * tokens.length;
   const data = new Float32Array(n * cells * dim);

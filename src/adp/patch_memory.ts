@@ -5,7 +5,9 @@
  * @module
  */
 import { GraphBuilder } from "../onnx/graph.ts";
+import { add } from "../onnx/ops/elementwise.ts";
 import { matMul } from "../onnx/ops/linalg.ts";
+import { transpose } from "../onnx/ops/shape.ts";
 import type { OnnxSession, SessionOptions } from "../onnx/runtime.ts";
 import { ConfigError, ShapeError } from "../errors.ts";
 import { reduceMax } from "./_graph_ops.ts";
@@ -29,11 +31,13 @@ export interface PatchMemoryOptions {
    */
   maxBlock?: number;
   /**
-   * Subtract the memory's mean patch from memory and queries (then renormalise) before comparing,
-   * so that what every normal patch shares no longer inflates every cosine.
-   * @default {false}
+   * Self-reference: a test patch may also be matched by its own frame's patches that lie more than
+   * this many grid cells away (Chebyshev distance); its distance is the smaller of the two. Normal
+   * texture repeats across a frame, a defect rarely does, so frames of a normal variety that the K
+   * shots happen not to show stop looking anomalous. Undefined turns it off.
+   * @default {undefined}
    */
-  centre?: boolean;
+  selfRadius?: number;
   /** Session options of the search graph. */
   session?: SessionOptions;
 }
@@ -61,6 +65,37 @@ export function buildNearestGraph(): GraphBuilder {
   return g;
 }
 
+/**
+ * The self-reference graph: inputs `patches` [b, p, D] (frames of one grid) and `exclude` [p, p]
+ * (0 where patch j may vouch for patch i, −4 where it lies within the radius: below any cosine),
+ * output `best` [b, p], each patch's largest cosine to an allowed patch of its own frame.
+ */
+export function buildSelfGraph(): GraphBuilder {
+  const g = new GraphBuilder("patch_self");
+  const patches = g.input("patches", "float32", ["b", "p", "d"]);
+  const exclude = g.input("exclude", "float32", ["p", "p"]);
+  const similarity = add(matMul(patches, transpose(patches, [0, 2, 1])), exclude);
+  g.output("best", reduceMax(similarity, [2], { keepDims: false }));
+  return g;
+}
+
+/** The exclusion bias of a grid: −4 between cells within `radius` (Chebyshev), else 0. */
+function exclusionBias(gridH: number, gridW: number, radius: number): Float32Array {
+  const cells = gridH * gridW;
+  const bias = new Float32Array(cells * cells);
+  for (let i = 0; i < cells; i++) {
+    const iy = Math.floor(i / gridW), ix = i % gridW;
+    for (let j = 0; j < cells; j++) {
+      const jy = Math.floor(j / gridW), jx = j % gridW;
+      if (Math.max(Math.abs(iy - jy), Math.abs(ix - jx)) <= radius) bias[i * cells + j] = EXCLUDED;
+    }
+  }
+  return bias;
+}
+
+/** Below any cosine, so an excluded pair never wins the maximum. */
+const EXCLUDED = -4;
+
 /** A memory bank of normal patches on a search session. */
 export class PatchMemory {
   /** Memory patches. */
@@ -70,17 +105,20 @@ export class PatchMemory {
   readonly #session: OnnxSession;
   readonly #imageScore: ImageScoreRule;
   readonly #maxBlock: number;
-  readonly #mean: Float32Array | undefined;
+  readonly #selfRadius: number | undefined;
+  readonly #selfSession: OnnxSession | undefined;
+  readonly #exclusions = new Map<string, Float32Array>();
 
   private constructor(
     memoryT: Float32Array,
     size: number,
     dim: number,
     session: OnnxSession,
-    opts: PatchMemoryOptions & { mean?: Float32Array },
+    opts: PatchMemoryOptions & { selfSession?: OnnxSession },
   ) {
     this.#memoryT = memoryT;
-    this.#mean = opts.mean;
+    this.#selfRadius = opts.selfRadius;
+    this.#selfSession = opts.selfSession;
     this.size = size;
     this.dim = dim;
     this.#session = session;
@@ -112,23 +150,24 @@ export class PatchMemory {
     if (rule.kind === "topMean" && !(Number.isInteger(rule.count) && rule.count >= 1)) {
       throw new ConfigError(`Top-mean image score needs a positive integer count: got ${rule.count}`);
     }
-    let mean: Float32Array | undefined;
-    if (opts.centre) {
-      mean = new Float32Array(dim);
-      for (const p of parts) for (let i = 0; i < p.data.length; i++) mean[i % dim] += p.data[i];
-      for (let k = 0; k < dim; k++) mean[k] /= size;
+    const radius = opts.selfRadius;
+    if (radius !== undefined && !(Number.isInteger(radius) && radius >= 0)) {
+      throw new ConfigError(`Self-reference radius must be a non-negative integer: got ${radius}`);
     }
     const memoryT = new Float32Array(dim * size);
     let row = 0;
     for (const p of parts) {
       const rows = p.n * p.gridH * p.gridW;
-      const data = mean ? centred(p.data, mean) : p.data;
       for (let r = 0; r < rows; r++, row++) {
-        for (let k = 0; k < dim; k++) memoryT[k * size + row] = data[r * dim + k];
+        for (let k = 0; k < dim; k++) memoryT[k * size + row] = p.data[r * dim + k];
       }
     }
-    const session = await openGraphSession(buildNearestGraph(), { log: () => {}, ...opts.session });
-    return new PatchMemory(memoryT, size, dim, session, { ...opts, mean });
+    const sessionOpts = { log: () => {}, ...opts.session };
+    const session = await openGraphSession(buildNearestGraph(), sessionOpts);
+    const selfSession = radius === undefined
+      ? undefined
+      : await openGraphSession(buildSelfGraph(), sessionOpts);
+    return new PatchMemory(memoryT, size, dim, session, { ...opts, selfSession });
   }
 
   /**
@@ -142,7 +181,6 @@ export class PatchMemory {
     if (!Number.isInteger(q)) {
       throw new ShapeError(`Queries hold ${queries.length} values, not a multiple of ${this.dim}`);
     }
-    if (this.#mean) queries = centred(queries, this.#mean);
     const out = new Float32Array(q);
     const block = Math.max(1, Math.floor(this.#maxBlock / this.size));
     for (let start = 0; start < q; start += block) {
@@ -161,36 +199,29 @@ export class PatchMemory {
   }
 
   /**
-   * Patch distances and image scores of test images.
+   * Patch distances and image scores of test images on one grid.
    *
    * @param test the test images' patch features
    * @returns distances per patch and a score per image
    * @throws {ShapeError} when the patch width differs from the memory's
    */
   async score(test: PatchFeatures): Promise<PatchScores> {
-    if (test.dim !== this.dim) {
-      throw new ShapeError(`Test patches have width ${test.dim}, the memory ${this.dim}`);
-    }
-    const distances = await this.nearestDistances(test.data);
-    const cells = test.gridH * test.gridW;
-    const imageScores = new Float32Array(test.n);
-    for (let i = 0; i < test.n; i++) {
-      imageScores[i] = imageScore(distances.subarray(i * cells, (i + 1) * cells), this.#imageScore);
-    }
-    return { n: test.n, gridH: test.gridH, gridW: test.gridW, distances, imageScores };
+    return (await this.scoreEach([test]))[0];
   }
 
   /**
-   * Patch distances and scores of images on different grids, searched in one pass.
+   * Patch distances and scores of images on different grids; the memory is searched in one pass.
    *
-   * @param tests one entry per image (or batch)
+   * @param tests one entry per image (or batch of one grid)
    * @returns one result per entry
    * @throws {ShapeError} when a patch width differs from the memory's
    */
   async scoreEach(tests: readonly PatchFeatures[]): Promise<PatchScores[]> {
     let total = 0;
     for (const t of tests) {
-      if (t.dim !== this.dim) throw new ShapeError(`Test patches have width ${t.dim}, the memory ${this.dim}`);
+      if (t.dim !== this.dim) {
+        throw new ShapeError(`Test patches have width ${t.dim}, the memory ${this.dim}`);
+      }
       total += t.data.length;
     }
     const queries = new Float32Array(total);
@@ -201,39 +232,56 @@ export class PatchMemory {
     }
     const all = await this.nearestDistances(queries);
     let row = 0;
-    return tests.map((t) => {
+    const results: PatchScores[] = [];
+    for (const t of tests) {
       const cells = t.gridH * t.gridW;
       const distances = all.slice(row, row + t.n * cells);
       row += t.n * cells;
+      if (this.#selfSession) {
+        const self = await this.#selfDistances(t);
+        for (let i = 0; i < distances.length; i++) if (self[i] < distances[i]) distances[i] = self[i];
+      }
       const imageScores = new Float32Array(t.n);
       for (let i = 0; i < t.n; i++) {
         imageScores[i] = imageScore(distances.subarray(i * cells, (i + 1) * cells), this.#imageScore);
       }
-      return { n: t.n, gridH: t.gridH, gridW: t.gridW, distances, imageScores };
-    });
+      results.push({ n: t.n, gridH: t.gridH, gridW: t.gridW, distances, imageScores });
+    }
+    return results;
   }
 
-  /** Releases the session. */
+  /** 1 − each patch's largest cosine to its own frame's patches beyond the self-reference radius. */
+  async #selfDistances(t: PatchFeatures): Promise<Float32Array> {
+    const cells = t.gridH * t.gridW;
+    const key = `${t.gridH}x${t.gridW}`;
+    let exclude = this.#exclusions.get(key);
+    if (!exclude) {
+      exclude = exclusionBias(t.gridH, t.gridW, this.#selfRadius!);
+      this.#exclusions.set(key, exclude);
+    }
+    const out = new Float32Array(t.n * cells);
+    const block = Math.max(1, Math.floor(this.#maxBlock / (cells * cells)));
+    const per = cells * this.dim;
+    for (let start = 0; start < t.n; start += block) {
+      const frames = Math.min(block, t.n - start);
+      const res = await this.#selfSession!.run({
+        patches: {
+          data: t.data.subarray(start * per, (start + frames) * per),
+          dims: [frames, cells, this.dim],
+        },
+        exclude: { data: exclude, dims: [cells, cells] },
+      }, ["best"]);
+      const best = res.best.data as Float32Array;
+      for (let i = 0; i < frames * cells; i++) out[start * cells + i] = 1 - best[i];
+    }
+    return out;
+  }
+
+  /** Releases the sessions. */
   async dispose(): Promise<void> {
     await this.#session.dispose();
+    await this.#selfSession?.dispose();
   }
-}
-
-/** Rows of `data` minus `mean`, renormalised to unit length (a new array). */
-function centred(data: Float32Array, mean: Float32Array): Float32Array {
-  const dim = mean.length;
-  const out = new Float32Array(data.length);
-  for (let r = 0; r < data.length; r += dim) {
-    let sq = 0;
-    for (let k = 0; k < dim; k++) {
-      const v = data[r + k] - mean[k];
-      out[r + k] = v;
-      sq += v * v;
-    }
-    const inv = 1 / Math.sqrt(sq + 1e-12);
-    for (let k = 0; k < dim; k++) out[r + k] *= inv;
-  }
-  return out;
 }
 
 /**
@@ -246,7 +294,7 @@ function centred(data: Float32Array, mean: Float32Array): Float32Array {
  * @example Mean of the top two
  * ```ts
  * import { strictEqual } from "node:assert/strict";
- * strictEqual(imageScore(Float32Array.of(0.1, 0.4, 0.2, 0.6), { kind: "topMean", count: 2 }), 0.5);
+ * strictEqual(imageScore(Float32Array.of(0.125, 0.5, 0.25, 0.75), { kind: "topMean", count: 2 }), 0.625);
  * ```
  */
 export function imageScore(distances: Float32Array, rule: ImageScoreRule): number {

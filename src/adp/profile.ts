@@ -257,6 +257,15 @@ export function validateProfile(profile: StationProfile, file: string): void {
   const record = (v: unknown, name: string) =>
     Object.values(obj(v, name)).forEach((x, i) => num(x, `${name}[${i}]`));
 
+  // Metadata is data: a key that JavaScript treats as an object's prototype has no place in it.
+  const noPrototypeKeys = (v: unknown, at: string): void => {
+    if (!v || typeof v !== "object") return;
+    for (const [key, value] of Object.entries(v)) {
+      if (key === "__proto__") fail(`metadata holds a "__proto__" key${at ? ` in ${at}` : ""}`);
+      noPrototypeKeys(value, at ? `${at}.${key}` : key);
+    }
+  };
+  noPrototypeKeys(m, "");
   int(m.formatVersion, "formatVersion", 1);
   int(m.version, "version", 1);
   str(m.createdAt, "createdAt");

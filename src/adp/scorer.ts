@@ -81,9 +81,16 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
       const memory = await PatchMemory.create(
         { n: 1, gridH: patch.count, gridW: 1, dim: patch.dim, data: profile.memory },
         { imageScore: patch.imageScore },
-      );
+      ).catch(async (error) => {
+        await extractor.dispose().catch(() => {});
+        throw error;
+      });
       return { extractor, memory };
-    })();
+    })().catch((error) => {
+      // A failure to open (no room for a graph's temporary file, say) is not kept: the next frame tries again.
+      parts = undefined;
+      throw error;
+    });
 
   const scoreRgb = async (images: Rgb8Image[]): Promise<FrameScore[]> => {
     if (!images.length) return [];

@@ -158,6 +158,12 @@ function chunkType(bytes: Uint8Array, at: number): string {
   return String.fromCharCode(bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]);
 }
 
+/** A chunk type for a message: its letters, or its bytes in hex when it has others (newlines, say). */
+function printableType(type: string): string {
+  if (/^[A-Za-z]{4}$/.test(type)) return type;
+  return `0x${[...type].map((c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("")}`;
+}
+
 function readIhdr(bytes: Uint8Array): Ihdr {
   if (bytes.length < 33) {
     throw new ImageError(`PNG is truncated: ${bytes.length} bytes end inside the header`);
@@ -206,7 +212,9 @@ function decodePng(bytes: Uint8Array): Rgb8Image {
     const end = at + 12 + length;
     if (end > bytes.length) {
       if (idatBytes > 0 && type !== "IDAT") break;
-      throw new ImageError(`PNG is truncated: chunk ${type} runs ${end - bytes.length} bytes past the end`);
+      throw new ImageError(
+        `PNG is truncated: chunk ${printableType(type)} runs ${end - bytes.length} bytes past the end`,
+      );
     }
     const body = bytes.subarray(at + 8, at + 8 + length);
     if (type === "IDAT") {
@@ -514,6 +522,12 @@ interface JpegCodec {
 
 let jpegCodec: Promise<JpegCodec> | undefined;
 
+/**
+ * A JPEG codec instance whose memory grew past this for one image is not kept (the compiled module
+ * is): a rare huge frame must not hold its memory for the life of the process.
+ */
+const RETAINED_JPEG_PIXELS = 16_000_000;
+
 function isJpeg(bytes: Uint8Array): boolean {
   return bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
 }
@@ -552,13 +566,18 @@ function readJpegHeader(bytes: Uint8Array): ImageHeader {
 }
 
 async function decodeJpeg(bytes: Uint8Array, header: ImageHeader): Promise<Rgb8Image> {
-  jpegCodec ??= (jpegWasm as unknown as JpegWasm).init();
+  const codec = jpegCodec ??= (jpegWasm as unknown as JpegWasm).init();
   let decoded;
   try {
-    decoded = (await jpegCodec).decode(bytes);
+    decoded = (await codec).decode(bytes);
   } catch (e) {
+    // A trap (a panic or a wild access on hostile data) leaves the instance's stack pointer and heap
+    // as they were: after enough of them every JPEG, good ones too, failed with "memory access out of
+    // bounds". The next frame gets a fresh instance.
+    if (e instanceof WebAssembly.RuntimeError && jpegCodec === codec) jpegCodec = undefined;
     throw new ImageError(`JPEG is truncated or corrupt: ${(e as Error).message}`, { cause: e });
   }
+  if (decoded.width * decoded.height > RETAINED_JPEG_PIXELS && jpegCodec === codec) jpegCodec = undefined;
   const { width, height, format, buffer } = decoded;
   if (width !== header.width || height !== header.height) {
     throw new ImageError(

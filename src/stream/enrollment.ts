@@ -257,13 +257,21 @@ export class EnrollmentManager {
           );
         }
       }
+      // A state dir that takes no writes (full, read-only) must not leave the request unanswered: the
+      // job runs and fails at saving, saying why, on the progress subject.
       await this.#writeRecord({
         jobId,
         station,
         instance: this.#opts.instance,
         startedAt: new Date().toISOString(),
         lockRevision,
-      });
+      }).catch((error) =>
+        this.#host.log(
+          `warning: job record of ${station} not written, a stop during job ${jobId} will not be reported: ${
+            reason(error)
+          }`,
+        )
+      );
     } catch (error) {
       this.#stations.delete(station);
       throw error;

@@ -18,8 +18,12 @@ Deno.test({
   async fn() {
     const extractor = await openOnnxExtractor(sharedPath("models/proxy/backbone.json"), SESSION);
     try {
-      const normal = extractor.prepare(await loadImage(sharedPath("datasets/mvtec-ad/bottle/train/good/000.png")));
-      const other = extractor.prepare(await loadImage(sharedPath("datasets/mvtec-ad/bottle/train/good/001.png")));
+      const normal = extractor.prepare(
+        await loadImage(sharedPath("datasets/mvtec-ad/bottle/train/good/000.png")),
+      );
+      const other = extractor.prepare(
+        await loadImage(sharedPath("datasets/mvtec-ad/bottle/train/good/001.png")),
+      );
       const memory = await PatchMemory.create(await extractor.extract([normal, other]), { session: SESSION });
       try {
         assert.equal(memory.size, 2 * 196);
@@ -54,11 +58,22 @@ Deno.test({
 Deno.test("PatchMemory finds exact nearest cosines on hand-made unit vectors", async () => {
   // Memory: the x and y axes of the plane. Queries: x (cos 1), the diagonal (cos √½), −x (cos 0 to y).
   const bank = { n: 1, gridH: 1, gridW: 2, dim: 2, data: Float32Array.of(1, 0, 0, 1) };
-  const memory = await PatchMemory.create(bank, { session: SESSION, imageScore: { kind: "topMean", count: 2 } });
+  const memory = await PatchMemory.create(bank, {
+    session: SESSION,
+    imageScore: { kind: "topMean", count: 2 },
+  });
   try {
     const d = await memory.nearestDistances(Float32Array.of(1, 0, Math.SQRT1_2, Math.SQRT1_2, -1, 0));
-    assert.ok(Math.abs(d[0]) < 1e-6 && Math.abs(d[1] - (1 - Math.SQRT1_2)) < 1e-6 && Math.abs(d[2] - 1) < 1e-6);
-    const test = { n: 1, gridH: 1, gridW: 3, dim: 2, data: Float32Array.of(1, 0, Math.SQRT1_2, Math.SQRT1_2, -1, 0) };
+    assert.ok(
+      Math.abs(d[0]) < 1e-6 && Math.abs(d[1] - (1 - Math.SQRT1_2)) < 1e-6 && Math.abs(d[2] - 1) < 1e-6,
+    );
+    const test = {
+      n: 1,
+      gridH: 1,
+      gridW: 3,
+      dim: 2,
+      data: Float32Array.of(1, 0, Math.SQRT1_2, Math.SQRT1_2, -1, 0),
+    };
     const [each] = await memory.scoreEach([test]);
     assert.ok(Math.abs(each.imageScores[0] - (1 + 1 - Math.SQRT1_2) / 2) < 1e-6);
     await assert.rejects(() => memory.score({ ...test, dim: 3, data: new Float32Array(9) }), ShapeError);
@@ -70,4 +85,28 @@ Deno.test("PatchMemory finds exact nearest cosines on hand-made unit vectors", a
     ConfigError,
   );
   assert.equal(imageScore(Float32Array.of(0.2, 0.9, 0.1), { kind: "max" }), Math.fround(0.9));
+});
+
+Deno.test("PatchMemory self-reference lets a frame's distant patches vouch for each other, never a patch's neighbours", async () => {
+  // A 1×5 grid of 2-D patches x x y x x, and a memory holding only −x (cosine −1 to x, 0 to y).
+  const x = [1, 0], y = [0, 1];
+  const frame = { n: 1, gridH: 1, gridW: 5, dim: 2, data: Float32Array.from([x, x, y, x, x].flat()) };
+  const bank = { n: 1, gridH: 1, gridW: 1, dim: 2, data: Float32Array.of(-1, 0) };
+  const plain = await PatchMemory.create(bank, { session: SESSION });
+  const radius1 = await PatchMemory.create(bank, { session: SESSION, selfRadius: 1 });
+  const radius4 = await PatchMemory.create(bank, { session: SESSION, selfRadius: 4 });
+  try {
+    assert.deepEqual([...(await plain.score(frame)).distances], [2, 2, 1, 2, 2]);
+    // Each x finds another x two or more cells away; y finds only x's (cosine 0) and keeps distance 1.
+    const self = await radius1.score(frame);
+    assert.deepEqual([...self.distances].map((d) => Math.round(d * 1e6) / 1e6), [0, 0, 1, 0, 0]);
+    assert.equal(self.imageScores[0], 1);
+    // With every other patch within the radius, the frame cannot vouch for itself at all.
+    assert.deepEqual([...(await radius4.score(frame)).distances], [2, 2, 1, 2, 2]);
+  } finally {
+    await plain.dispose();
+    await radius1.dispose();
+    await radius4.dispose();
+  }
+  await assert.rejects(() => PatchMemory.create(bank, { session: SESSION, selfRadius: -1 }), ConfigError);
 });
