@@ -147,6 +147,7 @@ async function main(): Promise<void> {
 
   console.log();
   await runChild("enroll_bench.ts");
+  await runChild("nats_bench.ts");
   if (values["vit-h"]) await runChild("vit_h.ts");
 }
 

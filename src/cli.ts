@@ -15,6 +15,7 @@ import { camera } from "./cli/camera.ts";
 import { enrollCommand } from "./cli/enroll.ts";
 import { events } from "./cli/events.ts";
 import { status } from "./cli/status.ts";
+import { evalCommand } from "./cli/eval.ts";
 
 const COMMANDS: readonly Command[] = [
   modelsTiny,
@@ -28,6 +29,7 @@ const COMMANDS: readonly Command[] = [
   enrollCommand,
   events,
   status,
+  evalCommand,
 ];
 
 /** Exit codes by failure kind, so scripts can tell a usage mistake from a broken model. */

@@ -1,11 +1,20 @@
 /**
- * Anomaly-detection datasets in the MVTec AD folder layout, and the few-shot draw of normal images.
+ * Anomaly-detection datasets in the MVTec AD folder layout or the VisA layout, and the few-shot draw
+ * of normal images.
  *
  * ```
  * <category>/train/good/<name>.<png|jpg>            normal training images
  * <category>/test/good/<name>.<png|jpg>             normal test images
  * <category>/test/<defect>/<name>.<png|jpg>         anomalous test images
  * <category>/ground_truth/<defect>/<name>_mask.png  their masks (non-zero = defect)
+ * ```
+ *
+ * VisA keeps images by class, not by split; a CSV under the dataset root says which is which:
+ *
+ * ```
+ * split_csv/1cls.csv                                object,split,label,image,mask (paths root-relative)
+ * <category>/Data/Images/{Normal,Anomaly}/<name>    the images
+ * <category>/Data/Masks/Anomaly/<name>.png          the anomalies' masks
  * ```
  *
  * The tree is read and checked completely before anything is evaluated, so a missing mask or a
@@ -190,4 +199,186 @@ async function listFiles(dir: string, what: string): Promise<string[]> {
 
 async function listImages(dir: string, what: string): Promise<string[]> {
   return (await listFiles(dir, what)).filter((n) => IMAGE_EXTENSION_REGEXP.test(n)).map((n) => join(dir, n));
+}
+
+/** VisA's one-class split file, relative to the dataset root. */
+export const VISA_SPLIT_CSV = "split_csv/1cls.csv";
+const VISA_COLUMNS = ["object", "split", "label", "image", "mask"] as const;
+/** The defect name VisA's anomalous test samples get (VisA does not name defect kinds). */
+export const VISA_DEFECT = "anomaly";
+
+/**
+ * Reads and checks one category of a VisA-layout dataset from its split CSV.
+ *
+ * @param root the dataset root (holding `split_csv/` and the category folders)
+ * @param category the object name as the CSV's `object` column spells it (e.g. `candle`)
+ * @returns the category's training normals and test samples; anomalous samples have defect `anomaly`
+ * @throws {ConfigError} naming the file, line or path when the CSV is missing or malformed, the
+ *   category is absent, a folder is missing, a listed file does not exist, or an anomaly has no mask
+ *
+ * @example Read a category
+ * ```ts ignore
+ * const candle = await readVisaDataset("/data/VisA", "candle");
+ * console.log(candle.train.length, candle.test.length);
+ * ```
+ */
+export async function readVisaDataset(root: string, category: string): Promise<AnomalyDataset> {
+  const csvPath = join(root, VISA_SPLIT_CSV);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(csvPath);
+  } catch (error) {
+    throw new ConfigError(`VisA split file is missing: ${csvPath}`, { cause: error });
+  }
+  const rows = parseCsv(text, csvPath);
+  const header = rows.shift()?.map((h) => h.trim()) ?? [];
+  const column = Object.fromEntries(VISA_COLUMNS.map((name) => [name, header.indexOf(name)]));
+  const absent = VISA_COLUMNS.filter((name) => column[name] < 0);
+  if (absent.length) {
+    throw new ConfigError(
+      `VisA split file lacks column ${absent.join(", ")}: ${csvPath} has header ${header.join(",")}`,
+    );
+  }
+  const mine: { row: string[]; where: string }[] = [];
+  const objects = new Set<string>();
+  rows.forEach((row, index) => {
+    const where = `${csvPath} line ${index + 2}`;
+    if (row.length !== header.length) {
+      throw new ConfigError(`VisA split row has ${row.length} fields, the header ${header.length}: ${where}`);
+    }
+    const object = row[column.object].trim();
+    objects.add(object);
+    if (object === category) mine.push({ row, where });
+  });
+  if (!objects.has(category)) {
+    throw new ConfigError(
+      `VisA split file has no object "${category}": ${csvPath} lists ${
+        [...objects].sort().join(", ") || "none"
+      }`,
+    );
+  }
+  const categoryDir = join(root, category);
+  const folders = {
+    normal: join(categoryDir, "Data", "Images", "Normal"),
+    anomaly: join(categoryDir, "Data", "Images", "Anomaly"),
+    masks: join(categoryDir, "Data", "Masks", "Anomaly"),
+  };
+  const present = new Set<string>();
+  for (const [what, dir] of Object.entries(folders)) {
+    for (const name of await listFiles(dir, `the ${what === "masks" ? "anomaly masks" : `${what} images`}`)) {
+      present.add(join(dir, name));
+    }
+  }
+  const train: string[] = [], good: TestSample[] = [], anomalous: TestSample[] = [];
+  for (const { row, where } of mine) {
+    const field = (name: typeof VISA_COLUMNS[number]) => row[column[name]].trim();
+    const split = field("split"), label = field("label");
+    if (split !== "train" && split !== "test") {
+      throw new ConfigError(`VisA split must be train or test: got "${split}" at ${where}`);
+    }
+    if (label !== "normal" && label !== "anomaly") {
+      throw new ConfigError(`VisA label must be normal or anomaly: got "${label}" at ${where}`);
+    }
+    const path = join(root, field("image"));
+    if (!present.has(path)) {
+      throw new ConfigError(
+        `VisA image is missing: ${path} (listed at ${where}) should be in ${
+          label === "normal" ? folders.normal : folders.anomaly
+        }`,
+      );
+    }
+    if (label === "normal") {
+      if (split === "train") train.push(path);
+      else good.push({ path, defect: GOOD, label: 0 });
+      continue;
+    }
+    if (split === "train") {
+      throw new ConfigError(`VisA training images must be normal: ${path} is an anomaly at ${where}`);
+    }
+    if (!field("mask")) throw new ConfigError(`Anomalous image has no mask: ${path} at ${where}`);
+    const maskPath = join(root, field("mask"));
+    if (!present.has(maskPath)) {
+      throw new ConfigError(`Anomalous image has no mask: ${path} needs ${maskPath} (listed at ${where})`);
+    }
+    anomalous.push({ path, defect: VISA_DEFECT, label: 1, maskPath });
+  }
+  if (train.length === 0) {
+    throw new ConfigError(`Dataset has no normal training images: ${category} in ${csvPath}`);
+  }
+  if (good.length === 0) {
+    throw new ConfigError(`Dataset has no normal test images: ${category} in ${csvPath}`);
+  }
+  if (anomalous.length === 0) {
+    throw new ConfigError(`Dataset has no anomalous test images: ${category} in ${csvPath}`);
+  }
+  const byPath = (a: TestSample, b: TestSample) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  return {
+    root: categoryDir,
+    category,
+    train: train.sort(),
+    test: [...good.sort(byPath), ...anomalous.sort(byPath)],
+    defects: [VISA_DEFECT],
+  };
+}
+
+/**
+ * Reads a category from a dataset root in whichever layout it has: MVTec AD when
+ * `<root>/<category>/train` exists, VisA when `<root>/split_csv/1cls.csv` does.
+ *
+ * @param root the dataset root (the folder holding the category folders)
+ * @param category the category's name
+ * @returns the category
+ * @throws {ConfigError} when the root holds neither layout for the category, or the tree is malformed
+ */
+export async function readDataset(root: string, category: string): Promise<AnomalyDataset> {
+  if (await isDirectory(join(root, category, "train"))) return await readMvtecDataset(join(root, category));
+  if (await isFile(join(root, VISA_SPLIT_CSV))) return await readVisaDataset(root, category);
+  throw new ConfigError(
+    `Category ${category} is in no known layout: expected ${
+      join(root, category, "train", GOOD)
+    } (MVTec AD) ` +
+      `or ${join(root, VISA_SPLIT_CSV)} (VisA)`,
+  );
+}
+
+/** Rows of a CSV text: RFC 4180 quoting, LF or CRLF line ends, blank lines ignored. */
+function parseCsv(text: string, source: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = "";
+  let quoted = false;
+  let line = 1;
+  const endField = () => {
+    row.push(field);
+    field = "";
+  };
+  const endRow = () => {
+    endField();
+    if (row.length > 1 || row[0] !== "") rows.push(row);
+    row = [];
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "\n") line++;
+    if (quoted) {
+      if (c !== '"') field += c;
+      else if (text[i + 1] === '"') field += text[i++];
+      else quoted = false;
+    } else if (c === '"' && field === "") quoted = true;
+    else if (c === ",") endField();
+    else if (c === "\n") endRow();
+    else if (c !== "\r" || text[i + 1] !== "\n") field += c;
+  }
+  if (quoted) throw new ConfigError(`CSV has an unterminated quote: ${source} line ${line}`);
+  endRow();
+  if (rows.length === 0) throw new ConfigError(`CSV is empty: ${source}`);
+  return rows;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return await Deno.stat(path).then((s) => s.isDirectory, () => false);
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return await Deno.stat(path).then((s) => s.isFile, () => false);
 }

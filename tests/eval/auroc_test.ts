@@ -75,7 +75,10 @@ Deno.test("pixelAuroc() agrees with imageAuroc() on random scores with many ties
 Deno.test("imageAuroc() and pixelAuroc() refuse mismatched lengths, one class, NaN and bad labels", () => {
   assert.throws(() => imageAuroc([1, 2], [0]), ShapeError);
   assert.throws(() => pixelAuroc(Float32Array.of(1, 2), Uint8Array.of(1)), ShapeError);
-  assert.throws(() => imageAuroc([1, 2], [1, 1]), (e) => e instanceof ConfigError && /both classes/.test(e.message));
+  assert.throws(
+    () => imageAuroc([1, 2], [1, 1]),
+    (e) => e instanceof ConfigError && /both classes/.test(e.message),
+  );
   assert.throws(() => imageAuroc([1, NaN], [0, 1]), (e) => e instanceof ConfigError && /NaN/.test(e.message));
   assert.throws(() => imageAuroc([1, 2], [0, 2]), ConfigError);
   assert.throws(() => pixelAuroc(Float32Array.of(1, 2), Uint8Array.of(0, 255)), ConfigError);

@@ -48,7 +48,16 @@ Deno.test({
 async function makeTree(): Promise<string> {
   const root = await Deno.makeTempDir({ prefix: "adp-dataset-" });
   const png = Uint8Array.of(0x89, 0x50, 0x4e, 0x47); // names are what is read; pixels only on demand
-  for (const file of ["train/good/a.png", "train/good/b.png", "train/good/c.png", "test/good/x.png", "test/scratch/y.png", "ground_truth/scratch/y_mask.png"]) {
+  for (
+    const file of [
+      "train/good/a.png",
+      "train/good/b.png",
+      "train/good/c.png",
+      "test/good/x.png",
+      "test/scratch/y.png",
+      "ground_truth/scratch/y_mask.png",
+    ]
+  ) {
     await Deno.mkdir(join(root, file, ".."), { recursive: true });
     await Deno.writeFile(join(root, file), png);
   }
@@ -100,7 +109,12 @@ Deno.test("loadMask() refuses a mask whose size differs from its image", async (
   try {
     const { Image } = await import("imagescript");
     await Deno.writeFile(join(root, "m.png"), await new Image(4, 3).encode());
-    const sample = { path: join(root, "i.png"), defect: "x", label: 1 as const, maskPath: join(root, "m.png") };
+    const sample = {
+      path: join(root, "i.png"),
+      defect: "x",
+      label: 1 as const,
+      maskPath: join(root, "m.png"),
+    };
     await assert.rejects(() => loadMask(sample, { width: 5, height: 3 }), ImageError);
     const empty = await loadMask({ path: "g.png", defect: "good", label: 0 }, { width: 2, height: 2 });
     assert.deepEqual([...empty.data], [0, 0, 0, 0]);

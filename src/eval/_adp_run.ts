@@ -1,0 +1,192 @@
+/**
+ * One few-shot run of the ADP variants: enrollment through `enroll` (the product's own path), every
+ * test image through the product's scorer, and the Table 2 ablations composed from the same pieces
+ * enrollment uses — the learned concepts spoken through the prompt sets, `textAnomalyScores`, and a
+ * textual-inversion concept learned with the normality term switched off — without touching
+ * src/adp.
+ *
+ * @module
+ */
+import type { Rgb8Image } from "../clip/image_decode.ts";
+import type { ClipModel } from "../model/clip_model.ts";
+import { enroll, type EnrollProgress, imageEmbeddings, VISION_BATCH } from "../adp/enroll.ts";
+import { createScorer } from "../adp/scorer.ts";
+import { learnConcept } from "../adp/concept_learning.ts";
+import { promptSetEmbedding } from "../adp/concept_loss.ts";
+import { promptSets } from "../adp/prompts.ts";
+import { textAnomalyScores } from "../adp/self_tuning.ts";
+import type { StationProfile } from "../adp/profile.ts";
+import { hashSeed } from "../random.ts";
+import { fitMap, type PixelTruth } from "./_ground_truth.ts";
+import { loadImage, type TestSample } from "./datasets.ts";
+import type { Variant } from "./protocol.ts";
+
+/**
+ * The placeholder word and the initial word of a learned concept. Only the placeholder's position
+ * matters (its embedding is replaced by the concept), but a one-token word is needed; these are the
+ * words enrollment uses, so the textual-inversion baseline starts where c_n* starts.
+ */
+const PLACEHOLDER = "sks";
+const INIT_WORD = "object";
+
+/** What one ADP run needs. */
+export interface AdpRunInput {
+  clip: ClipModel;
+  /** The K shot files. */
+  shots: readonly string[];
+  seed: number;
+  /** The part's name for ADP_ℓ's label prompts. */
+  label?: string;
+  steps?: number;
+  backbone?: string;
+  test: readonly TestSample[];
+  variants: readonly Variant[];
+  /** The pixel ground truth; with `maps`, the profile's maps are written at its resolution. */
+  truth?: PixelTruth;
+  maps?: Float32Array;
+  /** Unit-norm CLIP features of the test images (computed once per category), for the ablations. */
+  testEmbeddings: () => Promise<Float64Array>;
+  /** Share of the run done (0–1) and what is going on. */
+  onProgress?: (fraction: number, stage: string) => void;
+}
+
+/** What one ADP run produced. */
+export interface AdpRunOutput {
+  /** One score per test image for each requested ADP variant. */
+  scores: Partial<Record<Variant, Float64Array>>;
+  /** The product's verdict per test image at the calibrated threshold. */
+  anomalous: Uint8Array;
+  threshold: number;
+  profile: StationProfile;
+  enrollMs: number;
+  scoreMs: number;
+}
+
+/** Enrolls on the shots, scores the test images, and scores every requested ADP variant. */
+export async function runAdp(input: AdpRunInput): Promise<AdpRunOutput> {
+  const { clip, test } = input;
+  const report = input.onProgress ?? (() => {});
+  const started = performance.now();
+  const shotBytes = await Promise.all(input.shots.map((p) => Deno.readFile(p)));
+  const profile = await enroll(clip, shotBytes, {
+    seed: input.seed,
+    label: input.label,
+    steps: input.steps,
+    backbone: input.backbone,
+    onProgress: (p: EnrollProgress) => report(0.6 * (p.percent / 100), `enrolling: ${p.stage}`),
+  });
+  const enrollMs = performance.now() - started;
+
+  const n = test.length;
+  const fused = new Float64Array(n), text = new Float64Array(n), patch = new Float64Array(n);
+  const anomalous = new Uint8Array(n);
+  const scorer = createScorer(clip, profile);
+  try {
+    for (let start = 0; start < n; start += VISION_BATCH) {
+      const batch = test.slice(start, start + VISION_BATCH);
+      const images: Rgb8Image[] = [];
+      for (const sample of batch) images.push(await loadImage(sample.path));
+      const frames = await scorer.scoreRgb(images);
+      frames.forEach((f, j) => {
+        const i = start + j;
+        fused[i] = f.score;
+        text[i] = f.textScore;
+        patch[i] = f.patchScore;
+        anomalous[i] = f.anomalous ? 1 : 0;
+        if (input.maps && input.truth) {
+          const size = input.truth.sizes[i];
+          const map = fitMap({ width: f.mapWidth, height: f.mapHeight, data: f.map }, size);
+          input.maps.set(map, input.truth.offsets[i]);
+        }
+      });
+      report(0.6 + 0.3 * Math.min(1, (start + batch.length) / n), "scoring the test images");
+    }
+  } finally {
+    await scorer.dispose();
+  }
+
+  const scores: Partial<Record<Variant, Float64Array>> = {};
+  const want = new Set(input.variants);
+  if (want.has("fused")) scores.fused = fused;
+  if (want.has("text")) scores.text = text;
+  if (want.has("patch")) scores.patch = patch;
+  if (want.has("normal-concept") || want.has("anomaly-concept") || want.has("textual-inversion")) {
+    report(0.9, "scoring the ablations");
+    const embeddings = await input.testEmbeddings();
+    const conceptScores = async (concept: Float32Array) => {
+      const p = await conceptPrototypes(clip, concept);
+      return textAnomalyScores(embeddings, p.normal, p.anomalous, clip.logitScale);
+    };
+    if (want.has("normal-concept")) scores["normal-concept"] = await conceptScores(profile.concepts.normal);
+    if (want.has("anomaly-concept")) {
+      scores["anomaly-concept"] = await conceptScores(profile.concepts.anomaly);
+    }
+    if (want.has("textual-inversion")) {
+      const shots: Rgb8Image[] = [];
+      for (const path of input.shots) shots.push(await loadImage(path));
+      scores["textual-inversion"] = await conceptScores(await textualInversionConcept(clip, shots, profile));
+    }
+  }
+  return {
+    scores,
+    anomalous,
+    threshold: profile.meta.threshold,
+    profile,
+    enrollMs,
+    scoreMs: performance.now() - started - enrollMs,
+  };
+}
+
+/**
+ * The prototypes a single concept gives: G(S_n) and G(S_a) of the prompt sets with the concept as
+ * their object, which is what self-tuning computes per candidate before weighting.
+ *
+ * @param clip the model
+ * @param concept a learned token embedding
+ * @returns unit-norm normal and anomalous prototypes
+ */
+export async function conceptPrototypes(
+  clip: ClipModel,
+  concept: Float32Array,
+): Promise<{ normal: Float64Array; anomalous: Float64Array }> {
+  const sets = promptSets(PLACEHOLDER);
+  const e = clip.config.embedDim;
+  return {
+    normal: promptSetEmbedding(await clip.encodeTextWithConcept(sets.normal, PLACEHOLDER, concept), e),
+    anomalous: promptSetEmbedding(await clip.encodeTextWithConcept(sets.anomalous, PLACEHOLDER, concept), e),
+  };
+}
+
+/**
+ * Plain textual inversion, Table 2's first row: the concept learned from the same shots, start, seed
+ * and optimiser settings as c_n*, but with eq. 3's alignment term alone (α = 0), so it learns to
+ * depict the parts without being pushed toward "normal".
+ *
+ * @param clip the model
+ * @param shots the decoded shots
+ * @param profile the run's profile, whose recorded settings the concept reuses
+ * @returns the learned concept
+ */
+export async function textualInversionConcept(
+  clip: ClipModel,
+  shots: readonly Rgb8Image[],
+  profile: StationProfile,
+): Promise<Float32Array> {
+  const e = profile.meta.enrollment;
+  const { concept } = await learnConcept(
+    clip,
+    await clip.wordEmbeddings([INIT_WORD]),
+    { normals: await imageEmbeddings(clip, shots) },
+    {
+      steps: e.steps,
+      learningRate: e.learningRate,
+      // Adam is nearly invariant to the loss's scale, so with α = 0 only the term's presence matters.
+      weights: { alpha: 0, lambda: 1, gamma: e.gamma },
+      promptsPerStep: e.promptsPerStep,
+      seed: hashSeed(e.seed, "normal-concept"),
+      placeholder: PLACEHOLDER,
+      prompts: promptSets(PLACEHOLDER),
+    },
+  );
+  return concept;
+}

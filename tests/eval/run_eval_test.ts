@@ -1,0 +1,153 @@
+/**
+ * `adp eval` end to end on a small slice of MVTec bottle (6 test images, K = 2, one seed) with a
+ * tiny random CLIP: one JSON document on stdout carrying the per-category, per-K figures, the
+ * plots and tables written, `--resume` doing no new work, a resume under other settings refused;
+ * and the plain patch-matching baseline with the proxy backbone against the proxy README's figure.
+ */
+import assert from "node:assert/strict";
+import { copyFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { writeRandomCheckpoint } from "../../src/clip/tiny_checkpoint.ts";
+import { decodeImage } from "../../src/clip/image_decode.ts";
+import { runEvaluation } from "../../src/eval/run_eval.ts";
+import { needsShared, sharedPath } from "../_shared.ts";
+
+const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
+const MVTEC = () => sharedPath("datasets/mvtec-ad");
+
+async function withTinyModel(fn: (ctx: { root: string; model: string }) => Promise<void>): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "adp-eval-" });
+  try {
+    const model = join(root, "model");
+    await writeRandomCheckpoint(model, { arch: "tiny", layout: "openclip" });
+    await copyFile(
+      sharedPath("fixtures/clip-oracle/tokenizer/bpe_simple_vocab_16e6.txt.gz"),
+      join(model, "bpe_simple_vocab_16e6.txt.gz"),
+    );
+    await fn({ root, model });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+async function adp(args: string[], root: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", CLI, ...args],
+    env: { ADP_CACHE_DIR: join(root, "cache"), NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+Deno.test({
+  name: "adp eval prints one JSON document, writes tables and plots, and --resume does no new work",
+  ...needsShared,
+  async fn() {
+    await withTinyModel(async ({ root, model }) => {
+      const out = join(root, "eval");
+      const args = [
+        "eval",
+        ...["--data", MVTEC(), "--categories", "bottle", "--shots", "2", "--seeds", "0", "--model", model],
+        ...["--variant", "fused,patch,plain-patch", "--ablation", "--steps", "2", "--limit", "6"],
+        ...["--pixel-size", "64", "--out", out, "--json", "--threads", "1"],
+      ];
+      const first = await adp(args, root);
+      assert.equal(first.code, 0, first.stderr);
+      const doc = JSON.parse(first.stdout);
+      const entry = doc.categories.bottle["2"];
+      for (
+        const key of [
+          "imageAuroc",
+          "pixelAuroc",
+          "aupro",
+          "imageF1Max",
+          "pixelF1Max",
+          "falseRejectRate",
+          "missRate",
+        ]
+      ) {
+        assert.ok(
+          typeof entry[key] === "number" && entry[key] >= 0 && entry[key] <= 1,
+          `${key}: ${entry[key]}`,
+        );
+      }
+      assert.deepEqual(Object.keys(entry.variants).sort(), [
+        "anomaly-concept",
+        "fused",
+        "normal-concept",
+        "patch",
+        "plain-patch",
+        "text",
+        "textual-inversion",
+      ]);
+      assert.equal(entry.variants.text.pixelAuroc, null, "the text branch has no map");
+      assert.equal(entry.variants.patch.pixelAuroc, entry.pixelAuroc, "fused and patch share the patch map");
+      assert.equal(typeof doc.overall["2"].imageAuroc, "number");
+      assert.deepEqual(doc.runs, { total: 1, executed: 1, resumed: 0 });
+      assert.match(
+        first.stderr,
+        /\[1\/1\] bottle K=2 seed 0: image AUROC \d\.\d{3}, pixel AUROC \d\.\d{3} in /,
+      );
+
+      const md = await Deno.readTextFile(join(out, "results.md"));
+      assert.match(md, /Table 2 ablation/);
+      assert.match(md, /\| bottle \| \d\.\d{3} ± 0\.000 \|/);
+      assert.deepEqual(
+        JSON.parse(await Deno.readTextFile(join(out, "results.json"))).categories,
+        doc.categories,
+      );
+      for (const svg of ["bottle-roc.svg", "bottle-scores.svg"]) {
+        assert.match(await Deno.readTextFile(join(out, "plots", svg)), /^<svg[^]*<\/svg>\n$/);
+      }
+      const sheet = await decodeImage(await Deno.readFile(join(out, "plots", "bottle-maps.png")));
+      assert.ok(sheet.width > 6 * 100 && sheet.height > 100, `sheet ${sheet.width}×${sheet.height}`);
+
+      const runFile = join(out, "runs", "bottle", "k2-seed0.json");
+      const before = (await Deno.stat(runFile)).mtime!.getTime();
+      const again = await adp([...args, "--resume"], root);
+      assert.equal(again.code, 0, again.stderr);
+      const resumed = JSON.parse(again.stdout);
+      assert.deepEqual(resumed.runs, { total: 1, executed: 0, resumed: 1 });
+      assert.deepEqual(resumed.categories, doc.categories);
+      assert.equal((await Deno.stat(runFile)).mtime!.getTime(), before, "the saved run is not rewritten");
+      assert.match(again.stderr, /\(resumed\)/);
+
+      const otherSteps = args.map((a, i) => (args[i - 1] === "--steps" ? "3" : a));
+      const other = await adp([...otherSteps, "--resume"], root);
+      assert.equal(other.code, 3, other.stderr);
+      assert.match(other.stderr, /other settings \(steps\)/);
+      assert.equal(other.stdout, "");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "runEvaluation() reproduces the proxy README's plain patch-matching figure on bottle (K = 2, numpy draw)",
+  ...needsShared,
+  async fn() {
+    const out = await Deno.makeTempDir({ prefix: "adp-eval-plain-" });
+    try {
+      const result = await runEvaluation({
+        data: MVTEC(),
+        categories: ["bottle"],
+        shots: [2],
+        seeds: [0],
+        variants: ["plain-patch"],
+        backbone: sharedPath("models/proxy/backbone.json"),
+        labelPrompts: false,
+        draw: "numpy",
+        pixelSize: 224,
+      }, { out, threads: 1 });
+      const entry = result.document.categories.bottle["2"];
+      // README, K = 2, mean of seeds 0–2: image 0.994, pixel 0.977; seed 0 alone is within ±0.01.
+      assert.ok(Math.abs(entry.imageAuroc! - 0.994) <= 0.01, `image AUROC ${entry.imageAuroc}`);
+      assert.ok(Math.abs(entry.pixelAuroc! - 0.977) <= 0.01, `pixel AUROC ${entry.pixelAuroc}`);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
