@@ -23,7 +23,10 @@ Deno.test("upsampleBilinear() reproduces a linear ramp exactly when enlarging a 
   const data = Float32Array.from({ length: 14 * 14 }, (_, i) => 3 * Math.floor(i / 14) + 5 * (i % 14));
   const out = upsampleBilinear({ width: 14, height: 14, data }, { width: 224, height: 224 });
   const source = (i: number) => Math.min(Math.max((i + 0.5) / 16 - 0.5, 0), 13);
-  const expected = Array.from({ length: 224 * 224 }, (_, i) => 3 * source(Math.floor(i / 224)) + 5 * source(i % 224));
+  const expected = Array.from(
+    { length: 224 * 224 },
+    (_, i) => 3 * source(Math.floor(i / 224)) + 5 * source(i % 224),
+  );
   assertClose(out.data, expected, 1e-4, "ramp");
 });
 
@@ -51,6 +54,9 @@ Deno.test("anomalyMap() puts the hottest pixel in the hot cell and rejects a sho
   for (let i = 1; i < map.data.length; i++) if (map.data[i] > map.data[best]) best = i;
   assert.equal(Math.floor(Math.floor(best / 50) / 10), 3);
   assert.equal(Math.floor((best % 50) / 10), 1);
-  assert.throws(() => anomalyMap(new Float32Array(3), { gridH: 2, gridW: 2, width: 4, height: 4 }), ShapeError);
+  assert.throws(
+    () => anomalyMap(new Float32Array(3), { gridH: 2, gridW: 2, width: 4, height: 4 }),
+    ShapeError,
+  );
   assert.throws(() => gaussianBlur({ width: 1, height: 1, data: new Float32Array(1) }, 0), ConfigError);
 });

@@ -6,7 +6,11 @@ import { viewOf, VIEWS } from "../../src/adp/augment.ts";
 import type { Rgb8Image } from "../../src/clip/image_decode.ts";
 
 /** A 3×2 image whose red channel numbers the pixels 0…5 row-major. */
-const IMAGE: Rgb8Image = { width: 3, height: 2, data: Uint8Array.from({ length: 18 }, (_, i) => (i % 3 === 0 ? i / 3 : 0)) };
+const IMAGE: Rgb8Image = {
+  width: 3,
+  height: 2,
+  data: Uint8Array.from({ length: 18 }, (_, i) => (i % 3 === 0 ? i / 3 : 0)),
+};
 const red = (img: { data: Uint8Array }) => [...img.data].filter((_, i) => i % 3 === 0);
 
 Deno.test("viewOf() lays out every view as worked out by hand", () => {

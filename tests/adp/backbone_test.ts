@@ -36,7 +36,8 @@ const PROXY = {
 function rejects(json: unknown, field: string): void {
   assert.throws(
     () => parseBackboneConfig(json, { baseDir: "/m", source: "/m/backbone.json" }),
-    (e) => e instanceof ConfigError && e.message.includes(`"${field}"`) && e.message.includes("/m/backbone.json"),
+    (e) =>
+      e instanceof ConfigError && e.message.includes(`"${field}"`) && e.message.includes("/m/backbone.json"),
     `expected an error naming ${field}`,
   );
 }
@@ -71,9 +72,15 @@ Deno.test("loadBackboneConfig() reports a missing file and malformed JSON with t
   const dir = await Deno.makeTempDir({ prefix: "adp-backbone-" });
   try {
     const path = join(dir, "backbone.json");
-    await assert.rejects(() => loadBackboneConfig(path), (e) => e instanceof ConfigError && e.message.includes(path));
+    await assert.rejects(
+      () => loadBackboneConfig(path),
+      (e) => e instanceof ConfigError && e.message.includes(path),
+    );
     await Deno.writeTextFile(path, "{ not json");
-    await assert.rejects(() => loadBackboneConfig(path), (e) => e instanceof ConfigError && /not valid JSON/.test(e.message));
+    await assert.rejects(
+      () => loadBackboneConfig(path),
+      (e) => e instanceof ConfigError && /not valid JSON/.test(e.message),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -104,14 +111,23 @@ Deno.test({
     } finally {
       await base.dispose();
     }
-    const big = await openOnnxExtractor(json, { device: "cpu", threads: 1, inputSize: { width: 320, height: 320 } });
+    const big = await openOnnxExtractor(json, {
+      device: "cpu",
+      threads: 1,
+      inputSize: { width: 320, height: 320 },
+    });
     try {
       const f = await big.extract(frames.slice(0, 1));
       assert.deepEqual([f.gridH, f.gridW, f.dim], [20, 20, 128]);
     } finally {
       await big.dispose();
     }
-    const aspect = await openOnnxExtractor(json, { device: "cpu", threads: 1, scale: 0.25, layers: [{ name: "features_14" }] });
+    const aspect = await openOnnxExtractor(json, {
+      device: "cpu",
+      threads: 1,
+      scale: 0.25,
+      layers: [{ name: "features_14" }],
+    });
     try {
       // 900×900 → 225 → 224 (a multiple of 16); the tile frame keeps its own shape.
       const [a, b] = await aspect.extractEach(frames);
@@ -146,7 +162,9 @@ Deno.test("openOnnxExtractor() refuses a model whose output is not an [N,C,H,W] 
     );
     await assert.rejects(
       () => openOnnxExtractor(config, { device: "cpu" }),
-      (e) => e instanceof ConfigError && /flat is not a float \[N,C,H,W\] feature map: got \[1,192\]/.test(e.message),
+      (e) =>
+        e instanceof ConfigError &&
+        /flat is not a float \[N,C,H,W\] feature map: got \[1,192\]/.test(e.message),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

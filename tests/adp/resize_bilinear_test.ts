@@ -31,6 +31,14 @@ Deno.test("resizeBilinear() treats channels independently and resizes both axes"
     assert.equal(out.data[i * 3 + 2], 250);
   }
   assert.ok(out.data[1] < out.data[3 * 3 + 1], "the ramp channel still rises downwards");
-  assert.throws(() => resizeBilinear({ width: 2, height: 2, channels: 1, data: new Uint8Array(3) }, { width: 1, height: 1 }), ConfigError);
-  assert.throws(() => resizeBilinear({ width: 2, height: 2, channels: 1, data: new Uint8Array(4) }, { width: 0, height: 1 }), ConfigError);
+  assert.throws(
+    () =>
+      resizeBilinear({ width: 2, height: 2, channels: 1, data: new Uint8Array(3) }, { width: 1, height: 1 }),
+    ConfigError,
+  );
+  assert.throws(
+    () =>
+      resizeBilinear({ width: 2, height: 2, channels: 1, data: new Uint8Array(4) }, { width: 0, height: 1 }),
+    ConfigError,
+  );
 });
