@@ -85,7 +85,6 @@ export function buildPatchHead(opts: PatchHeadOptions): GraphBuilder {
   if (opts.layers.length === 0) throw new ConfigError("Patch head needs at least one layer");
   const g = new GraphBuilder("patch_head");
   const parts: Value[] = [];
-  let dim = 0;
   for (const layer of opts.layers) {
     const x = g.input(layer.name, "float32", ["n", layer.channels, `${layer.name}_h`, `${layer.name}_w`]);
     const pooled = pool > 1 ? averagePool(x, { kernel: pool, stride: 1, pad: (pool - 1) / 2 }) : x;
@@ -103,11 +102,9 @@ export function buildPatchHead(opts: PatchHeadOptions): GraphBuilder {
       v = upsampleLinear(v, f);
     }
     parts.push(v);
-    dim += layer.channels;
   }
   const joined = parts.length === 1 ? parts[0] : concat(parts, 1);
   g.output("patches", transpose(l2Normalise(joined, 1), [0, 2, 3, 1]));
-  void dim;
   return g;
 }
 

@@ -201,3 +201,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "openOnnxExtractor() with intensity auto standardises grey frames and leaves colour frames raw",
+  ...needsShared,
+  async fn() {
+    const json = sharedPath("models/proxy/backbone.json");
+    const colour = await loadImage(sharedPath("datasets/mvtec-ad/bottle/train/good/000.png"));
+    const grey = await loadImage(sharedPath("datasets/magnetic-tile/tile/train/good/exp1_num_1810.jpg"));
+    const run = async (intensity: "raw" | "standardise" | "auto") => {
+      const e = await openOnnxExtractor(json, { device: "cpu", threads: 1, intensity });
+      try {
+        return await e.extractEach([colour, grey]);
+      } finally {
+        await e.dispose();
+      }
+    };
+    const [raw, standard, auto] = [await run("raw"), await run("standardise"), await run("auto")];
+    assert.deepEqual(auto[0].data, raw[0].data);
+    assert.deepEqual(auto[1].data, standard[1].data);
+    assert.notDeepEqual(raw[1].data, standard[1].data);
+  },
+});

@@ -110,3 +110,25 @@ Deno.test("PatchMemory self-reference lets a frame's distant patches vouch for e
   }
   await assert.rejects(() => PatchMemory.create(bank, { session: SESSION, selfRadius: -1 }), ConfigError);
 });
+
+Deno.test("PatchMemory.scoreViews() brings each view's grid back to the frame before averaging", async () => {
+  // Memory: the x axis. Frame (1×3): x, diagonal, y → distances 0, 1 − √½, 1. Its horizontal flip,
+  // as a flip-equivariant backbone would see it: y, diagonal, x.
+  const d = Math.SQRT1_2;
+  const bank = { n: 1, gridH: 1, gridW: 1, dim: 2, data: Float32Array.of(1, 0) };
+  const frame = { n: 1, gridH: 1, gridW: 3, dim: 2, data: Float32Array.of(1, 0, d, d, 0, 1) };
+  const flipped = { ...frame, data: Float32Array.of(0, 1, d, d, 1, 0) };
+  const memory = await PatchMemory.create(bank, { session: SESSION });
+  try {
+    const [merged] = await memory.scoreViews([frame, flipped], ["identity", "flipH"]);
+    const expected = [0, 1 - d, 1];
+    merged.distances.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-6, `cell ${i}: ${v}`));
+    assert.ok(Math.abs(merged.imageScores[0] - 1) < 1e-6);
+    // A view that disagrees is averaged in: the unflipped frame passed as its own flip.
+    const [mixed] = await memory.scoreViews([frame, frame], ["identity", "flipH"]);
+    assert.ok(Math.abs(mixed.distances[0] - 0.5) < 1e-6 && Math.abs(mixed.distances[2] - 0.5) < 1e-6);
+    await assert.rejects(() => memory.scoreViews([frame], ["identity", "flipH"]), ShapeError);
+  } finally {
+    await memory.dispose();
+  }
+});
