@@ -3,14 +3,16 @@
  *
  * AUROC is the probability that a random anomalous item scores above a random normal one, ties
  * counting one half (the Mann–Whitney U statistic over P·N, which is what rank averaging gives).
- * Both classes are sorted separately with the engine's native typed-array sort and merged once, so
- * a pixel evaluation over tens of millions of values costs two native sorts and one linear pass,
+ * Both classes are sorted separately (float32 maps by the radix sort of `_sort.ts`) and merged once,
+ * so a pixel evaluation over tens of millions of values costs two linear sorts and one pass,
  * and every tie is resolved exactly: the count is kept in integers (doubled, so halves stay whole)
  * and divided once at the end.
  *
  * @module
  */
 import { ConfigError, ShapeError } from "../errors.ts";
+import { binaryLabels } from "./_check.ts";
+import { float32Bits, floatKey, radixSort } from "./_sort.ts";
 
 /**
  * Image-level AUROC.
@@ -28,16 +30,7 @@ import { ConfigError, ShapeError } from "../errors.ts";
  * ```
  */
 export function imageAuroc(scores: ArrayLike<number>, labels: ArrayLike<number | boolean>): number {
-  if (scores.length !== labels.length) {
-    throw new ShapeError(`Scores and labels differ in length: ${scores.length} vs ${labels.length}`);
-  }
-  const flags = new Uint8Array(labels.length);
-  for (let i = 0; i < labels.length; i++) {
-    const l = labels[i];
-    if (l === 1 || l === true) flags[i] = 1;
-    else if (l !== 0 && l !== false) throw new ConfigError(`Label ${i} is not 0 or 1: got ${l}`);
-  }
-  return aurocByClass(Float64Array.from(scores), flags);
+  return aurocByClass(Float64Array.from(scores), binaryLabels(scores, labels));
 }
 
 /**
@@ -94,6 +87,11 @@ function aurocByClass(scores: Float32Array | Float64Array, labels: Uint8Array): 
   return countWins(sortKeys(pos), sortKeys(neg)) / (2 * positives * negatives);
 }
 
+/** Float32 scores as ascending order-preserving keys: same order, same ties. */
+function sortKeys(values: Float32Array): Uint32Array {
+  return radixSort(Uint32Array.from(float32Bits(values), floatKey)).keys;
+}
+
 function split<T extends Float32Array | Float64Array>(scores: T, labels: Uint8Array, pos: T, neg: T): void {
   for (let i = 0, p = 0, n = 0; i < labels.length; i++) {
     if (labels[i]) pos[p++] = scores[i];
@@ -116,40 +114,4 @@ function countWins(pos: ArrayLike<number>, neg: ArrayLike<number>): number {
     i += run;
   }
   return twiceWins;
-}
-
-const RADIX_BITS = 11;
-const BUCKETS = 1 << RADIX_BITS;
-
-/** The values as ascending order-preserving keys (consumes `values`' buffer as scratch). */
-function sortKeys(values: Float32Array): Uint32Array {
-  for (let i = 0; i < values.length; i++) if (values[i] === 0) values[i] = 0; // −0 → +0
-  let keys: Uint32Array = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  for (let i = 0; i < keys.length; i++) {
-    const b = keys[i];
-    keys[i] = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
-  }
-  const counts = new Uint32Array(3 * BUCKETS);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i];
-    counts[k & (BUCKETS - 1)]++;
-    counts[BUCKETS + ((k >>> RADIX_BITS) & (BUCKETS - 1))]++;
-    counts[2 * BUCKETS + (k >>> (2 * RADIX_BITS))]++;
-  }
-  let other: Uint32Array = new Uint32Array(keys.length);
-  for (let pass = 0; pass < 3; pass++) {
-    const shift = pass * RADIX_BITS, base = pass * BUCKETS;
-    let sum = 0;
-    for (let b = 0; b < BUCKETS; b++) {
-      const c = counts[base + b];
-      counts[base + b] = sum;
-      sum += c;
-    }
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i];
-      other[counts[base + ((k >>> shift) & (BUCKETS - 1))]++] = k;
-    }
-    [keys, other] = [other, keys];
-  }
-  return keys;
 }
