@@ -17,19 +17,20 @@ import { type Device, DEVICES } from "../src/onnx/runtime.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const DIR = join(ROOT, ".cache/bench/vit-b-16");
-const VOCAB = join(ROOT, "..", "shared", "fixtures/clip-oracle/tokenizer/bpe_simple_vocab_16e6.txt.gz");
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { device: { type: "string" }, steps: { type: "string" } },
+    options: { device: { type: "string" }, steps: { type: "string" }, shared: { type: "string" } },
   });
   const device = (values.device ?? "cpu") as Device;
   if (!DEVICES.includes(device)) throw new Error(`Unknown device ${device}`);
   if (!existsSync(join(DIR, "open_clip_model.safetensors"))) {
     await writeRandomCheckpoint(DIR, { arch: "vit-b-16", layout: "openclip", dtype: "F16", seed: 0 });
   }
-  if (existsSync(VOCAB)) await copyFile(VOCAB, join(DIR, "bpe_simple_vocab_16e6.txt.gz"));
+  const shared = values.shared ?? join(ROOT, "..", "shared");
+  const vocab = join(shared, "fixtures/clip-oracle/tokenizer/bpe_simple_vocab_16e6.txt.gz");
+  if (existsSync(vocab)) await copyFile(vocab, join(DIR, "bpe_simple_vocab_16e6.txt.gz"));
   const lines: string[] = [];
   const clip = await loadClip(DIR, {
     device,
@@ -51,9 +52,12 @@ async function main(): Promise<void> {
     let t = performance.now();
     for (let i = 0; i < rounds; i++) await clip.encodeImage(pixels, 8);
     const fps = (8 * rounds * 1000) / (performance.now() - t);
+    if (device !== "cpu") {
+      console.log(`[${device}] ${await agreementWithCpu(pixels, await clip.encodeImage(pixels, 8))}`);
+    }
     const shots = Array.from(
       { length: 8 },
-      () => Deno.readFileSync(join(ROOT, "..", "shared", "datasets/mvtec-ad/bottle/train/good/000.png")),
+      (_, i) => Deno.readFileSync(join(shared, `datasets/mvtec-ad/bottle/train/good/00${i}.png`)),
     );
     t = performance.now();
     const steps = Number(values.steps ?? 40);
@@ -65,6 +69,29 @@ async function main(): Promise<void> {
     );
   } finally {
     await clip.dispose();
+  }
+}
+
+/** How far the provider's image features are from the CPU's on the same pixels (fp32 both ways). */
+async function agreementWithCpu(pixels: Float32Array, features: Float32Array): Promise<string> {
+  const cpu = await loadClip(DIR, {
+    device: "cpu",
+    cacheDir: join(ROOT, ".cache/bench/cache"),
+    log: () => {},
+  });
+  try {
+    const reference = await cpu.encodeImage(pixels, 8);
+    let maxAbs = 0;
+    let maxRef = 0;
+    for (let i = 0; i < reference.length; i++) {
+      maxAbs = Math.max(maxAbs, Math.abs(features[i] - reference[i]));
+      maxRef = Math.max(maxRef, Math.abs(reference[i]));
+    }
+    return `image features vs cpu: max abs difference ${maxAbs.toExponential(2)} (largest value ${
+      maxRef.toFixed(3)
+    })`;
+  } finally {
+    await cpu.dispose();
   }
 }
 
