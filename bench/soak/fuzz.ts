@@ -14,7 +14,14 @@ import { DEFAULT_MAX_PIXELS, readImageHeader } from "../../src/clip/image_decode
 import { ImageError } from "../../src/errors.ts";
 import { Random } from "../../src/random.ts";
 import { DecodePool } from "../../src/stream/decode_pool.ts";
+import type { FramePreparation } from "../../src/adp/frame_input.ts";
 import { type Mutant, mutate, type SeedFrame } from "./mutate.ts";
+
+/** What the service asks of the workers for a station with an ONNX patch backbone: both resizes run. */
+const PREPARATION: FramePreparation = {
+  clip: { size: 224, mean: [0.481, 0.458, 0.408], std: [0.269, 0.261, 0.276] },
+  patchInputs: [{ key: "backbone", width: 224, height: 224, resize: "whole", interpolation: "bilinear" }],
+};
 
 /** The service's default payload limit (`--max-frame-bytes`). */
 export const SERVICE_MAX_FRAME_BYTES = 8 * 1024 * 1024;
@@ -163,25 +170,30 @@ export async function runDecoderFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     // What the decode worker does.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const hang = new Promise<"hang">((r) => timer = setTimeout(() => r("hang"), timeoutMs));
-    const decoding = pool.decode(bytes, maxPixels);
+    const decoding = pool.decode(bytes, maxPixels, PREPARATION);
     decoding.catch(() => {});
     try {
-      const image = await Promise.race([decoding, hang]);
-      if (image === "hang") {
+      const decoded = await Promise.race([decoding, hang]);
+      if (decoded === "hang") {
         await crash("hang", m, index, `no answer within ${timeoutMs} ms`);
         pool.terminate();
         pool = new DecodePool(workers);
         return "crash";
       }
+      const { image, prepared } = decoded;
+      const side = PREPARATION.clip.size;
       if (
         image.width !== header.width || image.height !== header.height ||
-        image.data.length !== image.width * image.height * 3
+        image.data.length !== image.width * image.height * 3 ||
+        prepared?.clipPixels.length !== 3 * side * side ||
+        prepared.patchInputs.backbone?.data.length !== side * side * 3
       ) {
         await crash(
           "inconsistent-image",
           m,
           index,
-          `header ${header.width}×${header.height}, image ${image.width}×${image.height} with ${image.data.length} bytes`,
+          `header ${header.width}×${header.height}, image ${image.width}×${image.height} with ${image.data.length} bytes, ` +
+            `prepared ${prepared?.clipPixels.length} CLIP values`,
         );
         return "crash";
       }

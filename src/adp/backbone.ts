@@ -17,7 +17,7 @@ import { clipResizeGeometry, resizeBicubic } from "../clip/resize.ts";
 import { preprocessRgb } from "../clip/preprocess.ts";
 import type { ClipModel } from "../model/clip_model.ts";
 import type { Device, OnnxSession, RunTensor } from "../onnx/runtime.ts";
-import { resizeBilinear } from "./resize_bilinear.ts";
+import { resizeFrame } from "./frame_resize.ts";
 import { freeSpatialDims } from "./_onnx_input_size.ts";
 import { openBytesSession } from "./_graph_session.ts";
 import { type PatchFeatures, PatchHead, type PatchLayer } from "./patch_features.ts";
@@ -498,42 +498,6 @@ async function probeLayers(
     }
     return { name, channels: dims[1], stride };
   });
-}
-
-/** Resizes a frame to the network input per the config's resize mode and filter. */
-function resizeFrame(
-  image: Rgb8Image,
-  size: { width: number; height: number },
-  config: Pick<BackboneConfig, "resize" | "interpolation">,
-): Rgb8Image {
-  let target = size;
-  let crop: { left: number; top: number; width: number; height: number } | undefined;
-  if (config.resize === "crop") {
-    // Shorter side to the input's matching side, centre crop: the aspect ratio is kept.
-    const s = Math.max(size.width / image.width, size.height / image.height);
-    target = {
-      width: Math.max(size.width, Math.round(image.width * s)),
-      height: Math.max(size.height, Math.round(image.height * s)),
-    };
-    crop = {
-      left: Math.floor((target.width - size.width) / 2),
-      top: Math.floor((target.height - size.height) / 2),
-      width: size.width,
-      height: size.height,
-    };
-  }
-  if (image.width === target.width && image.height === target.height && !crop) {
-    return image;
-  }
-  if (config.interpolation === "bicubic") return resizeBicubic(image, { ...target, crop });
-  const full = resizeBilinear({ ...image, channels: 3 }, target);
-  if (!crop) return { width: full.width, height: full.height, data: full.data };
-  const out = new Uint8Array(crop.width * crop.height * 3);
-  for (let y = 0; y < crop.height; y++) {
-    const from = ((crop.top + y) * full.width + crop.left) * 3;
-    out.set(full.data.subarray(from, from + crop.width * 3), y * crop.width * 3);
-  }
-  return { width: crop.width, height: crop.height, data: out };
 }
 
 /**

@@ -10,11 +10,9 @@
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import { decodeImage, type Rgb8Image } from "../clip/image_decode.ts";
-import { preprocessRgb } from "../clip/preprocess.ts";
 import { EnrollmentError, ImageError } from "../errors.ts";
 import type { ClipModel } from "../model/clip_model.ts";
 import { hashSeed } from "../random.ts";
-import { normalizeRows } from "../vector.ts";
 import { learnConcept } from "./concept_learning.ts";
 import { promptSetEmbedding } from "./concept_loss.ts";
 import { type BranchScores, calibrateFusion, calibrateThreshold } from "./fusion.ts";
@@ -23,10 +21,15 @@ import {
   normalPatchBank,
   onnxPatchSettings,
   openPatchExtractor,
+  openPatchMemory,
   type PatchSettings,
+  testViewFeatures,
 } from "./patch_branch.ts";
-import { concatFeatures } from "./backbone.ts";
-import { PatchMemory } from "./patch_memory.ts";
+import { concatFeatures, type FeatureExtractor } from "./backbone.ts";
+import type { PatchFeatures } from "./patch_features.ts";
+import type { PatchMemory } from "./patch_memory.ts";
+import { type View, viewOf } from "./augment.ts";
+import { imageEmbeddings } from "./vision_pass.ts";
 import { PROFILE_FORMAT_VERSION, type StationProfile } from "./profile.ts";
 import { promptSets } from "./prompts.ts";
 import { type PromptCandidate, selfTune, textAnomalyScores } from "./self_tuning.ts";
@@ -99,8 +102,6 @@ const DEFAULTS = {
 const PLACEHOLDER = "sks";
 const INIT_WORD = "object";
 const MAX_SHOTS = 16;
-/** Frames per vision run: large enough to amortise the call, small enough to bound memory. */
-export const VISION_BATCH = 8;
 
 /** Relative duration of each stage, for the overall percentage (concept learning dominates). */
 const STAGE_WEIGHT: Record<EnrollStage, number> = {
@@ -243,19 +244,19 @@ export async function enroll(
   try {
     const bank = await normalPatchBank(extractor, normals, settings.views);
     const all = concatFeatures(bank);
-    memory = await PatchMemory.create(all, { imageScore: settings.imageScore });
+    memory = await openPatchMemory(all, settings);
     check();
 
     progress("calibration", 0, "calibrating fusion and threshold (leave-one-out)");
     const textOf = (features: Float64Array) =>
       textAnomalyScores(features, tuned.prototypeNormal, tuned.prototypeAnomalous, clip.logitScale);
-    const normalText = textOf(normalFeatures), heldText = textOf(heldFeatures);
-    const normalPatch = await leaveOneOutPatchScores(extractor, normals, bank, memory, settings);
-    const heldPatch = (await memory.score(await extractor.extract(held.map((a) => a.image)))).imageScores;
-    const normalScores: BranchScores[] = normals.map((_, i) => ({
-      patch: normalPatch[i],
-      text: normalText[i],
-    }));
+    const heldOut = await heldOutNormals(extractor, normals, bank, settings);
+    const heldOutText = textOf(
+      heldOut.images === normals ? normalFeatures : await embed(heldOut.images),
+    );
+    const normalScores: BranchScores[] = heldOut.patch.map((patch, i) => ({ patch, text: heldOutText[i] }));
+    const heldText = textOf(heldFeatures);
+    const heldPatch = await framePatchScores(extractor, memory, held.map((a) => a.image), settings);
     const heldScores: BranchScores[] = held.map((_, i) => ({ patch: heldPatch[i], text: heldText[i] }));
     const fusion = calibrateFusion(normalScores, heldScores);
     const { threshold, calibration } = calibrateThreshold(normalScores, heldScores, fusion);
@@ -309,55 +310,81 @@ export async function enroll(
   }
 }
 
-/** Unit-norm CLIP image features [n, embed] (float64) of RGB images, whole image resized. */
-export async function imageEmbeddings(clip: ClipModel, images: readonly Rgb8Image[]): Promise<Float64Array> {
-  const { imageSize } = clip.config.vision;
-  const { mean, std } = clip.config.preprocess;
-  const per = 3 * imageSize * imageSize;
-  const out = new Float64Array(images.length * clip.config.embedDim);
-  for (let start = 0; start < images.length; start += VISION_BATCH) {
-    const part = images.slice(start, start + VISION_BATCH);
-    const pixels = new Float32Array(part.length * per);
-    part.forEach((img, i) =>
-      pixels.set(preprocessRgb(img, { size: imageSize, mode: "resize", mean, std }), i * per)
-    );
-    const features = await clip.encodeImage(pixels, part.length);
-    out.set(normalizeRows(features, clip.config.embedDim).unit, start * clip.config.embedDim);
-  }
-  return out;
+/** Each frame's patch image score as the scorer computes it: test views averaged, self-reference. */
+async function framePatchScores(
+  extractor: FeatureExtractor,
+  memory: PatchMemory,
+  frames: readonly Rgb8Image[],
+  settings: PatchSettings,
+): Promise<number[]> {
+  const inputs = frames.map((f) => extractor.prepare(f));
+  const scores = await memory.scoreViews(
+    await testViewFeatures(extractor, inputs, settings.testViews),
+    settings.testViews,
+  );
+  return scores.map((s) => s.imageScores[0]);
 }
 
+/** The symmetries a single shot stands in for unseen good parts with (those PATCH_DEFAULTS uses). */
+const SINGLE_SHOT_VIEWS: readonly View[] = ["identity", "flipH", "flipV", "rot180"];
+
 /**
- * Each normal's patch score against a memory of the other normals: how an unseen good part scores.
- * With a single shot there are no others; its own memory then stands in (its score is near 0, and
- * the calibration's spread floor decides), which only the evaluation protocol's K = 1 meets.
+ * Patch scores of good parts the memory has not seen, for calibration, and the images they are of.
+ *
+ * With K ≥ 2, leave-one-out: each shot scored, exactly as a frame is, against a memory of the other
+ * shots (all their views). With K = 1 there is no other shot; the shot seen through each symmetry
+ * stands in for another part, scored against a memory of its other views. A mirrored surface is
+ * a different lattice of the same texture and a mirrored part a different pose, so this keeps the
+ * spread of normal scores honest where scoring the shot against itself gave 0 (and a threshold any
+ * real good part exceeded). The single view is scored alone, without test-view averaging, so these
+ * scores run a little higher than a frame's: the threshold errs toward passing parts.
  */
-async function leaveOneOutPatchScores(
-  extractor: Awaited<ReturnType<typeof openPatchExtractor>>,
+async function heldOutNormals(
+  extractor: FeatureExtractor,
   normals: readonly Rgb8Image[],
-  bank: Awaited<ReturnType<typeof normalPatchBank>>,
-  full: PatchMemory,
+  bank: readonly PatchFeatures[],
   settings: PatchSettings,
-): Promise<Float32Array> {
-  const scores = new Float32Array(normals.length);
-  const plain = await extractor.extract(normals);
-  const cells = plain.gridH * plain.gridW * plain.dim;
-  for (let i = 0; i < normals.length; i++) {
-    const own = { ...plain, n: 1, data: plain.data.subarray(i * cells, (i + 1) * cells) };
-    if (normals.length === 1) {
-      scores[i] = (await full.score(own)).imageScores[0];
-      continue;
+): Promise<{ patch: number[]; images: readonly Rgb8Image[] }> {
+  if (normals.length >= 2) {
+    const inputs = normals.map((n) => extractor.prepare(n));
+    const views = await testViewFeatures(extractor, inputs, settings.testViews);
+    const v = settings.testViews.length;
+    const patch: number[] = [];
+    for (let i = 0; i < normals.length; i++) {
+      const others = await openPatchMemory(bank.filter((_, j) => j !== i), settings);
+      try {
+        const [own] = await others.scoreViews(views.slice(i * v, (i + 1) * v), settings.testViews);
+        patch.push(own.imageScores[0]);
+      } finally {
+        await others.dispose();
+      }
     }
-    const others = await PatchMemory.create(bank.filter((_, j) => j !== i), {
-      imageScore: settings.imageScore,
-    });
+    return { patch, images: normals };
+  }
+  const [shot] = bank;
+  const input = extractor.prepare(normals[0]);
+  const cells = shot.gridH * shot.gridW * shot.dim;
+  const patch: number[] = [], images: Rgb8Image[] = [];
+  for (const view of SINGLE_SHOT_VIEWS) {
+    const kept = settings.views.flatMap((v, i) => (v === view ? [] : [i]));
+    if (kept.length === 0) continue;
+    const memoryData = new Float32Array(kept.length * cells);
+    kept.forEach((from, i) =>
+      memoryData.set(shot.data.subarray(from * cells, (from + 1) * cells), i * cells)
+    );
+    const at = settings.views.indexOf(view);
+    const query = at >= 0
+      ? { ...shot, n: 1, data: shot.data.subarray(at * cells, (at + 1) * cells) }
+      : (await extractor.extractEach([viewOf(input, view)]))[0];
+    const others = await openPatchMemory({ ...shot, n: kept.length, data: memoryData }, settings);
     try {
-      scores[i] = (await others.score(own)).imageScores[0];
+      patch.push((await others.scoreViews([query], ["identity"]))[0].imageScores[0]);
+      images.push(viewOf(normals[0], view));
     } finally {
       await others.dispose();
     }
   }
-  return scores;
+  return { patch, images };
 }
 
 function memoryRows(features: { data: Float32Array }): Float32Array {

@@ -5,8 +5,11 @@
  * (each shot against a memory built from the others: exactly the situation of an unseen good part).
  * The fused score is a convex mix of the two standardised scores; the mixing weight is the one that
  * best separates the normal shots from held-out pseudo-anomalies (AUROC on the pseudo-validation
- * set, ties going to the patch branch, which is the reliable one on real parts). A text branch that
- * does not separate the pseudo-anomalies therefore gets weight 0 instead of adding noise.
+ * set). The patch branch is the reliable one on real parts, and pseudo-anomalies are not real
+ * defects: the text branch gets weight only when it improves that AUROC by `TEXT_EVIDENCE` over
+ * the patch branch alone, judged on at least `MIN_NORMALS_FOR_TEXT` held-out normals. A text branch that merely ties (both near 1 on obvious synthetic
+ * defects), or a random-weight one that separates synthetic defects by chance, adds nothing but
+ * its noise on real parts (on magnetic tile it cost 0.1 image AUROC before this rule).
  *
  * The threshold is in those standardised units: normal parts score around 0 with spread 1, so
  * `NORMAL_SIGMAS` standard deviations bounds the false-reject rate for roughly Gaussian scores, and
@@ -31,6 +34,13 @@ const LOO_MARGIN = 0.5;
 /** Spread floor: with 2–16 shots the sample deviation can be nearly 0, which would make any noise look anomalous. */
 const MIN_STD_FRACTION = 0.05;
 const WEIGHT_GRID = Array.from({ length: 11 }, (_, i) => i / 10);
+/** Pseudo-validation AUROC the text branch must add before it gets any weight. */
+export const TEXT_EVIDENCE = 0.05;
+/**
+ * Held-out normals needed before the weight is chosen at all: with two or three the AUROC moves in
+ * steps of 1/(2·16) and 1/(3·16), so a chance ordering of a few scores would decide it.
+ */
+export const MIN_NORMALS_FOR_TEXT = 4;
 
 /** The fused, standardised score of one image. */
 export function fuseScores(s: BranchScores, f: FusionSpec): number {
@@ -51,15 +61,17 @@ export function calibrateFusion(
   };
   const p = stats(normals.map((s) => s.patch)), t = stats(normals.map((s) => s.text));
   const base = { patchMean: p.mean, patchStd: p.std, textMean: t.mean, textStd: t.std, textWeight: 0 };
-  if (!anomalies.length) return base;
+  if (!anomalies.length || normals.length < MIN_NORMALS_FOR_TEXT) return base;
   const labels = [...normals.map(() => 0), ...anomalies.map(() => 1)];
-  let best = base, bestAuroc = -1;
-  for (const textWeight of WEIGHT_GRID) {
-    const f = { ...base, textWeight };
-    const auroc = imageAuroc([...normals, ...anomalies].map((s) => fuseScores(s, f)), labels);
-    if (auroc > bestAuroc + 1e-9) [best, bestAuroc] = [f, auroc];
+  const aurocAt = (textWeight: number) =>
+    imageAuroc([...normals, ...anomalies].map((s) => fuseScores(s, { ...base, textWeight })), labels);
+  const patchOnly = aurocAt(0);
+  let best = base, bestAuroc = patchOnly;
+  for (const textWeight of WEIGHT_GRID.slice(1)) {
+    const auroc = aurocAt(textWeight);
+    if (auroc > bestAuroc + 1e-9) [best, bestAuroc] = [{ ...base, textWeight }, auroc];
   }
-  return best;
+  return bestAuroc >= patchOnly + TEXT_EVIDENCE ? best : base;
 }
 
 /** The decision threshold on fused scores, and the evidence it came from. */

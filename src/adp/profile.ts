@@ -11,18 +11,32 @@
 import { openSafetensors, writeSafetensors } from "../clip/safetensors.ts";
 import { ProcessorError, ProfileError } from "../errors.ts";
 import { type View, VIEWS } from "./augment.ts";
+import { type IntensityMode, loadBackboneConfig } from "./backbone.ts";
 import type { ImageScoreRule } from "./patch_memory.ts";
 
 /** Marks a safetensors file as a station profile. */
 export const PROFILE_FORMAT = "adp-station-profile";
-/** The newest profile format this build reads and the one it writes. */
-export const PROFILE_FORMAT_VERSION = 1;
+/**
+ * The newest profile format this build reads and the one it writes. Format 2 added the patch
+ * branch's test views, self-reference radius and the ONNX extractor's resize, filter and intensity;
+ * a format-1 file reads as what it was: identity view, no self-reference, raw intensity.
+ */
+export const PROFILE_FORMAT_VERSION = 2;
 const META_KEY = "adp.profile";
 
 /** How patch features were extracted (the scorer must extract them the same way). */
 export type PatchExtractorSpec =
   | { kind: "clip"; blocks: number[] }
-  | { kind: "onnx"; config: string; sha256: string; layers: string[]; inputSize: number };
+  | {
+    kind: "onnx";
+    config: string;
+    sha256: string;
+    layers: string[];
+    inputSize: number;
+    resize: "whole" | "crop";
+    interpolation: "bilinear" | "bicubic";
+    intensity: IntensityMode;
+  };
 
 /** The patch branch's settings. */
 export interface PatchSpec {
@@ -34,6 +48,10 @@ export interface PatchSpec {
   count: number;
   /** Symmetries of the normal images added to the memory (tiles, for one, look the same rotated). */
   views: View[];
+  /** Views each frame is scored through, their distance grids averaged. */
+  testViews: View[];
+  /** Self-reference radius in grid cells (a patch vouched for by its own frame beyond it); null: off. */
+  selfRadius: number | null;
   /** How patch distances become an image score. */
   imageScore: ImageScoreRule;
   /** Gaussian smoothing of the anomaly map, in patch-grid cells (0.25: 4 px at 224 px on a 14×14 grid). */
@@ -193,6 +211,7 @@ export async function loadProfile(path: string): Promise<StationProfile> {
       );
     }
     delete meta.format;
+    if (version < PROFILE_FORMAT_VERSION) await migrateMeta(meta, path);
     const read = async (name: string) => {
       if (!reader!.header.has(name)) {
         throw new ProfileError(`Profile ${path} lacks tensor ${name}`, { file: path });
@@ -254,6 +273,10 @@ export function validateProfile(profile: StationProfile, file: string): void {
   ) => (Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isFinite(x))
     ? v
     : fail(`${name} is not a list of numbers`));
+  const oneOf = (v: unknown, allowed: readonly string[], name: string) =>
+    allowed.includes(v as string)
+      ? v
+      : fail(`${name} is ${JSON.stringify(v)}, not one of ${allowed.join(", ")}`);
   const record = (v: unknown, name: string) =>
     Object.values(obj(v, name)).forEach((x, i) => num(x, `${name}[${i}]`));
 
@@ -286,14 +309,21 @@ export function validateProfile(profile: StationProfile, file: string): void {
       fail("patch.extractor.layers is not a list of names");
     }
     int(extractor.inputSize, "patch.extractor.inputSize", 1);
+    oneOf(extractor.resize, ["whole", "crop"], "patch.extractor.resize");
+    oneOf(extractor.interpolation, ["bilinear", "bicubic"], "patch.extractor.interpolation");
+    oneOf(extractor.intensity, ["raw", "standardise", "auto"], "patch.extractor.intensity");
   } else fail(`patch.extractor.kind ${JSON.stringify(extractor.kind)} is unknown`);
   const dim = int(patch.dim, "patch.dim", 1);
   int(patch.gridH, "patch.gridH", 1);
   int(patch.gridW, "patch.gridW", 1);
   const count = int(patch.count, "patch.count", 1);
-  if (!Array.isArray(patch.views) || !patch.views.every((v) => VIEWS.includes(v))) {
-    fail("patch.views holds an unknown view");
+  for (const key of ["views", "testViews"]) {
+    const views = patch[key];
+    if (!Array.isArray(views) || views.length === 0 || !views.every((v) => VIEWS.includes(v))) {
+      fail(`patch.${key} is not a list of known views`);
+    }
   }
+  if (patch.selfRadius !== null) int(patch.selfRadius, "patch.selfRadius", 0);
   const rule = obj(patch.imageScore, "patch.imageScore");
   if (rule.kind === "topMean") int(rule.count, "patch.imageScore.count", 1);
   else if (rule.kind !== "max") fail(`patch.imageScore.kind ${JSON.stringify(rule.kind)} is unknown`);
@@ -333,4 +363,34 @@ export function validateProfile(profile: StationProfile, file: string): void {
   expect(profile.prototypes.normal, embed, "prototype.normal");
   expect(profile.prototypes.anomaly, embed, "prototype.anomaly");
   expect(profile.memory, count * dim, "memory");
+}
+
+/**
+ * Brings format-1 metadata to the current format: the patch branch as it then scored (identity
+ * view, no self-reference, raw intensity), and an ONNX backbone's resize and filter from its
+ * description, which format 1 read at scoring time.
+ */
+async function migrateMeta(meta: Record<string, unknown>, path: string): Promise<void> {
+  const patch = meta.patch as Record<string, unknown> | undefined;
+  if (!patch || typeof patch !== "object") return; // validation names what is missing
+  patch.testViews ??= ["identity"];
+  patch.selfRadius ??= null;
+  const extractor = patch.extractor as Record<string, unknown> | undefined;
+  if (extractor?.kind === "onnx" && typeof extractor.config === "string") {
+    extractor.intensity ??= "raw";
+    if (extractor.resize === undefined || extractor.interpolation === undefined) {
+      let config;
+      try {
+        config = await loadBackboneConfig(extractor.config);
+      } catch (error) {
+        throw new ProfileError(
+          `Profile ${path} (format 1) needs its backbone description to be read: ${(error as Error).message}`,
+          { file: path, cause: error },
+        );
+      }
+      extractor.resize ??= config.resize;
+      extractor.interpolation ??= config.interpolation;
+    }
+  }
+  meta.formatVersion = PROFILE_FORMAT_VERSION;
 }

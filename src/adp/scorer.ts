@@ -1,7 +1,13 @@
 /**
  * Scoring frames with a station profile: the ADP text score (eq. 7) against the self-tuned
- * prototypes, the patch score against the memory of normal patches, their calibrated fusion, the
- * verdict against the threshold, and an anomaly map over the frame.
+ * prototypes, the patch score against the memory of normal patches (through the profile's test
+ * views, with self-reference where it is on), their calibrated fusion, the verdict against the
+ * threshold, and an anomaly map over the frame.
+ *
+ * Scoring has two phases so that a service scoring many stations runs the model once per batch:
+ * frames are prepared (`prepareFrame`, pure: the service does it in its decode workers), one vision
+ * pass runs over the frames of every station (`runVisionPass`), and each station's scorer takes its
+ * frames' rows of that pass (`scorePrepared`). `score` and `scoreRgb` do all three for one station.
  *
  * @module
  */
@@ -10,16 +16,14 @@ import type { ClipModel } from "../model/clip_model.ts";
 import type { Device } from "../onnx/runtime.ts";
 import { ProfileError } from "../errors.ts";
 import { anomalyMap } from "./anomaly_map.ts";
-import { clipPatchFeatures, concatFeatures, type FeatureExtractor } from "./backbone.ts";
-import { imageEmbeddings, VISION_BATCH } from "./enroll.ts";
-import type { PatchFeatures } from "./patch_features.ts";
-import { preprocessRgb } from "../clip/preprocess.ts";
-import { normalizeRows } from "../vector.ts";
+import type { FeatureExtractor } from "./backbone.ts";
+import { type FramePreparation, type PreparedFrame, prepareFrame } from "./frame_input.ts";
 import { fuseScores } from "./fusion.ts";
-import { openPatchExtractor } from "./patch_branch.ts";
-import { PatchMemory } from "./patch_memory.ts";
+import { openPatchExtractor, openPatchMemory, patchInputSpec, testViewFeatures } from "./patch_branch.ts";
+import type { PatchMemory } from "./patch_memory.ts";
 import type { StationProfile } from "./profile.ts";
 import { textAnomalyScores } from "./self_tuning.ts";
+import { clipPreparation, passPatchFeatures, runVisionPass, type VisionPass } from "./vision_pass.ts";
 
 /** The verdict on one frame. */
 export interface FrameScore {
@@ -29,7 +33,7 @@ export interface FrameScore {
   threshold: number;
   /** P(anomalous) from the text branch (eq. 7). */
   textScore: number;
-  /** The patch branch's image score (cosine distance to the nearest normal patch). */
+  /** The patch branch's image score (cosine distance to the nearest normal patch, views averaged). */
   patchScore: number;
   /** Patch distances over the frame, [mapHeight, mapWidth], smoothed. */
   map: Float32Array;
@@ -40,10 +44,22 @@ export interface FrameScore {
 /** A station's scorer. */
 export interface Scorer {
   readonly profile: StationProfile;
+  /** What each frame must be made into before `scorePrepared`. */
+  readonly preparation: FramePreparation;
+  /** The vision blocks whose tokens this scorer reads from a shared pass. */
+  readonly visionBlocks: readonly number[];
   /** Scores encoded frames (PNG or JPEG). */
   score(images: Uint8Array[]): Promise<FrameScore[]>;
   /** Scores decoded frames. */
   scoreRgb(images: Rgb8Image[]): Promise<FrameScore[]>;
+  /**
+   * Scores prepared frames.
+   *
+   * @param frames frames made by `prepareFrame` with (at least) this scorer's `preparation`
+   * @param pass a vision pass over exactly these frames keeping `visionBlocks`; run here when absent
+   * @throws {RangeError} when the pass does not match the frames or a frame lacks a patch input
+   */
+  scorePrepared(frames: readonly PreparedFrame[], pass?: VisionPass): Promise<FrameScore[]>;
   /** Changes the decision threshold (in fused units) from now on. */
   setThreshold(threshold: number): void;
   dispose(): Promise<void>;
@@ -72,15 +88,21 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
     );
   }
   const mapSize = opts.mapSize ?? 256;
+  const { patch, fusion } = profile.meta;
+  const inputSpec = patchInputSpec(clip, patch);
+  const preparation: FramePreparation = {
+    clip: clipPreparation(clip),
+    patchInputs: inputSpec ? [inputSpec] : [],
+  };
+  const visionBlocks = patch.extractor.kind === "clip" ? [...patch.extractor.blocks] : [];
   let threshold = profile.meta.threshold;
   let parts: Promise<{ extractor: FeatureExtractor; memory: PatchMemory }> | undefined;
   const open = () =>
     parts ??= (async () => {
-      const { patch } = profile.meta;
       const extractor = await openPatchExtractor(clip, patch.extractor, { device: opts.device });
-      const memory = await PatchMemory.create(
+      const memory = await openPatchMemory(
         { n: 1, gridH: patch.count, gridW: 1, dim: patch.dim, data: profile.memory },
-        { imageScore: patch.imageScore },
+        patch,
       ).catch(async (error) => {
         await extractor.dispose().catch(() => {});
         throw error;
@@ -92,28 +114,40 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
       throw error;
     });
 
-  const scoreRgb = async (images: Rgb8Image[]): Promise<FrameScore[]> => {
-    if (!images.length) return [];
+  const scorePrepared = async (
+    frames: readonly PreparedFrame[],
+    given?: VisionPass,
+  ): Promise<FrameScore[]> => {
+    if (!frames.length) return [];
     const { extractor, memory } = await open();
-    const { fusion, patch } = profile.meta;
+    const pass = given ?? await runVisionPass(clip, frames, visionBlocks);
+    if (pass.n !== frames.length) {
+      throw new RangeError(`The vision pass holds ${pass.n} frames, not the ${frames.length} given`);
+    }
     const { prototypes } = profile;
-    const { embeddings, patchFeatures } = patch.extractor.kind === "clip"
-      ? await clipPass(clip, images, patch.extractor.blocks)
-      : { embeddings: await imageEmbeddings(clip, images), patchFeatures: await extractor.extract(images) };
-    const text = textAnomalyScores(embeddings, prototypes.normal, prototypes.anomaly, clip.logitScale);
-    const patches = await memory.score(patchFeatures);
-    const cells = patches.gridH * patches.gridW;
-    return images.map((image, i) => {
-      const branch = { patch: patches.imageScores[i], text: text[i] };
+    const text = textAnomalyScores(pass.embeddings, prototypes.normal, prototypes.anomaly, clip.logitScale);
+    const identity = visionBlocks.length ? passPatchFeatures(clip, pass, visionBlocks) : undefined;
+    const inputs = inputSpec
+      ? frames.map((f, i) => {
+        const input = f.patchInputs[inputSpec.key];
+        if (!input) throw new RangeError(`Frame ${i} was not prepared for patch input ${inputSpec.key}`);
+        return input;
+      })
+      : undefined;
+    const features = await testViewFeatures(extractor, inputs, patch.testViews, identity);
+    const patches = await memory.scoreViews(features, patch.testViews);
+    return frames.map((frame, i) => {
+      const { distances, gridH, gridW } = patches[i];
+      const branch = { patch: patches[i].imageScores[0], text: text[i] };
       const score = fuseScores(branch, fusion);
-      const scale = Math.min(1, mapSize / Math.max(image.width, image.height));
-      const width = Math.max(1, Math.round(image.width * scale));
-      const map = anomalyMap(patches.distances.subarray(i * cells, (i + 1) * cells), {
-        gridH: patches.gridH,
-        gridW: patches.gridW,
+      const scale = Math.min(1, mapSize / Math.max(frame.width, frame.height));
+      const width = Math.max(1, Math.round(frame.width * scale));
+      const map = anomalyMap(distances, {
+        gridH,
+        gridW,
         width,
-        height: Math.max(1, Math.round(image.height * scale)),
-        sigma: patch.sigma * (width / patches.gridW),
+        height: Math.max(1, Math.round(frame.height * scale)),
+        sigma: patch.sigma * (width / gridW),
       });
       return {
         score,
@@ -127,9 +161,14 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
       };
     });
   };
+  const scoreRgb = (images: Rgb8Image[]) =>
+    scorePrepared(images.map((image) => prepareFrame(image, preparation)));
 
   return {
     profile,
+    preparation,
+    visionBlocks,
+    scorePrepared,
     scoreRgb,
     score: async (images) => scoreRgb(await Promise.all(images.map((b) => decodeImage(b)))),
     setThreshold: (t) => {
@@ -143,31 +182,4 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
       await extractor.dispose();
     },
   };
-}
-
-/**
- * Image embeddings and CLIP patch features from one vision run per batch: with the CLIP extractor
- * both branches read the same forward pass, so scoring costs little more than the vision graph.
- */
-async function clipPass(
-  clip: ClipModel,
-  images: readonly Rgb8Image[],
-  blocks: number[],
-): Promise<{ embeddings: Float64Array; patchFeatures: PatchFeatures }> {
-  const { imageSize } = clip.config.vision;
-  const { mean, std } = clip.config.preprocess;
-  const e = clip.config.embedDim, per = 3 * imageSize * imageSize;
-  const embeddings = new Float64Array(images.length * e);
-  const parts: PatchFeatures[] = [];
-  for (let start = 0; start < images.length; start += VISION_BATCH) {
-    const batch = images.slice(start, start + VISION_BATCH);
-    const pixels = new Float32Array(batch.length * per);
-    batch.forEach((img, i) =>
-      pixels.set(preprocessRgb(img, { size: imageSize, mode: "resize", mean, std }), i * per)
-    );
-    const out = await clip.runVision(pixels, batch.length, { features: true, blocks });
-    embeddings.set(normalizeRows(out.features!, e).unit, start * e);
-    parts.push(clipPatchFeatures(clip, out.tokens!, batch.length));
-  }
-  return { embeddings, patchFeatures: concatFeatures(parts) };
 }

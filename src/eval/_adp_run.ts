@@ -9,7 +9,8 @@
  */
 import type { Rgb8Image } from "../clip/image_decode.ts";
 import type { ClipModel } from "../model/clip_model.ts";
-import { enroll, type EnrollProgress, imageEmbeddings, VISION_BATCH } from "../adp/enroll.ts";
+import { enroll, type EnrollProgress } from "../adp/enroll.ts";
+import { imageEmbeddings, VISION_BATCH } from "../adp/vision_pass.ts";
 import { createScorer } from "../adp/scorer.ts";
 import { learnConcept } from "../adp/concept_learning.ts";
 import { promptSetEmbedding } from "../adp/concept_loss.ts";

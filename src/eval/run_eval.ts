@@ -15,7 +15,7 @@ import type { Rgb8Image } from "../clip/image_decode.ts";
 import { openCheckpoint } from "../clip/checkpoint.ts";
 import { type ClipModel, loadClip } from "../model/clip_model.ts";
 import type { Device } from "../onnx/runtime.ts";
-import { imageEmbeddings, VISION_BATCH } from "../adp/enroll.ts";
+import { imageEmbeddings, VISION_BATCH } from "../adp/vision_pass.ts";
 import { anomalyMap } from "../adp/anomaly_map.ts";
 import { type FeatureExtractor, loadBackboneConfig } from "../adp/backbone.ts";
 import type { PatchFeatures } from "../adp/patch_features.ts";

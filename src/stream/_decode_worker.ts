@@ -1,6 +1,6 @@
 /**
- * The decode worker: PNG/JPEG bytes to RGB8 and heat-map overlays to PNG, off the main thread
- * where the batcher and the model live. Messages are `WorkerRequest`s; every request gets exactly one
+ * The decode worker: PNG/JPEG bytes to RGB8 and to the model's inputs (`prepareFrame`), and heat-map
+ * overlays to PNG, off the main thread where the batcher and the model live. Messages are `WorkerRequest`s; every request gets exactly one
  * reply with its id, an error as text when it failed (errors do not cross the worker boundary).
  *
  * @module
@@ -8,6 +8,7 @@
 /// <reference lib="deno.worker" />
 import { Image } from "imagescript";
 import { decodeImage } from "../clip/image_decode.ts";
+import { prepareFrame } from "../adp/frame_input.ts";
 import { renderOverlay } from "./heatmap.ts";
 import type { WorkerReply, WorkerRequest } from "./decode_pool.ts";
 
@@ -17,8 +18,27 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
     if (req.kind === "decode") {
       const image = await decodeImage(req.bytes, { maxPixels: req.maxPixels });
       const data = owned(image.data);
-      const message: WorkerReply = { id: req.id, ok: true, width: image.width, height: image.height, data };
-      reply(message, [data.buffer]);
+      const prepared = req.prepare ? prepareFrame({ ...image, data }, req.prepare) : undefined;
+      const transfer: ArrayBuffer[] = [data.buffer];
+      if (prepared) {
+        transfer.push(prepared.clipPixels.buffer as ArrayBuffer);
+        for (const [key, input] of Object.entries(prepared.patchInputs)) {
+          // An input at the frame's own size is the frame itself: send it once.
+          if (input.data === data) continue;
+          const own = owned(input.data);
+          prepared.patchInputs[key] = { ...input, data: own };
+          transfer.push(own.buffer);
+        }
+      }
+      const message: WorkerReply = {
+        id: req.id,
+        ok: true,
+        width: image.width,
+        height: image.height,
+        data,
+        ...(prepared ? { prepared } : {}),
+      };
+      reply(message, transfer);
     } else {
       const overlay = renderOverlay(req.frame, req.map, { width: req.mapWidth, height: req.mapHeight }, {
         maxSide: req.maxSide,

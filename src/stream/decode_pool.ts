@@ -1,17 +1,19 @@
 /**
- * A pool of Deno workers that decode frames and encode heat-map PNGs, so the main thread only
- * batches, runs the model and publishes. Requests go to the least busy worker; decoded pixels come
+ * A pool of Deno workers that decode frames, prepare them for the model (resize and normalise:
+ * `prepareFrame`) and encode heat-map PNGs, so the main thread only batches, runs the model and
+ * publishes. Requests go to the least busy worker; decoded pixels come
  * back as transferred buffers (no copy). A worker that dies (a decoder crash on hostile input) fails
  * only its own requests and is replaced.
  *
  * @module
  */
 import type { Rgb8Image } from "../clip/image_decode.ts";
+import type { FramePreparation, PreparedFrame } from "../adp/frame_input.ts";
 import { ImageError } from "../errors.ts";
 
 /** A request to a decode worker. @internal */
 export type WorkerRequest =
-  | { id: number; kind: "decode"; bytes: Uint8Array; maxPixels: number }
+  | { id: number; kind: "decode"; bytes: Uint8Array; maxPixels: number; prepare: FramePreparation | null }
   | {
     id: number;
     kind: "overlay";
@@ -24,7 +26,7 @@ export type WorkerRequest =
 
 /** A decode worker's reply. @internal */
 export type WorkerReply =
-  | { id: number; ok: true; width: number; height: number; data: Uint8Array }
+  | { id: number; ok: true; width: number; height: number; data: Uint8Array; prepared?: PreparedFrame }
   | { id: number; ok: false; name: string; message: string };
 
 interface Pending {
@@ -62,15 +64,23 @@ export class DecodePool {
   }
 
   /**
-   * Decodes a PNG or JPEG in a worker.
+   * Decodes a PNG or JPEG in a worker and, given a preparation, prepares it for scoring there too.
    *
    * @param bytes the encoded frame (copied to the worker; the caller keeps it)
    * @param maxPixels pixel limit
+   * @param prepare what scoring needs made of the frame; null: decode only
    * @throws {ImageError} when the frame cannot be decoded
    */
-  async decode(bytes: Uint8Array, maxPixels: number): Promise<Rgb8Image> {
-    const reply = await this.#send({ id: 0, kind: "decode", bytes, maxPixels }, []);
-    return { width: reply.width, height: reply.height, data: reply.data };
+  async decode(
+    bytes: Uint8Array,
+    maxPixels: number,
+    prepare: FramePreparation | null = null,
+  ): Promise<{ image: Rgb8Image; prepared: PreparedFrame | undefined }> {
+    const reply = await this.#send({ id: 0, kind: "decode", bytes, maxPixels, prepare }, []);
+    return {
+      image: { width: reply.width, height: reply.height, data: reply.data },
+      prepared: reply.prepared,
+    };
   }
 
   /**

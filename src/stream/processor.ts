@@ -5,9 +5,9 @@
  *
  * The path of a frame: cheap checks on the main thread (station id, size, image header) → the
  * station's bounded queue (when full, the oldest waiting frame is dropped with an `overload`
- * result, so the newest frames are kept) → decoding in a worker → the ready list → a batch of up to
- * `maxBatch` frames from any stations, formed within `maxWaitMs` → each station's scorer → results
- * published. Frames are taken from the station queues round-robin, so one busy camera cannot starve
+ * result, so the newest frames are kept) → decoding and preparing (resize, normalise) in a worker →
+ * the ready list → a batch of up to `maxBatch` frames from any stations, formed within `maxWaitMs` →
+ * one vision pass over the whole batch → each station's scorer on its rows → results published. Frames are taken from the station queues round-robin, so one busy camera cannot starve
  * the others. Every frame that is not scored gets a result carrying `error` and `reason`, and is
  * counted; nothing is dropped silently. `stop()` drains: frames already received are all answered.
  *
@@ -28,6 +28,8 @@ import { type ObjectStore, Objm } from "@nats-io/obj";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Service } from "@nats-io/services";
 import { createScorer, type FrameScore, type Scorer } from "../adp/scorer.ts";
+import { type PreparedFrame, prepareFrame } from "../adp/frame_input.ts";
+import { runVisionPass, selectFromPass, type VisionPass } from "../adp/vision_pass.ts";
 import type { StationProfile } from "../adp/profile.ts";
 import {
   DEFAULT_MAX_PIXELS,
@@ -143,6 +145,8 @@ type FrameRef = Pick<Frame, "frameId" | "capturedAt" | "receivedAt" | "receivedI
 interface Decoded {
   frame: Frame;
   image: Rgb8Image;
+  /** Made in the worker for the scorer in force at decode time; undefined when the station had none. */
+  prepared: PreparedFrame | undefined;
 }
 
 interface Station {
@@ -435,9 +439,10 @@ class ProcessorImpl implements Processor {
       const frame = station.queue.shift()!;
       if (station.queue.length) this.#pendingStations.push(id);
       this.#decoding++;
-      this.#pool.decode(frame.bytes, this.#cfg.maxPixels).then(
-        (image) => {
-          this.#ready.push({ frame, image });
+      const preparation = station.slot.current?.preparation ?? null;
+      this.#pool.decode(frame.bytes, this.#cfg.maxPixels, preparation).then(
+        ({ image, prepared }) => {
+          this.#ready.push({ frame, image, prepared });
         },
         (error) => {
           const kind = error instanceof ImageError && /too large/i.test(error.message)
@@ -481,34 +486,69 @@ class ProcessorImpl implements Processor {
     }
   }
 
+  /**
+   * Scores a batch from any stations with one vision pass: each station's scorer then takes its
+   * frames' rows. A frame prepared for a scorer that has since been swapped is prepared again here.
+   */
   async #scoreBatch(batch: Decoded[]): Promise<void> {
-    const groups = new Map<string, Decoded[]>();
+    const groups = new Map<string, { station: Station; scorer: Scorer; items: Decoded[] }>();
     for (const d of batch) {
-      const list = groups.get(d.frame.station) ?? [];
-      list.push(d);
-      groups.set(d.frame.station, list);
-    }
-    for (const [id, items] of groups) {
-      const station = this.#stations.get(id)!;
+      const group = groups.get(d.frame.station);
+      if (group) {
+        group.items.push(d);
+        continue;
+      }
+      const station = this.#stations.get(d.frame.station)!;
       const scorer = station.slot.acquire();
-      if (!scorer) {
-        for (const d of items) this.#failNoProfile(station, d.frame);
-        continue;
-      }
-      let scores: FrameScore[];
-      try {
-        scores = await scorer.scoreRgb(items.map((d) => d.image));
-      } catch (error) {
-        for (const d of items) {
-          this.#fail(station, d.frame, FrameErrorReason.scoringFailed, `Scoring failed: ${reason(error)}`);
-        }
-        continue;
-      } finally {
-        station.slot.release(scorer);
-      }
-      const version = scorer.profile.meta.version;
-      items.forEach((d, i) => this.#publishScore(station, d, scores[i], version));
+      if (!scorer) this.#failNoProfile(station, d.frame);
+      else groups.set(station.id, { station, scorer, items: [d] });
     }
+    if (!groups.size) return;
+    try {
+      const frames: PreparedFrame[] = [];
+      const blocks = new Set<number>();
+      for (const { scorer, items } of groups.values()) {
+        scorer.visionBlocks.forEach((b) => blocks.add(b));
+        for (const d of items) frames.push(this.#preparedFor(d, scorer));
+      }
+      let pass: VisionPass | undefined;
+      try {
+        pass = await runVisionPass(this.#clip, frames, [...blocks]);
+      } catch (error) {
+        for (const { station, items } of groups.values()) {
+          for (const d of items) {
+            this.#fail(station, d.frame, FrameErrorReason.scoringFailed, `Scoring failed: ${reason(error)}`);
+          }
+        }
+        return;
+      }
+      let at = 0;
+      for (const { station, scorer, items } of groups.values()) {
+        const rows = items.map((_, i) => at + i);
+        const own = frames.slice(at, at + items.length);
+        at += items.length;
+        let scores: FrameScore[];
+        try {
+          scores = await scorer.scorePrepared(own, selectFromPass(pass, rows));
+        } catch (error) {
+          for (const d of items) {
+            this.#fail(station, d.frame, FrameErrorReason.scoringFailed, `Scoring failed: ${reason(error)}`);
+          }
+          continue;
+        }
+        const version = scorer.profile.meta.version;
+        items.forEach((d, i) => this.#publishScore(station, d, scores[i], version));
+      }
+    } finally {
+      for (const { station, scorer } of groups.values()) station.slot.release(scorer);
+    }
+  }
+
+  /** The frame as `scorer` needs it: the worker's preparation, or made here when it lacks an input. */
+  #preparedFor(d: Decoded, scorer: Scorer): PreparedFrame {
+    const ready = d.prepared;
+    if (ready && scorer.preparation.patchInputs.every((spec) => spec.key in ready.patchInputs)) return ready;
+    return prepareFrame(d.image, scorer.preparation);
   }
 
   // -------------------------------------------------------------------------------------------

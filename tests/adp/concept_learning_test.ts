@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { decodeImage } from "../../src/clip/image_decode.ts";
 import { learnConcept } from "../../src/adp/concept_learning.ts";
 import { normalProbability, promptSetEmbedding } from "../../src/adp/concept_loss.ts";
-import { imageEmbeddings } from "../../src/adp/enroll.ts";
+import { imageEmbeddings } from "../../src/adp/vision_pass.ts";
 import { promptSets } from "../../src/adp/prompts.ts";
 import { synthesizePseudoAnomalies } from "../../src/adp/synth/mod.ts";
 import { loadClip } from "../../src/model/clip_model.ts";

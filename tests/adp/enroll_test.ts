@@ -15,6 +15,7 @@ import {
 import { loadClip } from "../../src/model/clip_model.ts";
 import { openSafetensors, writeSafetensors } from "../../src/clip/safetensors.ts";
 import { ImageError, ProfileError } from "../../src/errors.ts";
+import { PATCH_DEFAULTS } from "../../src/adp/patch_memory.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 import { modelDirWithVocab } from "../model/_oracle.ts";
 
@@ -166,10 +167,72 @@ Deno.test({
         (e: Error) => e instanceof ProfileError && e.message.includes("newer"),
       );
 
+      // A format-1 file (before test views, self-reference and intensity) reads as it then scored.
+      const older = join(root, "format-1.safetensors");
+      const v1 = structuredClone(meta);
+      v1.formatVersion = 1;
+      delete v1.patch.testViews;
+      delete v1.patch.selfRadius;
+      await writeSafetensors(older, tensors, { metadata: { "adp.profile": JSON.stringify(v1) } });
+      const migrated = await loadProfile(older);
+      assert.deepEqual(migrated.meta.patch.testViews, ["identity"]);
+      assert.equal(migrated.meta.patch.selfRadius, null);
+      assert.equal(migrated.meta.formatVersion, PROFILE_FORMAT_VERSION);
+
       // A save that fails validation leaves the previous profile as it was.
       const broken = { ...profile, memory: new Float32Array(3) };
       await assert.rejects(() => saveProfile(path, broken), ProfileError);
       assert.deepEqual(await Deno.readFile(path), bytes);
     });
+  },
+});
+
+Deno.test({
+  name:
+    "enroll() with an ONNX backbone scores through its test views with self-reference, and calibrates one shot on its views so good parts pass",
+  ...needsShared,
+  async fn() {
+    await using fixture = await modelDirWithVocab("tiny-gelu-hf");
+    const clip = await loadClip(fixture.dir, { device: "cpu", cacheDir: fixture.cacheDir, log: () => {} });
+    try {
+      const shot = await Deno.readFile(sharedPath(`${BOTTLE}/train/good/000.png`));
+      const profile = await enroll(clip, [shot], {
+        steps: 2,
+        seed: 3,
+        backbone: sharedPath("models/proxy/backbone.json"),
+      });
+      const { patch, calibration, fusion } = profile.meta;
+      assert.deepEqual(patch.testViews, [...PATCH_DEFAULTS.testViews]);
+      assert.deepEqual(patch.views, [...PATCH_DEFAULTS.memoryViews]);
+      assert.equal(patch.selfRadius, PATCH_DEFAULTS.selfRadius);
+      assert.equal(patch.extractor.kind === "onnx" && patch.extractor.intensity, "auto");
+      // One shot: each of its four views scored against a memory of the other three.
+      assert.equal(calibration.normalScores.length, 4);
+      assert.ok(fusion.patchStd > 0.05 * fusion.patchMean, JSON.stringify(fusion));
+      const scorer = createScorer(clip, profile);
+      try {
+        const read = (f: string) => Deno.readFile(sharedPath(`${BOTTLE}/test/${f}`));
+        const good = await scorer.score(
+          await Promise.all([0, 1, 2, 3, 4].map((i) => read(`good/00${i}.png`))),
+        );
+        const broken = await scorer.score(
+          await Promise.all([0, 1, 2].map((i) => read(`broken_large/00${i}.png`))),
+        );
+        assert.deepEqual(
+          good.map((s) => s.anomalous),
+          [false, false, false, false, false],
+          JSON.stringify(good.map((s) => s.score)),
+        );
+        assert.deepEqual(
+          broken.map((s) => s.anomalous),
+          [true, true, true],
+          JSON.stringify(broken.map((s) => s.score)),
+        );
+      } finally {
+        await scorer.dispose();
+      }
+    } finally {
+      await clip.dispose();
+    }
   },
 });

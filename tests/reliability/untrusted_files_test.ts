@@ -234,6 +234,9 @@ Deno.test({
         sha256: "0".repeat(64),
         layers: ["features_14"],
         inputSize: 224,
+        resize: "whole",
+        interpolation: "bilinear",
+        intensity: "auto",
       };
       await Deno.writeFile(join(stateDir, "profiles", "escape.safetensors"), withMeta(JSON.stringify(meta)));
 
@@ -327,6 +330,9 @@ Deno.test({
             sha256: "0".repeat(64),
             layers: ["features_14"],
             inputSize: 224,
+            resize: "whole",
+            interpolation: "bilinear",
+            intensity: "auto",
           }),
         (e) => e instanceof ConfigError && /points outside/.test(e.message),
       );

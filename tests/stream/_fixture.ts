@@ -60,14 +60,28 @@ export async function bottle(i: number): Promise<Uint8Array> {
   return bytes;
 }
 
-/** A profile of the bottle from frames 0–3 (2 steps), enrolled once per process; a deep copy each call. */
-export async function bottleProfile(clip: ClipModel, version = 1): Promise<StationProfile> {
-  enrolled ??= enroll(clip, await Promise.all([0, 1, 2, 3].map(bottle)), {
-    steps: 2,
-    seed: 1,
-    label: "bottle",
-  });
-  const p = await enrolled;
+/**
+ * A profile of the bottle from frames 0–3 (2 steps), enrolled once per process and patch backbone
+ * (CLIP's tokens when none); a deep copy each call.
+ */
+export async function bottleProfile(
+  clip: ClipModel,
+  version = 1,
+  backbone?: string,
+): Promise<StationProfile> {
+  const key = backbone ?? "";
+  if (!enrolled.has(key)) {
+    enrolled.set(
+      key,
+      enroll(clip, await Promise.all([0, 1, 2, 3].map(bottle)), {
+        steps: 2,
+        seed: 1,
+        label: "bottle",
+        backbone,
+      }),
+    );
+  }
+  const p = await enrolled.get(key)!;
   return {
     meta: { ...structuredClone(p.meta), version },
     concepts: { normal: p.concepts.normal.slice(), anomaly: p.concepts.anomaly.slice() },
@@ -75,17 +89,17 @@ export async function bottleProfile(clip: ClipModel, version = 1): Promise<Stati
     memory: p.memory.slice(),
   };
 }
-let enrolled: Promise<StationProfile> | undefined;
+const enrolled = new Map<string, Promise<StationProfile>>();
 
 /** A fresh state dir holding profiles for `stations`. */
 export async function stateDirWith(
   clip: ClipModel,
-  stations: Record<string, { version?: number; threshold?: number }>,
+  stations: Record<string, { version?: number; threshold?: number; backbone?: string }>,
 ) {
   const dir = await Deno.makeTempDir({ prefix: "adp-state-" });
   await mkdir(join(dir, "profiles"));
   for (const [station, o] of Object.entries(stations)) {
-    const profile = await bottleProfile(clip, o.version ?? 1);
+    const profile = await bottleProfile(clip, o.version ?? 1, o.backbone);
     profile.meta.station = station;
     if (o.threshold !== undefined) profile.meta.threshold = o.threshold;
     await saveProfile(join(dir, "profiles", `${station}.safetensors`), profile);

@@ -16,18 +16,24 @@ import {
 } from "../../src/stream/messages.ts";
 import { framesSubject, RESULTS_WILDCARD } from "../../src/stream/subjects.ts";
 import { cleanup, setup } from "../_nats.ts";
-import { needsShared } from "../_shared.ts";
+import { needsShared, sharedPath } from "../_shared.ts";
+import { loadProfile } from "../../src/adp/profile.ts";
+import { createScorer } from "../../src/adp/scorer.ts";
 import { bottle, Gather, sendFrame, stateDirWith, tinyModel } from "./_fixture.ts";
 
 const quiet = () => {};
 
 Deno.test({
-  name: "startProcessor() answers N frames of three stations with exactly N results, none lost or doubled",
+  name:
+    "startProcessor() answers N frames of three stations with exactly N results, none lost or doubled, scored as each station's scorer alone scores them",
   ...needsShared,
   async fn() {
     const ns = await setup({ jetstream: false });
     await using model = await tinyModel();
-    const stateDir = await stateDirWith(model.clip, { "line-1": {}, "line_2": {} });
+    // line-1 reads CLIP's tokens, line_2 the proxy backbone through four test views: one vision pass
+    // per batch serves both, and line_2's frames are resized for its backbone in the decode workers.
+    const backbone = sharedPath("models/proxy/backbone.json");
+    const stateDir = await stateDirWith(model.clip, { "line-1": {}, "line_2": { backbone } });
     try {
       const svc = await ns.connect("service");
       const client = await ns.connect("client");
@@ -35,12 +41,14 @@ Deno.test({
       const results = new Gather<ResultMessage>(client, RESULTS_WILDCARD, (m) => decodeResult(m.data));
       await client.flush();
       const sent: string[] = [];
+      const frameOf = new Map<string, number>();
       const stations = ["line-1", "line_2", "line-3"];
       for (let i = 0; i < 24; i++) {
         const station = stations[i % 3];
         const id = `${station}-f${i}`;
         sent.push(id);
         sendFrame(client, framesSubject(station), await bottle(4 + (i % 12)), id);
+        frameOf.set(id, 4 + (i % 12));
       }
       await results.count(24);
       await processor.stop();
@@ -68,6 +76,22 @@ Deno.test({
       assert.equal(byStation["line-3"].dropped["no-profile"], 8);
       assert.ok(byStation["line-1"].latencyMs.p50! > 0);
       results.stop();
+      for (const station of ["line-1", "line_2"]) {
+        const profile = await loadProfile(join(stateDir, "profiles", `${station}.safetensors`));
+        const scorer = createScorer(model.clip, profile);
+        try {
+          const mine = results.items.filter((r) => r.station === station);
+          const alone = await scorer.score(
+            await Promise.all(mine.map((r) => bottle(frameOf.get(r.frameId)!))),
+          );
+          // Batch composition changes float summation order in the model, nothing more.
+          mine.forEach((r, i) =>
+            assert.ok(Math.abs(r.score! - alone[i].score) <= 1e-3 * (1 + Math.abs(alone[i].score)), station)
+          );
+        } finally {
+          await scorer.dispose();
+        }
+      }
     } finally {
       await cleanup(ns);
       await Deno.remove(stateDir, { recursive: true });

@@ -1,0 +1,111 @@
+/**
+ * One run of CLIP's vision tower over a batch of prepared frames, giving every scorer what it reads
+ * from it: the unit image embeddings (the text branch) and the tokens of chosen blocks (the CLIP
+ * patch branch). The service runs one pass per micro-batch for the frames of all stations, then each
+ * station's scorer takes its frames' rows: the model runs once, however many stations share a batch.
+ *
+ * @module
+ */
+import type { Rgb8Image } from "../clip/image_decode.ts";
+import type { ClipModel } from "../model/clip_model.ts";
+import { normalizeRows } from "../vector.ts";
+import { clipPatchFeatures } from "./backbone.ts";
+import { type FramePreparation, type PreparedFrame, prepareFrame } from "./frame_input.ts";
+import type { PatchFeatures } from "./patch_features.ts";
+
+/** Frames per vision run: large enough to amortise the call, small enough to bound memory. */
+export const VISION_BATCH = 8;
+
+/** What one vision pass holds for `n` frames. */
+export interface VisionPass {
+  n: number;
+  /** [n, embed], unit rows. */
+  embeddings: Float64Array;
+  /** The blocks whose tokens were kept, ascending. */
+  blocks: readonly number[];
+  /** Per block of `blocks`, [n, 1+grid², width]. */
+  tokens: readonly Float32Array[];
+}
+
+/**
+ * Runs the vision tower over frames, `VISION_BATCH` at a time.
+ *
+ * @param clip the model
+ * @param frames prepared frames (their `clipPixels`)
+ * @param blocks vision blocks whose tokens to keep (any order, repeats allowed)
+ * @returns the pass
+ */
+export async function runVisionPass(
+  clip: ClipModel,
+  frames: readonly Pick<PreparedFrame, "clipPixels">[],
+  blocks: readonly number[] = [],
+): Promise<VisionPass> {
+  const e = clip.config.embedDim, { imageSize, patchSize, width } = clip.config.vision;
+  const per = 3 * imageSize * imageSize, tokensPer = ((imageSize / patchSize) ** 2 + 1) * width;
+  const kept = [...new Set(blocks)].sort((a, b) => a - b);
+  const n = frames.length;
+  const embeddings = new Float64Array(n * e);
+  const tokens = kept.map(() => new Float32Array(n * tokensPer));
+  for (let start = 0; start < n; start += VISION_BATCH) {
+    const batch = frames.slice(start, start + VISION_BATCH);
+    const pixels = new Float32Array(batch.length * per);
+    batch.forEach((f, i) => pixels.set(f.clipPixels, i * per));
+    const out = await clip.runVision(pixels, batch.length, {
+      features: true,
+      ...(kept.length ? { blocks: kept } : {}),
+    });
+    embeddings.set(normalizeRows(out.features!, e).unit, start * e);
+    kept.forEach((_, b) => tokens[b].set(out.tokens![b], start * tokensPer));
+  }
+  return { n, embeddings, blocks: kept, tokens };
+}
+
+/** The rows of `indices` (in that order) of a pass. */
+export function selectFromPass(pass: VisionPass, indices: readonly number[]): VisionPass {
+  const e = pass.embeddings.length / Math.max(1, pass.n);
+  const embeddings = new Float64Array(indices.length * e);
+  indices.forEach((from, i) => embeddings.set(pass.embeddings.subarray(from * e, (from + 1) * e), i * e));
+  const tokens = pass.tokens.map((t) => {
+    const per = t.length / Math.max(1, pass.n);
+    const out = new Float32Array(indices.length * per);
+    indices.forEach((from, i) => out.set(t.subarray(from * per, (from + 1) * per), i * per));
+    return out;
+  });
+  return { n: indices.length, embeddings, blocks: pass.blocks, tokens };
+}
+
+/**
+ * CLIP patch features of a pass's frames from the tokens of `blocks` (which the pass must hold).
+ *
+ * @throws {RangeError} when the pass lacks one of the blocks
+ */
+export function passPatchFeatures(
+  clip: ClipModel,
+  pass: VisionPass,
+  blocks: readonly number[],
+): PatchFeatures {
+  const chosen = blocks.map((b) => {
+    const at = pass.blocks.indexOf(b);
+    if (at < 0) throw new RangeError(`The vision pass kept blocks ${pass.blocks.join(", ")}, not ${b}`);
+    return pass.tokens[at];
+  });
+  return clipPatchFeatures(clip, chosen, pass.n);
+}
+
+/** CLIP's part of a frame preparation: its input side and normalisation. */
+export function clipPreparation(clip: ClipModel): FramePreparation["clip"] {
+  const { mean, std } = clip.config.preprocess;
+  return { size: clip.config.vision.imageSize, mean, std };
+}
+
+/** Unit-norm CLIP image features [n, embed] (float64) of RGB images, each whole frame squashed. */
+export async function imageEmbeddings(clip: ClipModel, images: readonly Rgb8Image[]): Promise<Float64Array> {
+  const e = clip.config.embedDim;
+  const out = new Float64Array(images.length * e);
+  const prep = { clip: clipPreparation(clip), patchInputs: [] };
+  for (let start = 0; start < images.length; start += VISION_BATCH) {
+    const frames = images.slice(start, start + VISION_BATCH).map((image) => prepareFrame(image, prep));
+    out.set((await runVisionPass(clip, frames)).embeddings, start * e);
+  }
+  return out;
+}
