@@ -15,7 +15,12 @@ import type { ClipModel } from "../model/clip_model.ts";
 import { hashSeed } from "../random.ts";
 import { learnConcept } from "./concept_learning.ts";
 import { promptSetEmbedding } from "./concept_loss.ts";
-import { type BranchScores, calibrateFusion, calibrateThreshold } from "./fusion.ts";
+import {
+  type BranchScores,
+  calibrateFusion,
+  calibrateThreshold,
+  SINGLE_SHOT_SPREAD_FLOOR,
+} from "./fusion.ts";
 import {
   clipPatchSettings,
   normalPatchBank,
@@ -258,7 +263,9 @@ export async function enroll(
     const heldText = textOf(heldFeatures);
     const heldPatch = await framePatchScores(extractor, memory, held.map((a) => a.image), settings);
     const heldScores: BranchScores[] = held.map((_, i) => ({ patch: heldPatch[i], text: heldText[i] }));
-    const fusion = calibrateFusion(normalScores, heldScores);
+    const fusion = calibrateFusion(normalScores, heldScores, {
+      ...(normals.length === 1 ? { spreadFloor: SINGLE_SHOT_SPREAD_FLOOR } : {}),
+    });
     const { threshold, calibration } = calibrateThreshold(normalScores, heldScores, fusion);
 
     const profile: StationProfile = {

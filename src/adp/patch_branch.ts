@@ -138,14 +138,16 @@ export function patchInputSpec(clip: ClipModel, settings: PatchSettings): PatchI
   return { key: `clip:${side}`, width: side, height: side, resize: "whole", interpolation: "bicubic" };
 }
 
-/** The memory for a bank of normal patches, searching as the settings say. */
+/** The memory for a bank of normal patches, searching as the settings say (on `device`, default auto). */
 export async function openPatchMemory(
   bank: PatchFeatures | readonly PatchFeatures[],
   settings: Pick<PatchSettings, "imageScore" | "selfRadius">,
+  device?: Device,
 ): Promise<PatchMemory> {
   return await PatchMemory.create(bank, {
     imageScore: settings.imageScore,
     selfRadius: settings.selfRadius ?? undefined,
+    ...(device ? { session: { device } } : {}),
   });
 }
 

@@ -71,7 +71,10 @@ export interface FusionSpec {
 /** What the threshold was derived from. */
 export interface CalibrationSpec {
   method: string;
-  /** Fused scores of the normal shots, each scored against a memory without it (leave-one-out). */
+  /**
+   * Fused scores of held-out normals: each shot against a memory without it (leave-one-out), or
+   * with one shot, each of its views against a memory of its other views.
+   */
   normalScores: number[];
   /** Fused scores of held-out pseudo-anomalies. */
   pseudoAnomalyScores: number[];

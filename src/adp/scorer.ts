@@ -69,6 +69,7 @@ export interface Scorer {
 export interface ScorerOptions {
   /** Longest side of the anomaly map; the frame's aspect ratio is kept. @default 256 */
   mapSize?: number;
+  /** Where the patch extractor and the memory search run. @default {the CLIP model's provider} */
   device?: Device;
 }
 
@@ -97,12 +98,15 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
   const visionBlocks = patch.extractor.kind === "clip" ? [...patch.extractor.blocks] : [];
   let threshold = profile.meta.threshold;
   let parts: Promise<{ extractor: FeatureExtractor; memory: PatchMemory }> | undefined;
+  // Beside the model: on a GPU, the search would otherwise cap throughput at the CPU's pace.
+  const device = opts.device ?? clip.provider;
   const open = () =>
     parts ??= (async () => {
-      const extractor = await openPatchExtractor(clip, patch.extractor, { device: opts.device });
+      const extractor = await openPatchExtractor(clip, patch.extractor, { device });
       const memory = await openPatchMemory(
         { n: 1, gridH: patch.count, gridW: 1, dim: patch.dim, data: profile.memory },
         patch,
+        device,
       ).catch(async (error) => {
         await extractor.dispose().catch(() => {});
         throw error;

@@ -60,3 +60,16 @@ Deno.test("anomalyMap() puts the hottest pixel in the hot cell and rejects a sho
   );
   assert.throws(() => gaussianBlur({ width: 1, height: 1, data: new Float32Array(1) }, 0), ConfigError);
 });
+
+Deno.test("anomalyMap() equals upsampling then blurring the frame, on a random grid and a non-square frame", () => {
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const distances = Float32Array.from({ length: 14 * 10 }, rand);
+  for (const sigma of [0, 1.5, 4.6]) {
+    const direct = upsampleBilinear({ width: 10, height: 14, data: distances }, { width: 183, height: 256 });
+    const expected = sigma > 0 ? gaussianBlur(direct, sigma) : direct;
+    const map = anomalyMap(distances, { gridH: 14, gridW: 10, width: 183, height: 256, sigma });
+    // Both are float32 sums of the same products in another order: ~1e-7 of values ≤ 1.
+    assertClose(map.data, expected.data, 1e-5, `σ = ${sigma}`);
+  }
+});

@@ -3,7 +3,13 @@
  * the patch branch, and the threshold sits above every held-out normal.
  */
 import assert from "node:assert/strict";
-import { calibrateFusion, calibrateThreshold, fuseScores, TEXT_EVIDENCE } from "../../src/adp/fusion.ts";
+import {
+  calibrateFusion,
+  calibrateThreshold,
+  fuseScores,
+  SINGLE_SHOT_SPREAD_FLOOR,
+  TEXT_EVIDENCE,
+} from "../../src/adp/fusion.ts";
 
 const normals = [
   { patch: 0.1, text: 0.5 },
@@ -47,4 +53,12 @@ Deno.test("calibrateThreshold() is max(3σ, highest held-out normal + 0.5σ) in 
   const outlier = [...Array.from({ length: 15 }, () => ({ patch: 0.2, text: 0.5 })), { patch: 1, text: 0.5 }];
   const g = calibrateFusion(outlier, []);
   assert.ok(Math.abs(calibrateThreshold(outlier, [], g).threshold - 4.25) < 1e-9);
+});
+
+Deno.test("calibrateFusion() floors the spread at a fraction of the mean: 5%, or the single-shot floor", () => {
+  const alike = Array.from({ length: 4 }, () => ({ patch: 0.2, text: 0.4 }));
+  const f = calibrateFusion(alike, []);
+  assert.ok(Math.abs(f.patchStd - 0.01) < 1e-12 && Math.abs(f.textStd - 0.02) < 1e-12);
+  const one = calibrateFusion(alike, [], { spreadFloor: SINGLE_SHOT_SPREAD_FLOOR });
+  assert.ok(Math.abs(one.patchStd - 0.2 * SINGLE_SHOT_SPREAD_FLOOR) < 1e-12);
 });
