@@ -26,6 +26,16 @@
  * console.log(verdict.score, verdict.anomalous);
  * ```
  *
+ * @example Score frames of several stations with one model run (what the service does per batch)
+ * ```ts ignore
+ * import { createScorer, decodeImage, prepareFrame, runVisionPass, selectFromPass } from "./mod.ts";
+ * const a = createScorer(clip, profileA), b = createScorer(clip, profileB);
+ * const frames = [prepareFrame(await decodeImage(bytesA), a.preparation), prepareFrame(await decodeImage(bytesB), b.preparation)];
+ * const pass = await runVisionPass(clip, frames, [...a.visionBlocks, ...b.visionBlocks]);
+ * const [verdictA] = await a.scorePrepared([frames[0]], selectFromPass(pass, [0]));
+ * const [verdictB] = await b.scorePrepared([frames[1]], selectFromPass(pass, [1]));
+ * ```
+ *
  * @module
  */
 export { ClipModel, loadClip } from "./src/model/clip_model.ts";
@@ -47,6 +57,10 @@ export { enroll, ENROLL_STAGES } from "./src/adp/enroll.ts";
 export type { EnrollOptions, EnrollProgress, EnrollStage } from "./src/adp/enroll.ts";
 export { createScorer } from "./src/adp/scorer.ts";
 export type { FrameScore, Scorer, ScorerOptions } from "./src/adp/scorer.ts";
+export { prepareFrame } from "./src/adp/frame_input.ts";
+export type { FramePreparation, PreparedFrame } from "./src/adp/frame_input.ts";
+export { runVisionPass, selectFromPass } from "./src/adp/vision_pass.ts";
+export type { VisionPass } from "./src/adp/vision_pass.ts";
 export { loadProfile, saveProfile } from "./src/adp/profile.ts";
 export type { ProfileMeta, StationProfile } from "./src/adp/profile.ts";
 export { createProceduralSynthesizer, synthesizePseudoAnomalies } from "./src/adp/synth/mod.ts";

@@ -37,7 +37,7 @@ import { enroll } from "../src/adp/enroll.ts";
 import { loadProfile, saveProfile } from "../src/adp/profile.ts";
 import { decodeResult, type ResultMessage } from "../src/stream/messages.ts";
 import { startProcessor } from "../src/stream/processor.ts";
-import { framesSubject, Header, RESULTS_WILDCARD, resultsSubject } from "../src/stream/subjects.ts";
+import { framesSubject, Header, RESULTS_WILDCARD } from "../src/stream/subjects.ts";
 import { cleanup as stopServer, setup as startServer } from "../tests/_nats.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));

@@ -38,6 +38,7 @@ import {
   type ResultMessage,
 } from "./stream/messages.ts";
 import { type Processor, startProcessor } from "./stream/processor.ts";
+import { type NatsServerProcess, startNatsServer } from "./stream/nats_server.ts";
 import {
   anomaliesSubject,
   enrollProgressSubject,
@@ -69,12 +70,6 @@ const TINY_FPS = 8;
 const MODEL_FPS = 2;
 /** A frame bigger than this needs a server whose max_payload fits it: the private one allows 8 MiB. */
 const PRIVATE_MAX_PAYLOAD = 8 * 1024 * 1024;
-const NATS_BINARIES = [
-  "nats-server",
-  "/usr/sbin/nats-server",
-  "/usr/local/sbin/nats-server",
-  "/usr/local/bin/nats-server",
-];
 
 /** Raised when the user interrupts the demo (Ctrl-C). */
 class Interrupted extends Error {
@@ -179,8 +174,8 @@ function terminalColumns(): number {
 /** A connection the demo made, and the private server behind it if the demo started one. */
 interface Bus {
   url: string;
-  /** The private server's process, when the demo started it. */
-  server?: Deno.ChildProcess;
+  /** The private server, when the demo started it. */
+  server?: NatsServerProcess;
 }
 
 /** `NATS_URL` may list several servers, comma-separated. */
@@ -216,85 +211,29 @@ async function otherServiceAnswers(nc: NatsConnection): Promise<boolean> {
   }
 }
 
-async function findNatsServer(): Promise<string> {
-  for (const candidate of NATS_BINARIES) {
-    try {
-      const out = await new Deno.Command(candidate, { args: ["--version"], stdout: "null", stderr: "null" })
-        .output();
-      if (out.success) return candidate;
-    } catch {
-      // not there: try the next place
-    }
-  }
-  throw new Error(
-    "No NATS server answers and nats-server is not installed: install it with `apt-get install nats-server` " +
-      "(Debian puts it in /usr/sbin), or point NATS_URL at a running server",
-  );
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 /** The private server and the temporary folder while they exist, for a second Ctrl-C that quits at once. */
-let privateServer: Deno.ChildProcess | undefined;
+let privateServer: NatsServerProcess | undefined;
 let tempDirOfRun: string | undefined;
 
 /** Starts a private nats-server (JetStream on, store in `dir`) and waits until it listens. */
-async function startNatsServer(dir: string, cleanup: Cleanup): Promise<Bus> {
-  const binary = await findNatsServer();
-  const port = freePort();
-  const configFile = join(dir, "nats-server.conf");
-  await Deno.writeTextFile(
-    configFile,
-    [
-      `listen: "127.0.0.1:${port}"`,
-      `max_payload: ${PRIVATE_MAX_PAYLOAD}`,
-      `jetstream { store_dir: "${join(dir, "jetstream")}" }`,
-    ].join("\n") + "\n",
-  );
-  // Its own process group: a Ctrl-C in the terminal reaches the demo, which drains the service before
-  // it stops the server, rather than both at once.
-  const server = new Deno.Command(binary, {
-    args: ["-c", configFile],
-    stdout: "null",
-    stderr: "piped",
-    detached: true,
-  }).spawn();
+async function startPrivateServer(dir: string, cleanup: Cleanup): Promise<Bus> {
+  let server;
+  try {
+    server = await startNatsServer({ dir, maxPayload: PRIVATE_MAX_PAYLOAD, detached: true });
+  } catch (error) {
+    throw new Error(
+      `No NATS server answers and a private one cannot start: ${(error as Error).message}; ` +
+        "or point NATS_URL at a running server",
+      { cause: error },
+    );
+  }
   privateServer = server;
-  let log = "";
-  const decoder = new TextDecoder();
-  // Read, so that the pipe never fills and stalls the server; the tail explains a failed start.
-  const logDone = server.stderr.pipeTo(
-    new WritableStream({ write: (chunk) => void (log = (log + decoder.decode(chunk)).slice(-4000)) }),
-  ).catch(() => {});
-  let exited = false;
-  const status = server.status.then((s) => {
-    exited = true;
-    return s;
-  });
   cleanup.defer("stopping nats-server", async () => {
-    if (!exited) server.kill("SIGTERM");
     privateServer = undefined;
-    await status;
-    await logDone;
+    await server.stop();
     say(`stopped nats-server (pid ${server.pid})`);
   });
-  const deadline = Date.now() + 10_000;
-  while (true) {
-    if (exited) throw new Error(`nats-server exited before listening on port ${port}:\n${log.trim()}`);
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`nats-server did not listen on port ${port} within 10 s`);
-      await sleep(25);
-    }
-  }
-  return { url: `nats://127.0.0.1:${port}`, server };
+  return { url: server.url, server };
 }
 
 /** The bus the demo uses: a server that answers at NATS_URL if suitable, else a private one. */
@@ -318,7 +257,7 @@ async function ensureBus(tempDir: string, cleanup: Cleanup, largestFrame: number
       return { url };
     }
   }
-  const bus = await startNatsServer(tempDir, cleanup);
+  const bus = await startPrivateServer(tempDir, cleanup);
   say(`nats: ${why}; started nats-server (pid ${bus.server!.pid}) at ${bus.url}, JetStream on`);
   return bus;
 }
@@ -705,7 +644,8 @@ async function main(): Promise<number> {
       interrupt.abort();
     } else {
       try {
-        privateServer?.kill("SIGTERM");
+        // stop() sends SIGTERM before its first await, so the signal goes out before the exit.
+        void privateServer?.stop();
         if (tempDirOfRun) Deno.removeSync(tempDirOfRun, { recursive: true });
       } catch {
         // already gone

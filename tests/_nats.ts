@@ -7,7 +7,7 @@
  * @module
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { join } from "node:path";
+import { type NatsServerProcess, startNatsServer } from "../src/stream/nats_server.ts";
 
 /** Options of {@linkcode setup}. */
 export interface SetupOptions {
@@ -33,67 +33,8 @@ export interface NatsTestServer {
 }
 
 interface ServerState extends NatsTestServer {
-  process: Deno.ChildProcess;
+  server: NatsServerProcess;
   clients: NatsConnection[];
-  configFile: string;
-}
-
-const NATS_SERVER = ["nats-server", "/usr/sbin/nats-server", "/usr/local/bin/nats-server"];
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-async function serverBinary(): Promise<string> {
-  for (const candidate of NATS_SERVER) {
-    try {
-      const out = await new Deno.Command(candidate, { args: ["--version"], stdout: "null", stderr: "null" })
-        .output();
-      if (out.success) return candidate;
-    } catch {
-      // not at this place: try the next
-    }
-  }
-  throw new Error(
-    "nats-server was not found on PATH or in /usr/sbin: install it (apt-get install nats-server)",
-  );
-}
-
-async function waitForPort(port: number, process: Deno.ChildProcess, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let exited = false;
-  process.status.then(() => exited = true);
-  while (Date.now() < deadline) {
-    if (exited) throw new Error(`nats-server exited before listening on port ${port}`);
-    try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      conn.close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  throw new Error(`nats-server did not listen on port ${port} within ${timeoutMs} ms`);
-}
-
-async function spawn(binary: string, configFile: string, port: number): Promise<Deno.ChildProcess> {
-  const process = new Deno.Command(binary, {
-    args: ["-c", configFile],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  try {
-    await waitForPort(port, process);
-  } catch (error) {
-    const stderr = await new Response(process.stderr).text().catch(() => "");
-    throw new Error(`${(error as Error).message}\n${stderr.slice(-2000)}`, { cause: error });
-  }
-  // The log is not read, so it must not fill the pipe and stall the server.
-  process.stderr.pipeTo(new WritableStream()).catch(() => {});
-  return process;
 }
 
 /**
@@ -103,30 +44,15 @@ async function spawn(binary: string, configFile: string, port: number): Promise<
  * @returns the running server; pass it to {@linkcode cleanup}
  */
 export async function setup(opts: SetupOptions = {}): Promise<NatsTestServer> {
-  const binary = await serverBinary();
   const dir = await Deno.makeTempDir({ prefix: "adp-nats-" });
-  const port = freePort();
-  const jetstream = opts.jetstream ?? true;
-  const configFile = join(dir, "nats-server.conf");
-  const lines = [
-    `listen: "127.0.0.1:${port}"`,
-    `max_payload: ${opts.maxPayload ?? 8 * 1024 * 1024}`,
-    ...(jetstream ? [`jetstream { store_dir: "${join(dir, "js")}" }`] : []),
-    opts.config ?? "",
-  ];
-  await Deno.writeTextFile(configFile, lines.join("\n") + "\n");
+  const server = await startNatsServer({ dir, ...opts });
   const state: ServerState = {
-    port,
-    url: `nats://127.0.0.1:${port}`,
+    port: server.port,
+    url: server.url,
     dir,
-    configFile,
+    server,
     clients: [],
-    process: await spawn(binary, configFile, port),
-    async restart() {
-      state.process.kill("SIGTERM");
-      await state.process.status;
-      state.process = await spawn(binary, configFile, port);
-    },
+    restart: () => server.restart(),
     async connect(name = "test") {
       const nc = await connect({ servers: state.url, name });
       state.clients.push(nc);
@@ -140,11 +66,6 @@ export async function setup(opts: SetupOptions = {}): Promise<NatsTestServer> {
 export async function cleanup(server: NatsTestServer): Promise<void> {
   const state = server as ServerState;
   await Promise.all(state.clients.map((nc) => nc.isClosed() ? undefined : nc.close().catch(() => {})));
-  try {
-    state.process.kill("SIGTERM");
-  } catch {
-    // already gone
-  }
-  await state.process.status;
+  await state.server.stop();
   await Deno.remove(state.dir, { recursive: true }).catch(() => {});
 }

@@ -62,11 +62,3 @@ export function prepareFrame(image: Rgb8Image, prep: FramePreparation): Prepared
     patchInputs,
   };
 }
-
-/** One preparation serving several scorers: CLIP's input (the same for all) and every patch input once. */
-export function mergePreparations(preparations: readonly FramePreparation[]): FramePreparation {
-  if (preparations.length === 0) throw new RangeError("No preparation to merge");
-  const byKey = new Map<string, PatchInputSpec>();
-  for (const p of preparations) for (const spec of p.patchInputs) byKey.set(spec.key, spec);
-  return { clip: preparations[0].clip, patchInputs: [...byKey.values()] };
-}
