@@ -288,7 +288,11 @@ function unscored(frames: CameraFrame[]): string {
   return errors.length ? `${errors.length} unscored (${errors[0].error})` : "";
 }
 
-/** The memory child: the model, then the service on `stateDir`, then one frame per station. */
+/**
+ * The memory child: the model, then the service on `stateDir`, a full batch for the first station
+ * (so that the model's buffers have grown to the largest batch in both children, and that growth
+ * is not counted per station), then one frame per station.
+ */
 async function memoryChild(url: string, stateDir: string, stations: string[]): Promise<void> {
   const frame = (await testFrames())[0];
   const clip = await openModel();
@@ -301,8 +305,11 @@ async function memoryChild(url: string, stateDir: string, stations: string[]): P
   const processor = await startProcessor(nc, { clip, stateDir, log: quiet, queueDepth: 4 });
   await sleep(200);
   const loaded = rssMiB();
+  const warmIds = Array.from({ length: MAX_BATCH }, (_, i) => `w-${i}`);
+  await publishFrames(client, [stations[0]], [frame], warmIds, Infinity);
+  await log.count(MAX_BATCH, 300_000);
   for (const [i, s] of stations.entries()) await publishFrames(client, [s], [frame], [`m-${i}`], Infinity);
-  await log.count(stations.length, 300_000);
+  await log.count(MAX_BATCH + stations.length, 300_000);
   await sleep(200);
   const scored = rssMiB();
   const failed = [...log.arrived.values()].filter((a) => a.result.score === null).length;
@@ -429,15 +436,18 @@ async function main(): Promise<void> {
 
     // Memory: 1 station, then 1 + N stations, each in a fresh process.
     const many = [STATION, ...Array.from({ length: EXTRA_STATIONS }, (_, i) => `bench-copy-${i + 1}`)];
+    const oneDir = await Deno.makeTempDir({ prefix: "adp-nats-bench-one-" });
     const manyDir = await Deno.makeTempDir({ prefix: "adp-nats-bench-many-" });
     let one, all;
     try {
-      await Deno.mkdir(join(manyDir, "profiles"));
-      for (const s of many) await copyFile(profileFile, join(manyDir, "profiles", `${s}.safetensors`));
-      one = await runMemoryChild(server.url, stateDir, [STATION]);
+      for (const [dir, stations] of [[oneDir, [STATION]], [manyDir, many]] as const) {
+        await Deno.mkdir(join(dir, "profiles"));
+        for (const s of stations) await copyFile(profileFile, join(dir, "profiles", `${s}.safetensors`));
+      }
+      one = await runMemoryChild(server.url, oneDir, [STATION]);
       all = await runMemoryChild(server.url, manyDir, many);
     } finally {
-      await Deno.remove(manyDir, { recursive: true }).catch(() => {});
+      for (const dir of [oneDir, manyDir]) await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
 
     const ratios = cycles.map((c) => c.e2e / c.bare);

@@ -6,7 +6,9 @@
  *    (JetStream on, its store in a temporary folder) and stops it at the end.
  * 2. A model: `$ADP_MODEL_DIR` when set, else a randomly initialised tiny CLIP written once to
  *    `models/demo-tiny` with the real BPE vocabulary from `../shared`. Its scores mean nothing; they
- *    only show the pipeline working.
+ *    only show the pipeline working. The patch branch uses `$ADP_BACKBONE` when set, else the
+ *    pretrained proxy backbone of `../shared/models/proxy` when it is there (real patch features:
+ *    the verdicts then mean something even with the random CLIP), else CLIP's own tokens.
  * 3. The service (`startProcessor`, what `adp serve` runs) in this process, on a temporary state dir.
  * 4. Enrollment as `adp enroll` does it: a request on `adp.enroll.<station>` for K = 4 shots, progress
  *    followed live on `adp.enroll.<station>.progress`, while a simulated camera publishes the first
@@ -51,6 +53,7 @@ import {
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SHARED = join(ROOT, "..", "shared");
+const PROXY_BACKBONE = join(SHARED, "models/proxy/backbone.json");
 const VOCAB_NAME = "bpe_simple_vocab_16e6.txt.gz";
 const VOCAB = join(SHARED, "fixtures/clip-oracle/tokenizer", VOCAB_NAME);
 const BOTTLE = join(SHARED, "datasets/mvtec-ad/bottle");
@@ -264,6 +267,25 @@ async function ensureBus(tempDir: string, cleanup: Cleanup, largestFrame: number
 
 // ---------------------------------------------------------------------------------------------
 // Model and images
+
+/** The patch backbone for enrollment: `$ADP_BACKBONE`, else the proxy from ../shared, else none (CLIP's tokens). */
+function chooseBackbone(): string | undefined {
+  const configured = Deno.env.get("ADP_BACKBONE");
+  if (configured) {
+    say(`patch backbone: ${configured} (ADP_BACKBONE)`);
+    return configured;
+  }
+  if (existsSync(PROXY_BACKBONE)) {
+    say(
+      `patch backbone: the pretrained proxy (${
+        relative(Deno.cwd(), PROXY_BACKBONE)
+      }), so patch verdicts are real`,
+    );
+    return PROXY_BACKBONE;
+  }
+  say("patch backbone: none found, CLIP's own patch tokens (set ADP_BACKBONE to a backbone JSON)");
+  return undefined;
+}
 
 /** The configured checkpoint, or the tiny random one (written once, atomically). */
 async function ensureModel(): Promise<{ dir: string; tiny: boolean }> {
@@ -561,9 +583,11 @@ async function runDemo(cleanup: Cleanup): Promise<void> {
     return nc;
   };
   const serviceNc = await connectTo("adp demo service");
+  const backbone = chooseBackbone();
   const processor: Processor = await startProcessor(serviceNc, {
     clip,
     stateDir,
+    backbone,
     collectTimeoutMs: 60_000,
     log: (line) => say(`  service: ${line}`),
   });
@@ -630,7 +654,11 @@ async function runDemo(cleanup: Cleanup): Promise<void> {
     );
   }
   if (tally.anomalies.size) say(`  heat maps: ${relative(Deno.cwd(), HEATMAP_OUT)}/`);
-  if (tiny) say(`  (random tiny model: these verdicts show the pipeline, not ADP's accuracy)`);
+  if (tiny && backbone) {
+    say(
+      "  (random tiny CLIP: its text branch is noise and calibration leaves it out; the patch branch is real)",
+    );
+  } else if (tiny) say(`  (random tiny model: these verdicts show the pipeline, not ADP's accuracy)`);
   say(`demo ran ${((performance.now() - started) / 1000).toFixed(1)} s; stopping`);
 }
 

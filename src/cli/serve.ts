@@ -8,6 +8,7 @@ import { basename, resolve } from "node:path";
 import { loadClip } from "../model/clip_model.ts";
 import { type Device, DEVICES } from "../onnx/runtime.ts";
 import { startProcessor } from "../stream/processor.ts";
+import { loadBackboneConfig } from "../adp/backbone.ts";
 import { choiceFlag, type Command, intFlag, requireString } from "./_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 
@@ -17,7 +18,7 @@ export const serve: Command = {
   summary: "score camera frames from NATS, run enrollments, publish results and anomaly events",
   usage: `
 adp serve --model DIR --state-dir DIR [--nats URL] [--device auto|cpu|cuda|webgpu] [--jetstream]
-          [--queue-group adp] [--max-batch 8] [--max-wait-ms 10] [--max-frame-bytes N] [--max-pixels N]
+          [--backbone FILE] [--queue-group adp] [--max-batch 8] [--max-wait-ms 10] [--max-frame-bytes N] [--max-pixels N]
           [--queue-depth N] [--workers N] [--threads N] [--collect-timeout-s 120]
 
 Subscribes adp.frames.> in a queue group and publishes a result on adp.results.<station> for every
@@ -26,6 +27,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --model            CLIP checkpoint folder
   --state-dir        profiles (profiles/<station>.safetensors), job records, heat maps without JetStream
   --device           execution provider (default auto)
+  --backbone         backbone JSON for the patch branch of enrollments (default: CLIP's patch tokens);
+                     profiles record it, so scoring any profile needs no setting
   --jetstream        share profiles through object store bucket adp-profiles, keep anomaly events in
                      stream ADP_ANOMALIES (de-duplicated by Nats-Msg-Id), heat maps in bucket adp-heatmaps
   --queue-group      instances in one group share the frames (default adp)
@@ -42,6 +45,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     model: { type: "string" },
     "state-dir": { type: "string" },
     device: { type: "string" },
+    backbone: { type: "string" },
     jetstream: { type: "boolean" },
     "queue-group": { type: "string" },
     "max-batch": { type: "string" },
@@ -66,6 +70,10 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     const threads = args.values.threads === undefined ? undefined : intFlag(args, "threads", 1, [1, 1024]);
     const collectTimeoutMs = intFlag(args, "collect-timeout-s", 120, [1, 86_400]) * 1000;
     const queueGroup = (args.values["queue-group"] as string | undefined) ?? "adp";
+    const backboneFlag = args.values.backbone as string | undefined;
+    // Checked now: a wrong path should stop the service at start, not fail the first enrollment.
+    if (backboneFlag !== undefined) await loadBackboneConfig(backboneFlag);
+    const backbone = backboneFlag === undefined ? undefined : resolve(backboneFlag);
 
     const clip = await loadClip(model, { device, threads });
     const nc = await connectFromFlags(args, {
@@ -91,6 +99,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
       queueDepth,
       workers,
       collectTimeoutMs,
+      backbone,
     });
     console.error(
       `adp serve: listening on ${nc.getServer()}; Ctrl-C stops after answering every frame received`,

@@ -58,6 +58,8 @@ export interface EnrollmentOptions {
   collectTimeoutMs?: number;
   /** The group-wide lock bucket (JetStream). */
   locks?: KV;
+  /** A backbone JSON for the patch branch of every enrollment (default: CLIP's own tokens). */
+  backbone?: string;
 }
 
 interface Job {
@@ -83,7 +85,9 @@ interface JobRecord {
 export class EnrollmentManager {
   readonly #nc: NatsConnection;
   readonly #host: EnrollmentHost;
-  readonly #opts: Required<Omit<EnrollmentOptions, "locks">> & { locks?: KV };
+  readonly #opts:
+    & Required<Omit<EnrollmentOptions, "locks" | "backbone">>
+    & Pick<EnrollmentOptions, "locks" | "backbone">;
   /** Stations with a job, including those whose request is still being checked. */
   readonly #stations = new Map<string, Job | "reserved">();
   #device: Promise<void> = Promise.resolve();
@@ -328,6 +332,7 @@ export class EnrollmentManager {
           seed: request.seed,
           label: request.label,
           steps: request.steps,
+          backbone: this.#opts.backbone,
           station,
           version,
           signal,

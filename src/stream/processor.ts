@@ -99,6 +99,12 @@ export interface ProcessorConfig {
   queueDepth?: number;
   /** Decode workers. @default cores − 1, 1 to 4 */
   workers?: number;
+  /**
+   * A backbone JSON (`../shared/models/proxy/backbone.json` is one) for the patch branch of the
+   * enrollments this instance runs; profiles record it, so scoring needs no setting.
+   * @default {CLIP's own patch tokens}
+   */
+  backbone?: string;
   /** Recent frames kept per station for enrollment by frame id. @default 16 */
   ringSize?: number;
   /** How long an enrollment waits for the station's next frames. @default 120000 */
@@ -181,7 +187,9 @@ class ProcessorImpl implements Processor {
   readonly closed: Promise<void | Error>;
   readonly #nc: NatsConnection;
   readonly #clip: ClipModel;
-  readonly #cfg: Required<Omit<ProcessorConfig, "clip" | "modelId" | "instance" | "workers" | "log">>;
+  readonly #cfg:
+    & Required<Omit<ProcessorConfig, "clip" | "modelId" | "instance" | "workers" | "log" | "backbone">>
+    & Pick<ProcessorConfig, "backbone">;
   readonly #log: (line: string) => void;
   readonly #model: ModelRef;
   readonly #stations = new Map<string, Station>();
@@ -230,6 +238,7 @@ class ProcessorImpl implements Processor {
       heatmapsPerStation: cfg.heatmapsPerStation ?? 200,
       heatmapTtlMs: cfg.heatmapTtlMs ?? 7 * 24 * 3600 * 1000,
       maxStations: cfg.maxStations ?? 4096,
+      backbone: cfg.backbone,
     };
     this.#model = { id: cfg.modelId ?? basename(cfg.clip.dir), hash: cfg.clip.hash };
     this.#ring = new FrameRing({ perStation: this.#cfg.ringSize });
@@ -276,6 +285,7 @@ class ProcessorImpl implements Processor {
       instance: this.instance,
       collectTimeoutMs: this.#cfg.collectTimeoutMs,
       locks,
+      backbone: this.#cfg.backbone,
     });
     await this.#enrollment.recoverInterrupted();
     this.#enrollment.start();

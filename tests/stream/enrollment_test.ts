@@ -23,7 +23,7 @@ import {
   RESULTS_WILDCARD,
 } from "../../src/stream/subjects.ts";
 import { cleanup, setup } from "../_nats.ts";
-import { needsShared } from "../_shared.ts";
+import { needsShared, sharedPath } from "../_shared.ts";
 import { bottle, Gather, sendFrame, sleep, stateDirWith, tinyModel } from "./_fixture.ts";
 
 const quiet = () => {};
@@ -184,7 +184,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "enrollment takes frames by id from the ring buffer and refuses ids it does not hold",
+  name:
+    "enrollment takes frames by id from the ring buffer, enrolls with the service's patch backbone, and refuses ids it does not hold",
   ...needsShared,
   async fn() {
     const ns = await setup({ jetstream: false });
@@ -193,7 +194,14 @@ Deno.test({
     try {
       const svc = await ns.connect("service");
       const client = await ns.connect("client");
-      const processor = await startProcessor(svc, { clip: model.clip, stateDir, log: quiet, ringSize: 4 });
+      const backbone = sharedPath("models/proxy/backbone.json");
+      const processor = await startProcessor(svc, {
+        clip: model.clip,
+        stateDir,
+        log: quiet,
+        ringSize: 4,
+        backbone,
+      });
       const results = new Gather<ResultMessage>(client, "adp.results.new", (m) => decodeResult(m.data));
       const progress = new Gather<EnrollProgressMessage>(
         client,
@@ -224,6 +232,9 @@ Deno.test({
       const r = (await results.until((x) => x.some((y) => y.frameId === "scored"))).at(-1)!;
       assert.equal(r.profileVersion, 1);
       assert.equal(typeof r.score, "number");
+      const { patch } = (await loadProfile(join(stateDir, "profiles", "new.safetensors"))).meta;
+      assert.equal(patch.extractor.kind === "onnx" && patch.extractor.config, backbone);
+      assert.equal(patch.testViews.length, 4);
       await processor.stop();
       results.stop();
       progress.stop();
