@@ -13,8 +13,12 @@ SHARED="../shared"
 if [ -f .gpu/bundle.tar.xz ]; then
   tar -xJf .gpu/bundle.tar.xz
   SHARED=".gpu/shared"
-  for deb in .gpu/deb/*.deb; do dpkg -x "$deb" /; done
-  ldconfig
+  # The carried Vulkan loader goes into / only where the machine has none (a bare GPU image).
+  if ! ldconfig -p | grep -q 'libvulkan.so.1'; then
+    echo "gpu-check: no Vulkan loader here: unpacking the carried one into / for WebGPU"
+    for deb in .gpu/deb/*.deb; do dpkg -x "$deb" /; done
+    ldconfig
+  fi
   # The NVIDIA driver's Vulkan ICD lives outside the loader's default search path on such images.
   icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
   [ -f "$icd" ] && export VK_DRIVER_FILES="$icd"

@@ -1,7 +1,8 @@
 /**
  * The patch memory: every patch vector of the K normal images (and of their views), and each test
  * patch's cosine distance to its nearest one — an ONNX graph, `queries @ memoryᵀ` then ReduceMax,
- * the memory fed (transposed once) so one session serves every station. Optionally a patch may also
+ * the memory fed as it is stored (onnxruntime folds the transpose into the product), so a station's
+ * memory is held once, in its profile. Optionally a patch may also
  * be vouched for by its own frame's patches beyond a radius (self-reference, a second small graph),
  * and a frame may be scored through several views whose distance grids are averaged back.
  *
@@ -64,7 +65,7 @@
  */
 import { GraphBuilder } from "../onnx/graph.ts";
 import { add } from "../onnx/ops/elementwise.ts";
-import { matMul } from "../onnx/ops/linalg.ts";
+import { matMul, swapLastAxes } from "../onnx/ops/linalg.ts";
 import { transpose } from "../onnx/ops/shape.ts";
 import type { OnnxSession, SessionOptions } from "../onnx/runtime.ts";
 import { ConfigError, ShapeError } from "../errors.ts";
@@ -135,14 +136,14 @@ export interface PatchScores {
 }
 
 /**
- * The nearest-neighbour search graph: inputs `queries` [q, D] and `memory_t` [D, M] (the memory,
- * transposed once when the memory is built), output `best` [q], each query's largest dot product.
+ * The nearest-neighbour search graph: inputs `queries` [q, D] and `memory` [M, D], output `best`
+ * [q], each query's largest dot product.
  */
 export function buildNearestGraph(): GraphBuilder {
   const g = new GraphBuilder("patch_nearest");
   const queries = g.input("queries", "float32", ["q", "d"]);
-  const memoryT = g.input("memory_t", "float32", ["d", "m"]);
-  g.output("best", reduceMax(matMul(queries, memoryT), [1], { keepDims: false }));
+  const memory = g.input("memory", "float32", ["m", "d"]);
+  g.output("best", reduceMax(matMul(queries, swapLastAxes(memory)), [1], { keepDims: false }));
   return g;
 }
 
@@ -182,7 +183,7 @@ export class PatchMemory {
   /** Memory patches. */
   readonly size: number;
   readonly dim: number;
-  readonly #memoryT: Float32Array;
+  readonly #memory: Float32Array;
   readonly #session: OnnxSession;
   readonly #imageScore: ImageScoreRule;
   readonly #maxBlock: number;
@@ -191,13 +192,13 @@ export class PatchMemory {
   readonly #exclusions = new Map<string, Float32Array>();
 
   private constructor(
-    memoryT: Float32Array,
+    memory: Float32Array,
     size: number,
     dim: number,
     session: OnnxSession,
     opts: PatchMemoryOptions & { selfSession?: OnnxSession },
   ) {
-    this.#memoryT = memoryT;
+    this.#memory = memory;
     this.#selfRadius = opts.selfRadius;
     this.#selfSession = opts.selfSession;
     this.size = size;
@@ -235,12 +236,15 @@ export class PatchMemory {
     if (radius !== undefined && !(Number.isInteger(radius) && radius >= 0)) {
       throw new ConfigError(`Self-reference radius must be a non-negative integer: got ${radius}`);
     }
-    const memoryT = new Float32Array(dim * size);
-    let row = 0;
-    for (const p of parts) {
-      const rows = p.n * p.gridH * p.gridW;
-      for (let r = 0; r < rows; r++, row++) {
-        for (let k = 0; k < dim; k++) memoryT[k * size + row] = p.data[r * dim + k];
+    // One part (a profile's memory) is used as it is; several are concatenated once.
+    let memory: Float32Array;
+    if (parts.length === 1) memory = parts[0].data.subarray(0, size * dim);
+    else {
+      memory = new Float32Array(size * dim);
+      let at = 0;
+      for (const p of parts) {
+        memory.set(p.data.subarray(0, p.n * p.gridH * p.gridW * dim), at);
+        at += p.n * p.gridH * p.gridW * dim;
       }
     }
     const sessionOpts = { log: () => {}, ...opts.session };
@@ -248,7 +252,7 @@ export class PatchMemory {
     const selfSession = radius === undefined
       ? undefined
       : await openGraphSession(buildSelfGraph(), sessionOpts);
-    return new PatchMemory(memoryT, size, dim, session, { ...opts, selfSession });
+    return new PatchMemory(memory, size, dim, session, { ...opts, selfSession });
   }
 
   /**
@@ -271,7 +275,7 @@ export class PatchMemory {
           data: queries.subarray(start * this.dim, (start + rows) * this.dim),
           dims: [rows, this.dim],
         },
-        memory_t: { data: this.#memoryT, dims: [this.dim, this.size] },
+        memory: { data: this.#memory, dims: [this.size, this.dim] },
       }, ["best"]);
       const best = res.best.data as Float32Array;
       for (let i = 0; i < rows; i++) out[start + i] = 1 - best[i];
