@@ -36,7 +36,7 @@ import type { PatchMemory } from "./patch_memory.ts";
 import { type View, viewOf } from "./augment.ts";
 import { imageEmbeddings } from "./vision_pass.ts";
 import { PROFILE_FORMAT_VERSION, type StationProfile } from "./profile.ts";
-import { promptSets } from "./prompts.ts";
+import { CONCEPT_INIT_WORD, CONCEPT_PLACEHOLDER, promptSets } from "./prompts.ts";
 import { type PromptCandidate, selfTune, textAnomalyScores } from "./self_tuning.ts";
 import { synthesizePseudoAnomalies } from "./synth/mod.ts";
 
@@ -104,8 +104,6 @@ const DEFAULTS = {
   anomaliesPerShot: 4,
   minAnomalies: 16,
 };
-const PLACEHOLDER = "sks";
-const INIT_WORD = "object";
 const MAX_SHOTS = 16;
 
 /** Relative duration of each stage, for the overall percentage (concept learning dominates). */
@@ -173,8 +171,8 @@ export async function enroll(
   const heldFeatures = await embed(held.map((a) => a.image));
   check();
 
-  const prompts = promptSets(PLACEHOLDER);
-  const init = await clip.wordEmbeddings([INIT_WORD]);
+  const prompts = promptSets(CONCEPT_PLACEHOLDER);
+  const init = await clip.wordEmbeddings([CONCEPT_INIT_WORD]);
   const learn = async (
     stage: "normal-concept" | "anomaly-concept",
     from: Float32Array,
@@ -186,7 +184,7 @@ export async function enroll(
       weights: { alpha: DEFAULTS.alpha, lambda: DEFAULTS.lambda, gamma: DEFAULTS.gamma },
       promptsPerStep: DEFAULTS.promptsPerStep,
       seed: hashSeed(seed, stage),
-      placeholder: PLACEHOLDER,
+      placeholder: CONCEPT_PLACEHOLDER,
       prompts,
       onStep: (s) => {
         check();
@@ -216,9 +214,9 @@ export async function enroll(
     texts: (word: string) => ReturnType<typeof promptSets>,
     concept?: Float32Array,
   ) => {
-    const sets = texts(PLACEHOLDER);
+    const sets = texts(CONCEPT_PLACEHOLDER);
     const encode = (t: string[]) =>
-      concept ? clip.encodeTextWithConcept(t, PLACEHOLDER, concept) : clip.encodeText(t);
+      concept ? clip.encodeTextWithConcept(t, CONCEPT_PLACEHOLDER, concept) : clip.encodeText(t);
     return {
       name,
       normal: promptSetEmbedding(await encode(sets.normal), e),

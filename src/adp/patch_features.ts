@@ -16,7 +16,7 @@ import { reduceSum } from "../onnx/ops/reduce.ts";
 import { concat, transpose } from "../onnx/ops/shape.ts";
 import type { OnnxSession, RunTensor, SessionOptions } from "../onnx/runtime.ts";
 import { ConfigError, ShapeError } from "../errors.ts";
-import { averagePool, upsampleLinear } from "./_graph_ops.ts";
+import { averagePool, upsampleLinear } from "../onnx/ops/spatial.ts";
 import { openGraphSession } from "./_graph_session.ts";
 
 /** Patch vectors of `n` images on a `gridH`×`gridW` grid, row-major, each L2-normalised. */

@@ -69,7 +69,7 @@ import { matMul, swapLastAxes } from "../onnx/ops/linalg.ts";
 import { transpose } from "../onnx/ops/shape.ts";
 import type { OnnxSession, SessionOptions } from "../onnx/runtime.ts";
 import { ConfigError, ShapeError } from "../errors.ts";
-import { reduceMax } from "./_graph_ops.ts";
+import { reduceMax } from "../onnx/ops/reduce.ts";
 import { openGraphSession } from "./_graph_session.ts";
 import type { PatchFeatures } from "./patch_features.ts";
 import { type View, viewSourceCells } from "./augment.ts";

@@ -9,6 +9,14 @@
  * @module
  */
 
+/**
+ * The word whose token a learned concept replaces: only its position matters (its embedding is
+ * swapped for the concept), but it must be one token.
+ */
+export const CONCEPT_PLACEHOLDER = "sks";
+/** The word whose embedding a concept starts from (eq. 3's initialisation). */
+export const CONCEPT_INIT_WORD = "object";
+
 /** Normal-state phrases; `{}` is the object (a learned concept, or a label word). */
 export const NORMAL_STATES: readonly string[] = [
   "{}",

@@ -14,21 +14,13 @@ import { imageEmbeddings, VISION_BATCH } from "../adp/vision_pass.ts";
 import { createScorer } from "../adp/scorer.ts";
 import { learnConcept } from "../adp/concept_learning.ts";
 import { promptSetEmbedding } from "../adp/concept_loss.ts";
-import { promptSets } from "../adp/prompts.ts";
+import { CONCEPT_INIT_WORD, CONCEPT_PLACEHOLDER, promptSets } from "../adp/prompts.ts";
 import { textAnomalyScores } from "../adp/self_tuning.ts";
 import type { StationProfile } from "../adp/profile.ts";
 import { hashSeed } from "../random.ts";
 import { fitMap, type PixelTruth } from "./_ground_truth.ts";
 import { loadImage, type TestSample } from "./datasets.ts";
 import type { Variant } from "./protocol.ts";
-
-/**
- * The placeholder word and the initial word of a learned concept. Only the placeholder's position
- * matters (its embedding is replaced by the concept), but a one-token word is needed; these are the
- * words enrollment uses, so the textual-inversion baseline starts where c_n* starts.
- */
-const PLACEHOLDER = "sks";
-const INIT_WORD = "object";
 
 /** What one ADP run needs. */
 export interface AdpRunInput {
@@ -150,11 +142,17 @@ export async function conceptPrototypes(
   clip: ClipModel,
   concept: Float32Array,
 ): Promise<{ normal: Float64Array; anomalous: Float64Array }> {
-  const sets = promptSets(PLACEHOLDER);
+  const sets = promptSets(CONCEPT_PLACEHOLDER);
   const e = clip.config.embedDim;
   return {
-    normal: promptSetEmbedding(await clip.encodeTextWithConcept(sets.normal, PLACEHOLDER, concept), e),
-    anomalous: promptSetEmbedding(await clip.encodeTextWithConcept(sets.anomalous, PLACEHOLDER, concept), e),
+    normal: promptSetEmbedding(
+      await clip.encodeTextWithConcept(sets.normal, CONCEPT_PLACEHOLDER, concept),
+      e,
+    ),
+    anomalous: promptSetEmbedding(
+      await clip.encodeTextWithConcept(sets.anomalous, CONCEPT_PLACEHOLDER, concept),
+      e,
+    ),
   };
 }
 
@@ -176,7 +174,7 @@ export async function textualInversionConcept(
   const e = profile.meta.enrollment;
   const { concept } = await learnConcept(
     clip,
-    await clip.wordEmbeddings([INIT_WORD]),
+    await clip.wordEmbeddings([CONCEPT_INIT_WORD]),
     { normals: await imageEmbeddings(clip, shots) },
     {
       steps: e.steps,
@@ -185,8 +183,8 @@ export async function textualInversionConcept(
       weights: { alpha: 0, lambda: 1, gamma: e.gamma },
       promptsPerStep: e.promptsPerStep,
       seed: hashSeed(e.seed, "normal-concept"),
-      placeholder: PLACEHOLDER,
-      prompts: promptSets(PLACEHOLDER),
+      placeholder: CONCEPT_PLACEHOLDER,
+      prompts: promptSets(CONCEPT_PLACEHOLDER),
     },
   );
   return concept;

@@ -230,6 +230,10 @@ Deno.test({
           [true, true, true],
           JSON.stringify(broken.map((s) => s.score)),
         );
+        // A frame prepared without the backbone's input (for another profile) is refused, not misread.
+        const frame = await decodeImage(await read("good/000.png"));
+        const clipOnly = prepareFrame(frame, { clip: scorer.preparation.clip, patchInputs: [] });
+        await assert.rejects(() => scorer.scorePrepared([clipOnly]), /not prepared for patch input onnx:/);
       } finally {
         await scorer.dispose();
       }

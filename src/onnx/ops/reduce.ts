@@ -51,6 +51,24 @@ export const REDUCE_MEAN: OpDef = {
   },
 };
 
+/**
+ * ONNX ReduceMax (opset 18: axes as an input). Inference only (the patch search): it has no `vjp`,
+ * so autodiff refuses it with VJP_MISSING.
+ */
+export const REDUCE_MAX: OpDef = {
+  opType: "ReduceMax",
+  infer: ([x, axes], attrs, graph) => {
+    const keep = (attrs.keepdims?.value ?? 1) === 1;
+    const reduced = new Set((graph.constantInts(axes) ?? []).map((a) => normAxis(a, x!.shape.length)));
+    const shape: Dim[] = [];
+    x!.shape.forEach((d, i) => {
+      if (!reduced.has(i)) shape.push(d);
+      else if (keep) shape.push(1);
+    });
+    return [{ dtype: x!.dtype, shape }];
+  },
+};
+
 /** The axes a reduction node sums over, normalised; all of them when none are given. */
 function reducedAxes(node: Node): number[] {
   const [x, axes] = node.inputs;
@@ -93,5 +111,12 @@ export function reduceSumAxesAt(x: Value, axes: Value): Value {
   return x.graph.apply(REDUCE_SUM, [x, axes], {
     keepdims: attr.int(1),
     noop_with_empty_axes: attr.int(1),
+  })[0];
+}
+
+/** Maximum over `axes`. */
+export function reduceMax(x: Value, axes: readonly number[], opts: { keepDims: boolean }): Value {
+  return x.graph.apply(REDUCE_MAX, [x, x.graph.int64s(axes)], {
+    keepdims: attr.int(opts.keepDims ? 1 : 0),
   })[0];
 }

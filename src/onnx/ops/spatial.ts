@@ -1,30 +1,10 @@
 /**
- * ONNX operators the patch branch needs and `src/onnx/ops` does not declare yet (ReduceMax,
- * AveragePool, Resize). They are inference-only: nothing in the patch branch is differentiated, so
- * they carry no `vjp` and autodiff refuses them with VJP_MISSING should anyone try.
- *
- * They belong in `src/onnx/ops/reduce.ts` and `src/onnx/ops/nn.ts`; they live here only while those
- * files are being changed by another engineer, and should move there unchanged.
+ * Spatial resampling of NCHW feature maps: average pooling and resizing, for the patch branch's
+ * feature head. Inference only: they have no `vjp`, so autodiff refuses them with VJP_MISSING.
  *
  * @module
  */
-import { attr, type Dim, type OpDef, type Value } from "../onnx/graph.ts";
-import { normAxis } from "../onnx/ops/_shape.ts";
-
-/** ONNX ReduceMax (opset 18: axes as an input). */
-export const REDUCE_MAX: OpDef = {
-  opType: "ReduceMax",
-  infer: ([x, axes], attrs, graph) => {
-    const keep = (attrs.keepdims?.value ?? 1) === 1;
-    const reduced = new Set((graph.constantInts(axes) ?? []).map((a) => normAxis(a, x!.shape.length)));
-    const shape: Dim[] = [];
-    x!.shape.forEach((d, i) => {
-      if (!reduced.has(i)) shape.push(d);
-      else if (keep) shape.push(1);
-    });
-    return [{ dtype: x!.dtype, shape }];
-  },
-};
+import { attr, type Dim, type OpDef, type Value } from "../graph.ts";
 
 /** Spatial size after a pooling window: floor((size + pads − kernel) / stride) + 1. */
 function pooledDim(size: Dim, kernel: number, stride: number, pads: number): Dim {
@@ -65,13 +45,6 @@ export const RESIZE: OpDef = {
     }];
   },
 };
-
-/** Maximum over `axes`. */
-export function reduceMax(x: Value, axes: readonly number[], opts: { keepDims: boolean }): Value {
-  return x.graph.apply(REDUCE_MAX, [x, x.graph.int64s(axes)], {
-    keepdims: attr.int(opts.keepDims ? 1 : 0),
-  })[0];
-}
 
 /**
  * Average pooling of an NCHW tensor with a square window; `pad` zeros on every side are not counted
