@@ -16,10 +16,9 @@ import type { Rgb8Image } from "../clip/image_decode.ts";
 import { clipResizeGeometry, resizeBicubic } from "../clip/resize.ts";
 import { preprocessRgb } from "../clip/preprocess.ts";
 import type { ClipModel } from "../model/clip_model.ts";
-import type { Device, OnnxSession, RunTensor } from "../onnx/runtime.ts";
+import { createSession, type Device, type OnnxSession, type RunTensor } from "../onnx/runtime.ts";
 import { resizeFrame } from "./frame_resize.ts";
 import { freeSpatialDims } from "./_onnx_input_size.ts";
-import { openBytesSession } from "./_graph_session.ts";
 import { type PatchFeatures, PatchHead, type PatchLayer } from "./patch_features.ts";
 
 export type { PatchFeatures } from "./patch_features.ts";
@@ -350,7 +349,8 @@ export class OnnxBackbone {
     }
     const nominal = inputSize?.width === config.size && inputSize?.height === config.size;
     const model = nominal ? bytes : freeSpatialDims(bytes, config.input);
-    const session = await openBytesSession(model, config.name, {
+    const session = await createSession(model, {
+      label: config.name,
       device: opts.device,
       threads: opts.threads,
       log: opts.log ?? (() => {}),

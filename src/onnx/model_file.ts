@@ -44,28 +44,66 @@ export async function writeOnnxModel(
   const dataPath = `${path}.data`;
   const dataFile = await Deno.open(dataPath, { write: true, create: true, truncate: true });
   let dataBytes = 0;
-  const graphProto = new ProtoWriter();
+  let graphProto: ProtoWriter;
   try {
-    for (const node of graph.nodes) graphProto.message(1, nodeProto(node));
-    graphProto.string(2, graph.name);
-    for (const init of graph.initializers) {
-      const bytes = tensorBytes(init);
-      if (bytes.length >= EXTERNAL_THRESHOLD) {
-        const offset = Math.ceil(dataBytes / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
-        if (offset > dataBytes) await writeAll(dataFile, new Uint8Array(offset - dataBytes));
-        await writeAll(dataFile, bytes);
-        dataBytes = offset + bytes.length;
-        graphProto.message(5, externalTensorProto(init, basename(dataPath), offset, bytes.length));
-      } else {
-        graphProto.message(5, tensorProtoHeader(init).bytes(9, bytes));
-      }
-    }
-    for (const input of graph.inputs) graphProto.message(11, valueInfo(input));
-    for (const output of graph.outputs) graphProto.message(12, valueInfo(output));
+    graphProto = await graphProtoOf(graph, async (init, bytes) => {
+      if (bytes.length < EXTERNAL_THRESHOLD) return tensorProtoHeader(init).bytes(9, bytes);
+      const offset = Math.ceil(dataBytes / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
+      if (offset > dataBytes) await writeAll(dataFile, new Uint8Array(offset - dataBytes));
+      await writeAll(dataFile, bytes);
+      dataBytes = offset + bytes.length;
+      return externalTensorProto(init, basename(dataPath), offset, bytes.length);
+    });
   } finally {
     dataFile.close();
   }
+  const modelBytes = modelProtoOf(graph, graphProto, opts).bytesOut();
+  await Deno.writeFile(path, modelBytes);
+  return { modelBytes: modelBytes.length, dataBytes };
+}
 
+/**
+ * `graph` as one model in memory, every weight inline: for the small helper graphs that are opened
+ * straight from bytes, so that opening one writes nothing to disk (a read-only /tmp included).
+ *
+ * @throws {RangeError} when the weights exceed what one protobuf message may hold
+ */
+export async function serializeOnnxModel(
+  graph: GraphBuilder,
+  opts: WriteModelOptions = {},
+): Promise<Uint8Array> {
+  let total = 0;
+  const graphProto = await graphProtoOf(graph, (init, bytes) => {
+    total += bytes.length;
+    if (total > MAX_INLINE_BYTES) {
+      throw new RangeError(
+        `Graph ${graph.name} holds over ${MAX_INLINE_BYTES} bytes of weights: write it to a file`,
+      );
+    }
+    return Promise.resolve(tensorProtoHeader(init).bytes(9, bytes));
+  });
+  return modelProtoOf(graph, graphProto, opts).bytesOut();
+}
+
+/** Protobuf messages are limited to 2 GiB; inline models stay well below. */
+const MAX_INLINE_BYTES = 1 << 30;
+
+/** The GraphProto: nodes, name, initializers (as `initializer` encodes each), inputs, outputs. */
+async function graphProtoOf(
+  graph: GraphBuilder,
+  initializer: (init: Initializer, bytes: Uint8Array) => Promise<ProtoWriter>,
+): Promise<ProtoWriter> {
+  const graphProto = new ProtoWriter();
+  for (const node of graph.nodes) graphProto.message(1, nodeProto(node));
+  graphProto.string(2, graph.name);
+  for (const init of graph.initializers) graphProto.message(5, await initializer(init, tensorBytes(init)));
+  for (const input of graph.inputs) graphProto.message(11, valueInfo(input));
+  for (const output of graph.outputs) graphProto.message(12, valueInfo(output));
+  return graphProto;
+}
+
+/** The ModelProto around a graph: IR version, producer, doc string, opsets. */
+function modelProtoOf(graph: GraphBuilder, graphProto: ProtoWriter, opts: WriteModelOptions): ProtoWriter {
   const model = new ProtoWriter()
     .int(1, IR_VERSION)
     .string(2, "adp-edge")
@@ -76,9 +114,7 @@ export async function writeOnnxModel(
   if (graph.nodes.some((n) => n.op.domain === MICROSOFT_DOMAIN)) {
     model.message(8, new ProtoWriter().string(1, MICROSOFT_DOMAIN).int(2, 1));
   }
-  const modelBytes = model.bytesOut();
-  await Deno.writeFile(path, modelBytes);
-  return { modelBytes: modelBytes.length, dataBytes };
+  return model;
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {

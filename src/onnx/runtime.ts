@@ -106,12 +106,17 @@ export class OnnxSession {
 }
 
 /**
- * Opens a model file on the requested device, falling back (with one log line that says why) when
- * the provider cannot load: `cuda` needs onnxruntime's separately installed CUDA provider and a GPU.
+ * Opens a model (a file, or its bytes) on the requested device, falling back (with one log line that
+ * says why) when the provider cannot load: `cuda` needs onnxruntime's separately installed CUDA
+ * provider and a GPU. A model whose weights live in an external file must be opened by path.
  *
  * @throws {ProcessorError} DEVICE_UNAVAILABLE when no provider in the chain loads the model
  */
-export async function createSession(modelPath: string, opts: SessionOptions = {}): Promise<OnnxSession> {
+export async function createSession(
+  model: string | Uint8Array,
+  opts: SessionOptions = {},
+): Promise<OnnxSession> {
+  const name = typeof model === "string" ? model : "an in-memory model";
   const device = opts.device ?? "auto";
   const log = opts.log ?? ((line: string) => console.error(line));
   const chain: Provider[] = device === "auto"
@@ -122,23 +127,26 @@ export async function createSession(modelPath: string, opts: SessionOptions = {}
   const failures: string[] = [];
   for (const provider of chain) {
     try {
-      const session = await ort.InferenceSession.create(modelPath, {
+      const options = {
         executionProviders: [provider],
         graphOptimizationLevel: "all",
         intraOpNumThreads: opts.threads ?? 0,
         interOpNumThreads: 1,
         logSeverityLevel: 4, // provider-load failures are reported once, below, not as native noise
-      });
+      } as const;
+      const session = typeof model === "string"
+        ? await ort.InferenceSession.create(model, options)
+        : await ort.InferenceSession.create(model, options);
       const why = failures.length ? ` (${failures.join("; ")})` : device === provider ? " (requested)" : "";
-      log(`onnxruntime: ${provider} runs ${opts.label ?? baseName(modelPath)}${why}`);
-      return new OnnxSession(session, provider, modelPath);
+      log(`onnxruntime: ${provider} runs ${opts.label ?? baseName(name)}${why}`);
+      return new OnnxSession(session, provider, name);
     } catch (error) {
       failures.push(`${provider} unavailable: ${firstLine((error as Error).message)}`);
     }
   }
   throw new ProcessorError(
     ErrorCode.DEVICE_UNAVAILABLE,
-    `No execution provider could load ${modelPath}: ${failures.join("; ")}`,
+    `No execution provider could load ${name}: ${failures.join("; ")}`,
   );
 }
 
