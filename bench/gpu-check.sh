@@ -30,7 +30,8 @@ if [ ! -x "$DENO" ]; then
   exit 2
 fi
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-for device in cpu cuda webgpu; do
+# GPU_CHECK_DEVICES narrows the run (default: all three).
+for device in ${GPU_CHECK_DEVICES:-cpu cuda webgpu}; do
   timeout "${GPU_CHECK_TIMEOUT:-600}" "$DENO" run --allow-all --cached-only bench/gpu_check.ts --device "$device" --shared "$SHARED" "$@" ||
     echo "[$device] gpu_check.ts exited with $?"
 done

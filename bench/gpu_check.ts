@@ -24,7 +24,13 @@ const DIR = join(ROOT, ".cache/bench/vit-b-16");
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { device: { type: "string" }, steps: { type: "string" }, shared: { type: "string" } },
+    options: {
+      device: { type: "string" },
+      steps: { type: "string" },
+      shared: { type: "string" },
+      // Where the scorer's patch search runs (default: beside the model), to compare placements.
+      "patch-device": { type: "string" },
+    },
   });
   const device = (values.device ?? "cpu") as Device;
   if (!DEVICES.includes(device)) throw new Error(`Unknown device ${device}`);
@@ -68,7 +74,9 @@ async function main(): Promise<void> {
     const enrollS = (performance.now() - t) / 1000;
     // Scoring as the service does it: frames already prepared (by its decode workers), one vision
     // pass per batch of 8, then the text and patch branches and the maps.
-    const scorer = createScorer(clip, profile);
+    const patchDevice = values["patch-device"] as Device | undefined;
+    if (patchDevice && !DEVICES.includes(patchDevice)) throw new Error(`Unknown device ${patchDevice}`);
+    const scorer = createScorer(clip, profile, patchDevice ? { device: patchDevice } : {});
     try {
       const frames = await Promise.all(
         shots.map(async (b) => prepareFrame(await decodeImage(b), scorer.preparation)),
@@ -78,12 +86,10 @@ async function main(): Promise<void> {
       for (let i = 0; i < rounds; i++) await scorer.scorePrepared(frames);
       const scoredFps = (frames.length * rounds * 1000) / (performance.now() - t);
       console.log(
-        `[${device}] vision ViT-B/16 batch 8: ${
-          fps.toFixed(1)
-        } frames/s · scoring (vision + text + patch + ` +
-          `map, batch 8): ${scoredFps.toFixed(1)} frames/s · enrollment K=8, ${steps} steps: ${
-            enrollS.toFixed(1)
-          } s`,
+        `[${device}] vision ViT-B/16 batch 8: ${fps.toFixed(1)} frames/s · scoring (vision + text + patch` +
+          `${patchDevice ? ` on ${patchDevice}` : ""} + map, batch 8): ${
+            scoredFps.toFixed(1)
+          } frames/s · enrollment K=8, ${steps} steps: ${enrollS.toFixed(1)} s`,
       );
     } finally {
       await scorer.dispose();
