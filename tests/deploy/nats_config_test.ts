@@ -9,9 +9,9 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { connect, errors, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { findNatsServer } from "../../src/stream/nats_server.ts";
 
 const CONFIG = fileURLToPath(new URL("../../deploy/nats-server.conf", import.meta.url));
-const NATS_SERVER = ["nats-server", "/usr/sbin/nats-server", "/usr/local/bin/nats-server"];
 const STORE_DIR_REGEXP = /^(\s*store_dir:\s*)(\S+)\s*$/m;
 
 /** The passwords the config reads from the environment, fresh per server. */
@@ -27,21 +27,6 @@ interface DeployServer extends AsyncDisposable {
   passwords: Passwords;
   /** Connects as `user` with its password (closed on dispose). */
   as(user: "adp" | "camera-line-1" | "plc" | "operator"): Promise<NatsConnection>;
-}
-
-async function natsServerBinary(): Promise<string> {
-  for (const candidate of NATS_SERVER) {
-    try {
-      const out = await new Deno.Command(candidate, { args: ["--version"], stdout: "null", stderr: "null" })
-        .output();
-      if (out.success) return candidate;
-    } catch {
-      // not at this place: try the next
-    }
-  }
-  throw new Error(
-    "nats-server was not found on PATH or in /usr/sbin: install it (apt-get install nats-server)",
-  );
 }
 
 /**
@@ -61,7 +46,7 @@ function freePort(): number {
 
 /** Starts nats-server on deploy/nats-server.conf (port, monitoring and store dir overridden). */
 async function startDeployServer(): Promise<DeployServer> {
-  const binary = await natsServerBinary();
+  const binary = await findNatsServer();
   const dir = await Deno.makeTempDir({ prefix: "adp-deploy-nats-" });
   const text = await Deno.readTextFile(CONFIG);
   assert.equal(text.match(new RegExp(STORE_DIR_REGEXP, "gm"))?.length, 1, "one store_dir line expected");
