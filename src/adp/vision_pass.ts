@@ -28,26 +28,29 @@ export interface VisionPass {
 }
 
 /**
- * Runs the vision tower over frames, `VISION_BATCH` at a time.
+ * Runs the vision tower over frames, `batch` at a time.
  *
  * @param clip the model
  * @param frames prepared frames (their `clipPixels`)
  * @param blocks vision blocks whose tokens to keep (any order, repeats allowed)
+ * @param opts `batch`: frames per model run (the service's `--max-batch`); default {@linkcode VISION_BATCH}
  * @returns the pass
  */
 export async function runVisionPass(
   clip: ClipModel,
   frames: readonly Pick<PreparedFrame, "clipPixels">[],
   blocks: readonly number[] = [],
+  opts: { batch?: number } = {},
 ): Promise<VisionPass> {
+  const size = Math.max(1, Math.floor(opts.batch ?? VISION_BATCH));
   const e = clip.config.embedDim, { imageSize, patchSize, width } = clip.config.vision;
   const per = 3 * imageSize * imageSize, tokensPer = ((imageSize / patchSize) ** 2 + 1) * width;
   const kept = [...new Set(blocks)].sort((a, b) => a - b);
   const n = frames.length;
   const embeddings = new Float64Array(n * e);
   const tokens = kept.map(() => new Float32Array(n * tokensPer));
-  for (let start = 0; start < n; start += VISION_BATCH) {
-    const batch = frames.slice(start, start + VISION_BATCH);
+  for (let start = 0; start < n; start += size) {
+    const batch = frames.slice(start, start + size);
     const pixels = new Float32Array(batch.length * per);
     batch.forEach((f, i) => pixels.set(f.clipPixels, i * per));
     const out = await clip.runVision(pixels, batch.length, {

@@ -523,7 +523,7 @@ class ProcessorImpl implements Processor {
       }
       let pass: VisionPass | undefined;
       try {
-        pass = await runVisionPass(this.#clip, frames, [...blocks]);
+        pass = await runVisionPass(this.#clip, frames, [...blocks], { batch: this.#cfg.maxBatch });
       } catch (error) {
         for (const { station, items } of groups.values()) {
           for (const d of items) {
