@@ -30,10 +30,11 @@ Deno.test({
         queueDepth,
         workers: 1,
       });
+      const frames = await bottleFrames(sharedPath(), 8, 224);
       const r = await runOverload({
         nc: await ns.connect("camera"),
         station: "line",
-        frames: await bottleFrames(sharedPath(), 8, 224),
+        frames,
         factor: 5,
         durationS: 10,
         calibrateS: 2,
@@ -83,8 +84,17 @@ Deno.test({
         `p99 ${r.latency.overload.p99} ms within ${Math.round(bound)} ms`,
       );
       assert.ok(r.latency.lastThird.p99 < 2 * r.latency.firstThird.p99 + 1000, "latency does not grow");
-      // Memory is flat: no backlog of frames builds up anywhere.
-      assert.ok(r.rss.peak - r.rss.before < 256 * 1048576, `memory grew ${mib(r.rss.peak - r.rss.before)}`);
+      // No backlog builds up anywhere (the latency bounds above already say so for the queues): a
+      // service that held what it cannot score would carry 4/5 of the bytes offered, plus garbage.
+      // The peak holds the garbage of frames already dropped, which V8 collects when it sees fit
+      // (170–300 MiB of 570 offered here), so the bound is 3/4 of the bytes offered; and once the
+      // load has gone, nothing is retained.
+      const offered = r.sent * frames.reduce((a, f) => a + f.length, 0) / frames.length;
+      assert.ok(
+        r.rss.peak - r.rss.before < 0.75 * offered,
+        `memory grew ${mib(r.rss.peak - r.rss.before)} of ${mib(offered)} offered`,
+      );
+      assert.ok(r.rss.after - r.rss.before < 128 * 1048576, `memory kept ${mib(r.rss.after - r.rss.before)}`);
       // Recovered: unloaded latency once the load ends.
       assert.ok(
         r.latency.recovered.p50 < 3 * r.latency.idle.p50 + 100,
