@@ -39,8 +39,11 @@ Deno.test({
         durationS: 10,
         calibrateS: 2,
         window: queueDepth,
-        // This isolate's heap and buffers: the process's RSS is shared with test files running beside it.
+        // This isolate's live heap and buffers (the process's RSS is shared with test files running
+        // beside it): collected first where the test task exposes gc, so dropped frames' garbage
+        // does not count.
         rss: () => {
+          (globalThis as { gc?: () => void }).gc?.();
           const m = Deno.memoryUsage();
           return Promise.resolve(m.heapUsed + m.external);
         },
@@ -84,15 +87,15 @@ Deno.test({
         `p99 ${r.latency.overload.p99} ms within ${Math.round(bound)} ms`,
       );
       assert.ok(r.latency.lastThird.p99 < 2 * r.latency.firstThird.p99 + 1000, "latency does not grow");
-      // No backlog builds up anywhere (the latency bounds above already say so for the queues): a
-      // service that held what it cannot score would carry 4/5 of the bytes offered, plus garbage.
-      // The peak holds the garbage of frames already dropped, which V8 collects when it sees fit
-      // (170–300 MiB of 570 offered here), so the bound is 3/4 of the bytes offered; and once the
-      // load has gone, nothing is retained.
+      // No backlog builds up anywhere (the latency bounds above say so for the queues too): a service
+      // that held what it cannot score would grow by most of the bytes offered. Without gc exposed
+      // (a lone `deno test`), the peak also holds dropped frames' garbage: then the bound is all of them.
       const offered = r.sent * frames.reduce((a, f) => a + f.length, 0) / frames.length;
+      const collected = typeof (globalThis as { gc?: unknown }).gc === "function";
+      const allowed = collected ? Math.min(128 * 1048576, offered / 4) : offered;
       assert.ok(
-        r.rss.peak - r.rss.before < 0.75 * offered,
-        `memory grew ${mib(r.rss.peak - r.rss.before)} of ${mib(offered)} offered`,
+        r.rss.peak - r.rss.before < allowed,
+        `memory grew ${mib(r.rss.peak - r.rss.before)} (${mib(offered)} offered)`,
       );
       assert.ok(r.rss.after - r.rss.before < 128 * 1048576, `memory kept ${mib(r.rss.after - r.rss.before)}`);
       // Recovered: unloaded latency once the load ends.
