@@ -17,16 +17,13 @@ import { clipResizeGeometry, resizeBicubic } from "../clip/resize.ts";
 import { preprocessRgb } from "../clip/preprocess.ts";
 import type { ClipModel } from "../model/clip_model.ts";
 import { createSession, type Device, type OnnxSession, type RunTensor } from "../onnx/runtime.ts";
-import { resizeFrame } from "./frame_resize.ts";
+import { type BackboneInterpolation, type BackboneResize, resizeFrame } from "./frame_resize.ts";
 import { freeSpatialDims } from "./_onnx_input_size.ts";
 import { type PatchFeatures, PatchHead, type PatchLayer } from "./patch_features.ts";
 
 export type { PatchFeatures } from "./patch_features.ts";
 
-/** How a frame becomes the network's input: squashed whole, or shorter side scaled and centre-cropped. */
-export type BackboneResize = "whole" | "crop";
-/** The resampling filter (Pillow's, antialiased). */
-export type BackboneInterpolation = "bilinear" | "bicubic";
+export type { BackboneInterpolation, BackboneResize } from "./frame_resize.ts";
 
 /** A backbone description, validated. */
 export interface BackboneConfig {
@@ -699,13 +696,13 @@ export function clipExtractor(model: ClipModel, opts: ClipExtractorOptions): Fea
   };
 }
 
-/** One {@linkcode PatchFeatures} per image. */
+/** One {@linkcode PatchFeatures} per image, each a view of `features.data` (nothing is copied). */
 export function splitFeatures(features: PatchFeatures): PatchFeatures[] {
   const per = features.gridH * features.gridW * features.dim;
   return Array.from({ length: features.n }, (_, i) => ({
     ...features,
     n: 1,
-    data: features.data.slice(i * per, (i + 1) * per),
+    data: features.data.subarray(i * per, (i + 1) * per),
   }));
 }
 

@@ -30,7 +30,7 @@ import {
   type PatchSettings,
   testViewFeatures,
 } from "./patch_branch.ts";
-import { concatFeatures, type FeatureExtractor } from "./backbone.ts";
+import { concatFeatures, type FeatureExtractor, splitFeatures } from "./backbone.ts";
 import type { PatchFeatures } from "./patch_features.ts";
 import type { PatchMemory } from "./patch_memory.ts";
 import { type View, viewOf } from "./augment.ts";
@@ -330,6 +330,10 @@ async function framePatchScores(
   return scores.map((s) => s.imageScores[0]);
 }
 
+function sameViews(a: readonly View[], b: readonly View[]): boolean {
+  return a.length === b.length && a.every((view, i) => view === b[i]);
+}
+
 /** The symmetries a single shot stands in for unseen good parts with (those PATCH_DEFAULTS uses). */
 const SINGLE_SHOT_VIEWS: readonly View[] = ["identity", "flipH", "flipV", "rot180"];
 
@@ -351,9 +355,11 @@ async function heldOutNormals(
   settings: PatchSettings,
 ): Promise<{ patch: number[]; images: readonly Rgb8Image[] }> {
   if (normals.length >= 2) {
-    const inputs = normals.map((n) => extractor.prepare(n));
-    const views = await testViewFeatures(extractor, inputs, settings.testViews);
     const v = settings.testViews.length;
+    // The memory's views are usually the test views: their features are already in the bank.
+    const views = sameViews(settings.views, settings.testViews)
+      ? bank.flatMap(splitFeatures)
+      : await testViewFeatures(extractor, normals.map((n) => extractor.prepare(n)), settings.testViews);
     const patch: number[] = [];
     for (let i = 0; i < normals.length; i++) {
       const others = await openPatchMemory(bank.filter((_, j) => j !== i), settings);

@@ -9,10 +9,15 @@ import type { Rgb8Image } from "../clip/image_decode.ts";
 import { resizeBicubic } from "../clip/resize.ts";
 import { resizeBilinear } from "./resize_bilinear.ts";
 
+/** How a frame becomes the network's input: squashed whole, or shorter side scaled and centre-cropped. */
+export type BackboneResize = "whole" | "crop";
+/** The resampling filter (Pillow's, antialiased). */
+export type BackboneInterpolation = "bilinear" | "bicubic";
+
 /** How a backbone takes frames of another size. */
 export interface FrameResize {
-  resize: "whole" | "crop";
-  interpolation: "bilinear" | "bicubic";
+  resize: BackboneResize;
+  interpolation: BackboneInterpolation;
 }
 
 /** Resizes a frame to the network input per the config's resize mode and filter. */

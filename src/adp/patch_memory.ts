@@ -190,6 +190,7 @@ export class PatchMemory {
   readonly #selfRadius: number | undefined;
   readonly #selfSession: OnnxSession | undefined;
   readonly #exclusions = new Map<string, Float32Array>();
+  readonly #viewCells = new Map<string, Int32Array>();
 
   private constructor(
     memory: Float32Array,
@@ -363,13 +364,24 @@ export class PatchMemory {
             `View ${view} of frame ${i / views.length} holds ${d.length} cells, not ${merged.length}`,
           );
         }
-        const source = viewSourceCells({ width: gridW, height: gridH }, view);
+        const source = this.#sourceCells(gridW, gridH, view);
         for (let j = 0; j < source.length; j++) merged[source[j]] += d[j] / views.length;
       });
       const score = Float32Array.of(imageScore(merged, this.#imageScore));
       out.push({ n: 1, gridH, gridW, distances: merged, imageScores: score });
     }
     return out;
+  }
+
+  /** Where each cell of a view's grid comes from in the frame's grid: one table per grid and view. */
+  #sourceCells(width: number, height: number, view: View): Int32Array {
+    const key = `${width}x${height}:${view}`;
+    let cells = this.#viewCells.get(key);
+    if (!cells) {
+      cells = viewSourceCells({ width, height }, view);
+      this.#viewCells.set(key, cells);
+    }
+    return cells;
   }
 
   /** 1 − each patch's largest cosine to its own frame's patches beyond the self-reference radius. */

@@ -11,7 +11,12 @@
 import { openSafetensors, writeSafetensors } from "../clip/safetensors.ts";
 import { ProcessorError, ProfileError } from "../errors.ts";
 import { type View, VIEWS } from "./augment.ts";
-import { type IntensityMode, loadBackboneConfig } from "./backbone.ts";
+import {
+  type BackboneInterpolation,
+  type BackboneResize,
+  type IntensityMode,
+  loadBackboneConfig,
+} from "./backbone.ts";
 import type { ImageScoreRule } from "./patch_memory.ts";
 
 /** Marks a safetensors file as a station profile. */
@@ -33,8 +38,8 @@ export type PatchExtractorSpec =
     sha256: string;
     layers: string[];
     inputSize: number;
-    resize: "whole" | "crop";
-    interpolation: "bilinear" | "bicubic";
+    resize: BackboneResize;
+    interpolation: BackboneInterpolation;
     intensity: IntensityMode;
   };
 

@@ -98,7 +98,8 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
   const visionBlocks = patch.extractor.kind === "clip" ? [...patch.extractor.blocks] : [];
   let threshold = profile.meta.threshold;
   let parts: Promise<{ extractor: FeatureExtractor; memory: PatchMemory }> | undefined;
-  // Beside the model: on a GPU, the search would otherwise cap throughput at the CPU's pace.
+  // Beside the model by default: it keeps the CPU free for decoding. On WebGPU the placement measured
+  // the same either way (bench/gpu-check.sh --patch-device); on CUDA it is unmeasured.
   const device = opts.device ?? clip.provider;
   const open = () =>
     parts ??= (async () => {

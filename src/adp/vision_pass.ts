@@ -63,8 +63,9 @@ export async function runVisionPass(
   return { n, embeddings, blocks: kept, tokens };
 }
 
-/** The rows of `indices` (in that order) of a pass. */
+/** The rows of `indices` (in that order) of a pass; the pass itself when that is all of it, in order. */
 export function selectFromPass(pass: VisionPass, indices: readonly number[]): VisionPass {
+  if (indices.length === pass.n && indices.every((from, i) => from === i)) return pass;
   const e = pass.embeddings.length / Math.max(1, pass.n);
   const embeddings = new Float64Array(indices.length * e);
   indices.forEach((from, i) => embeddings.set(pass.embeddings.subarray(from * e, (from + 1) * e), i * e));

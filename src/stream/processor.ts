@@ -7,7 +7,8 @@
  * station's bounded queue (when full, the oldest waiting frame is dropped with an `overload`
  * result, so the newest frames are kept) → decoding and preparing (resize, normalise) in a worker →
  * the ready list → a batch of up to `maxBatch` frames from any stations, formed within `maxWaitMs` →
- * one vision pass over the whole batch → each station's scorer on its rows → results published. Frames are taken from the station queues round-robin, so one busy camera cannot starve
+ * one vision pass over the whole batch → each station's scorer on its rows → results published.
+ * Frames are taken from the station queues round-robin, so one busy camera cannot starve
  * the others. Every frame that is not scored gets a result carrying `error` and `reason`, and is
  * counted; nothing is dropped silently. `stop()` drains: frames already received are all answered.
  *
