@@ -19,6 +19,7 @@ import { loadClip } from "../../src/model/clip_model.ts";
 import { loadImage } from "../../src/eval/datasets.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 import { modelDirWithVocab } from "../model/_oracle.ts";
+import { tempDir } from "../_temp_dir.ts";
 
 const PROXY = {
   name: "mobilenetv2-proxy",
@@ -69,21 +70,18 @@ Deno.test("parseBackboneConfig() names the field and the file of every invalid e
 });
 
 Deno.test("loadBackboneConfig() reports a missing file and malformed JSON with the path", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "adp-backbone-" });
-  try {
-    const path = join(dir, "backbone.json");
-    await assert.rejects(
-      () => loadBackboneConfig(path),
-      (e) => e instanceof ConfigError && e.message.includes(path),
-    );
-    await Deno.writeTextFile(path, "{ not json");
-    await assert.rejects(
-      () => loadBackboneConfig(path),
-      (e) => e instanceof ConfigError && /not valid JSON/.test(e.message),
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using tmp = await tempDir("adp-backbone-");
+  const dir = tmp.path;
+  const path = join(dir, "backbone.json");
+  await assert.rejects(
+    () => loadBackboneConfig(path),
+    (e) => e instanceof ConfigError && e.message.includes(path),
+  );
+  await Deno.writeTextFile(path, "{ not json");
+  await assert.rejects(
+    () => loadBackboneConfig(path),
+    (e) => e instanceof ConfigError && /not valid JSON/.test(e.message),
+  );
 });
 
 function assertUnitRows(f: PatchFeatures): void {
@@ -150,25 +148,22 @@ Deno.test({
 });
 
 Deno.test("openOnnxExtractor() refuses a model whose output is not an [N,C,H,W] feature map", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "adp-flat-" });
-  try {
-    const g = new GraphBuilder("flat");
-    const x = g.input("pixel_values", "float32", ["n", 3, 8, 8]);
-    g.output("flat", reshape(x, [0, -1]));
-    await writeOnnxModel(g, join(dir, "flat.onnx"));
-    const config = parseBackboneConfig(
-      { ...PROXY, name: "flat", onnx: "flat.onnx", size: 8, outputs: ["flat"] },
-      { baseDir: dir },
-    );
-    await assert.rejects(
-      () => openOnnxExtractor(config, { device: "cpu" }),
-      (e) =>
-        e instanceof ConfigError &&
-        /flat is not a float \[N,C,H,W\] feature map: got \[1,192\]/.test(e.message),
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using tmp = await tempDir("adp-flat-");
+  const dir = tmp.path;
+  const g = new GraphBuilder("flat");
+  const x = g.input("pixel_values", "float32", ["n", 3, 8, 8]);
+  g.output("flat", reshape(x, [0, -1]));
+  await writeOnnxModel(g, join(dir, "flat.onnx"));
+  const config = parseBackboneConfig(
+    { ...PROXY, name: "flat", onnx: "flat.onnx", size: 8, outputs: ["flat"] },
+    { baseDir: dir },
+  );
+  await assert.rejects(
+    () => openOnnxExtractor(config, { device: "cpu" }),
+    (e) =>
+      e instanceof ConfigError &&
+      /flat is not a float \[N,C,H,W\] feature map: got \[1,192\]/.test(e.message),
+  );
 });
 
 Deno.test({

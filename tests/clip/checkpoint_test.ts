@@ -19,6 +19,7 @@ import {
 import { writeRandomCheckpoint } from "../../src/clip/tiny_checkpoint.ts";
 import type { ClipWeights } from "../../src/clip/weights.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
+import { tempDir } from "../_temp_dir.ts";
 
 const ORACLE = "fixtures/clip-oracle";
 const FIXTURES = [
@@ -77,12 +78,9 @@ function weightsError(file: string, tensor: string | undefined, code: ErrorCode)
 }
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "checkpoint_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using tmp = await tempDir("checkpoint_test_");
+  const dir = tmp.path;
+  await fn(dir);
 }
 
 /** Copies a weights file, leaving out and adding tensors. */

@@ -12,6 +12,7 @@ import { pullModel, type PullProgress } from "../../src/clip/hub_download.ts";
 import { findPretrained, listPretrained } from "../../src/clip/pretrained.ts";
 import { getArchitecture } from "../../src/clip/architectures.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
+import { tempDir } from "../_temp_dir.ts";
 
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
 const TOKEN = "hf_test_token";
@@ -268,42 +269,39 @@ Deno.test({
   async fn() {
     const repo = hfRepo();
     await using hub = new FakeHub({ "openai/clip-vit-base-patch16": repo });
-    const dir = await Deno.makeTempDir();
-    try {
-      const result = await pullModel("ViT-B-16:openai", dir, {
-        ...FAST,
-        endpoint: hub.endpoint,
-        token: TOKEN,
-      });
-      const files = ["model.safetensors", "config.json", "vocab.json", "merges.txt"];
-      assert.deepEqual(result.files.map((f) => f.file), files);
-      assert.equal(result.repo, "openai/clip-vit-base-patch16");
-      assert.equal(result.commit, COMMIT);
-      assert.equal(result.layout, "hf");
-      await assertSameFiles(dir, repo, files);
-      assert.deepEqual(result.files[0].checksum, {
-        kind: "sha256",
-        hex: sha256(repo.files["model.safetensors"].bytes),
-      });
-      assert.deepEqual(result.files[1].checksum, {
-        kind: "git-sha1",
-        hex: gitBlobSha1(repo.files["config.json"].bytes),
-      });
-      assert.ok(result.files.every((f) => !f.skipped));
-      assert.deepEqual(await partFiles(dir), []);
+    await using tmp = await tempDir();
+    const dir = tmp.path;
+    const result = await pullModel("ViT-B-16:openai", dir, {
+      ...FAST,
+      endpoint: hub.endpoint,
+      token: TOKEN,
+    });
+    const files = ["model.safetensors", "config.json", "vocab.json", "merges.txt"];
+    assert.deepEqual(result.files.map((f) => f.file), files);
+    assert.equal(result.repo, "openai/clip-vit-base-patch16");
+    assert.equal(result.commit, COMMIT);
+    assert.equal(result.layout, "hf");
+    await assertSameFiles(dir, repo, files);
+    assert.deepEqual(result.files[0].checksum, {
+      kind: "sha256",
+      hex: sha256(repo.files["model.safetensors"].bytes),
+    });
+    assert.deepEqual(result.files[1].checksum, {
+      kind: "git-sha1",
+      hex: gitBlobSha1(repo.files["config.json"].bytes),
+    });
+    assert.ok(result.files.every((f) => !f.skipped));
+    assert.deepEqual(await partFiles(dir), []);
 
-      // The token goes to the hub only; the CDN's signed URLs need none.
-      assert.ok(
-        hub.log.filter((l) => l.server === "hub").every((l) => l.authorization === `Bearer ${TOKEN}`),
-      );
-      assert.ok(hub.cdnRequests().length === 1 && hub.cdnRequests()[0].authorization === null);
-      // Once the first file revealed the commit, the rest are resolved at that commit.
-      const resolved = hub.log.filter((l) => l.server === "hub" && l.method === "HEAD").map((l) => l.path);
-      assert.ok(resolved[0].includes("/resolve/main/"));
-      assert.ok(resolved.slice(1).every((p) => p.includes(`/resolve/${COMMIT}/`)));
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    // The token goes to the hub only; the CDN's signed URLs need none.
+    assert.ok(
+      hub.log.filter((l) => l.server === "hub").every((l) => l.authorization === `Bearer ${TOKEN}`),
+    );
+    assert.ok(hub.cdnRequests().length === 1 && hub.cdnRequests()[0].authorization === null);
+    // Once the first file revealed the commit, the rest are resolved at that commit.
+    const resolved = hub.log.filter((l) => l.server === "hub" && l.method === "HEAD").map((l) => l.path);
+    assert.ok(resolved[0].includes("/resolve/main/"));
+    assert.ok(resolved.slice(1).every((p) => p.includes(`/resolve/${COMMIT}/`)));
   },
 });
 
@@ -313,26 +311,23 @@ Deno.test({
   async fn() {
     const repo = hfRepo();
     await using hub = new FakeHub({ "openai/clip-vit-base-patch16": repo });
-    const dir = await Deno.makeTempDir();
-    try {
-      await pullModel("openai/clip-vit-base-patch16", dir, {
-        ...FAST,
-        endpoint: hub.endpoint,
-        files: ["model.safetensors", "config.json"],
-      });
-      await Deno.writeTextFile(join(dir, "config.json"), '{"edited": true}');
-      const before = hub.log.length;
-      const again = await pullModel("openai/clip-vit-base-patch16", dir, {
-        ...FAST,
-        endpoint: hub.endpoint,
-        files: ["model.safetensors", "config.json"],
-      });
-      assert.deepEqual(again.files.map((f) => f.skipped), [true, false]);
-      assert.equal(hub.log.slice(before).filter((l) => l.server === "cdn").length, 0);
-      await assertSameFiles(dir, repo, ["model.safetensors", "config.json"]);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    await using tmp = await tempDir();
+    const dir = tmp.path;
+    await pullModel("openai/clip-vit-base-patch16", dir, {
+      ...FAST,
+      endpoint: hub.endpoint,
+      files: ["model.safetensors", "config.json"],
+    });
+    await Deno.writeTextFile(join(dir, "config.json"), '{"edited": true}');
+    const before = hub.log.length;
+    const again = await pullModel("openai/clip-vit-base-patch16", dir, {
+      ...FAST,
+      endpoint: hub.endpoint,
+      files: ["model.safetensors", "config.json"],
+    });
+    assert.deepEqual(again.files.map((f) => f.skipped), [true, false]);
+    assert.equal(hub.log.slice(before).filter((l) => l.server === "cdn").length, 0);
+    await assertSameFiles(dir, repo, ["model.safetensors", "config.json"]);
   },
 });
 
@@ -344,26 +339,23 @@ Deno.test({
     await using hub = new FakeHub({ "openai/clip-vit-base-patch16": repo });
     const blob = `/blobs/openai/clip-vit-base-patch16/${sha256(repo.files["model.safetensors"].bytes)}`;
     hub.behaviour.breakOnce = new Set([blob]);
-    const dir = await Deno.makeTempDir();
-    try {
-      await pullModel("openai/clip-vit-base-patch16", dir, {
-        ...FAST,
-        endpoint: hub.endpoint,
-        files: ["model.safetensors"],
-      });
-      const gets = hub.cdnRequests();
-      assert.equal(gets.length, 2);
-      assert.equal(gets[0].range, null);
-      const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1].range ?? "")?.[1]);
-      assert.ok(
-        resumedAt > 0 && resumedAt < repo.files["model.safetensors"].bytes.byteLength,
-        `resumed at ${resumedAt}`,
-      );
-      await assertSameFiles(dir, repo, ["model.safetensors"]);
-      assert.deepEqual(await partFiles(dir), []);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    await using tmp = await tempDir();
+    const dir = tmp.path;
+    await pullModel("openai/clip-vit-base-patch16", dir, {
+      ...FAST,
+      endpoint: hub.endpoint,
+      files: ["model.safetensors"],
+    });
+    const gets = hub.cdnRequests();
+    assert.equal(gets.length, 2);
+    assert.equal(gets[0].range, null);
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1].range ?? "")?.[1]);
+    assert.ok(
+      resumedAt > 0 && resumedAt < repo.files["model.safetensors"].bytes.byteLength,
+      `resumed at ${resumedAt}`,
+    );
+    await assertSameFiles(dir, repo, ["model.safetensors"]);
+    assert.deepEqual(await partFiles(dir), []);
   },
 });
 
@@ -375,34 +367,31 @@ Deno.test({
     const repo = hfRepo();
     const weights = repo.files["model.safetensors"].bytes;
     await using hub = new FakeHub({ "openai/clip-vit-base-patch16": repo });
-    const dir = await Deno.makeTempDir();
+    await using tmp = await tempDir();
+    const dir = tmp.path;
     const opts = { ...FAST, endpoint: hub.endpoint, files: ["model.safetensors"] };
-    try {
-      await Deno.writeFile(join(dir, "model.safetensors.part"), weights.subarray(0, 1000));
-      await pullModel("openai/clip-vit-base-patch16", dir, opts);
-      assert.equal(hub.cdnRequests()[0].range, "bytes=1000-");
-      await assertSameFiles(dir, repo, ["model.safetensors"]);
+    await Deno.writeFile(join(dir, "model.safetensors.part"), weights.subarray(0, 1000));
+    await pullModel("openai/clip-vit-base-patch16", dir, opts);
+    assert.equal(hub.cdnRequests()[0].range, "bytes=1000-");
+    await assertSameFiles(dir, repo, ["model.safetensors"]);
 
-      await Deno.remove(join(dir, "model.safetensors"));
-      await Deno.writeFile(join(dir, "model.safetensors.part"), weights.subarray(0, 5000));
-      hub.behaviour.ignoreRange = true;
-      const seen: PullProgress[] = [];
-      await pullModel("openai/clip-vit-base-patch16", dir, { ...opts, onProgress: (p) => seen.push(p) });
-      assert.equal(hub.cdnRequests().at(-1)?.range, "bytes=5000-");
-      await assertSameFiles(dir, repo, ["model.safetensors"]);
-      assert.equal(seen.at(-1)?.received, weights.byteLength);
+    await Deno.remove(join(dir, "model.safetensors"));
+    await Deno.writeFile(join(dir, "model.safetensors.part"), weights.subarray(0, 5000));
+    hub.behaviour.ignoreRange = true;
+    const seen: PullProgress[] = [];
+    await pullModel("openai/clip-vit-base-patch16", dir, { ...opts, onProgress: (p) => seen.push(p) });
+    assert.equal(hub.cdnRequests().at(-1)?.range, "bytes=5000-");
+    await assertSameFiles(dir, repo, ["model.safetensors"]);
+    assert.equal(seen.at(-1)?.received, weights.byteLength);
 
-      // A .part from another version of the file fails its checksum once resumed; one clean download follows.
-      await Deno.remove(join(dir, "model.safetensors"));
-      await Deno.writeFile(join(dir, "model.safetensors.part"), new Uint8Array(1000));
-      hub.behaviour.ignoreRange = false;
-      const before = hub.cdnRequests().length;
-      await pullModel("openai/clip-vit-base-patch16", dir, opts);
-      assert.deepEqual(hub.cdnRequests().slice(before).map((l) => l.range), ["bytes=1000-", null]);
-      await assertSameFiles(dir, repo, ["model.safetensors"]);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    // A .part from another version of the file fails its checksum once resumed; one clean download follows.
+    await Deno.remove(join(dir, "model.safetensors"));
+    await Deno.writeFile(join(dir, "model.safetensors.part"), new Uint8Array(1000));
+    hub.behaviour.ignoreRange = false;
+    const before = hub.cdnRequests().length;
+    await pullModel("openai/clip-vit-base-patch16", dir, opts);
+    assert.deepEqual(hub.cdnRequests().slice(before).map((l) => l.range), ["bytes=1000-", null]);
+    await assertSameFiles(dir, repo, ["model.safetensors"]);
   },
 });
 
@@ -415,19 +404,16 @@ Deno.test({
     hub.behaviour.stallOnce = new Set([
       `/blobs/openai/clip-vit-base-patch16/${sha256(repo.files["model.safetensors"].bytes)}`,
     ]);
-    const dir = await Deno.makeTempDir();
-    try {
-      await pullModel("openai/clip-vit-base-patch16", dir, {
-        ...FAST,
-        endpoint: hub.endpoint,
-        files: ["model.safetensors"],
-        stallTimeoutMs: 300,
-      });
-      assert.match(hub.cdnRequests()[1].range ?? "", /^bytes=[1-9]\d*-$/);
-      await assertSameFiles(dir, repo, ["model.safetensors"]);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    await using tmp = await tempDir();
+    const dir = tmp.path;
+    await pullModel("openai/clip-vit-base-patch16", dir, {
+      ...FAST,
+      endpoint: hub.endpoint,
+      files: ["model.safetensors"],
+      stallTimeoutMs: 300,
+    });
+    assert.match(hub.cdnRequests()[1].range ?? "", /^bytes=[1-9]\d*-$/);
+    await assertSameFiles(dir, repo, ["model.safetensors"]);
   },
 });
 
@@ -437,27 +423,24 @@ Deno.test({
   async fn() {
     const repo = hfRepo();
     await using hub = new FakeHub({ "openai/clip-vit-base-patch16": repo });
-    const dir = await Deno.makeTempDir();
-    try {
-      for (const file of ["model.safetensors", "config.json"]) {
-        hub.behaviour.corrupt = new Set([file]);
-        const err = await pullModel("openai/clip-vit-base-patch16", dir, {
-          ...FAST,
-          endpoint: hub.endpoint,
-          files: [file],
-        })
-          .then(() => undefined, (e) => e);
-        assert.ok(err instanceof DownloadError, String(err));
-        assert.equal(err.code, ErrorCode.WEIGHTS_CHECKSUM);
-        assert.match(
-          err.message,
-          new RegExp(`^Checksum mismatch for ${file} from openai/clip-vit-base-patch16: `),
-        );
-        await assert.rejects(Deno.stat(join(dir, file)), Deno.errors.NotFound);
-        assert.deepEqual(await partFiles(dir), []);
-      }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+    await using tmp = await tempDir();
+    const dir = tmp.path;
+    for (const file of ["model.safetensors", "config.json"]) {
+      hub.behaviour.corrupt = new Set([file]);
+      const err = await pullModel("openai/clip-vit-base-patch16", dir, {
+        ...FAST,
+        endpoint: hub.endpoint,
+        files: [file],
+      })
+        .then(() => undefined, (e) => e);
+      assert.ok(err instanceof DownloadError, String(err));
+      assert.equal(err.code, ErrorCode.WEIGHTS_CHECKSUM);
+      assert.match(
+        err.message,
+        new RegExp(`^Checksum mismatch for ${file} from openai/clip-vit-base-patch16: `),
+      );
+      await assert.rejects(Deno.stat(join(dir, file)), Deno.errors.NotFound);
+      assert.deepEqual(await partFiles(dir), []);
     }
   },
 });
@@ -467,49 +450,45 @@ Deno.test({
   ...needsShared,
   async fn() {
     await using hub = new FakeHub({ "openai/clip-vit-base-patch16": hfRepo() });
-    const dir = await Deno.makeTempDir();
-    try {
-      const missingFile = pullModel("openai/clip-vit-base-patch16", dir, {
-        ...FAST,
-        endpoint: hub.endpoint,
-        files: ["weights/missing.safetensors"],
-      });
-      await assert.rejects(missingFile, {
-        name: "DownloadError",
-        code: ErrorCode.DOWNLOAD_FAILED,
-        message:
-          "File not found in openai/clip-vit-base-patch16 at revision main: weights/missing.safetensors",
-      });
-      const missingRevision = pullModel("openai/clip-vit-base-patch16", dir, {
-        ...FAST,
-        endpoint: hub.endpoint,
-        revision: "v9",
-        files: ["config.json"],
-      });
-      await assert.rejects(missingRevision, {
-        message: "Revision not found in openai/clip-vit-base-patch16: v9",
-      });
-      const missingRepo = pullModel("nobody/nothing", dir, {
-        ...FAST,
-        endpoint: hub.endpoint,
-        token: TOKEN,
-        files: ["config.json"],
-      });
-      await assert.rejects(missingRepo, {
-        message: `Repository not found on ${hub.endpoint}: nobody/nothing`,
-      });
-      const anonymous = pullModel("nobody/nothing", dir, {
-        ...FAST,
-        endpoint: hub.endpoint,
-        files: ["config.json"],
-      });
-      await assert.rejects(
-        anonymous,
-        /^DownloadError: Repository not found .*: nobody\/nothing \(if it is private or gated, set HF_TOKEN\)$/,
-      );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    await using tmp = await tempDir();
+    const dir = tmp.path;
+    const missingFile = pullModel("openai/clip-vit-base-patch16", dir, {
+      ...FAST,
+      endpoint: hub.endpoint,
+      files: ["weights/missing.safetensors"],
+    });
+    await assert.rejects(missingFile, {
+      name: "DownloadError",
+      code: ErrorCode.DOWNLOAD_FAILED,
+      message: "File not found in openai/clip-vit-base-patch16 at revision main: weights/missing.safetensors",
+    });
+    const missingRevision = pullModel("openai/clip-vit-base-patch16", dir, {
+      ...FAST,
+      endpoint: hub.endpoint,
+      revision: "v9",
+      files: ["config.json"],
+    });
+    await assert.rejects(missingRevision, {
+      message: "Revision not found in openai/clip-vit-base-patch16: v9",
+    });
+    const missingRepo = pullModel("nobody/nothing", dir, {
+      ...FAST,
+      endpoint: hub.endpoint,
+      token: TOKEN,
+      files: ["config.json"],
+    });
+    await assert.rejects(missingRepo, {
+      message: `Repository not found on ${hub.endpoint}: nobody/nothing`,
+    });
+    const anonymous = pullModel("nobody/nothing", dir, {
+      ...FAST,
+      endpoint: hub.endpoint,
+      files: ["config.json"],
+    });
+    await assert.rejects(
+      anonymous,
+      /^DownloadError: Repository not found .*: nobody\/nothing \(if it is private or gated, set HF_TOKEN\)$/,
+    );
   },
 });
 
@@ -520,22 +499,19 @@ Deno.test({
   async fn() {
     const repo = { ...hfRepo(), gatedToken: TOKEN };
     await using hub = new FakeHub({ "org/gated": repo });
-    const dir = await Deno.makeTempDir();
+    await using tmp = await tempDir();
+    const dir = tmp.path;
     const opts = { ...FAST, endpoint: hub.endpoint, files: ["config.json"] };
-    try {
-      await assert.rejects(pullModel("org/gated", dir, opts), {
-        message:
-          "Access to org/gated is refused: the model is gated or private, set HF_TOKEN to a Hugging Face access token that can read it",
-      });
-      await assert.rejects(pullModel("org/gated", dir, { ...opts, token: "hf_other" }), (e: Error) => {
-        assert.match(e.message, /^Access to org\/gated is refused for this token: .*HF_TOKEN$/);
-        return true;
-      });
-      const ok = await pullModel("org/gated", dir, { ...opts, token: TOKEN });
-      assert.equal(ok.files[0].skipped, false);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    await assert.rejects(pullModel("org/gated", dir, opts), {
+      message:
+        "Access to org/gated is refused: the model is gated or private, set HF_TOKEN to a Hugging Face access token that can read it",
+    });
+    await assert.rejects(pullModel("org/gated", dir, { ...opts, token: "hf_other" }), (e: Error) => {
+      assert.match(e.message, /^Access to org\/gated is refused for this token: .*HF_TOKEN$/);
+      return true;
+    });
+    const ok = await pullModel("org/gated", dir, { ...opts, token: TOKEN });
+    assert.equal(ok.files[0].skipped, false);
   },
 });
 
@@ -548,25 +524,22 @@ Deno.test({
     hub.behaviour.breakOnce = new Set([
       `/blobs/openai/clip-vit-base-patch16/${sha256(repo.files["model.safetensors"].bytes)}`,
     ]);
-    const dir = await Deno.makeTempDir();
-    try {
-      const seen: PullProgress[] = [];
-      await pullModel("ViT-B-16:openai", dir, {
-        ...FAST,
-        endpoint: hub.endpoint,
-        onProgress: (p) => seen.push(p),
-      });
-      for (const [file, { bytes }] of Object.entries(repo.files)) {
-        const mine = seen.filter((p) => p.file === file);
-        assert.ok(mine.length >= 2, `${file}: ${mine.length} reports`);
-        for (let i = 1; i < mine.length; i++) {
-          assert.ok(mine[i].received >= mine[i - 1].received, `${file} went back`);
-        }
-        assert.ok(mine.every((p) => p.total === bytes.byteLength && p.bytesPerSecond >= 0));
-        assert.equal(mine.at(-1)?.received, bytes.byteLength);
+    await using tmp = await tempDir();
+    const dir = tmp.path;
+    const seen: PullProgress[] = [];
+    await pullModel("ViT-B-16:openai", dir, {
+      ...FAST,
+      endpoint: hub.endpoint,
+      onProgress: (p) => seen.push(p),
+    });
+    for (const [file, { bytes }] of Object.entries(repo.files)) {
+      const mine = seen.filter((p) => p.file === file);
+      assert.ok(mine.length >= 2, `${file}: ${mine.length} reports`);
+      for (let i = 1; i < mine.length; i++) {
+        assert.ok(mine[i].received >= mine[i - 1].received, `${file} went back`);
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+      assert.ok(mine.every((p) => p.total === bytes.byteLength && p.bytesPerSecond >= 0));
+      assert.equal(mine.at(-1)?.received, bytes.byteLength);
     }
   },
 });
@@ -577,16 +550,13 @@ Deno.test({
   async fn() {
     const repo = openclipRepo();
     await using hub = new FakeHub({ "someone/tiny-openclip": repo });
-    const dir = await Deno.makeTempDir();
-    try {
-      const result = await pullModel("someone/tiny-openclip", dir, { ...FAST, endpoint: hub.endpoint });
-      const files = ["open_clip_model.safetensors", "open_clip_config.json", "bpe_simple_vocab_16e6.txt.gz"];
-      assert.deepEqual(result.files.map((f) => f.file), files);
-      assert.equal(result.layout, "openclip");
-      await assertSameFiles(dir, repo, files);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    await using tmp = await tempDir();
+    const dir = tmp.path;
+    const result = await pullModel("someone/tiny-openclip", dir, { ...FAST, endpoint: hub.endpoint });
+    const files = ["open_clip_model.safetensors", "open_clip_config.json", "bpe_simple_vocab_16e6.txt.gz"];
+    assert.deepEqual(result.files.map((f) => f.file), files);
+    assert.equal(result.layout, "openclip");
+    await assertSameFiles(dir, repo, files);
   },
 });
 
@@ -603,22 +573,19 @@ Deno.test("pullModel() rejects an unknown name and a file path that leaves the f
 });
 
 Deno.test("pullModel() gives up on an unreachable hub after its retries with a clear message", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    // Port 9 (discard) is closed on loopback, so the connection is refused at once.
-    const err = await pullModel("owner/name", dir, {
-      ...FAST,
-      endpoint: "http://127.0.0.1:9",
-      retries: 2,
-      files: ["config.json"],
-    })
-      .then(() => undefined, (e) => e);
-    assert.ok(err instanceof DownloadError);
-    assert.match(err.message, /^Resolving config\.json failed after 3 tries: Cannot reach 127\.0\.0\.1:9: /);
-    assert.ok(err.cause instanceof Error);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using tmp = await tempDir();
+  const dir = tmp.path;
+  // Port 9 (discard) is closed on loopback, so the connection is refused at once.
+  const err = await pullModel("owner/name", dir, {
+    ...FAST,
+    endpoint: "http://127.0.0.1:9",
+    retries: 2,
+    files: ["config.json"],
+  })
+    .then(() => undefined, (e) => e);
+  assert.ok(err instanceof DownloadError);
+  assert.match(err.message, /^Resolving config\.json failed after 3 tries: Cannot reach 127\.0\.0\.1:9: /);
+  assert.ok(err.cause instanceof Error);
 });
 
 Deno.test("listPretrained() entries fetch safetensors in their layout and agree with their architecture", () => {

@@ -8,14 +8,12 @@ import type { ClipConfig } from "../../src/clip/config.ts";
 import { bf16ToF32, f16ToF32, f32ToBF16, f32ToF16, openSafetensors } from "../../src/clip/safetensors.ts";
 import { writeRandomCheckpoint } from "../../src/clip/tiny_checkpoint.ts";
 import type { ClipWeights, FloatTensor } from "../../src/clip/weights.ts";
+import { tempDir } from "../_temp_dir.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "tiny_checkpoint_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using tmp = await tempDir("tiny_checkpoint_test_");
+  const dir = tmp.path;
+  await fn(dir);
 }
 
 /** Every tensor of canonical weights with its path, in a stable order. */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { type ClipTokenizer, loadTokenizer } from "../../src/clip/tokenizer.ts";
 import { TokenizerError } from "../../src/errors.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
+import { tempDir } from "../_temp_dir.ts";
 
 const TOKENIZER_DIR = sharedPath("fixtures", "clip-oracle", "tokenizer");
 const BPE_FILE = "bpe_simple_vocab_16e6.txt.gz";
@@ -36,12 +37,9 @@ function readReference(): Promise<TokenizerReference> {
 }
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "adp_tokenizer_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using tmp = await tempDir("adp_tokenizer_");
+  const dir = tmp.path;
+  await fn(dir);
 }
 
 async function assertTokenizerError(promise: Promise<unknown>, message: RegExp): Promise<void> {

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { loadImage, loadMask, readMvtecDataset, sampleShots } from "../../src/eval/datasets.ts";
 import { ConfigError, ImageError } from "../../src/errors.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
+import { tempDir } from "../_temp_dir.ts";
 
 Deno.test({
   name: "readMvtecDataset() lists bottle's images, defects and masks in sorted order",
@@ -105,22 +106,19 @@ Deno.test("readMvtecDataset() accepts a minimal tree and names the path of each 
 });
 
 Deno.test("loadMask() refuses a mask whose size differs from its image", async () => {
-  const root = await Deno.makeTempDir({ prefix: "adp-mask-" });
-  try {
-    const { Image } = await import("imagescript");
-    await Deno.writeFile(join(root, "m.png"), await new Image(4, 3).encode());
-    const sample = {
-      path: join(root, "i.png"),
-      defect: "x",
-      label: 1 as const,
-      maskPath: join(root, "m.png"),
-    };
-    await assert.rejects(() => loadMask(sample, { width: 5, height: 3 }), ImageError);
-    const empty = await loadMask({ path: "g.png", defect: "good", label: 0 }, { width: 2, height: 2 });
-    assert.deepEqual([...empty.data], [0, 0, 0, 0]);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  await using rootDir = await tempDir("adp-mask-");
+  const root = rootDir.path;
+  const { Image } = await import("imagescript");
+  await Deno.writeFile(join(root, "m.png"), await new Image(4, 3).encode());
+  const sample = {
+    path: join(root, "i.png"),
+    defect: "x",
+    label: 1 as const,
+    maskPath: join(root, "m.png"),
+  };
+  await assert.rejects(() => loadMask(sample, { width: 5, height: 3 }), ImageError);
+  const empty = await loadMask({ path: "g.png", defect: "good", label: 0 }, { width: 2, height: 2 });
+  assert.deepEqual([...empty.data], [0, 0, 0, 0]);
 });
 
 Deno.test("sampleShots() draws distinct images reproducibly, each K extending the smaller draws", () => {

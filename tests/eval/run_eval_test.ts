@@ -12,23 +12,21 @@ import { writeRandomCheckpoint } from "../../src/clip/tiny_checkpoint.ts";
 import { decodeImage } from "../../src/clip/image_decode.ts";
 import { runEvaluation } from "../../src/eval/run_eval.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
+import { tempDir } from "../_temp_dir.ts";
 
 const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 const MVTEC = () => sharedPath("datasets/mvtec-ad");
 
 async function withTinyModel(fn: (ctx: { root: string; model: string }) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "adp-eval-" });
-  try {
-    const model = join(root, "model");
-    await writeRandomCheckpoint(model, { arch: "tiny", layout: "openclip" });
-    await copyFile(
-      sharedPath("fixtures/clip-oracle/tokenizer/bpe_simple_vocab_16e6.txt.gz"),
-      join(model, "bpe_simple_vocab_16e6.txt.gz"),
-    );
-    await fn({ root, model });
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  await using rootDir = await tempDir("adp-eval-");
+  const root = rootDir.path;
+  const model = join(root, "model");
+  await writeRandomCheckpoint(model, { arch: "tiny", layout: "openclip" });
+  await copyFile(
+    sharedPath("fixtures/clip-oracle/tokenizer/bpe_simple_vocab_16e6.txt.gz"),
+    join(model, "bpe_simple_vocab_16e6.txt.gz"),
+  );
+  await fn({ root, model });
 }
 
 async function adp(args: string[], root: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -129,25 +127,22 @@ Deno.test({
     "runEvaluation() reproduces the proxy README's plain patch-matching figure on bottle (K = 2, numpy draw)",
   ...needsShared,
   async fn() {
-    const out = await Deno.makeTempDir({ prefix: "adp-eval-plain-" });
-    try {
-      const result = await runEvaluation({
-        data: MVTEC(),
-        categories: ["bottle"],
-        shots: [2],
-        seeds: [0],
-        variants: ["plain-patch"],
-        backbone: sharedPath("models/proxy/backbone.json"),
-        labelPrompts: false,
-        draw: "numpy",
-        pixelSize: 224,
-      }, { out, threads: 1 });
-      const entry = result.document.categories.bottle["2"];
-      // README, K = 2, mean of seeds 0–2: image 0.994, pixel 0.977; seed 0 alone is within ±0.01.
-      assert.ok(Math.abs(entry.imageAuroc! - 0.994) <= 0.01, `image AUROC ${entry.imageAuroc}`);
-      assert.ok(Math.abs(entry.pixelAuroc! - 0.977) <= 0.01, `pixel AUROC ${entry.pixelAuroc}`);
-    } finally {
-      await Deno.remove(out, { recursive: true });
-    }
+    await using outDir = await tempDir("adp-eval-plain-");
+    const out = outDir.path;
+    const result = await runEvaluation({
+      data: MVTEC(),
+      categories: ["bottle"],
+      shots: [2],
+      seeds: [0],
+      variants: ["plain-patch"],
+      backbone: sharedPath("models/proxy/backbone.json"),
+      labelPrompts: false,
+      draw: "numpy",
+      pixelSize: 224,
+    }, { out, threads: 1 });
+    const entry = result.document.categories.bottle["2"];
+    // README, K = 2, mean of seeds 0–2: image 0.994, pixel 0.977; seed 0 alone is within ±0.01.
+    assert.ok(Math.abs(entry.imageAuroc! - 0.994) <= 0.01, `image AUROC ${entry.imageAuroc}`);
+    assert.ok(Math.abs(entry.pixelAuroc! - 0.977) <= 0.01, `pixel AUROC ${entry.pixelAuroc}`);
   },
 });

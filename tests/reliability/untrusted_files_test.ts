@@ -19,6 +19,7 @@ import { publishFrame, ResultTracker } from "../../bench/soak/service.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 import { bottle, bottleProfile, reliabilityModel } from "./_fixture.ts";
+import { tempDir } from "../_temp_dir.ts";
 
 /** A safetensors file from its parts: the 8-byte header length (overridable), the header, the data. */
 function safetensors(header: unknown, data: Uint8Array, length?: bigint): Uint8Array {
@@ -44,81 +45,78 @@ Deno.test({
   ...needsShared,
   async fn() {
     await using model = await reliabilityModel();
-    const dir = await Deno.makeTempDir({ prefix: "adp-untrusted-" });
-    try {
-      const good = join(dir, "good.safetensors");
-      await saveProfile(good, await bottleProfile(model.clip, "good"));
-      const { header, data } = split(await Deno.readFile(good));
-      const memory = header.memory as { dtype: string; shape: number[]; data_offsets: number[] };
-      const other = Object.fromEntries(Object.entries(header).filter(([k]) => k !== "memory"));
-      const cases: [string, Uint8Array, RegExp][] = [
-        [
-          "header length near 2^64",
-          safetensors(header, data, 0xfffffffffffffff0n),
-          /header length \d+ exceeds the limit/,
-        ],
-        [
-          "header length of 90 MB in a small file",
-          safetensors(header, data, 90_000_000n),
-          /does not fit in a file of \d+ bytes/,
-        ],
-        [
-          "a tensor of 2^40 floats",
-          safetensors(
-            { ...other, memory: { ...memory, shape: [2 ** 40], data_offsets: [0, 2 ** 42] } },
-            data,
-          ),
-          /tensor "memory" ends at byte 4398046511104 but the data section holds \d+ bytes/,
-        ],
-        [
-          "a shape whose size overflows",
-          safetensors({ ...other, memory: { ...memory, shape: [2 ** 31, 2 ** 31, 2 ** 31] } }, data),
-          /tensor "memory" has a shape too large to address/,
-        ],
-        [
-          "negative offsets",
-          safetensors({ ...other, memory: { ...memory, data_offsets: [-4096, 0] } }, data),
-          /tensor "memory" has invalid data_offsets/,
-        ],
-        [
-          "offsets that disagree with the shape",
-          safetensors({ ...other, memory: { ...memory, data_offsets: [0, 8] } }, data),
-          /tensor "memory" holds 8 bytes but shape/,
-        ],
-        [
-          "two tensors on the same bytes",
-          safetensors({
-            ...other,
-            memory: { ...memory, data_offsets: [0, memory.data_offsets[1] - memory.data_offsets[0]] },
-          }, data),
-          /overlaps tensor/,
-        ],
-        ["a header that is not JSON", safetensors("{not json", data), /header is not valid JSON/],
-        [
-          "metadata that is not strings",
-          safetensors({ ...header, __metadata__: { "adp.profile": { nested: true } } }, data),
-          /__metadata__ is not a map of strings/,
-        ],
-      ];
-      // This isolate's heap and buffers (the process's RSS is shared with test files running beside it).
-      const used = () => Deno.memoryUsage().heapUsed + Deno.memoryUsage().external;
-      const before = used();
-      for (const [what, bytes, message] of cases) {
-        const path = join(dir, "hostile.safetensors");
-        await Deno.writeFile(path, bytes);
-        await assert.rejects(
-          () => loadProfile(path),
-          (e) => e instanceof ProfileError && e.message.includes(path) && message.test(e.message),
-          what,
-        );
-      }
-      assert.ok(
-        used() - before < 64 * 1048576,
-        "nothing of the announced sizes was allocated",
+    await using tmp = await tempDir("adp-untrusted-");
+    const dir = tmp.path;
+    const good = join(dir, "good.safetensors");
+    await saveProfile(good, await bottleProfile(model.clip, "good"));
+    const { header, data } = split(await Deno.readFile(good));
+    const memory = header.memory as { dtype: string; shape: number[]; data_offsets: number[] };
+    const other = Object.fromEntries(Object.entries(header).filter(([k]) => k !== "memory"));
+    const cases: [string, Uint8Array, RegExp][] = [
+      [
+        "header length near 2^64",
+        safetensors(header, data, 0xfffffffffffffff0n),
+        /header length \d+ exceeds the limit/,
+      ],
+      [
+        "header length of 90 MB in a small file",
+        safetensors(header, data, 90_000_000n),
+        /does not fit in a file of \d+ bytes/,
+      ],
+      [
+        "a tensor of 2^40 floats",
+        safetensors(
+          { ...other, memory: { ...memory, shape: [2 ** 40], data_offsets: [0, 2 ** 42] } },
+          data,
+        ),
+        /tensor "memory" ends at byte 4398046511104 but the data section holds \d+ bytes/,
+      ],
+      [
+        "a shape whose size overflows",
+        safetensors({ ...other, memory: { ...memory, shape: [2 ** 31, 2 ** 31, 2 ** 31] } }, data),
+        /tensor "memory" has a shape too large to address/,
+      ],
+      [
+        "negative offsets",
+        safetensors({ ...other, memory: { ...memory, data_offsets: [-4096, 0] } }, data),
+        /tensor "memory" has invalid data_offsets/,
+      ],
+      [
+        "offsets that disagree with the shape",
+        safetensors({ ...other, memory: { ...memory, data_offsets: [0, 8] } }, data),
+        /tensor "memory" holds 8 bytes but shape/,
+      ],
+      [
+        "two tensors on the same bytes",
+        safetensors({
+          ...other,
+          memory: { ...memory, data_offsets: [0, memory.data_offsets[1] - memory.data_offsets[0]] },
+        }, data),
+        /overlaps tensor/,
+      ],
+      ["a header that is not JSON", safetensors("{not json", data), /header is not valid JSON/],
+      [
+        "metadata that is not strings",
+        safetensors({ ...header, __metadata__: { "adp.profile": { nested: true } } }, data),
+        /__metadata__ is not a map of strings/,
+      ],
+    ];
+    // This isolate's heap and buffers (the process's RSS is shared with test files running beside it).
+    const used = () => Deno.memoryUsage().heapUsed + Deno.memoryUsage().external;
+    const before = used();
+    for (const [what, bytes, message] of cases) {
+      const path = join(dir, "hostile.safetensors");
+      await Deno.writeFile(path, bytes);
+      await assert.rejects(
+        () => loadProfile(path),
+        (e) => e instanceof ProfileError && e.message.includes(path) && message.test(e.message),
+        what,
       );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
     }
+    assert.ok(
+      used() - before < 64 * 1048576,
+      "nothing of the announced sizes was allocated",
+    );
   },
 });
 
@@ -127,76 +125,71 @@ Deno.test({
   ...needsShared,
   async fn() {
     await using model = await reliabilityModel();
-    const dir = await Deno.makeTempDir({ prefix: "adp-untrusted-" });
-    try {
-      const good = join(dir, "good.safetensors");
-      await saveProfile(good, await bottleProfile(model.clip, "good"));
-      const { header, data } = split(await Deno.readFile(good));
-      const metaText = (header.__metadata__ as Record<string, string>)["adp.profile"];
-      /** The good profile with its metadata JSON edited as text or as an object. */
-      const edited = (edit: (meta: Record<string, unknown>) => void, raw?: (text: string) => string) => {
-        const meta = JSON.parse(metaText);
-        edit(meta);
-        const text = raw ? raw(metaText) : JSON.stringify(meta);
-        return safetensors({ ...header, __metadata__: { "adp.profile": text } }, data);
-      };
-      const cases: [string, Uint8Array, RegExp][] = [
-        ["threshold as text", edited((m) => m.threshold = "0.5"), /threshold is not a finite number/],
-        ["version 0", edited((m) => m.version = 0), /version is not an integer ≥ 1/],
-        ["model as a list", edited((m) => m.model = [1, 2]), /model is not an object/],
-        [
-          "a memory bigger than its tensor",
-          edited((m) => (m.patch as Record<string, unknown>).count = 1e9),
-          /memory has \d+ values, expected/,
-        ],
-        [
-          "an unknown extractor",
-          edited((m) =>
-            (m.patch as Record<string, unknown>).extractor = { kind: "python", code: "import os" }
-          ),
-          /extractor\.kind "python" is unknown/,
-        ],
-        [
-          "losses as text",
-          edited((m) =>
-            ((m.enrollment as Record<string, unknown>).losses as Record<string, unknown>).normal = "[1,2]"
-          ),
-          /losses\.normal is not a list of numbers/,
-        ],
-        ["a newer format", edited((m) => m.formatVersion = 99), /newer ADP Edge \(format 99/],
-        [
-          "not a profile",
-          edited((m) => m.format = "pickle"),
-          /not an ADP station profile: format is "pickle"/,
-        ],
-        [
-          "a __proto__ key at the top",
-          edited(() => {}, (t) => t.replace(/^\{/, '{"__proto__":{"polluted":true,"threshold":-1e9},')),
-          /metadata holds a "__proto__" key/,
-        ],
-        [
-          "a __proto__ key deep inside",
-          edited(() => {}, (t) => t.replace('"weights":{', '"weights":{"__proto__":1,')),
-          /metadata holds a "__proto__" key in selfTuning\.weights/,
-        ],
-      ];
-      for (const [what, bytes, message] of cases) {
-        const path = join(dir, `${what.replaceAll(" ", "-")}.safetensors`);
-        await Deno.writeFile(path, bytes);
-        await assert.rejects(
-          () => loadProfile(path),
-          (e) => e instanceof ProfileError && e.message.includes(path) && message.test(e.message),
-          what,
-        );
-      }
-      // Parsing those files changed no prototype anywhere.
-      assert.equal(({} as Record<string, unknown>).polluted, undefined);
-      assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, "threshold"), false);
-      // The untouched profile still loads: the checks refuse the hostile, not the normal.
-      assert.equal((await loadProfile(good)).meta.version, 1);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+    await using tmp = await tempDir("adp-untrusted-");
+    const dir = tmp.path;
+    const good = join(dir, "good.safetensors");
+    await saveProfile(good, await bottleProfile(model.clip, "good"));
+    const { header, data } = split(await Deno.readFile(good));
+    const metaText = (header.__metadata__ as Record<string, string>)["adp.profile"];
+    /** The good profile with its metadata JSON edited as text or as an object. */
+    const edited = (edit: (meta: Record<string, unknown>) => void, raw?: (text: string) => string) => {
+      const meta = JSON.parse(metaText);
+      edit(meta);
+      const text = raw ? raw(metaText) : JSON.stringify(meta);
+      return safetensors({ ...header, __metadata__: { "adp.profile": text } }, data);
+    };
+    const cases: [string, Uint8Array, RegExp][] = [
+      ["threshold as text", edited((m) => m.threshold = "0.5"), /threshold is not a finite number/],
+      ["version 0", edited((m) => m.version = 0), /version is not an integer ≥ 1/],
+      ["model as a list", edited((m) => m.model = [1, 2]), /model is not an object/],
+      [
+        "a memory bigger than its tensor",
+        edited((m) => (m.patch as Record<string, unknown>).count = 1e9),
+        /memory has \d+ values, expected/,
+      ],
+      [
+        "an unknown extractor",
+        edited((m) => (m.patch as Record<string, unknown>).extractor = { kind: "python", code: "import os" }),
+        /extractor\.kind "python" is unknown/,
+      ],
+      [
+        "losses as text",
+        edited((m) =>
+          ((m.enrollment as Record<string, unknown>).losses as Record<string, unknown>).normal = "[1,2]"
+        ),
+        /losses\.normal is not a list of numbers/,
+      ],
+      ["a newer format", edited((m) => m.formatVersion = 99), /newer ADP Edge \(format 99/],
+      [
+        "not a profile",
+        edited((m) => m.format = "pickle"),
+        /not an ADP station profile: format is "pickle"/,
+      ],
+      [
+        "a __proto__ key at the top",
+        edited(() => {}, (t) => t.replace(/^\{/, '{"__proto__":{"polluted":true,"threshold":-1e9},')),
+        /metadata holds a "__proto__" key/,
+      ],
+      [
+        "a __proto__ key deep inside",
+        edited(() => {}, (t) => t.replace('"weights":{', '"weights":{"__proto__":1,')),
+        /metadata holds a "__proto__" key in selfTuning\.weights/,
+      ],
+    ];
+    for (const [what, bytes, message] of cases) {
+      const path = join(dir, `${what.replaceAll(" ", "-")}.safetensors`);
+      await Deno.writeFile(path, bytes);
+      await assert.rejects(
+        () => loadProfile(path),
+        (e) => e instanceof ProfileError && e.message.includes(path) && message.test(e.message),
+        what,
+      );
     }
+    // Parsing those files changed no prototype anywhere.
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, "threshold"), false);
+    // The untouched profile still loads: the checks refuse the hostile, not the normal.
+    assert.equal((await loadProfile(good)).meta.version, 1);
   },
 });
 
@@ -283,62 +276,59 @@ Deno.test({
   name: "loadBackboneConfig() refuses a model path outside its folder, and opening it never reads the file",
   ...needsShared,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "adp-untrusted-backbone-" });
-    try {
-      const proxy = JSON.parse(await Deno.readTextFile(sharedPath("models/proxy/backbone.json")));
-      await mkdir(join(dir, "models", "proxy"), { recursive: true });
-      await copyFile(
-        sharedPath("models/proxy/mobilenetv2-features.onnx"),
-        join(dir, "models", "proxy", "mobilenetv2-features.onnx"),
-      );
-      // The real description beside its model loads.
-      const inside = join(dir, "models", "proxy", "backbone.json");
-      await Deno.writeTextFile(inside, JSON.stringify(proxy));
-      assert.equal(
-        (await loadBackboneConfig(inside)).onnx,
-        join(dir, "models", "proxy", "mobilenetv2-features.onnx"),
-      );
-      for (
-        const onnx of [
-          "../elsewhere.onnx",
-          "../../proxy/../../x.onnx",
-          "/etc/passwd",
-          "/dev/zero",
-          ".",
-          "sub/../..",
-        ]
-      ) {
-        const path = join(dir, "models", "proxy", "evil.json");
-        await Deno.writeTextFile(path, JSON.stringify({ ...proxy, onnx }));
-        await assert.rejects(
-          () => loadBackboneConfig(path),
-          (e) =>
-            e instanceof ConfigError && e.message.includes(path) &&
-            e.message.includes(`points outside the description's folder`) &&
-            e.message.includes(JSON.stringify(onnx)),
-          onnx,
-        );
-      }
-      // Through a profile's extractor spec, the way the scorer opens it: refused before /dev/zero is read.
-      await Deno.writeTextFile(join(dir, "zero.json"), JSON.stringify({ ...proxy, onnx: "/dev/zero" }));
-      const clip = undefined as unknown as Parameters<typeof openPatchExtractor>[0];
+    await using tmp = await tempDir("adp-untrusted-backbone-");
+    const dir = tmp.path;
+    const proxy = JSON.parse(await Deno.readTextFile(sharedPath("models/proxy/backbone.json")));
+    await mkdir(join(dir, "models", "proxy"), { recursive: true });
+    await copyFile(
+      sharedPath("models/proxy/mobilenetv2-features.onnx"),
+      join(dir, "models", "proxy", "mobilenetv2-features.onnx"),
+    );
+    // The real description beside its model loads.
+    const inside = join(dir, "models", "proxy", "backbone.json");
+    await Deno.writeTextFile(inside, JSON.stringify(proxy));
+    assert.equal(
+      (await loadBackboneConfig(inside)).onnx,
+      join(dir, "models", "proxy", "mobilenetv2-features.onnx"),
+    );
+    for (
+      const onnx of [
+        "../elsewhere.onnx",
+        "../../proxy/../../x.onnx",
+        "/etc/passwd",
+        "/dev/zero",
+        ".",
+        "sub/../..",
+      ]
+    ) {
+      const path = join(dir, "models", "proxy", "evil.json");
+      await Deno.writeTextFile(path, JSON.stringify({ ...proxy, onnx }));
       await assert.rejects(
-        () =>
-          openPatchExtractor(clip, {
-            kind: "onnx",
-            config: join(dir, "zero.json"),
-            sha256: "0".repeat(64),
-            layers: ["features_14"],
-            inputSize: 224,
-            resize: "whole",
-            interpolation: "bilinear",
-            intensity: "auto",
-          }),
-        (e) => e instanceof ConfigError && /points outside/.test(e.message),
+        () => loadBackboneConfig(path),
+        (e) =>
+          e instanceof ConfigError && e.message.includes(path) &&
+          e.message.includes(`points outside the description's folder`) &&
+          e.message.includes(JSON.stringify(onnx)),
+        onnx,
       );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
     }
+    // Through a profile's extractor spec, the way the scorer opens it: refused before /dev/zero is read.
+    await Deno.writeTextFile(join(dir, "zero.json"), JSON.stringify({ ...proxy, onnx: "/dev/zero" }));
+    const clip = undefined as unknown as Parameters<typeof openPatchExtractor>[0];
+    await assert.rejects(
+      () =>
+        openPatchExtractor(clip, {
+          kind: "onnx",
+          config: join(dir, "zero.json"),
+          sha256: "0".repeat(64),
+          layers: ["features_14"],
+          inputSize: 224,
+          resize: "whole",
+          interpolation: "bilinear",
+          intensity: "auto",
+        }),
+      (e) => e instanceof ConfigError && /points outside/.test(e.message),
+    );
   },
 });
 
@@ -347,37 +337,34 @@ Deno.test({
   ...needsShared,
   async fn() {
     await using model = await reliabilityModel();
-    const dir = await Deno.makeTempDir({ prefix: "adp-untrusted-model-" });
-    try {
-      for await (const e of Deno.readDir(model.dir)) {
-        if (e.isFile && !e.name.endsWith(".safetensors")) {
-          await copyFile(join(model.dir, e.name), join(dir, e.name));
-        }
+    await using tmp = await tempDir("adp-untrusted-model-");
+    const dir = tmp.path;
+    for await (const e of Deno.readDir(model.dir)) {
+      if (e.isFile && !e.name.endsWith(".safetensors")) {
+        await copyFile(join(model.dir, e.name), join(dir, e.name));
       }
-      const weights = (await Array.fromAsync(Deno.readDir(model.dir))).find((e) =>
-        e.name.endsWith(".safetensors")
-      )!.name;
-      const { header, data } = split(await Deno.readFile(join(model.dir, weights)));
-      const [name, entry] = Object.entries(header).find(([k]) => k !== "__metadata__")! as [
-        string,
-        { shape: number[] },
-      ];
-      const cases: [Uint8Array, RegExp][] = [
-        [safetensors(header, data, 2n ** 63n), /exceeds the limit/],
-        [
-          safetensors({ ...header, [name]: { ...entry, data_offsets: [0, 2 ** 50] } }, data),
-          /ends at byte 1125899906842624/,
-        ],
-      ];
-      for (const [bytes, message] of cases) {
-        await Deno.writeFile(join(dir, weights), bytes);
-        await assert.rejects(
-          () => loadClip(dir, { device: "cpu", cacheDir: join(dir, ".cache"), log: () => {}, threads: 1 }),
-          (e) => e instanceof WeightsError && e.message.includes(weights) && message.test(e.message),
-        );
-      }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+    }
+    const weights = (await Array.fromAsync(Deno.readDir(model.dir))).find((e) =>
+      e.name.endsWith(".safetensors")
+    )!.name;
+    const { header, data } = split(await Deno.readFile(join(model.dir, weights)));
+    const [name, entry] = Object.entries(header).find(([k]) => k !== "__metadata__")! as [
+      string,
+      { shape: number[] },
+    ];
+    const cases: [Uint8Array, RegExp][] = [
+      [safetensors(header, data, 2n ** 63n), /exceeds the limit/],
+      [
+        safetensors({ ...header, [name]: { ...entry, data_offsets: [0, 2 ** 50] } }, data),
+        /ends at byte 1125899906842624/,
+      ],
+    ];
+    for (const [bytes, message] of cases) {
+      await Deno.writeFile(join(dir, weights), bytes);
+      await assert.rejects(
+        () => loadClip(dir, { device: "cpu", cacheDir: join(dir, ".cache"), log: () => {}, threads: 1 }),
+        (e) => e instanceof WeightsError && e.message.includes(weights) && message.test(e.message),
+      );
     }
   },
 });
