@@ -136,31 +136,17 @@ export interface StationProfile {
 export async function saveProfile(path: string, profile: StationProfile): Promise<void> {
   validateProfile(profile, path);
   const meta = { format: PROFILE_FORMAT, ...profile.meta };
+  const vector = (name: string, data: Float32Array) => ({
+    name,
+    shape: [data.length],
+    dtype: "F32" as const,
+    data,
+  });
   await writeSafetensors(path, [
-    {
-      name: "concept.normal",
-      shape: [profile.concepts.normal.length],
-      dtype: "F32",
-      data: profile.concepts.normal,
-    },
-    {
-      name: "concept.anomaly",
-      shape: [profile.concepts.anomaly.length],
-      dtype: "F32",
-      data: profile.concepts.anomaly,
-    },
-    {
-      name: "prototype.normal",
-      shape: [profile.prototypes.normal.length],
-      dtype: "F32",
-      data: profile.prototypes.normal,
-    },
-    {
-      name: "prototype.anomaly",
-      shape: [profile.prototypes.anomaly.length],
-      dtype: "F32",
-      data: profile.prototypes.anomaly,
-    },
+    vector("concept.normal", profile.concepts.normal),
+    vector("concept.anomaly", profile.concepts.anomaly),
+    vector("prototype.normal", profile.prototypes.normal),
+    vector("prototype.anomaly", profile.prototypes.anomaly),
     {
       name: "memory",
       shape: [profile.meta.patch.count, profile.meta.patch.dim],
