@@ -38,38 +38,56 @@
  *
  * @module
  */
-export { ClipModel, loadClip } from "./src/model/clip_model.ts";
-export type { LoadClipOptions, VisionOutputs } from "./src/model/clip_model.ts";
-export { preprocessImage, preprocessRgb } from "./src/clip/preprocess.ts";
-export type { PreprocessOptions } from "./src/clip/preprocess.ts";
-export { decodeImage } from "./src/clip/image_decode.ts";
-export type { Rgb8Image } from "./src/clip/image_decode.ts";
-export { ClipTokenizer, loadTokenizer } from "./src/clip/tokenizer.ts";
-export { openCheckpoint } from "./src/clip/checkpoint.ts";
-export type { Checkpoint } from "./src/clip/checkpoint.ts";
-export { writeRandomCheckpoint } from "./src/clip/tiny_checkpoint.ts";
-export { writeCheckpoint } from "./src/clip/checkpoint_writer.ts";
-export { getArchitecture, listArchitectures } from "./src/clip/architectures.ts";
-export { pullModel } from "./src/clip/hub_download.ts";
-export { listPretrained } from "./src/clip/pretrained.ts";
-export type { ClipConfig } from "./src/clip/config.ts";
-export { enroll, ENROLL_STAGES } from "./src/adp/enroll.ts";
-export type { EnrollOptions, EnrollProgress, EnrollStage } from "./src/adp/enroll.ts";
-export { createScorer } from "./src/adp/scorer.ts";
-export type { FrameScore, Scorer, ScorerOptions } from "./src/adp/scorer.ts";
-export { prepareFrame } from "./src/adp/frame_input.ts";
-export type { FramePreparation, PreparedFrame } from "./src/adp/frame_input.ts";
-export { runVisionPass, selectFromPass } from "./src/adp/vision_pass.ts";
-export type { VisionPass } from "./src/adp/vision_pass.ts";
-export { loadProfile, saveProfile } from "./src/adp/profile.ts";
-export type { ProfileMeta, StationProfile } from "./src/adp/profile.ts";
-export { createProceduralSynthesizer, synthesizePseudoAnomalies } from "./src/adp/synth/mod.ts";
-export type { PseudoAnomaly, Synthesizer } from "./src/adp/synth/mod.ts";
-export { DEVICES, listProviders } from "./src/onnx/runtime.ts";
-export type { Device, Provider } from "./src/onnx/runtime.ts";
+export { ClipModel, loadClip, type LoadClipOptions, type VisionOutputs } from "./src/model/mod.ts";
+export {
+  type Checkpoint,
+  type ClipConfig,
+  ClipTokenizer,
+  getArchitecture,
+  listArchitectures,
+  listPretrained,
+  loadTokenizer,
+  openCheckpoint,
+  preprocessImage,
+  type PreprocessOptions,
+  preprocessRgb,
+  pullModel,
+  writeCheckpoint,
+  writeRandomCheckpoint,
+} from "./src/clip/mod.ts";
+export { decodeImage, type Rgb8Image } from "./src/image/mod.ts";
+export {
+  createScorer,
+  enroll,
+  ENROLL_STAGES,
+  type EnrollOptions,
+  type EnrollProgress,
+  type EnrollStage,
+  type FramePreparation,
+  type FrameScore,
+  loadProfile,
+  type PreparedFrame,
+  prepareFrame,
+  type ProfileMeta,
+  runVisionPass,
+  saveProfile,
+  type Scorer,
+  type ScorerOptions,
+  selectFromPass,
+  type StationProfile,
+  type VisionPass,
+} from "./src/adp/mod.ts";
+export {
+  createProceduralSynthesizer,
+  type PseudoAnomaly,
+  synthesizePseudoAnomalies,
+  type Synthesizer,
+} from "./src/adp/synth/mod.ts";
+export { type Device, DEVICES, listProviders, type Provider } from "./src/onnx/mod.ts";
 export * from "./src/errors.ts";
 export {
   anomaliesSubject,
+  type AnomalyMessage,
   BusError,
   connectNats,
   decodeAnomaly,
@@ -77,7 +95,10 @@ export {
   decodeEnrollReply,
   decodeEnrollRequest,
   decodeResult,
+  type EnrollProgressMessage,
   enrollProgressSubject,
+  type EnrollReply,
+  type EnrollRequest,
   enrollSubject,
   eventSubjects,
   FrameErrorReason,
@@ -85,18 +106,12 @@ export {
   Header as StreamHeader,
   isStationId,
   MessageError,
+  type NatsConnectOptions,
+  type Processor,
+  type ProcessorConfig,
+  type ResultMessage,
   resultsSubject,
   startProcessor,
+  type StatusReply,
   SubjectError,
-} from "./src/stream/mod.ts";
-export type {
-  AnomalyMessage,
-  EnrollProgressMessage,
-  EnrollReply,
-  EnrollRequest,
-  NatsConnectOptions,
-  Processor,
-  ProcessorConfig,
-  ResultMessage,
-  StatusReply,
 } from "./src/stream/mod.ts";

@@ -10,12 +10,12 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { copyFile } from "node:fs/promises";
-import { writeRandomCheckpoint } from "../src/clip/tiny_checkpoint.ts";
+import { writeRandomCheckpoint } from "../src/clip/random_checkpoint.ts";
 import { loadClip } from "../src/model/clip_model.ts";
 import { enroll } from "../src/adp/enroll.ts";
 import { createScorer } from "../src/adp/scorer.ts";
 import { prepareFrame } from "../src/adp/frame_input.ts";
-import { decodeImage } from "../src/clip/image_decode.ts";
+import { decodeImage } from "../src/image/decode.ts";
 import { type Device, DEVICES } from "../src/onnx/runtime.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));

@@ -18,7 +18,7 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { writeRandomCheckpoint } from "../src/clip/tiny_checkpoint.ts";
+import { writeRandomCheckpoint } from "../src/clip/random_checkpoint.ts";
 import { getArchitecture } from "../src/clip/architectures.ts";
 import type { ClipConfig } from "../src/clip/config.ts";
 import { loadClip } from "../src/model/clip_model.ts";

@@ -29,14 +29,14 @@ import {
   type IntensityMode,
   loadBackboneConfig,
   openOnnxExtractor,
-} from "../src/adp/backbone.ts";
-import type { PatchFeatures } from "../src/adp/patch_features.ts";
-import { type ImageScoreRule, PatchMemory } from "../src/adp/patch_memory.ts";
-import { anomalyMap } from "../src/adp/anomaly_map.ts";
-import { resizeBilinear } from "../src/adp/resize_bilinear.ts";
-import { extractViews, type View } from "../src/adp/augment.ts";
+} from "../src/adp/patch/backbone.ts";
+import type { PatchFeatures } from "../src/adp/patch/patch_features.ts";
+import { type ImageScoreRule, PatchMemory } from "../src/adp/patch/patch_memory.ts";
+import { anomalyMap } from "../src/adp/patch/anomaly_map.ts";
+import { resizeBilinear } from "../src/image/resize_bilinear.ts";
+import { extractViews, type View } from "../src/adp/patch/views.ts";
 import { numpyChoice } from "../src/eval/numpy_choice.ts";
-import { imageAuroc, pixelAuroc } from "../src/eval/auroc.ts";
+import { imageAuroc, pixelAuroc } from "../src/metrics/auroc.ts";
 import {
   type AnomalyDataset,
   loadImage,

@@ -7,8 +7,8 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { decodeImage } from "../src/clip/image_decode.ts";
-import { resizeForClip } from "../src/clip/resize.ts";
+import { decodeImage } from "../src/image/decode.ts";
+import { resizeForClip } from "../src/image/resize_bicubic.ts";
 import { preprocessImage } from "../src/clip/preprocess.ts";
 
 const FRAME = fileURLToPath(new URL("../../shared/fixtures/preprocess/images/0.png", import.meta.url));

@@ -9,7 +9,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { writeRandomCheckpoint } from "../src/clip/tiny_checkpoint.ts";
+import { writeRandomCheckpoint } from "../src/clip/random_checkpoint.ts";
 import { loadClip } from "../src/model/clip_model.ts";
 
 const DIR = fileURLToPath(new URL("../.cache/bench/vit-h-14/", import.meta.url));

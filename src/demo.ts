@@ -25,31 +25,31 @@ import { basename, join, relative } from "node:path";
 import { existsSync } from "node:fs";
 import { copyFile, readdir } from "node:fs/promises";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import { writeRandomCheckpoint } from "./clip/tiny_checkpoint.ts";
-import { type ClipModel, loadClip } from "./model/clip_model.ts";
-import { type Device, DEVICES } from "./onnx/runtime.ts";
+import { writeRandomCheckpoint } from "./clip/mod.ts";
+import { type ClipModel, loadClip } from "./model/mod.ts";
+import { type Device, DEVICES } from "./onnx/mod.ts";
 import { renderProgressBar } from "./progress_bar.ts";
 import {
+  anomaliesSubject,
   type AnomalyMessage,
   decodeAnomaly,
   decodeEnrollProgress,
   decodeEnrollReply,
   decodeResult,
   encodeMessage,
-  type EnrollRequest,
-  type ResultMessage,
-} from "./stream/messages.ts";
-import { type Processor, startProcessor } from "./stream/processor.ts";
-import { type NatsServerProcess, startNatsServer } from "./stream/nats_server.ts";
-import {
-  anomaliesSubject,
   enrollProgressSubject,
+  type EnrollRequest,
   enrollSubject,
   framesSubject,
   Header,
+  type NatsServerProcess,
+  type Processor,
+  type ResultMessage,
   resultsSubject,
   SERVICE_NAME,
-} from "./stream/subjects.ts";
+  startNatsServer,
+  startProcessor,
+} from "./stream/mod.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SHARED = join(ROOT, "..", "shared");

@@ -11,7 +11,7 @@
 import { deflateSync, inflateSync } from "node:zlib";
 import { join } from "node:path";
 import { Image } from "imagescript";
-import { decodeImage, type Rgb8Image } from "../../src/clip/image_decode.ts";
+import { decodeImage, type Rgb8Image } from "../../src/image/decode.ts";
 import { Random } from "../../src/random.ts";
 
 /** A real frame the mutator starts from. */

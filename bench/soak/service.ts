@@ -10,7 +10,7 @@
 import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
 import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { writeRandomCheckpoint } from "../../src/clip/tiny_checkpoint.ts";
+import { writeRandomCheckpoint } from "../../src/clip/random_checkpoint.ts";
 import { loadClip } from "../../src/model/clip_model.ts";
 import { decodeResult, type ResultMessage, type StatusReply } from "../../src/stream/messages.ts";
 import {

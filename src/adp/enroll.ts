@@ -9,12 +9,20 @@
  */
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
-import { decodeImage, type Rgb8Image } from "../clip/image_decode.ts";
+import { decodeImage, type Rgb8Image } from "../image/mod.ts";
 import { EnrollmentError, ImageError } from "../errors.ts";
-import type { ClipModel } from "../model/clip_model.ts";
+import type { ClipModel } from "../model/mod.ts";
 import { hashSeed } from "../random.ts";
-import { learnConcept } from "./concept_learning.ts";
-import { promptSetEmbedding } from "./concept_loss.ts";
+import {
+  CONCEPT_INIT_WORD,
+  CONCEPT_PLACEHOLDER,
+  learnConcept,
+  type PromptCandidate,
+  promptSetEmbedding,
+  promptSets,
+  selfTune,
+  textAnomalyScores,
+} from "./text/mod.ts";
 import {
   type BranchScores,
   calibrateFusion,
@@ -23,21 +31,22 @@ import {
 } from "./fusion.ts";
 import {
   clipPatchSettings,
+  concatFeatures,
+  type FeatureExtractor,
   normalPatchBank,
   onnxPatchSettings,
   openPatchExtractor,
   openPatchMemory,
+  type PatchFeatures,
+  type PatchMemory,
   type PatchSettings,
+  splitFeatures,
   testViewFeatures,
-} from "./patch_branch.ts";
-import { concatFeatures, type FeatureExtractor, splitFeatures } from "./backbone.ts";
-import type { PatchFeatures } from "./patch_features.ts";
-import type { PatchMemory } from "./patch_memory.ts";
-import { type View, viewOf } from "./augment.ts";
+  type View,
+  viewOf,
+} from "./patch/mod.ts";
 import { imageEmbeddings } from "./vision_pass.ts";
 import { PROFILE_FORMAT_VERSION, type StationProfile } from "./profile.ts";
-import { CONCEPT_INIT_WORD, CONCEPT_PLACEHOLDER, promptSets } from "./prompts.ts";
-import { type PromptCandidate, selfTune, textAnomalyScores } from "./self_tuning.ts";
 import { synthesizePseudoAnomalies } from "./synth/mod.ts";
 
 /** Stages in the order they run. */

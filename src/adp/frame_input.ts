@@ -6,17 +6,11 @@
  *
  * @module
  */
-import type { Rgb8Image } from "../clip/image_decode.ts";
-import { preprocessRgb } from "../clip/preprocess.ts";
-import { type FrameResize, resizeFrame } from "./frame_resize.ts";
+import type { Rgb8Image } from "../image/mod.ts";
+import { preprocessRgb } from "../clip/mod.ts";
+import { type PatchInputSpec, resizeFrame } from "./patch/mod.ts";
 
-/** The frame resized for one patch extractor. */
-export interface PatchInputSpec extends FrameResize {
-  /** Names the input among a frame's `patchInputs`; equal keys mean equal inputs. */
-  key: string;
-  width: number;
-  height: number;
-}
+export type { PatchInputSpec };
 
 /** What scoring needs made of each frame. */
 export interface FramePreparation {

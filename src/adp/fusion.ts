@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { imageAuroc } from "../eval/auroc.ts";
+import { imageAuroc } from "../metrics/mod.ts";
 import type { CalibrationSpec, FusionSpec } from "./profile.ts";
 
 /** Both branch scores of one image. */

@@ -8,16 +8,15 @@
  *
  * @module
  */
-import { openSafetensors, writeSafetensors } from "../clip/safetensors.ts";
+import { openSafetensors, writeSafetensors } from "../clip/mod.ts";
 import { ProcessorError, ProfileError } from "../errors.ts";
-import { type View, VIEWS } from "./augment.ts";
 import {
-  type BackboneInterpolation,
-  type BackboneResize,
-  type IntensityMode,
+  type ImageScoreRule,
   loadBackboneConfig,
-} from "./backbone.ts";
-import type { ImageScoreRule } from "./patch_memory.ts";
+  type PatchExtractorSpec,
+  type View,
+  VIEWS,
+} from "./patch/mod.ts";
 
 /** Marks a safetensors file as a station profile. */
 export const PROFILE_FORMAT = "adp-station-profile";
@@ -28,20 +27,6 @@ export const PROFILE_FORMAT = "adp-station-profile";
  */
 export const PROFILE_FORMAT_VERSION = 2;
 const META_KEY = "adp.profile";
-
-/** How patch features were extracted (the scorer must extract them the same way). */
-export type PatchExtractorSpec =
-  | { kind: "clip"; blocks: number[] }
-  | {
-    kind: "onnx";
-    config: string;
-    sha256: string;
-    layers: string[];
-    inputSize: number;
-    resize: BackboneResize;
-    interpolation: BackboneInterpolation;
-    intensity: IntensityMode;
-  };
 
 /** The patch branch's settings. */
 export interface PatchSpec {

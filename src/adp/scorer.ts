@@ -11,18 +11,23 @@
  *
  * @module
  */
-import { decodeImage, type Rgb8Image } from "../clip/image_decode.ts";
-import type { ClipModel } from "../model/clip_model.ts";
-import type { Device } from "../onnx/runtime.ts";
+import { decodeImage, type Rgb8Image } from "../image/mod.ts";
+import type { ClipModel } from "../model/mod.ts";
+import type { Device } from "../onnx/mod.ts";
 import { ProfileError } from "../errors.ts";
-import { anomalyMap } from "./anomaly_map.ts";
-import type { FeatureExtractor } from "./backbone.ts";
+import {
+  anomalyMap,
+  type FeatureExtractor,
+  openPatchExtractor,
+  openPatchMemory,
+  patchInputSpec,
+  type PatchMemory,
+  testViewFeatures,
+} from "./patch/mod.ts";
 import { type FramePreparation, type PreparedFrame, prepareFrame } from "./frame_input.ts";
 import { fuseScores } from "./fusion.ts";
-import { openPatchExtractor, openPatchMemory, patchInputSpec, testViewFeatures } from "./patch_branch.ts";
-import type { PatchMemory } from "./patch_memory.ts";
 import type { StationProfile } from "./profile.ts";
-import { textAnomalyScores } from "./self_tuning.ts";
+import { textAnomalyScores } from "./text/mod.ts";
 import { clipPreparation, passPatchFeatures, runVisionPass, type VisionPass } from "./vision_pass.ts";
 
 /** The verdict on one frame. */

@@ -6,12 +6,11 @@
  *
  * @module
  */
-import type { Rgb8Image } from "../clip/image_decode.ts";
-import type { ClipModel } from "../model/clip_model.ts";
+import type { Rgb8Image } from "../image/mod.ts";
+import type { ClipModel } from "../model/mod.ts";
 import { normalizeRows } from "../vector.ts";
-import { clipPatchFeatures } from "./backbone.ts";
+import { clipPatchFeatures, type PatchFeatures } from "./patch/mod.ts";
 import { type FramePreparation, type PreparedFrame, prepareFrame } from "./frame_input.ts";
-import type { PatchFeatures } from "./patch_features.ts";
 
 /** Frames per vision run: large enough to amortise the call, small enough to bound memory. */
 export const VISION_BATCH = 8;

@@ -4,7 +4,7 @@
  * @module
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats } from "../stream/connect.ts";
+import { connectNats } from "../stream/mod.ts";
 import type { FlagSpec, ParsedArgs } from "./_command.ts";
 
 /** `--nats` and the authentication flags. */

@@ -6,7 +6,7 @@
  */
 import { extname, join } from "node:path";
 import { headers } from "@nats-io/transport-node";
-import { framesSubject, Header } from "../stream/subjects.ts";
+import { framesSubject, Header } from "../stream/mod.ts";
 import { type Command, requireString, UsageError } from "./_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 

@@ -5,9 +5,9 @@
  * @module
  */
 import { basename } from "node:path";
-import { preprocessImage } from "../clip/preprocess.ts";
-import { loadClip } from "../model/clip_model.ts";
-import { type Device, DEVICES } from "../onnx/runtime.ts";
+import { preprocessImage } from "../clip/mod.ts";
+import { loadClip } from "../model/mod.ts";
+import { type Device, DEVICES } from "../onnx/mod.ts";
 import { choiceFlag, type Command, requireString, UsageError } from "./_command.ts";
 
 /** `adp encode` */

@@ -8,14 +8,16 @@
 import { EnrollmentError } from "../errors.ts";
 import { renderProgressBar } from "../progress_bar.ts";
 import {
+  checkStationId,
   decodeEnrollProgress,
   decodeEnrollReply,
   encodeMessage,
   ENROLL_LIMITS,
+  enrollProgressSubject,
   type EnrollRequest,
-} from "../stream/messages.ts";
-import { explainRequestError } from "../stream/connect.ts";
-import { checkStationId, enrollProgressSubject, enrollSubject } from "../stream/subjects.ts";
+  enrollSubject,
+  explainRequestError,
+} from "../stream/mod.ts";
 import { type Command, intFlag, requireString } from "./_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Device, DEVICES } from "../onnx/runtime.ts";
+import { type Device, DEVICES } from "../onnx/mod.ts";
 import { renderProgressBar } from "../progress_bar.ts";
 import {
   ABLATION_VARIANTS,

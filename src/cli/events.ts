@@ -3,8 +3,13 @@
  *
  * @module
  */
-import { type AnomalyMessage, decodeAnomaly, decodeResult, type ResultMessage } from "../stream/messages.ts";
-import { eventSubjects } from "../stream/subjects.ts";
+import {
+  type AnomalyMessage,
+  decodeAnomaly,
+  decodeResult,
+  eventSubjects,
+  type ResultMessage,
+} from "../stream/mod.ts";
 import { type Command, UsageError } from "./_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 

@@ -5,13 +5,15 @@
  */
 import { basename, join } from "node:path";
 import { copyFile, stat } from "node:fs/promises";
-import { listArchitectures } from "../clip/architectures.ts";
-import { openCheckpoint } from "../clip/checkpoint.ts";
-import type { CheckpointLayout } from "../clip/config_parse.ts";
-import { pullModel } from "../clip/hub_download.ts";
-import { listPretrained } from "../clip/pretrained.ts";
-import { writeRandomCheckpoint } from "../clip/tiny_checkpoint.ts";
-import { loadTokenizer } from "../clip/tokenizer.ts";
+import {
+  type CheckpointLayout,
+  listArchitectures,
+  listPretrained,
+  loadTokenizer,
+  openCheckpoint,
+  pullModel,
+  writeRandomCheckpoint,
+} from "../clip/mod.ts";
 import { renderProgressBar } from "../progress_bar.ts";
 import { choiceFlag, type Command, intFlag, requireString, UsageError } from "./_command.ts";
 

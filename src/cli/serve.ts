@@ -5,10 +5,10 @@
  * @module
  */
 import { basename, resolve } from "node:path";
-import { loadClip } from "../model/clip_model.ts";
-import { type Device, DEVICES } from "../onnx/runtime.ts";
-import { startProcessor } from "../stream/processor.ts";
-import { loadBackboneConfig } from "../adp/backbone.ts";
+import { loadClip } from "../model/mod.ts";
+import { type Device, DEVICES } from "../onnx/mod.ts";
+import { startProcessor } from "../stream/mod.ts";
+import { loadBackboneConfig } from "../adp/patch/mod.ts";
 import { choiceFlag, type Command, intFlag, requireString } from "./_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 

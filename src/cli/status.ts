@@ -4,10 +4,14 @@
  * @module
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { explainRequestError } from "../stream/connect.ts";
-import { BusError } from "../stream/errors.ts";
-import type { StationStatus, StatusReply } from "../stream/messages.ts";
-import { Endpoint, serviceSubject } from "../stream/subjects.ts";
+import {
+  BusError,
+  Endpoint,
+  explainRequestError,
+  serviceSubject,
+  type StationStatus,
+  type StatusReply,
+} from "../stream/mod.ts";
 import { type Command, intFlag } from "./_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 

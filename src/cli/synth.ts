@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { mkdir } from "node:fs/promises";
 import { Image } from "imagescript";
-import { decodeImage, type Rgb8Image } from "../clip/image_decode.ts";
+import { decodeImage, type Rgb8Image } from "../image/mod.ts";
 import {
   contactSheet,
   createProceduralSynthesizer,

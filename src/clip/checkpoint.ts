@@ -163,7 +163,7 @@ export function layoutTensors(config: ClipConfig, layout: CheckpointLayout): Lay
  * @example Reading a random tiny checkpoint
  * ```ts
  * import { openCheckpoint } from "./checkpoint.ts";
- * import { writeRandomCheckpoint } from "./tiny_checkpoint.ts";
+ * import { writeRandomCheckpoint } from "./random_checkpoint.ts";
  * const dir = await Deno.makeTempDir();
  * await writeRandomCheckpoint(dir, { arch: "tiny", layout: "hf", seed: 1 });
  * using ckpt = await openCheckpoint(dir);

@@ -13,8 +13,7 @@
  */
 import { CLIP_MEAN, CLIP_STD } from "./config.ts";
 import { ConfigError } from "../errors.ts";
-import { decodeImage, type Rgb8Image } from "./image_decode.ts";
-import { resizeForClip, type ResizeMode } from "./resize.ts";
+import { decodeImage, resizeForClip, type ResizeMode, type Rgb8Image } from "../image/mod.ts";
 
 /** Options for {@linkcode preprocessRgb}. */
 export interface PreprocessRgbOptions {

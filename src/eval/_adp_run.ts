@@ -7,16 +7,24 @@
  *
  * @module
  */
-import type { Rgb8Image } from "../clip/image_decode.ts";
-import type { ClipModel } from "../model/clip_model.ts";
-import { enroll, type EnrollProgress } from "../adp/enroll.ts";
-import { imageEmbeddings, VISION_BATCH } from "../adp/vision_pass.ts";
-import { createScorer } from "../adp/scorer.ts";
-import { learnConcept } from "../adp/concept_learning.ts";
-import { promptSetEmbedding } from "../adp/concept_loss.ts";
-import { CONCEPT_INIT_WORD, CONCEPT_PLACEHOLDER, promptSets } from "../adp/prompts.ts";
-import { textAnomalyScores } from "../adp/self_tuning.ts";
-import type { StationProfile } from "../adp/profile.ts";
+import type { Rgb8Image } from "../image/mod.ts";
+import type { ClipModel } from "../model/mod.ts";
+import {
+  createScorer,
+  enroll,
+  type EnrollProgress,
+  imageEmbeddings,
+  type StationProfile,
+  VISION_BATCH,
+} from "../adp/mod.ts";
+import {
+  CONCEPT_INIT_WORD,
+  CONCEPT_PLACEHOLDER,
+  learnConcept,
+  promptSetEmbedding,
+  promptSets,
+  textAnomalyScores,
+} from "../adp/text/mod.ts";
 import { hashSeed } from "../random.ts";
 import { fitMap, type PixelTruth } from "./_ground_truth.ts";
 import { loadImage, type TestSample } from "./datasets.ts";

@@ -7,10 +7,9 @@
  *
  * @module
  */
-import { readImageHeader } from "../clip/image_decode.ts";
-import { type FloatMap, upsampleBilinear } from "../adp/anomaly_map.ts";
-import { resizeBilinear } from "../adp/resize_bilinear.ts";
-import type { MapSize } from "./aupro.ts";
+import { readImageHeader, resizeBilinear } from "../image/mod.ts";
+import { type FloatMap, upsampleBilinear } from "../adp/patch/mod.ts";
+import type { MapSize } from "../metrics/mod.ts";
 import { loadMask, type TestSample } from "./datasets.ts";
 import type { PixelSize } from "./protocol.ts";
 

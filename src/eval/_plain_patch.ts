@@ -7,12 +7,17 @@
  *
  * @module
  */
-import type { Rgb8Image } from "../clip/image_decode.ts";
-import type { ClipModel } from "../model/clip_model.ts";
-import { clipExtractor, type FeatureExtractor, openOnnxExtractor } from "../adp/backbone.ts";
-import { clipPatchSettings } from "../adp/patch_branch.ts";
-import type { PatchFeatures } from "../adp/patch_features.ts";
-import { PatchMemory, type PatchScores } from "../adp/patch_memory.ts";
+import type { Rgb8Image } from "../image/mod.ts";
+import type { ClipModel } from "../model/mod.ts";
+import {
+  clipExtractor,
+  clipPatchSettings,
+  type FeatureExtractor,
+  openOnnxExtractor,
+  type PatchFeatures,
+  PatchMemory,
+  type PatchScores,
+} from "../adp/patch/mod.ts";
 import { ConfigError } from "../errors.ts";
 import { loadImage } from "./datasets.ts";
 

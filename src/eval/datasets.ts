@@ -25,9 +25,8 @@
  */
 import { join } from "node:path";
 import { ConfigError, ImageError } from "../errors.ts";
-import { decodeImage, type Rgb8Image } from "../clip/image_decode.ts";
+import { decodeImage, type Raster8, type Rgb8Image } from "../image/mod.ts";
 import { Random } from "../random.ts";
-import type { Raster8 } from "../adp/resize_bilinear.ts";
 
 /** The label of normal images, as a folder name under `train/` and `test/`. */
 export const GOOD = "good";

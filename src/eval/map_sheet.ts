@@ -8,11 +8,10 @@
  * @module
  */
 import { Image } from "imagescript";
-import type { Rgb8Image } from "../clip/image_decode.ts";
-import { upsampleBilinear } from "../adp/anomaly_map.ts";
-import { resizeBilinear } from "../adp/resize_bilinear.ts";
+import { resizeBilinear, type Rgb8Image } from "../image/mod.ts";
+import { upsampleBilinear } from "../adp/patch/mod.ts";
 import { ShapeError } from "../errors.ts";
-import type { MapSize } from "./aupro.ts";
+import type { MapSize } from "../metrics/mod.ts";
 
 /** One image on the sheet. */
 export interface SheetTile {

@@ -11,22 +11,22 @@
  */
 import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
-import type { Rgb8Image } from "../clip/image_decode.ts";
-import { openCheckpoint } from "../clip/checkpoint.ts";
-import { type ClipModel, loadClip } from "../model/clip_model.ts";
-import type { Device } from "../onnx/runtime.ts";
-import { imageEmbeddings, VISION_BATCH } from "../adp/vision_pass.ts";
-import { anomalyMap } from "../adp/anomaly_map.ts";
-import { type FeatureExtractor, loadBackboneConfig } from "../adp/backbone.ts";
-import type { PatchFeatures } from "../adp/patch_features.ts";
-import type { FusionSpec } from "../adp/profile.ts";
+import type { Rgb8Image } from "../image/mod.ts";
+import { openCheckpoint } from "../clip/mod.ts";
+import { type ClipModel, loadClip } from "../model/mod.ts";
+import type { Device } from "../onnx/mod.ts";
+import { type FusionSpec, imageEmbeddings, VISION_BATCH } from "../adp/mod.ts";
+import {
+  anomalyMap,
+  type FeatureExtractor,
+  loadBackboneConfig,
+  type PatchFeatures,
+} from "../adp/patch/mod.ts";
 import { loadPixelTruth, type PixelTruth } from "./_ground_truth.ts";
 import { runAdp } from "./_adp_run.ts";
 import { extractFiles, openPlainExtractor, plainPatchScores } from "./_plain_patch.ts";
-import { imageAuroc } from "./auroc.ts";
-import { pixelMetrics } from "./pixel_metrics.ts";
+import { f1Max, imageAuroc, pixelMetrics, rocCurve } from "../metrics/mod.ts";
 import { type AnomalyDataset, loadImage, readDataset, type TestSample } from "./datasets.ts";
-import { f1Max } from "./f1_max.ts";
 import { renderHistogramSvg } from "./histogram_svg.ts";
 import { renderMapSheet, type SheetTile } from "./map_sheet.ts";
 import {
@@ -42,7 +42,6 @@ import {
   VARIANT_INFO,
 } from "./protocol.ts";
 import { renderTables, reportTables } from "./report_text.ts";
-import { rocCurve } from "./roc_curve.ts";
 import { renderRocSvg } from "./roc_svg.ts";
 import { loadRun, type RunMetrics, runPath, type RunRecord, saveRun, writeAtomic } from "./run_store.ts";
 import { type EvalSummary, summarize } from "./summary.ts";

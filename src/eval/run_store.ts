@@ -8,7 +8,7 @@
  */
 import { dirname, join } from "node:path";
 import { ConfigError } from "../errors.ts";
-import type { FusionSpec } from "../adp/profile.ts";
+import type { FusionSpec } from "../adp/mod.ts";
 import type { RunIdentity, Variant } from "./protocol.ts";
 
 /** The metrics of one variant in one run; null where the variant has no map or no verdict. */

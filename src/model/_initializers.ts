@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { GraphBuilder, Value } from "../onnx/graph.ts";
-import type { FloatTensor } from "../clip/weights.ts";
+import type { GraphBuilder, Value } from "../onnx/mod.ts";
+import type { FloatTensor } from "../clip/mod.ts";
 
 /** The tensor as it is. */
 export function weight(g: GraphBuilder, name: string, t: FloatTensor): Value {

@@ -4,13 +4,21 @@
  *
  * @module
  */
-import type { GraphBuilder, Value } from "../onnx/graph.ts";
-import { add, mul, sigmoid } from "../onnx/ops/elementwise.ts";
-import { matMul } from "../onnx/ops/linalg.ts";
-import { gelu, layerNorm, softmax } from "../onnx/ops/nn.ts";
-import { reshape, split, transpose } from "../onnx/ops/shape.ts";
-import type { Activation } from "../clip/config.ts";
-import type { BlockWeights } from "../clip/weights.ts";
+import {
+  add,
+  gelu,
+  type GraphBuilder,
+  layerNorm,
+  matMul,
+  mul,
+  reshape,
+  sigmoid,
+  softmax,
+  split,
+  transpose,
+  type Value,
+} from "../onnx/mod.ts";
+import type { Activation, BlockWeights } from "../clip/mod.ts";
 import { linearWeight, weight } from "./_initializers.ts";
 
 /** The shape facts a block needs. */

@@ -5,14 +5,23 @@
  *
  * @module
  */
-import { openCheckpoint } from "../clip/checkpoint.ts";
-import type { Activation, ClipConfig } from "../clip/config.ts";
-import type { ClipWeights } from "../clip/weights.ts";
-import { type ClipTokenizer, loadTokenizer } from "../clip/tokenizer.ts";
+import {
+  type Activation,
+  type ClipConfig,
+  type ClipTokenizer,
+  type ClipWeights,
+  loadTokenizer,
+  openCheckpoint,
+} from "../clip/mod.ts";
 import { ShapeError, TokenizerError } from "../errors.ts";
 import { normalizeRows } from "../vector.ts";
-import { createSession, type Device, type OnnxSession, type Provider } from "../onnx/runtime.ts";
-import type { GraphBuilder } from "../onnx/graph.ts";
+import {
+  createSession,
+  type Device,
+  type GraphBuilder,
+  type OnnxSession,
+  type Provider,
+} from "../onnx/mod.ts";
 import { cachedGraphPath, defaultCacheDir, isCached, storeGraph } from "./graph_cache.ts";
 import { blockTokensOutput, buildVisionGraph } from "./vision_tower.ts";
 import { buildTextGraph } from "./text_tower.ts";

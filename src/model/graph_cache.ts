@@ -7,8 +7,7 @@
  */
 import { join } from "node:path";
 import { homedir } from "node:os";
-import type { GraphBuilder } from "../onnx/graph.ts";
-import { writeOnnxModel } from "../onnx/model_file.ts";
+import { type GraphBuilder, writeOnnxModel } from "../onnx/mod.ts";
 
 /**
  * Bumped whenever a graph builder changes what it emits, so stale cached graphs are never used.

@@ -11,13 +11,22 @@
  *
  * @module
  */
-import { GraphBuilder, type Value } from "../onnx/graph.ts";
-import { add, mul, sub } from "../onnx/ops/elementwise.ts";
-import { matMul } from "../onnx/ops/linalg.ts";
-import { layerNorm } from "../onnx/ops/nn.ts";
-import { concat, gather, reshape, shapeOf, slice, unsqueeze } from "../onnx/ops/shape.ts";
-import type { ClipConfig } from "../clip/config.ts";
-import type { TextWeights } from "../clip/weights.ts";
+import {
+  add,
+  concat,
+  gather,
+  GraphBuilder,
+  layerNorm,
+  matMul,
+  mul,
+  reshape,
+  shapeOf,
+  slice,
+  sub,
+  unsqueeze,
+  type Value,
+} from "../onnx/mod.ts";
+import type { ClipConfig, TextWeights } from "../clip/mod.ts";
 import { weight } from "./_initializers.ts";
 import { attentionBlock, blockParams } from "./attention_block.ts";
 

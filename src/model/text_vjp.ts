@@ -10,12 +10,9 @@
  *
  * @module
  */
-import type { GraphBuilder, Value } from "../onnx/graph.ts";
-import { gradients } from "../onnx/autodiff.ts";
-import type { OnnxSession, RunTensor } from "../onnx/runtime.ts";
+import { gradients, type GraphBuilder, type OnnxSession, type RunTensor, type Value } from "../onnx/mod.ts";
 import { ShapeError } from "../errors.ts";
-import type { ClipConfig } from "../clip/config.ts";
-import type { TextWeights } from "../clip/weights.ts";
+import type { ClipConfig, TextWeights } from "../clip/mod.ts";
 import { buildTextGraph, type TextGraphInputs } from "./text_tower.ts";
 
 /** Name of the upstream-gradient input. */
@@ -47,7 +44,7 @@ export interface TextVjpGraph {
  * @example Build and inspect
  * ```ts
  * import assert from "node:assert/strict";
- * import { openCheckpoint } from "../clip/checkpoint.ts";
+ * import { openCheckpoint } from "../clip/mod.ts";
  * import { buildTextVjpGraph } from "./text_vjp.ts";
  *
  * using checkpoint = await openCheckpoint("../shared/fixtures/clip-oracle/tiny-gelu-hf");

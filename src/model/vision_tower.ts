@@ -10,13 +10,20 @@
  *
  * @module
  */
-import { GraphBuilder } from "../onnx/graph.ts";
-import { add } from "../onnx/ops/elementwise.ts";
-import { conv2d, matMul } from "../onnx/ops/linalg.ts";
-import { layerNorm } from "../onnx/ops/nn.ts";
-import { concat, expand, gather, reshape, shapeOf, transpose } from "../onnx/ops/shape.ts";
-import type { ClipConfig } from "../clip/config.ts";
-import type { VisionWeights } from "../clip/weights.ts";
+import {
+  add,
+  concat,
+  conv2d,
+  expand,
+  gather,
+  GraphBuilder,
+  layerNorm,
+  matMul,
+  reshape,
+  shapeOf,
+  transpose,
+} from "../onnx/mod.ts";
+import type { ClipConfig, VisionWeights } from "../clip/mod.ts";
 import { weight } from "./_initializers.ts";
 import { attentionBlock, blockParams } from "./attention_block.ts";
 

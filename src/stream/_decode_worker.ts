@@ -7,8 +7,8 @@
  */
 /// <reference lib="deno.worker" />
 import { Image } from "imagescript";
-import { decodeImage } from "../clip/image_decode.ts";
-import { prepareFrame } from "../adp/frame_input.ts";
+import { decodeImage } from "../image/mod.ts";
+import { prepareFrame } from "../adp/mod.ts";
 import { renderOverlay } from "./heatmap.ts";
 import type { WorkerReply, WorkerRequest } from "./decode_pool.ts";
 

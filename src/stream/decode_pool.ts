@@ -7,8 +7,8 @@
  *
  * @module
  */
-import type { Rgb8Image } from "../clip/image_decode.ts";
-import type { FramePreparation, PreparedFrame } from "../adp/frame_input.ts";
+import type { Rgb8Image } from "../image/mod.ts";
+import type { FramePreparation, PreparedFrame } from "../adp/mod.ts";
 import { ImageError } from "../errors.ts";
 
 /** A request to a decode worker. @internal */

@@ -11,12 +11,12 @@
  *
  * @module
  */
+import { printable } from "../guard.ts";
 import { join } from "node:path";
 import { type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
-import { enroll, type EnrollProgress } from "../adp/enroll.ts";
-import type { StationProfile } from "../adp/profile.ts";
-import type { ClipModel } from "../model/clip_model.ts";
+import { enroll, type EnrollProgress, type StationProfile } from "../adp/mod.ts";
+import type { ClipModel } from "../model/mod.ts";
 import { MessageError } from "./errors.ts";
 import type { FrameRing } from "./frame_ring.ts";
 import {
@@ -33,7 +33,6 @@ import {
   ENROLL_WILDCARD,
   enrollProgressSubject,
   isStationId,
-  printable,
   SubjectPrefix,
   subjectRest,
 } from "./subjects.ts";

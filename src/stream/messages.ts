@@ -7,7 +7,8 @@
  * @module
  */
 import { MessageError } from "./errors.ts";
-import { isStationId, printable } from "./subjects.ts";
+import { printable } from "../guard.ts";
+import { isStationId } from "./subjects.ts";
 
 /** Why a frame got no score. Every frame that is not scored gets a result carrying one of these. */
 export const FrameErrorReason = {

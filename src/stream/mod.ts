@@ -5,7 +5,7 @@
  * @example Run the processor on a connection and follow its results
  * ```ts ignore
  * import { connectNats, decodeResult, RESULTS_WILDCARD, startProcessor } from "./mod.ts";
- * import { loadClip } from "../model/clip_model.ts";
+ * import { loadClip } from "../model/mod.ts";
  *
  * const clip = await loadClip("models/ViT-B-16--openai");
  * const nc = await connectNats({ servers: "nats://127.0.0.1:4222", persistent: true });
@@ -18,30 +18,10 @@
  *
  * @module
  */
-export {
-  ANOMALIES_WILDCARD,
-  anomaliesSubject,
-  anomalyMsgId,
-  checkStationId,
-  Endpoint,
-  ENROLL_WILDCARD,
-  enrollProgressSubject,
-  enrollSubject,
-  eventSubjects,
-  FRAMES_WILDCARD,
-  framesSubject,
-  Header,
-  INVALID_STATION,
-  invalidResultsSubject,
-  isStationId,
-  JetStreamName,
-  RESULTS_WILDCARD,
-  resultsSubject,
-  SERVICE_NAME,
-  serviceSubject,
-  STATION_ID_REGEXP,
-  SubjectPrefix,
-} from "./subjects.ts";
+export { connectNats, explainRequestError } from "./connect.ts";
+export type { NatsConnectOptions } from "./connect.ts";
+export { BusError, MessageError, RequestRefusedError, ServiceErrorCode, SubjectError } from "./errors.ts";
+export { renderOverlay, summarizeMap } from "./heatmap.ts";
 export {
   decodeAnomaly,
   decodeEnrollProgress,
@@ -78,9 +58,31 @@ export type {
   ThresholdSetReply,
   ThresholdSetRequest,
 } from "./messages.ts";
+export { startNatsServer } from "./nats_server.ts";
+export type { NatsServerProcess } from "./nats_server.ts";
 export { startProcessor } from "./processor.ts";
 export type { Processor, ProcessorConfig } from "./processor.ts";
-export { connectNats, explainRequestError } from "./connect.ts";
-export type { NatsConnectOptions } from "./connect.ts";
-export { BusError, MessageError, RequestRefusedError, ServiceErrorCode, SubjectError } from "./errors.ts";
-export { renderOverlay, summarizeMap } from "./heatmap.ts";
+export {
+  ANOMALIES_WILDCARD,
+  anomaliesSubject,
+  anomalyMsgId,
+  checkStationId,
+  Endpoint,
+  ENROLL_WILDCARD,
+  enrollProgressSubject,
+  enrollSubject,
+  eventSubjects,
+  FRAMES_WILDCARD,
+  framesSubject,
+  Header,
+  INVALID_STATION,
+  invalidResultsSubject,
+  isStationId,
+  JetStreamName,
+  RESULTS_WILDCARD,
+  resultsSubject,
+  SERVICE_NAME,
+  serviceSubject,
+  STATION_ID_REGEXP,
+  SubjectPrefix,
+} from "./subjects.ts";

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { printable } from "../guard.ts";
 import { basename, join } from "node:path";
 import { createHash } from "node:crypto";
 import {
@@ -28,18 +29,20 @@ import { jetstream, type JetStreamClient, jetstreamManager } from "@nats-io/jets
 import { type ObjectStore, Objm } from "@nats-io/obj";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Service } from "@nats-io/services";
-import { createScorer, type FrameScore, type Scorer } from "../adp/scorer.ts";
-import { type PreparedFrame, prepareFrame } from "../adp/frame_input.ts";
-import { runVisionPass, selectFromPass, type VisionPass } from "../adp/vision_pass.ts";
-import type { StationProfile } from "../adp/profile.ts";
 import {
-  DEFAULT_MAX_PIXELS,
-  type ImageHeader,
-  readImageHeader,
-  type Rgb8Image,
-} from "../clip/image_decode.ts";
+  createScorer,
+  type FrameScore,
+  type PreparedFrame,
+  prepareFrame,
+  runVisionPass,
+  type Scorer,
+  selectFromPass,
+  type StationProfile,
+  type VisionPass,
+} from "../adp/mod.ts";
+import { DEFAULT_MAX_PIXELS, type ImageHeader, readImageHeader, type Rgb8Image } from "../image/mod.ts";
 import { ImageError } from "../errors.ts";
-import type { ClipModel } from "../model/clip_model.ts";
+import type { ClipModel } from "../model/mod.ts";
 import { DecodePool } from "./decode_pool.ts";
 import { EnrollmentManager } from "./enrollment.ts";
 import { RequestRefusedError, ServiceErrorCode } from "./errors.ts";
@@ -72,7 +75,6 @@ import {
   invalidResultsSubject,
   isStationId,
   JetStreamName,
-  printable,
   resultsSubject,
   SubjectPrefix,
   subjectRest,

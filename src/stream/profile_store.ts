@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import type { ObjectInfo, ObjectStore } from "@nats-io/obj";
-import { loadProfile, saveProfile, type StationProfile } from "../adp/profile.ts";
+import { loadProfile, saveProfile, type StationProfile } from "../adp/mod.ts";
 import { ProcessorError } from "../errors.ts";
 import { checkStationId, isStationId } from "./subjects.ts";
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Scorer } from "../adp/scorer.ts";
+import type { Scorer } from "../adp/mod.ts";
 
 /** One station's scorer, with hot swap. */
 export class ScorerSlot {

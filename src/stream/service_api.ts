@@ -9,7 +9,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Service, type ServiceMsg, Svcm } from "@nats-io/services";
-import type { ProfileMeta } from "../adp/profile.ts";
+import type { ProfileMeta } from "../adp/mod.ts";
 import { serviceErrorCode } from "./errors.ts";
 import {
   decodeStationRequest,

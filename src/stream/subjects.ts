@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { printable } from "../guard.ts";
 import { SubjectError } from "./errors.ts";
 
 /** Subject prefixes of the public contract (README "NATS contract"). */
@@ -146,16 +147,4 @@ export function subjectRest(subject: string, prefix: string): string | undefined
 /** The de-duplication id of a frame's anomaly event. */
 export function anomalyMsgId(station: string, frameId: string): string {
   return `${checkStationId(station)}.${frameId}`;
-}
-
-// deno-lint-ignore no-control-regex
-const CONTROL_CHAR_REGEXP = /[\x00-\x1f\x7f]/g;
-
-/** `value` shortened to 100 characters with control characters made visible, for error messages. */
-export function printable(value: string): string {
-  const clean = value.replace(
-    CONTROL_CHAR_REGEXP,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
-  return clean.length > 100 ? `${clean.slice(0, 100)}…` : clean;
 }

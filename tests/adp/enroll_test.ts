@@ -15,9 +15,9 @@ import {
 import { loadClip } from "../../src/model/clip_model.ts";
 import { openSafetensors, writeSafetensors } from "../../src/clip/safetensors.ts";
 import { ImageError, ProfileError } from "../../src/errors.ts";
-import { PATCH_DEFAULTS } from "../../src/adp/patch_memory.ts";
+import { PATCH_DEFAULTS } from "../../src/adp/patch/patch_memory.ts";
 import { prepareFrame } from "../../src/adp/frame_input.ts";
-import { decodeImage } from "../../src/clip/image_decode.ts";
+import { decodeImage } from "../../src/image/decode.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 import { modelDirWithVocab } from "../model/_oracle.ts";
 

@@ -16,7 +16,7 @@ import {
   type TensorToWrite,
   writeSafetensors,
 } from "../../src/clip/safetensors.ts";
-import { writeRandomCheckpoint } from "../../src/clip/tiny_checkpoint.ts";
+import { writeRandomCheckpoint } from "../../src/clip/random_checkpoint.ts";
 import type { ClipWeights } from "../../src/clip/weights.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 import { tempDir } from "../_temp_dir.ts";

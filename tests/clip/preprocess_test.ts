@@ -1,7 +1,7 @@
 import { ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { Image } from "imagescript";
 import { preprocessImage, preprocessRgb } from "../../src/clip/preprocess.ts";
-import { decodeImage } from "../../src/clip/image_decode.ts";
+import { decodeImage } from "../../src/image/decode.ts";
 import { CLIP_MEAN, CLIP_STD } from "../../src/clip/config.ts";
 import { ConfigError, ImageError } from "../../src/errors.ts";
 import { needsShared, sharedPath } from "../_shared.ts";

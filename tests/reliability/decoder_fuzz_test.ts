@@ -6,7 +6,7 @@
  * soak (`deno task soak`) runs the same with 10,000 and more.
  */
 import assert from "node:assert/strict";
-import { decodeImage } from "../../src/clip/image_decode.ts";
+import { decodeImage } from "../../src/image/decode.ts";
 import { ImageError } from "../../src/errors.ts";
 import { Random } from "../../src/random.ts";
 import { startProcessor } from "../../src/stream/processor.ts";

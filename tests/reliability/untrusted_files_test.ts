@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { copyFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { loadBackboneConfig } from "../../src/adp/backbone.ts";
-import { openPatchExtractor } from "../../src/adp/patch_branch.ts";
+import { loadBackboneConfig } from "../../src/adp/patch/backbone.ts";
+import { openPatchExtractor } from "../../src/adp/patch/patch_branch.ts";
 import { loadProfile, saveProfile } from "../../src/adp/profile.ts";
 import { ConfigError, ProfileError, WeightsError } from "../../src/errors.ts";
 import { loadClip } from "../../src/model/clip_model.ts";

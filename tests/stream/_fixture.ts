@@ -8,7 +8,7 @@
 import { copyFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { writeRandomCheckpoint } from "../../src/clip/tiny_checkpoint.ts";
+import { writeRandomCheckpoint } from "../../src/clip/random_checkpoint.ts";
 import { type ClipModel, loadClip } from "../../src/model/clip_model.ts";
 import { enroll } from "../../src/adp/enroll.ts";
 import { saveProfile, type StationProfile } from "../../src/adp/profile.ts";

@@ -3,7 +3,7 @@
  * and the same backbone input, bit for bit, from a real MVTec frame.
  */
 import assert from "node:assert/strict";
-import { decodeImage } from "../../src/clip/image_decode.ts";
+import { decodeImage } from "../../src/image/decode.ts";
 import { type FramePreparation, prepareFrame } from "../../src/adp/frame_input.ts";
 import { DecodePool } from "../../src/stream/decode_pool.ts";
 import { needsShared, sharedPath } from "../_shared.ts";

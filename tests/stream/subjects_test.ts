@@ -1,5 +1,6 @@
 /** Subject builders and station ids: the only way a subject or a profile file name is made. */
 import assert from "node:assert/strict";
+import { printable } from "../../src/guard.ts";
 import {
   anomaliesSubject,
   anomalyMsgId,
@@ -10,7 +11,6 @@ import {
   framesSubject,
   invalidResultsSubject,
   isStationId,
-  printable,
   resultsSubject,
   subjectRest,
 } from "../../src/stream/subjects.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Random } from "../../random.ts";
-import type { Rgb8Image } from "../../clip/image_decode.ts";
+import type { Rgb8Image } from "../../image/mod.ts";
 
 /**
  * A defect as an opacity and a target colour over a rectangle of the image. Opacity is exactly 0

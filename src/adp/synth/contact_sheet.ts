@@ -4,9 +4,8 @@
  *
  * @module
  */
-import type { Rgb8Image } from "../../clip/image_decode.ts";
-import { resizeBicubic } from "../../clip/resize.ts";
-import type { PseudoAnomaly } from "./synthesizer.ts";
+import { resizeBicubic, type Rgb8Image } from "../../image/mod.ts";
+import type { PseudoAnomaly } from "./pseudo_anomaly.ts";
 
 /** Options for {@linkcode contactSheet}. */
 export interface ContactSheetOptions {

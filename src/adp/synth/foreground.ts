@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Rgb8Image } from "../../clip/image_decode.ts";
+import type { Rgb8Image } from "../../image/mod.ts";
 
 /** Options for {@linkcode estimateForeground}. */
 export interface ForegroundOptions {

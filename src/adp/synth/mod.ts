@@ -21,27 +21,16 @@
  *
  * @module
  */
-export {
-  DEFAULT_SYNTH_CROP,
-  type PseudoAnomaly,
-  type SynthCropOptions,
-  type SynthesizeOptions,
-  synthesizePseudoAnomalies,
-  type Synthesizer,
-} from "./synthesizer.ts";
-export {
-  createProceduralSynthesizer,
-  DEFECT_KINDS,
-  type DefectKind,
-  type ProceduralOptions,
-} from "./procedural.ts";
-export { PERLIN_BOUND, perlinNoise, type PerlinOptions } from "./perlin.ts";
-export {
-  type CropBoxOptions,
-  randomResizedCrop,
-  randomResizedCropBox,
-  type RandomResizedCropOptions,
-  type ResizedCrop,
-} from "./random_resized_crop.ts";
-export { estimateForeground, type ForegroundOptions } from "./foreground.ts";
-export { contactSheet, type ContactSheetOptions } from "./contact_sheet.ts";
+export { contactSheet } from "./contact_sheet.ts";
+export type { ContactSheetOptions } from "./contact_sheet.ts";
+export { estimateForeground } from "./foreground.ts";
+export type { ForegroundOptions } from "./foreground.ts";
+export { PERLIN_BOUND, perlinNoise } from "./perlin.ts";
+export type { PerlinOptions } from "./perlin.ts";
+export { createProceduralSynthesizer, DEFECT_KINDS } from "./procedural.ts";
+export type { DefectKind, ProceduralOptions } from "./procedural.ts";
+export { randomResizedCrop, randomResizedCropBox } from "./random_resized_crop.ts";
+export type { CropBoxOptions, RandomResizedCropOptions, ResizedCrop } from "./random_resized_crop.ts";
+export { DEFAULT_SYNTH_CROP, synthesizePseudoAnomalies } from "./synthesizer.ts";
+export type { PseudoAnomaly, Synthesizer } from "./pseudo_anomaly.ts";
+export type { SynthCropOptions, SynthesizeOptions } from "./synthesizer.ts";

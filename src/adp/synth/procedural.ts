@@ -7,8 +7,8 @@
  */
 import { ConfigError } from "../../errors.ts";
 import type { Random } from "../../random.ts";
-import type { Rgb8Image } from "../../clip/image_decode.ts";
-import type { PseudoAnomaly, Synthesizer } from "./synthesizer.ts";
+import type { Rgb8Image } from "../../image/mod.ts";
+import type { PseudoAnomaly, Synthesizer } from "./pseudo_anomaly.ts";
 import { estimateForeground } from "./foreground.ts";
 import { type DefectContext, type DefectLayer, type DefectPainter, luma } from "./_layer.ts";
 import { paintScar } from "./scar.ts";

@@ -7,8 +7,7 @@
  */
 import { ConfigError } from "../../errors.ts";
 import type { Random } from "../../random.ts";
-import type { Rgb8Image } from "../../clip/image_decode.ts";
-import { type CropBox, resizeBicubic } from "../../clip/resize.ts";
+import { type CropBox, resizeBicubic, type Rgb8Image } from "../../image/mod.ts";
 
 /** How a crop box is drawn, as in torchvision. */
 export interface CropBoxOptions {

@@ -8,29 +8,10 @@
  */
 import { ConfigError } from "../../errors.ts";
 import { Random } from "../../random.ts";
-import type { Rgb8Image } from "../../clip/image_decode.ts";
-import { resizeBicubic } from "../../clip/resize.ts";
+import { resizeBicubic, type Rgb8Image } from "../../image/mod.ts";
 import { createProceduralSynthesizer } from "./procedural.ts";
+import type { PseudoAnomaly, Synthesizer } from "./pseudo_anomaly.ts";
 import { randomResizedCrop } from "./random_resized_crop.ts";
-
-/** A synthetic defective image and where it differs from the normal one it was made from. */
-export interface PseudoAnomaly {
-  image: Rgb8Image;
-  /** `width * height` bytes: 255 where the image was altered, 0 elsewhere. */
-  mask: Uint8Array;
-  /** What kind of defect it is (for the procedural synthesizer, one of its `DEFECT_KINDS`). */
-  kind: string;
-}
-
-/** Makes a pseudo-anomaly from a normal image. Deterministic given the random source's state. */
-export interface Synthesizer {
-  readonly name: string;
-  /**
-   * @param normal a defect-free image; not modified
-   * @param random the only source of randomness the synthesizer may use
-   */
-  synthesize(normal: Rgb8Image, random: Random): PseudoAnomaly;
-}
 
 /** The random resized crop applied after synthesis (torchvision's `RandomResizedCrop`). */
 export interface SynthCropOptions {

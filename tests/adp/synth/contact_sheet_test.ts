@@ -1,6 +1,6 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { contactSheet } from "../../../src/adp/synth/contact_sheet.ts";
-import type { Rgb8Image } from "../../../src/clip/image_decode.ts";
+import type { Rgb8Image } from "../../../src/image/decode.ts";
 
 function flat(width: number, height: number, v: number): Rgb8Image {
   return { width, height, data: new Uint8Array(width * height * 3).fill(v) };

@@ -1,6 +1,6 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { estimateForeground } from "../../../src/adp/synth/foreground.ts";
-import { decodeImage, type Rgb8Image } from "../../../src/clip/image_decode.ts";
+import { decodeImage, type Rgb8Image } from "../../../src/image/decode.ts";
 import { Random } from "../../../src/random.ts";
 import { needsShared, sharedPath } from "../../_shared.ts";
 

@@ -1,7 +1,7 @@
 import { ok, strictEqual, throws } from "node:assert/strict";
 import { createProceduralSynthesizer, DEFECT_KINDS } from "../../../src/adp/synth/procedural.ts";
 import { estimateForeground } from "../../../src/adp/synth/foreground.ts";
-import { decodeImage, type Rgb8Image } from "../../../src/clip/image_decode.ts";
+import { decodeImage, type Rgb8Image } from "../../../src/image/decode.ts";
 import { Random } from "../../../src/random.ts";
 import { ConfigError } from "../../../src/errors.ts";
 import { needsShared, sharedPath } from "../../_shared.ts";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Image } from "imagescript";
 import { synth } from "../../../src/cli/synth.ts";
 import { parseCommandArgs, UsageError } from "../../../src/cli/_command.ts";
-import { decodeImage } from "../../../src/clip/image_decode.ts";
+import { decodeImage } from "../../../src/image/decode.ts";
 import { tempDir } from "../../_temp_dir.ts";
 
 async function writeTestPng(path: string, width: number, height: number, phase: number): Promise<void> {

@@ -1,10 +1,7 @@
 import { deepStrictEqual, notDeepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import {
-  type PseudoAnomaly,
-  synthesizePseudoAnomalies,
-  type Synthesizer,
-} from "../../../src/adp/synth/synthesizer.ts";
-import { decodeImage, type Rgb8Image } from "../../../src/clip/image_decode.ts";
+import { synthesizePseudoAnomalies } from "../../../src/adp/synth/synthesizer.ts";
+import type { PseudoAnomaly, Synthesizer } from "../../../src/adp/synth/pseudo_anomaly.ts";
+import { decodeImage, type Rgb8Image } from "../../../src/image/decode.ts";
 import type { Random } from "../../../src/random.ts";
 import { ConfigError } from "../../../src/errors.ts";
 import { needsShared, sharedPath } from "../../_shared.ts";

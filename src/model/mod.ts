@@ -1,0 +1,7 @@
+/**
+ * TODO-DOC model
+ *
+ * @module
+ */
+export { ClipModel, loadClip } from "./clip_model.ts";
+export type { LoadClipOptions, VisionOutputs } from "./clip_model.ts";
