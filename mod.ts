@@ -2,13 +2,17 @@
  * ADP Edge: few-shot visual anomaly detection (ADP, "Few-shot Anomaly Detection via
  * Personalization") for camera streams on NATS, in Deno on onnxruntime.
  *
- * This module is the library's public API; the `adp` command line is `src/cli.ts`.
+ * This module is the library's public API; the `adp` command line is `src/cli.ts`. The examples
+ * run as tests on the tiny oracle CLIP and the MVTec bottle images of `../shared`; with a real
+ * checkpoint folder (`adp models pull ViT-B-16:openai`) the calls are the same.
  *
  * @example Zero-shot similarity with a checkpoint folder
- * ```ts ignore
+ * ```ts
  * import { loadClip, preprocessImage } from "./mod.ts";
- * const clip = await loadClip("models/ViT-B-16--openai", { device: "auto" });
- * const pixels = await preprocessImage(await Deno.readFile("part.png"), { size: 224, mode: "crop" });
+ * const oracle = "../shared/fixtures/clip-oracle";
+ * const clip = await loadClip(`${oracle}/tiny-gelu-hf`, { vocab: `${oracle}/tokenizer`, log: () => {} });
+ * const bytes = await Deno.readFile("../shared/datasets/mvtec-ad/bottle/train/good/000.png");
+ * const pixels = await preprocessImage(bytes, { size: clip.config.vision.imageSize, mode: "crop" });
  * const image = await clip.encodeImage(pixels, 1);
  * const text = await clip.encodeText(["a photo of a flawless bottle.", "a photo of a damaged bottle."]);
  * console.log(clip.logitsPerImage(image, text));
@@ -16,24 +20,38 @@
  * ```
  *
  * @example Enroll a station from good parts, then score frames
- * ```ts ignore
- * import { createScorer, enroll, loadClip, saveProfile } from "./mod.ts";
- * const clip = await loadClip("models/ViT-B-16--openai");
- * const shots = await Promise.all(["a.png", "b.png"].map((f) => Deno.readFile(f)));
- * const profile = await enroll(clip, shots, { label: "bottle", onProgress: (p) => console.log(p.stage, p.percent) });
- * await saveProfile("line-1.safetensors", profile);
- * const [verdict] = await createScorer(clip, profile).score([await Deno.readFile("frame.png")]);
- * console.log(verdict.score, verdict.anomalous);
+ * ```ts
+ * import { createScorer, enroll, loadClip, loadProfile, saveProfile } from "./mod.ts";
+ * const oracle = "../shared/fixtures/clip-oracle", bottle = "../shared/datasets/mvtec-ad/bottle";
+ * const clip = await loadClip(`${oracle}/tiny-gelu-hf`, { vocab: `${oracle}/tokenizer`, log: () => {} });
+ * const shots = await Promise.all(["000", "001"].map((n) => Deno.readFile(`${bottle}/train/good/${n}.png`)));
+ * const profile = await enroll(clip, shots, { label: "bottle", steps: 2, onProgress: (p) => console.log(p.stage, p.percent) });
+ * const file = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await saveProfile(file, profile);
+ * const scorer = createScorer(clip, await loadProfile(file));
+ * const [verdict] = await scorer.score([await Deno.readFile(`${bottle}/test/broken_large/000.png`)]);
+ * console.log(verdict.score, verdict.threshold, verdict.anomalous);
+ * await Deno.remove(file);
+ * await clip.dispose();
  * ```
  *
  * @example Score frames of several stations with one model run (what the service does per batch)
- * ```ts ignore
- * import { createScorer, decodeImage, prepareFrame, runVisionPass, selectFromPass } from "./mod.ts";
- * const a = createScorer(clip, profileA), b = createScorer(clip, profileB);
- * const frames = [prepareFrame(await decodeImage(bytesA), a.preparation), prepareFrame(await decodeImage(bytesB), b.preparation)];
+ * ```ts
+ * import { createScorer, decodeImage, enroll, loadClip, prepareFrame, runVisionPass, selectFromPass } from "./mod.ts";
+ * const oracle = "../shared/fixtures/clip-oracle", bottle = "../shared/datasets/mvtec-ad/bottle";
+ * const clip = await loadClip(`${oracle}/tiny-gelu-hf`, { vocab: `${oracle}/tokenizer`, log: () => {} });
+ * const good = (n: string) => Deno.readFile(`${bottle}/train/good/${n}.png`);
+ * const a = createScorer(clip, await enroll(clip, [await good("000"), await good("001")], { steps: 1 }));
+ * const b = createScorer(clip, await enroll(clip, [await good("002"), await good("003")], { steps: 1 }));
+ * const frames = [
+ *   prepareFrame(await decodeImage(await good("004")), a.preparation),
+ *   prepareFrame(await decodeImage(await good("005")), b.preparation),
+ * ];
  * const pass = await runVisionPass(clip, frames, [...a.visionBlocks, ...b.visionBlocks]);
  * const [verdictA] = await a.scorePrepared([frames[0]], selectFromPass(pass, [0]));
  * const [verdictB] = await b.scorePrepared([frames[1]], selectFromPass(pass, [1]));
+ * console.log(verdictA.score, verdictB.score);
+ * await clip.dispose();
  * ```
  *
  * @module
@@ -53,7 +71,6 @@ export {
   preprocessRgb,
   pullModel,
   writeCheckpoint,
-  writeRandomCheckpoint,
 } from "./src/clip/mod.ts";
 export { decodeImage, type Rgb8Image } from "./src/image/mod.ts";
 export {
@@ -84,7 +101,20 @@ export {
   type Synthesizer,
 } from "./src/adp/synth/mod.ts";
 export { type Device, DEVICES, listProviders, type Provider } from "./src/onnx/mod.ts";
-export * from "./src/errors.ts";
+export {
+  ConfigError,
+  DownloadError,
+  EnrollmentError,
+  ErrorCode,
+  GraphError,
+  ImageError,
+  OnnxRunError,
+  ProcessorError,
+  ProfileError,
+  ShapeError,
+  TokenizerError,
+  WeightsError,
+} from "./src/errors.ts";
 export {
   anomaliesSubject,
   type AnomalyMessage,
