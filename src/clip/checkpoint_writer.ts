@@ -11,7 +11,8 @@ import { ConfigError } from "../errors.ts";
 import { CHECKPOINT_FILES, type LayoutTensor, layoutTensors } from "./checkpoint.ts";
 import type { ClipConfig } from "./config.ts";
 import type { CheckpointLayout } from "./config_parse.ts";
-import { type FloatDtype, type TensorToWrite, writeSafetensors } from "./safetensors.ts";
+import type { FloatDtype } from "./safetensors.ts";
+import { type TensorToWrite, writeSafetensors } from "./safetensors_writer.ts";
 
 /** CLIP's own initial logit scale, log(1 / 0.07); Hugging Face configs record it. */
 export const INIT_LOGIT_SCALE = Math.log(1 / 0.07);

@@ -14,6 +14,7 @@ export { preprocessImage, preprocessRgb } from "./preprocess.ts";
 export type { PreprocessOptions } from "./preprocess.ts";
 export { listPretrained } from "./pretrained.ts";
 export { writeRandomCheckpoint } from "./random_checkpoint.ts";
-export { openSafetensors, writeSafetensors } from "./safetensors.ts";
+export { openSafetensors } from "./safetensors.ts";
+export { writeSafetensors } from "./safetensors_writer.ts";
 export { ClipTokenizer, loadTokenizer } from "./tokenizer.ts";
 export type { BlockWeights, ClipWeights, FloatTensor, TextWeights, VisionWeights } from "./weights.ts";

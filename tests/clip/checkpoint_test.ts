@@ -10,12 +10,8 @@ import {
   openCheckpoint,
 } from "../../src/clip/checkpoint.ts";
 import { CLIP_MEAN, CLIP_STD, type ClipConfig } from "../../src/clip/config.ts";
-import {
-  type FloatDtype,
-  openSafetensors,
-  type TensorToWrite,
-  writeSafetensors,
-} from "../../src/clip/safetensors.ts";
+import { type FloatDtype, openSafetensors } from "../../src/clip/safetensors.ts";
+import { type TensorToWrite, writeSafetensors } from "../../src/clip/safetensors_writer.ts";
 import { writeRandomCheckpoint } from "../../src/clip/random_checkpoint.ts";
 import type { ClipWeights } from "../../src/clip/weights.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
