@@ -9,13 +9,9 @@ import { createHash } from "node:crypto";
 import { basename, join, resolve } from "node:path";
 import { ConfigError, ErrorCode, ShapeError, WeightsError } from "../errors.ts";
 import type { Activation, ClipConfig } from "./config.ts";
-import {
-  type CheckpointLayout,
-  inferClipConfig,
-  LAYOUT_NAMES,
-  parseClipConfig,
-  validateClipConfig,
-} from "./config_parse.ts";
+import { type CheckpointLayout, LAYOUT_NAMES } from "./checkpoint_layout.ts";
+import { parseClipConfig, validateClipConfig } from "./config_parse.ts";
+import { inferClipConfig } from "./infer_clip_config.ts";
 import { openSafetensors, type SafetensorsReader } from "./safetensors.ts";
 import type { BlockWeights, ClipWeights, FloatTensor, LayerNormWeights } from "./weights.ts";
 
@@ -308,6 +304,7 @@ async function _readConfig(
 /** Buffers that some exporters save and that carry nothing the model needs. */
 const IGNORED_EXTRA_REGEXP = /(^|\.)(position_ids|attn_mask)$/;
 
+/** Checks that every tensor the config needs is present with its shape and a float dtype, then warns about the rest. */
 function _checkTensors(
   reader: SafetensorsReader,
   tensors: readonly LayoutTensor[],
@@ -354,6 +351,18 @@ function _checkTensors(
       code: ErrorCode.WEIGHTS_MISSING,
     });
   }
+  _warnAboutExtras(reader, expected, config, layout, warnings);
+}
+
+/** Warns about tensors the model does not use: blocks past the config's depth, and non-CLIP tensors. */
+function _warnAboutExtras(
+  reader: SafetensorsReader,
+  expected: ReadonlySet<string>,
+  config: ClipConfig,
+  layout: CheckpointLayout,
+  warnings: string[],
+): void {
+  const file = reader.path;
   const names = LAYOUT_NAMES[layout];
   const extraBlocks = { vision: new Set<number>(), text: new Set<number>() };
   const extras: string[] = [];

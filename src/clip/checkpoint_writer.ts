@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
 import { CHECKPOINT_FILES, type LayoutTensor, layoutTensors } from "./checkpoint.ts";
 import type { ClipConfig } from "./config.ts";
-import type { CheckpointLayout } from "./config_parse.ts";
+import type { CheckpointLayout } from "./checkpoint_layout.ts";
 import type { FloatDtype } from "./safetensors.ts";
 import { type TensorToWrite, writeSafetensors } from "./safetensors_writer.ts";
 

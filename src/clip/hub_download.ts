@@ -8,7 +8,7 @@
  */
 import { dirname, isAbsolute, join } from "node:path";
 import { DownloadError, ErrorCode } from "../errors.ts";
-import type { CheckpointLayout } from "./config_parse.ts";
+import type { CheckpointLayout } from "./checkpoint_layout.ts";
 import { findPretrained, listPretrained, pretrainedFiles } from "./pretrained.ts";
 import { fileChecksum, removeIfPresent, sizeOf, writeAll } from "./_download_files.ts";
 import {

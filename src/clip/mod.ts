@@ -8,7 +8,7 @@ export { openCheckpoint } from "./checkpoint.ts";
 export type { Checkpoint } from "./checkpoint.ts";
 export { writeCheckpoint } from "./checkpoint_writer.ts";
 export type { Activation, ClipConfig } from "./config.ts";
-export type { CheckpointLayout } from "./config_parse.ts";
+export type { CheckpointLayout } from "./checkpoint_layout.ts";
 export { pullModel } from "./hub_download.ts";
 export { preprocessImage, preprocessRgb } from "./preprocess.ts";
 export type { PreprocessOptions } from "./preprocess.ts";

@@ -7,7 +7,7 @@
  */
 import type { ArchitectureName } from "./architectures.ts";
 import type { Activation } from "./config.ts";
-import type { CheckpointLayout } from "./config_parse.ts";
+import type { CheckpointLayout } from "./checkpoint_layout.ts";
 
 /** The files of one checkpoint, as paths inside its hub repository. */
 export interface PretrainedFiles {

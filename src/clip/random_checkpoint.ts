@@ -10,7 +10,8 @@ import { type ArchitectureName, getArchitecture } from "./architectures.ts";
 import type { LayoutTensor } from "./checkpoint.ts";
 import { INIT_LOGIT_SCALE, writeCheckpoint, type WrittenCheckpoint } from "./checkpoint_writer.ts";
 import type { ClipConfig } from "./config.ts";
-import { type CheckpointLayout, validateClipConfig } from "./config_parse.ts";
+import type { CheckpointLayout } from "./checkpoint_layout.ts";
+import { validateClipConfig } from "./config_parse.ts";
 import type { FloatDtype } from "./safetensors.ts";
 
 /** Options of {@linkcode writeRandomCheckpoint}. */
