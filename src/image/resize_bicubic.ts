@@ -18,7 +18,7 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
-import type { Rgb8Image } from "./decode.ts";
+import type { Rgb8Image } from "./rgb8_image.ts";
 import { WasmKernels, WasmLayout } from "./_wasm.ts";
 
 /**
