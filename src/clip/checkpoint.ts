@@ -26,12 +26,15 @@ export const HASH_CACHE_FILE = "weights-sha256.json";
 
 /** An open checkpoint folder. `close()` (or `using`) releases the weights file. */
 export interface Checkpoint {
+  /** The checkpoint folder. */
   readonly dir: string;
   /** How the weights name their tensors. */
   readonly layout: CheckpointLayout;
+  /** The architecture, from the config file or inferred from the weights. */
   readonly config: ClipConfig;
   /** The config file used, or null when the config was inferred from tensor shapes. */
   readonly configFile: string | null;
+  /** The safetensors weights file. */
   readonly weightsFile: string;
   /** Guesses and disagreements between config and weights, one sentence each. */
   readonly warnings: readonly string[];
@@ -48,7 +51,9 @@ export interface Checkpoint {
   readLogitScale(): Promise<number>;
   /** One canonical tensor by its layout-independent key (as in {@linkcode layoutTensors}). */
   readCanonicalTensor(key: string): Promise<FloatTensor>;
+  /** Closes the weights file. */
   close(): void;
+  /** Closes the weights file (for `using`). */
   [Symbol.dispose](): void;
 }
 

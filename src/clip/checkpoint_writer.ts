@@ -19,9 +19,11 @@ export const INIT_LOGIT_SCALE = Math.log(1 / 0.07);
 
 /** Options of {@linkcode writeCheckpoint}. */
 export interface WriteCheckpointOptions {
+  /** The architecture; written as the layout's config file. */
   config: ClipConfig;
+  /** How the tensors are named, and which config schema is written. */
   layout: CheckpointLayout;
-  /** @default "F16" */
+  /** The stored float type. @default "F16" */
   dtype?: FloatDtype;
   /** The canonical tensor for a layout tensor's key (its parts are sliced from it). */
   canonical: (t: LayoutTensor) => Float32Array | Promise<Float32Array>;
@@ -29,10 +31,15 @@ export interface WriteCheckpointOptions {
 
 /** What {@linkcode writeCheckpoint} wrote. */
 export interface WrittenCheckpoint {
+  /** The checkpoint folder. */
   readonly dir: string;
+  /** The architecture written. */
   readonly config: ClipConfig;
+  /** The layout written. */
   readonly layout: CheckpointLayout;
+  /** The safetensors weights file. */
   readonly weightsFile: string;
+  /** The config file. */
   readonly configFile: string;
 }
 

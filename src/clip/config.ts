@@ -32,16 +32,23 @@ export interface ClipTextConfig {
   contextLength: number;
   /** BPE vocabulary size (49408). */
   vocabSize: number;
+  /** Residual stream width. */
   width: number;
+  /** Number of residual blocks. */
   layers: number;
+  /** Attention heads (64-wide for OpenAI's models). */
   heads: number;
+  /** Hidden width of each MLP (4·width for every public CLIP). */
   mlpWidth: number;
+  /** LayerNorm epsilon (1e-5 everywhere in CLIP). */
   layerNormEps: number;
 }
 
 /** Preprocessing constants that travel with the weights. */
 export interface ClipPreprocessConfig {
+  /** Per-channel mean (R, G, B) subtracted from pixels scaled to [0, 1]. */
   mean: [number, number, number];
+  /** Per-channel standard deviation (R, G, B) the result is divided by. */
   std: [number, number, number];
 }
 
@@ -49,9 +56,13 @@ export interface ClipPreprocessConfig {
 export interface ClipConfig {
   /** Joint embedding width. */
   embedDim: number;
+  /** The MLP activation of both towers. */
   activation: Activation;
+  /** The image tower's shape. */
   vision: ClipVisionConfig;
+  /** The text tower's shape. */
   text: ClipTextConfig;
+  /** The normalisation the weights were trained with. */
   preprocess: ClipPreprocessConfig;
 }
 

@@ -68,7 +68,9 @@ export interface PulledFile {
   readonly file: string;
   /** Where it lies on disk. */
   readonly path: string;
+  /** Bytes. */
   readonly size: number;
+  /** The checksum it was verified against. */
   readonly checksum: FileChecksum;
   /** True when the file was already present with the right checksum and nothing was downloaded. */
   readonly skipped: boolean;
@@ -86,6 +88,7 @@ export interface PullResult {
   readonly layout: CheckpointLayout | undefined;
   /** The destination folder. */
   readonly dir: string;
+  /** Every file, verified, in the order pulled. */
   readonly files: readonly PulledFile[];
 }
 

@@ -18,10 +18,11 @@ import type { FloatDtype } from "./safetensors.ts";
 export interface RandomCheckpointOptions {
   /** A registered architecture name, or a config. */
   arch: ArchitectureName | ClipConfig;
+  /** How the tensors are named, and which config schema is written. */
   layout: CheckpointLayout;
-  /** @default "F16" */
+  /** The stored float type. @default "F16" */
   dtype?: FloatDtype;
-  /** @default 0 */
+  /** Seed of the values. @default 0 */
   seed?: number;
 }
 

@@ -39,24 +39,31 @@ export type FloatDtype = "F32" | "F16" | "BF16";
 
 /** One header entry, validated. */
 export interface SafetensorsEntry {
+  /** The stored element type. */
   readonly dtype: SafetensorsDtype;
+  /** Dimensions, outermost first. */
   readonly shape: readonly number[];
   /** `[begin, end)` relative to the start of the data section, as stored. */
   readonly dataOffsets: readonly [number, number];
   /** Absolute position of the first byte in the file. */
   readonly byteOffset: number;
+  /** Bytes the tensor occupies. */
   readonly byteLength: number;
 }
 
 /** A tensor in its stored integer type, or converted to float32 for float dtypes. */
 export interface RawTensor {
+  /** The stored element type. */
   readonly dtype: SafetensorsDtype;
+  /** Dimensions, outermost first. */
   readonly shape: readonly number[];
+  /** The values, row-major. */
   readonly data: Float32Array | Int32Array | BigInt64Array;
 }
 
 /** An open safetensors file. Reads may run concurrently; `close()` when done. */
 export interface SafetensorsReader {
+  /** The file. */
   readonly path: string;
   /** Tensor entries in file order (by data offset). */
   readonly header: ReadonlyMap<string, SafetensorsEntry>;
@@ -71,7 +78,9 @@ export interface SafetensorsReader {
    * the order given, without reading the rest of the tensor.
    */
   readRows(name: string, rows: readonly number[]): Promise<Float32Array>;
+  /** Closes the file; reads after it fail. */
   close(): void;
+  /** Closes the file (for `using`). */
   [Symbol.dispose](): void;
 }
 

@@ -19,9 +19,13 @@ import {
 
 /** One tensor to write. `data` may be a function so that big checkpoints never sit in memory whole. */
 export interface TensorToWrite {
+  /** The tensor's name in the header. */
   readonly name: string;
+  /** Dimensions, outermost first. */
   readonly shape: readonly number[];
+  /** The stored float type. */
   readonly dtype: FloatDtype;
+  /** The float32 values, row-major, or a function that makes them when the tensor's turn comes. */
   readonly data: Float32Array | (() => Float32Array | Promise<Float32Array>);
 }
 

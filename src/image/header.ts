@@ -14,8 +14,11 @@ export type ImageFormat = "png" | "jpeg";
 
 /** What an image's header announces, read without decoding any pixels. */
 export interface ImageHeader {
+  /** The container format. */
   format: ImageFormat;
+  /** Width in pixels, as the header announces it. */
   width: number;
+  /** Height in pixels, as the header announces it. */
   height: number;
 }
 
