@@ -69,18 +69,21 @@ export interface EvalOptions {
   out: string;
   /** Reuse runs already saved under `out` with the same settings. @default false */
   resume?: boolean;
-  /** @default "cpu" */
+  /** Where CLIP runs. @default "cpu" */
   device?: Device;
   /** onnxruntime CPU threads. @default {all cores} */
   threads?: number;
   /** The graph cache of the CLIP model. @default {the model loader's} */
   cacheDir?: string;
+  /** Receives progress, finished runs and notes. */
   onEvent?: (event: EvalEvent) => void;
 }
 
 /** The JSON document an evaluation writes (and `adp eval --json` prints). */
 export interface EvalDocument {
+  /** Marks the document. */
   format: "adp-eval/1";
+  /** What was measured. */
   settings: EvalSettings;
   /** The variant whose figures sit at the top level of every entry. */
   primaryVariant: Variant;
@@ -90,14 +93,19 @@ export interface EvalDocument {
   categories: EvalSummary["categories"];
   /** K → means over categories (each seed's category mean, then mean ± std over seeds). */
   overall: EvalSummary["overall"];
+  /** Runs in all, measured now, and reused from an earlier evaluation. */
   runs: { total: number; executed: number; resumed: number };
+  /** Wall time of the whole evaluation. */
   durationSeconds: number;
+  /** What was written: the two documents, the runs folder and the plots. */
   files: { json: string; markdown: string; runs: string; plots: string[] };
 }
 
 /** What {@linkcode runEvaluation} returns. */
 export interface EvalResult {
+  /** The JSON document written as results.json. */
   document: EvalDocument;
+  /** Means and spreads per category, K and variant. */
   summary: EvalSummary;
   /** The tables as aligned text. */
   text: string;
