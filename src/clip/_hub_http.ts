@@ -11,14 +11,23 @@ const CONTENT_RANGE_REGEXP = /^bytes (\d+)-(\d+)\/(\d+|\*)$/;
 
 /** What every request of one pull needs: where, what, credentials, the retry policy. */
 export interface HubContext {
+  /** Hub base URL, without a trailing slash. */
   endpoint: string;
+  /** Repository id, `owner/name`. */
   repo: string;
+  /** Branch, tag or commit the files are resolved at. */
   revision: string;
+  /** Access token, sent to the hub only. */
   token: string | undefined;
+  /** The fetch to use. */
   fetch: typeof fetch;
+  /** Retries of a transient failure. */
   retries: number;
+  /** Pause before each retry. */
   retryDelayMs: number;
+  /** A request or transfer silent this long is dropped. */
   stallTimeoutMs: number;
+  /** Cancels the pull. */
   signal: AbortSignal | undefined;
 }
 
@@ -33,7 +42,9 @@ export const HUB_HEADER = {
 
 /** A failure worth another attempt: network errors, 5xx, truncated or stalled transfers. */
 export class Transient extends Error {
+  /** The URL that failed. */
   readonly url: string;
+  /** A transient failure of `url`. */
   constructor(message: string, url: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "Transient";

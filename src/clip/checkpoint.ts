@@ -16,7 +16,10 @@ import { openSafetensors, type SafetensorsReader } from "./safetensors.ts";
 import type { BlockWeights, ClipWeights, FloatTensor, LayerNormWeights } from "./weights.ts";
 
 /** File names of each layout. */
-export const CHECKPOINT_FILES = Object.freeze({
+export const CHECKPOINT_FILES: Readonly<{
+  openclip: { readonly config: string; readonly weights: string };
+  hf: { readonly config: string; readonly weights: string; readonly preprocessor: string };
+}> = Object.freeze({
   openclip: { config: "open_clip_config.json", weights: "open_clip_model.safetensors" },
   hf: { config: "config.json", weights: "model.safetensors", preprocessor: "preprocessor_config.json" },
 });

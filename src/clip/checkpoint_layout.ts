@@ -11,6 +11,7 @@ export type CheckpointLayout = "openclip" | "hf";
 
 /** Tensor names of one layout. Block names are suffixes after `${blocks}.${i}.`. */
 export interface LayoutNames {
+  /** The image tower's tensors. */
   readonly vision: {
     readonly patchEmbed: string;
     readonly classEmbed: string;
@@ -21,6 +22,7 @@ export interface LayoutNames {
     readonly proj: string;
     readonly blocks: string;
   };
+  /** The text tower's tensors. */
   readonly text: {
     readonly tokenEmbed: string;
     readonly posEmbed: string;
@@ -28,7 +30,9 @@ export interface LayoutNames {
     readonly proj: string;
     readonly blocks: string;
   };
+  /** The learned log temperature. */
   readonly logitScale: string;
+  /** Tensors of one residual block. */
   readonly block: {
     readonly ln1: string;
     /** One fused tensor, or query, key and value in that order. */

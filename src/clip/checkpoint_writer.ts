@@ -15,7 +15,7 @@ import type { FloatDtype } from "./safetensors.ts";
 import { type TensorToWrite, writeSafetensors } from "./safetensors_writer.ts";
 
 /** CLIP's own initial logit scale, log(1 / 0.07); Hugging Face configs record it. */
-export const INIT_LOGIT_SCALE = Math.log(1 / 0.07);
+export const INIT_LOGIT_SCALE: number = Math.log(1 / 0.07);
 
 /** Options of {@linkcode writeCheckpoint}. */
 export interface WriteCheckpointOptions {

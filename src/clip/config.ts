@@ -68,5 +68,5 @@ export interface ClipConfig {
 
 /** OpenAI's CLIP normalisation constants, the default for every public checkpoint. */
 export const CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
-/** @see CLIP_MEAN */
+/** OpenAI's CLIP per-channel standard deviations, the default for every public checkpoint (see {@linkcode CLIP_MEAN}). */
 export const CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];

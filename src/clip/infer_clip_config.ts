@@ -17,6 +17,7 @@ export interface InferClipConfigOptions {
 
 /** An inferred config and what had to be guessed. */
 export interface InferredClipConfig {
+  /** The config. */
   config: ClipConfig;
   /** One sentence per guess (activation, attention heads). */
   warnings: string[];

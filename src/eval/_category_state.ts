@@ -16,9 +16,13 @@ import type { EvalSettings, MapSource } from "./protocol.ts";
 
 /** One category's test set and the things computed once for all its runs. */
 export class CategoryState {
+  /** The category. */
   readonly dataset: AnomalyDataset;
+  /** The test images evaluated (all, or the limited selection). */
   readonly test: TestSample[];
+  /** Their labels, 1 for anomalous. */
   readonly labels: Uint8Array;
+  /** The evaluation's settings. */
   readonly settings: EvalSettings;
   #truth?: Promise<PixelTruth>;
   #embeddings?: Promise<Float64Array>;
@@ -26,6 +30,7 @@ export class CategoryState {
   readonly #plainShots = new Map<string, PatchFeatures>();
   #maps = new Map<Exclude<MapSource, null>, Float32Array>();
 
+  /** A category whose shared work is not done yet. */
   constructor(dataset: AnomalyDataset, test: TestSample[], settings: EvalSettings) {
     this.dataset = dataset;
     this.test = test;
@@ -33,6 +38,7 @@ export class CategoryState {
     this.labels = Uint8Array.from(test, (s) => s.label);
   }
 
+  /** The test images' masks at the evaluation resolution, loaded once. */
   truth(): Promise<PixelTruth> {
     return this.#truth ??= loadPixelTruth(this.test, this.settings.pixelSize);
   }
@@ -45,6 +51,7 @@ export class CategoryState {
     return buffer;
   }
 
+  /** The test images' CLIP image embeddings [n, embed], computed once. */
   embeddings(clip: ClipModel): Promise<Float64Array> {
     return this.#embeddings ??= (async () => {
       const e = clip.config.embedDim;
@@ -58,6 +65,7 @@ export class CategoryState {
     })();
   }
 
+  /** The baseline's patch features of the test images, extracted once. */
   plainTest(extractor: FeatureExtractor, onProgress: (f: number) => void): Promise<PatchFeatures[]> {
     return this.#plainTest ??= extractFiles(
       extractor,
@@ -66,6 +74,7 @@ export class CategoryState {
     );
   }
 
+  /** The baseline's patch features of the shots, each shot extracted once. */
   async plainShots(extractor: FeatureExtractor, shots: readonly string[]): Promise<PatchFeatures[]> {
     const missing = shots.filter((p) => !this.#plainShots.has(p));
     if (missing.length) {

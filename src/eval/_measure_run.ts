@@ -31,13 +31,21 @@ const SHEET_TILES = 48;
 
 /** What {@linkcode measureRun} is asked to measure, with the models it needs. */
 export interface RunRequest {
+  /** The shot count. */
   k: number;
+  /** The seed of the shot draw. */
   seed: number;
+  /** The settings the record is saved under. */
   identity: RunIdentity;
+  /** CLIP, when a variant enrolls. */
   clip?: ClipModel;
+  /** The baseline's feature extractor, when `plain-patch` is scored. */
   plainExtractor?: FeatureExtractor;
+  /** onnxruntime CPU threads. */
   threads?: number;
+  /** Receives the share of the run done and what it is doing. */
   progress: (fraction: number, stage: string) => void;
+  /** Where to write the map sheet, when this run draws it. */
   sheet?: string;
 }
 

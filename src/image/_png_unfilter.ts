@@ -106,6 +106,7 @@ const PAETH2_KERNEL = `
 
 let pngKernels: WasmKernels | undefined;
 
+/** The Paeth kernels, compiled on first use. */
 export function pngKernelsOnce(): WasmKernels {
   const vectors = (...names: string[]) => Object.fromEntries(names.map((n) => [n, "v128" as const]));
   return pngKernels ??= new WasmKernels([

@@ -28,6 +28,7 @@ let jpegCodec: Promise<JpegCodec> | undefined;
  */
 const RETAINED_JPEG_PIXELS = 16_000_000;
 
+/** Whether the bytes start with a JPEG start-of-image marker. */
 export function isJpeg(bytes: Uint8Array): boolean {
   return bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
 }
@@ -37,6 +38,7 @@ function isStartOfFrame(marker: number): boolean {
   return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
 }
 
+/** The size announced by the frame header (SOFn), found by walking the segments. */
 export function readJpegSize(bytes: Uint8Array): { width: number; height: number } {
   let at = 2;
   while (at < bytes.length) {
@@ -65,6 +67,7 @@ export function readJpegSize(bytes: Uint8Array): { width: number; height: number
   throw new ImageError("JPEG is truncated: the data ends before the frame header (SOFn)");
 }
 
+/** Decodes a JPEG to RGB8, checking the result against the size its header announced. */
 export async function decodeJpeg(
   bytes: Uint8Array,
   header: { width: number; height: number },

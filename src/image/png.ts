@@ -16,10 +16,15 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** The PNG header (IHDR) fields decoding needs. */
 export interface Ihdr {
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
+  /** Bits per sample: 1, 2, 4, 8 or 16. */
   bitDepth: number;
+  /** PNG colour type: 0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA. */
   colorType: number;
+  /** Whether the rows are Adam7-interlaced. */
   interlaced: boolean;
 }
 
@@ -46,6 +51,7 @@ const ADAM7 = [
   [0, 1, 1, 2],
 ];
 
+/** Whether the bytes start with the PNG signature. */
 export function isPng(bytes: Uint8Array): boolean {
   if (bytes.length < 8) return false;
   for (let i = 0; i < 8; i++) if (bytes[i] !== PNG_SIGNATURE[i]) return false;
@@ -62,6 +68,7 @@ function printableType(type: string): string {
   return `0x${[...type].map((c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("")}`;
 }
 
+/** The IHDR chunk, checked against the specification; throws {@linkcode ImageError} when it is malformed. */
 export function readIhdr(bytes: Uint8Array): Ihdr {
   if (bytes.length < 33) {
     throw new ImageError(`PNG is truncated: ${bytes.length} bytes end inside the header`);
