@@ -8,7 +8,8 @@
  */
 import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
-import { CHECKPOINT_FILES, type LayoutTensor, layoutTensors } from "./checkpoint.ts";
+import { CHECKPOINT_FILES } from "./checkpoint.ts";
+import { type LayoutTensor, layoutTensors } from "./checkpoint_layout.ts";
 import type { ClipConfig } from "./config.ts";
 import type { CheckpointLayout } from "./checkpoint_layout.ts";
 import type { FloatDtype } from "./safetensors.ts";

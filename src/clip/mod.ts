@@ -33,8 +33,8 @@
 export { getArchitecture, listArchitectures } from "./architectures.ts";
 export type { ArchitectureName } from "./architectures.ts";
 export { openCheckpoint } from "./checkpoint.ts";
-export type { Checkpoint, LayoutTensor, OpenCheckpointOptions } from "./checkpoint.ts";
-export type { CheckpointLayout } from "./checkpoint_layout.ts";
+export type { Checkpoint, OpenCheckpointOptions } from "./checkpoint.ts";
+export type { CheckpointLayout, LayoutTensor } from "./checkpoint_layout.ts";
 export { writeCheckpoint } from "./checkpoint_writer.ts";
 export type { WriteCheckpointOptions, WrittenCheckpoint } from "./checkpoint_writer.ts";
 export type {

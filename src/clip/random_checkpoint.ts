@@ -7,10 +7,9 @@
 import { ConfigError } from "../errors.ts";
 import { Random } from "../random.ts";
 import { type ArchitectureName, getArchitecture } from "./architectures.ts";
-import type { LayoutTensor } from "./checkpoint.ts";
 import { INIT_LOGIT_SCALE, writeCheckpoint, type WrittenCheckpoint } from "./checkpoint_writer.ts";
 import type { ClipConfig } from "./config.ts";
-import type { CheckpointLayout } from "./checkpoint_layout.ts";
+import type { CheckpointLayout, LayoutTensor } from "./checkpoint_layout.ts";
 import { validateClipConfig } from "./config_parse.ts";
 import type { FloatDtype } from "./safetensors.ts";
 

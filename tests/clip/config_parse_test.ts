@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../../src/errors.ts";
 import { getArchitecture, listArchitectures } from "../../src/clip/architectures.ts";
-import { layoutTensors } from "../../src/clip/checkpoint.ts";
 import { CLIP_MEAN, CLIP_STD, type ClipConfig } from "../../src/clip/config.ts";
-import type { CheckpointLayout } from "../../src/clip/checkpoint_layout.ts";
+import { type CheckpointLayout, layoutTensors } from "../../src/clip/checkpoint_layout.ts";
 import { parseClipConfig, validateClipConfig } from "../../src/clip/config_parse.ts";
 import { inferClipConfig } from "../../src/clip/infer_clip_config.ts";
 import { openSafetensors } from "../../src/clip/safetensors.ts";
