@@ -10,7 +10,7 @@
  * @module
  */
 import { join } from "node:path";
-import { DEFAULT_MAX_PIXELS, readImageHeader } from "../../src/image/decode.ts";
+import { DEFAULT_MAX_PIXELS, readImageHeader } from "../../src/image/mod.ts";
 import { ImageError } from "../../src/errors.ts";
 import { Random } from "../../src/random.ts";
 import { DecodePool } from "../../src/stream/decode_pool.ts";

@@ -59,6 +59,15 @@ const TINY: Omit<_Shape, "activation"> = {
   embedDim: 64,
 };
 
+/** The name of a registered architecture. */
+export type ArchitectureName =
+  | "vit-b-16"
+  | "vit-b-16-plus-240"
+  | "vit-l-14"
+  | "vit-h-14"
+  | "tiny"
+  | "tiny-gelu";
+
 const ARCHITECTURES = {
   /** OpenAI ViT-B/16 (OpenCLIP `ViT-B-16-quickgelu`). */
   "vit-b-16": _clip({
@@ -116,10 +125,7 @@ const ARCHITECTURES = {
   "tiny": _clip({ ...TINY, activation: "quick_gelu" }),
   /** The same shape with exact GELU. */
   "tiny-gelu": _clip({ ...TINY, activation: "gelu" }),
-} as const satisfies Record<string, ClipConfig>;
-
-/** The name of a registered architecture. */
-export type ArchitectureName = keyof typeof ARCHITECTURES;
+} as const satisfies Record<ArchitectureName, ClipConfig>;
 
 /**
  * The registered architecture names.

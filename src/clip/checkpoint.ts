@@ -11,16 +11,20 @@ import { ConfigError, ErrorCode, ShapeError, WeightsError } from "../errors.ts";
 import type { Activation, ClipConfig } from "./config.ts";
 import {
   type CheckpointLayout,
-  inferClipConfig,
   LAYOUT_NAMES,
-  parseClipConfig,
-  validateClipConfig,
-} from "./config_parse.ts";
+  type LayoutTensor,
+  layoutTensors,
+} from "./checkpoint_layout.ts";
+import { parseClipConfig, validateClipConfig } from "./config_parse.ts";
+import { inferClipConfig } from "./infer_clip_config.ts";
 import { openSafetensors, type SafetensorsReader } from "./safetensors.ts";
 import type { BlockWeights, ClipWeights, FloatTensor, LayerNormWeights } from "./weights.ts";
 
 /** File names of each layout. */
-export const CHECKPOINT_FILES = Object.freeze({
+export const CHECKPOINT_FILES: Readonly<{
+  openclip: { readonly config: string; readonly weights: string };
+  hf: { readonly config: string; readonly weights: string; readonly preprocessor: string };
+}> = Object.freeze({
   openclip: { config: "open_clip_config.json", weights: "open_clip_model.safetensors" },
   hf: { config: "config.json", weights: "model.safetensors", preprocessor: "preprocessor_config.json" },
 });
@@ -30,12 +34,15 @@ export const HASH_CACHE_FILE = "weights-sha256.json";
 
 /** An open checkpoint folder. `close()` (or `using`) releases the weights file. */
 export interface Checkpoint {
+  /** The checkpoint folder. */
   readonly dir: string;
   /** How the weights name their tensors. */
   readonly layout: CheckpointLayout;
+  /** The architecture, from the config file or inferred from the weights. */
   readonly config: ClipConfig;
   /** The config file used, or null when the config was inferred from tensor shapes. */
   readonly configFile: string | null;
+  /** The safetensors weights file. */
   readonly weightsFile: string;
   /** Guesses and disagreements between config and weights, one sentence each. */
   readonly warnings: readonly string[];
@@ -52,7 +59,9 @@ export interface Checkpoint {
   readLogitScale(): Promise<number>;
   /** One canonical tensor by its layout-independent key (as in {@linkcode layoutTensors}). */
   readCanonicalTensor(key: string): Promise<FloatTensor>;
+  /** Closes the weights file. */
   close(): void;
+  /** Closes the weights file (for `using`). */
   [Symbol.dispose](): void;
 }
 
@@ -63,87 +72,6 @@ export interface OpenCheckpointOptions {
    * folder of a GELU model. A disagreement with the config file is warned about.
    */
   activation?: Activation;
-}
-
-/** One canonical tensor and where a layout stores it. */
-export interface LayoutTensor {
-  /** Canonical key, e.g. `vision.blocks.0.qkvWeight` or `text.lnFinal.bias`. */
-  readonly key: string;
-  /** Canonical shape. */
-  readonly shape: readonly number[];
-  /** Stored tensors, concatenated along axis 0 to form the canonical tensor (HF splits q, k, v). */
-  readonly parts: readonly { readonly name: string; readonly shape: readonly number[] }[];
-  /** Whether the (single, 2-d) stored tensor is the transpose of the canonical one. */
-  readonly transposed: boolean;
-}
-
-/**
- * Every tensor a config needs, in canonical terms, with the names and shapes a layout stores.
- *
- * @param config the architecture
- * @param layout the naming
- * @returns in a stable order: vision tower, text tower, logit scale
- *
- * @example
- * ```ts
- * import { layoutTensors } from "./checkpoint.ts";
- * import { getArchitecture } from "./architectures.ts";
- * const proj = layoutTensors(getArchitecture("tiny"), "hf").find((t) => t.key === "vision.proj");
- * if (proj?.parts[0].name !== "visual_projection.weight" || !proj.transposed) throw new Error("Unexpected");
- * ```
- */
-export function layoutTensors(config: ClipConfig, layout: CheckpointLayout): LayoutTensor[] {
-  const n = LAYOUT_NAMES[layout];
-  const out: LayoutTensor[] = [];
-  const one = (key: string, name: string, shape: number[]) =>
-    out.push({ key, shape, parts: [{ name, shape }], transposed: false });
-  const ln = (key: string, prefix: string, width: number) => {
-    one(`${key}.weight`, `${prefix}.weight`, [width]);
-    one(`${key}.bias`, `${prefix}.bias`, [width]);
-  };
-  const fused = (key: string, names: readonly string[], shape: number[]) => {
-    const partShape = [shape[0] / names.length, ...shape.slice(1)];
-    out.push({ key, shape, parts: names.map((name) => ({ name, shape: partShape })), transposed: false });
-  };
-  const proj = (key: string, name: string, width: number, embed: number) =>
-    out.push({
-      key,
-      shape: [width, embed],
-      parts: [{ name, shape: n.projTransposed ? [embed, width] : [width, embed] }],
-      transposed: n.projTransposed,
-    });
-  const blocks = (tower: string, prefix: string, width: number, mlp: number, layers: number) => {
-    const b = n.block;
-    for (let i = 0; i < layers; i++) {
-      const k = `${tower}.blocks.${i}`, p = `${prefix}.${i}.`;
-      ln(`${k}.ln1`, p + b.ln1, width);
-      fused(`${k}.qkvWeight`, b.qkvWeight.map((s) => p + s), [3 * width, width]);
-      fused(`${k}.qkvBias`, b.qkvBias.map((s) => p + s), [3 * width]);
-      one(`${k}.outWeight`, p + b.outWeight, [width, width]);
-      one(`${k}.outBias`, p + b.outBias, [width]);
-      ln(`${k}.ln2`, p + b.ln2, width);
-      one(`${k}.fcWeight`, p + b.fcWeight, [mlp, width]);
-      one(`${k}.fcBias`, p + b.fcBias, [mlp]);
-      one(`${k}.projWeight`, p + b.projWeight, [width, mlp]);
-      one(`${k}.projBias`, p + b.projBias, [width]);
-    }
-  };
-  const v = config.vision, t = config.text;
-  const grid = v.imageSize / v.patchSize;
-  one("vision.patchEmbed", n.vision.patchEmbed, [v.width, 3, v.patchSize, v.patchSize]);
-  one("vision.classEmbed", n.vision.classEmbed, [v.width]);
-  one("vision.posEmbed", n.vision.posEmbed, [1 + grid * grid, v.width]);
-  ln("vision.lnPre", n.vision.lnPre, v.width);
-  blocks("vision", n.vision.blocks, v.width, v.mlpWidth, v.layers);
-  ln("vision.lnPost", n.vision.lnPost, v.width);
-  proj("vision.proj", n.vision.proj, v.width, config.embedDim);
-  one("text.tokenEmbed", n.text.tokenEmbed, [t.vocabSize, t.width]);
-  one("text.posEmbed", n.text.posEmbed, [t.contextLength, t.width]);
-  blocks("text", n.text.blocks, t.width, t.mlpWidth, t.layers);
-  ln("text.lnFinal", n.text.lnFinal, t.width);
-  proj("text.proj", n.text.proj, t.width, config.embedDim);
-  one("logitScale", n.logitScale, []);
-  return out;
 }
 
 /**
@@ -308,6 +236,7 @@ async function _readConfig(
 /** Buffers that some exporters save and that carry nothing the model needs. */
 const IGNORED_EXTRA_REGEXP = /(^|\.)(position_ids|attn_mask)$/;
 
+/** Checks that every tensor the config needs is present with its shape and a float dtype, then warns about the rest. */
 function _checkTensors(
   reader: SafetensorsReader,
   tensors: readonly LayoutTensor[],
@@ -354,6 +283,18 @@ function _checkTensors(
       code: ErrorCode.WEIGHTS_MISSING,
     });
   }
+  _warnAboutExtras(reader, expected, config, layout, warnings);
+}
+
+/** Warns about tensors the model does not use: blocks past the config's depth, and non-CLIP tensors. */
+function _warnAboutExtras(
+  reader: SafetensorsReader,
+  expected: ReadonlySet<string>,
+  config: ClipConfig,
+  layout: CheckpointLayout,
+  warnings: string[],
+): void {
+  const file = reader.path;
   const names = LAYOUT_NAMES[layout];
   const extraBlocks = { vision: new Set<number>(), text: new Set<number>() };
   const extras: string[] = [];

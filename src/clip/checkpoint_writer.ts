@@ -8,19 +8,23 @@
  */
 import { join } from "node:path";
 import { ConfigError } from "../errors.ts";
-import { CHECKPOINT_FILES, type LayoutTensor, layoutTensors } from "./checkpoint.ts";
+import { CHECKPOINT_FILES } from "./checkpoint.ts";
+import { type LayoutTensor, layoutTensors } from "./checkpoint_layout.ts";
 import type { ClipConfig } from "./config.ts";
-import type { CheckpointLayout } from "./config_parse.ts";
-import { type FloatDtype, type TensorToWrite, writeSafetensors } from "./safetensors.ts";
+import type { CheckpointLayout } from "./checkpoint_layout.ts";
+import type { FloatDtype } from "./safetensors.ts";
+import { type TensorToWrite, writeSafetensors } from "./safetensors_writer.ts";
 
 /** CLIP's own initial logit scale, log(1 / 0.07); Hugging Face configs record it. */
-export const INIT_LOGIT_SCALE = Math.log(1 / 0.07);
+export const INIT_LOGIT_SCALE: number = Math.log(1 / 0.07);
 
 /** Options of {@linkcode writeCheckpoint}. */
 export interface WriteCheckpointOptions {
+  /** The architecture; written as the layout's config file. */
   config: ClipConfig;
+  /** How the tensors are named, and which config schema is written. */
   layout: CheckpointLayout;
-  /** @default "F16" */
+  /** The stored float type. @default "F16" */
   dtype?: FloatDtype;
   /** The canonical tensor for a layout tensor's key (its parts are sliced from it). */
   canonical: (t: LayoutTensor) => Float32Array | Promise<Float32Array>;
@@ -28,10 +32,15 @@ export interface WriteCheckpointOptions {
 
 /** What {@linkcode writeCheckpoint} wrote. */
 export interface WrittenCheckpoint {
+  /** The checkpoint folder. */
   readonly dir: string;
+  /** The architecture written. */
   readonly config: ClipConfig;
+  /** The layout written. */
   readonly layout: CheckpointLayout;
+  /** The safetensors weights file. */
   readonly weightsFile: string;
+  /** The config file. */
   readonly configFile: string;
 }
 

@@ -6,32 +6,38 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { dirname, isAbsolute, join } from "node:path";
 import { DownloadError, ErrorCode } from "../errors.ts";
-import type { CheckpointLayout } from "./config_parse.ts";
+import type { CheckpointLayout } from "./checkpoint_layout.ts";
 import { findPretrained, listPretrained, pretrainedFiles } from "./pretrained.ts";
+import { fileChecksum, removeIfPresent, sizeOf, writeAll } from "./_download_files.ts";
+import {
+  cancelled,
+  httpError,
+  HUB_HEADER,
+  type HubContext,
+  hubHeaders,
+  isCdnRefusal,
+  messageOf,
+  parseContentRangeStart,
+  parseSize,
+  resolveUrl,
+  retrying,
+  send,
+  Transient,
+  unquoteEtag,
+} from "./_hub_http.ts";
 
+/** Where files are fetched from unless `HF_ENDPOINT` or `endpoint` says otherwise. */
 /** Where files are fetched from unless `HF_ENDPOINT` or `endpoint` says otherwise. */
 export const DEFAULT_HF_ENDPOINT = "https://huggingface.co";
 
-/** Hub response headers read here, named once. */
-const HUB_HEADER = {
-  linkedEtag: "x-linked-etag",
-  linkedSize: "x-linked-size",
-  repoCommit: "x-repo-commit",
-  errorCode: "x-error-code",
-  errorMessage: "x-error-message",
-} as const;
-
 const PART_SUFFIX = ".part";
 const MAX_HUB_REDIRECTS = 5;
-const READ_CHUNK = 1 << 20;
 const PROGRESS_INTERVAL_MS = 100;
 const SHA256_REGEXP = /^[0-9a-f]{64}$/;
 const SHA1_REGEXP = /^[0-9a-f]{40}$/;
 const REPO_ID_REGEXP = /^[A-Za-z0-9][\w.-]{0,95}\/[\w.-]{1,96}$/;
-const CONTENT_RANGE_REGEXP = /^bytes (\d+)-(\d+)\/(\d+|\*)$/;
 
 /** One progress report for one file. */
 export interface PullProgress {
@@ -62,7 +68,9 @@ export interface PulledFile {
   readonly file: string;
   /** Where it lies on disk. */
   readonly path: string;
+  /** Bytes. */
   readonly size: number;
+  /** The checksum it was verified against. */
   readonly checksum: FileChecksum;
   /** True when the file was already present with the right checksum and nothing was downloaded. */
   readonly skipped: boolean;
@@ -80,6 +88,7 @@ export interface PullResult {
   readonly layout: CheckpointLayout | undefined;
   /** The destination folder. */
   readonly dir: string;
+  /** Every file, verified, in the order pulled. */
   readonly files: readonly PulledFile[];
 }
 
@@ -191,7 +200,7 @@ export async function pullModel(
   let layout = entry?.layout;
   let pinned: string | undefined;
   if (!files) {
-    const listing = await _retrying(ctx, `Listing ${repo}`, () => _listRepo(ctx));
+    const listing = await retrying(ctx, `Listing ${repo}`, () => _listRepo(ctx));
     ({ files, layout } = listing);
     pinned = listing.commit;
   }
@@ -209,17 +218,8 @@ export async function pullModel(
   return { repo, revision: ctx.revision, commit, layout, dir: destDir, files: pulled };
 }
 
-interface _Context {
-  endpoint: string;
-  repo: string;
-  revision: string;
-  token: string | undefined;
-  fetch: typeof fetch;
+interface _Context extends HubContext {
   onProgress: ((p: PullProgress) => void) | undefined;
-  retries: number;
-  retryDelayMs: number;
-  stallTimeoutMs: number;
-  signal: AbortSignal | undefined;
 }
 
 /** What a HEAD request on `resolve/` told about one file. */
@@ -231,16 +231,6 @@ interface _Remote {
   commit: string | undefined;
 }
 
-/** A failure worth another attempt: network errors, 5xx, truncated or stalled transfers. */
-class _Transient extends Error {
-  readonly url: string;
-  constructor(message: string, url: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "_Transient";
-    this.url = url;
-  }
-}
-
 async function _pullFile(
   ctx: _Context,
   file: string,
@@ -248,12 +238,12 @@ async function _pullFile(
 ): Promise<{ file: PulledFile; commit: string | undefined }> {
   const dest = join(destDir, file);
   const part = dest + PART_SUFFIX;
-  let remote = await _retrying(ctx, `Resolving ${file}`, () => _resolve(ctx, file));
+  let remote = await retrying(ctx, `Resolving ${file}`, () => _resolve(ctx, file));
   await Deno.mkdir(dirname(dest), { recursive: true });
 
-  const present = await _sizeOf(dest);
+  const present = await sizeOf(dest);
   if (present !== undefined && (remote.size === undefined || present === remote.size)) {
-    const hex = await _fileChecksum(dest, remote.expected.kind, present);
+    const hex = await fileChecksum(dest, remote.expected.kind, present);
     if (hex === remote.expected.hex) {
       _report(ctx, { file, received: present, total: present, bytesPerSecond: 0 });
       return {
@@ -266,17 +256,17 @@ async function _pullFile(
   const progress = _progressReporter(ctx, file);
   for (let fresh = false;; fresh = true) {
     let resumed = false;
-    await _retrying(ctx, `Downloading ${file}`, async (attempt) => {
+    await retrying(ctx, `Downloading ${file}`, async (attempt) => {
       if (attempt > 0) {
         // A signed CDN URL may have expired meanwhile; ask the hub again.
         const again = await _resolve(ctx, file);
-        if (again.expected.hex !== remote.expected.hex) await _removeIfPresent(part);
+        if (again.expected.hex !== remote.expected.hex) await removeIfPresent(part);
         remote = again;
       }
       resumed = (await _download(ctx, remote, part, file, progress)) || resumed;
     });
-    const size = (await _sizeOf(part)) ?? 0;
-    const hex = await _fileChecksum(part, remote.expected.kind, size);
+    const size = (await sizeOf(part)) ?? 0;
+    const hex = await fileChecksum(part, remote.expected.kind, size);
     if (hex === remote.expected.hex && (remote.size === undefined || size === remote.size)) {
       progress.done(size);
       await Deno.rename(part, dest);
@@ -285,7 +275,7 @@ async function _pullFile(
         commit: remote.commit,
       };
     }
-    await _removeIfPresent(part);
+    await removeIfPresent(part);
     // A resumed prefix may come from an older version of the file; one clean download settles it.
     if (resumed && !fresh) continue;
     throw new DownloadError(
@@ -297,9 +287,9 @@ async function _pullFile(
 
 /** HEAD `resolve/<revision>/<file>`, following the hub's own (same-origin) redirects only. */
 async function _resolve(ctx: _Context, file: string): Promise<_Remote> {
-  let url = _resolveUrl(ctx, file);
+  let url = resolveUrl(ctx, file);
   for (let hop = 0; hop <= MAX_HUB_REDIRECTS; hop++) {
-    const res = await _send(ctx, url, { method: "HEAD", redirect: "manual", headers: _headers(ctx, url) });
+    const res = await send(ctx, url, { method: "HEAD", redirect: "manual", headers: hubHeaders(ctx, url) });
     await res.body?.cancel();
     const location = res.headers.get("location");
     if (res.status >= 300 && res.status < 400 && location) {
@@ -312,14 +302,14 @@ async function _resolve(ctx: _Context, file: string): Promise<_Remote> {
       return _remoteFrom(ctx, file, res, next);
     }
     if (res.ok) return _remoteFrom(ctx, file, res, url);
-    throw _httpError(ctx, res, file, url);
+    throw httpError(ctx, res, file, url);
   }
   throw new DownloadError(`Too many redirects resolving ${file} in ${ctx.repo}: last at ${url}`, { url });
 }
 
 function _remoteFrom(ctx: _Context, file: string, res: Response, location: string): _Remote {
-  const linked = _unquoteEtag(res.headers.get(HUB_HEADER.linkedEtag));
-  const etag = linked ?? _unquoteEtag(res.headers.get("etag"));
+  const linked = unquoteEtag(res.headers.get(HUB_HEADER.linkedEtag));
+  const etag = linked ?? unquoteEtag(res.headers.get("etag"));
   let expected: FileChecksum | undefined;
   if (etag !== undefined && SHA256_REGEXP.test(etag)) expected = { kind: "sha256", hex: etag };
   else if (!linked && etag !== undefined && SHA1_REGEXP.test(etag)) {
@@ -333,13 +323,13 @@ function _remoteFrom(ctx: _Context, file: string, res: Response, location: strin
       { url: location },
     );
   }
-  const size = _parseSize(res.headers.get(HUB_HEADER.linkedSize) ?? res.headers.get("content-length"));
+  const size = parseSize(res.headers.get(HUB_HEADER.linkedSize) ?? res.headers.get("content-length"));
   return { location, expected, size, commit: res.headers.get(HUB_HEADER.repoCommit) ?? undefined };
 }
 
 /**
  * Appends the missing bytes of one file to `part`. Returns whether it resumed from existing bytes.
- * Throws `_Transient` for anything a retry may cure.
+ * Throws `Transient` for anything a retry may cure.
  */
 async function _download(
   ctx: _Context,
@@ -348,7 +338,7 @@ async function _download(
   file: string,
   progress: _ProgressReporter,
 ): Promise<boolean> {
-  let offset = (await _sizeOf(part)) ?? 0;
+  let offset = (await sizeOf(part)) ?? 0;
   if (remote.size !== undefined && offset > remote.size) {
     await Deno.remove(part);
     offset = 0;
@@ -356,32 +346,32 @@ async function _download(
   if (remote.size !== undefined && offset === remote.size) return offset > 0;
 
   const url = remote.location;
-  const headers = _headers(ctx, url);
+  const headers = hubHeaders(ctx, url);
   if (offset > 0) headers.set("range", `bytes=${offset}-`);
   const stall = new AbortController();
   const signal = ctx.signal ? AbortSignal.any([ctx.signal, stall.signal]) : stall.signal;
   let timer = setTimeout(() => stall.abort(), ctx.stallTimeoutMs);
   try {
-    const res = await _send(ctx, url, { headers, signal, redirect: "follow" });
+    const res = await send(ctx, url, { headers, signal, redirect: "follow" });
     let start: number;
     if (res.status === 206) {
-      start = _parseContentRangeStart(res.headers.get("content-range"));
+      start = parseContentRangeStart(res.headers.get("content-range"));
       if (start !== offset) {
         await res.body?.cancel();
-        await _removeIfPresent(part);
-        throw new _Transient(`Server answered bytes from ${start} when asked from ${offset}`, url);
+        await removeIfPresent(part);
+        throw new Transient(`Server answered bytes from ${start} when asked from ${offset}`, url);
       }
     } else if (res.ok) {
       start = 0; // the server ignored Range: start over
     } else if (res.status === 416) {
       await res.body?.cancel();
-      await _removeIfPresent(part);
-      throw new _Transient(`Server refused to resume ${file} at byte ${offset}`, url);
-    } else if (_isCdnRefusal(ctx, res, url)) {
+      await removeIfPresent(part);
+      throw new Transient(`Server refused to resume ${file} at byte ${offset}`, url);
+    } else if (isCdnRefusal(ctx, res, url)) {
       await res.body?.cancel();
-      throw new _Transient(`The download server refused ${file}: HTTP ${res.status}`, url);
+      throw new Transient(`The download server refused ${file}: HTTP ${res.status}`, url);
     } else {
-      throw _httpError(ctx, res, file, url);
+      throw httpError(ctx, res, file, url);
     }
 
     using out = await Deno.open(part, {
@@ -397,19 +387,19 @@ async function _download(
         for await (const chunk of res.body) {
           clearTimeout(timer);
           timer = setTimeout(() => stall.abort(), ctx.stallTimeoutMs);
-          await _writeAll(out, chunk);
+          await writeAll(out, chunk);
           received += chunk.byteLength;
           progress.update(received);
         }
       } catch (cause) {
-        if (ctx.signal?.aborted) throw _cancelled(ctx, url, cause);
-        const why = stall.signal.aborted ? `no data for ${ctx.stallTimeoutMs} ms` : _message(cause);
-        throw new _Transient(`Transfer of ${file} broke off at byte ${received}: ${why}`, url, { cause });
+        if (ctx.signal?.aborted) throw cancelled(ctx, url, cause);
+        const why = stall.signal.aborted ? `no data for ${ctx.stallTimeoutMs} ms` : messageOf(cause);
+        throw new Transient(`Transfer of ${file} broke off at byte ${received}: ${why}`, url, { cause });
       }
     }
     await out.syncData();
     if (remote.size !== undefined && received < remote.size) {
-      throw new _Transient(`Transfer of ${file} ended early: ${received} of ${remote.size} bytes`, url);
+      throw new Transient(`Transfer of ${file} ended early: ${received} of ${remote.size} bytes`, url);
     }
     return start > 0;
   } finally {
@@ -422,13 +412,13 @@ async function _listRepo(
   ctx: _Context,
 ): Promise<{ files: string[]; layout: CheckpointLayout; commit: string | undefined }> {
   const url = `${ctx.endpoint}/api/models/${ctx.repo}/revision/${encodeURIComponent(ctx.revision)}`;
-  const res = await _send(ctx, url, { headers: _headers(ctx, url) });
-  if (!res.ok) throw _httpError(ctx, res, undefined, url);
+  const res = await send(ctx, url, { headers: hubHeaders(ctx, url) });
+  if (!res.ok) throw httpError(ctx, res, undefined, url);
   let info: { sha?: unknown; siblings?: { rfilename?: unknown }[] };
   try {
     info = await res.json();
   } catch (cause) {
-    throw new DownloadError(`Unexpected answer listing ${ctx.repo}: ${_message(cause)}`, { url, cause });
+    throw new DownloadError(`Unexpected answer listing ${ctx.repo}: ${messageOf(cause)}`, { url, cause });
   }
   const names = new Set(
     (info.siblings ?? []).map((s) => s.rfilename).filter((n): n is string => typeof n === "string"),
@@ -451,108 +441,6 @@ async function _listRepo(
   else if (names.has("bpe_simple_vocab_16e6.txt.gz")) files.push("bpe_simple_vocab_16e6.txt.gz");
   const commit = typeof info.sha === "string" ? info.sha : undefined;
   return { files, layout, commit };
-}
-
-async function _retrying<T>(ctx: _Context, what: string, step: (attempt: number) => Promise<T>): Promise<T> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      return await step(attempt);
-    } catch (e) {
-      if (!(e instanceof _Transient)) throw e;
-      if (attempt >= ctx.retries) {
-        const tries = `${attempt + 1} ${attempt === 0 ? "try" : "tries"}`;
-        throw new DownloadError(`${what} failed after ${tries}: ${e.message}`, {
-          url: e.url,
-          cause: e.cause ?? e,
-        });
-      }
-      if (ctx.retryDelayMs > 0) await new Promise((r) => setTimeout(r, ctx.retryDelayMs));
-      if (ctx.signal?.aborted) throw _cancelled(ctx, e.url, ctx.signal.reason);
-    }
-  }
-}
-
-async function _send(ctx: _Context, url: string, init: RequestInit): Promise<Response> {
-  let res: Response;
-  try {
-    // Transfers bring their own stall timer; anything else gets one overall limit.
-    let signal = init.signal;
-    if (!signal) {
-      const limit = AbortSignal.timeout(ctx.stallTimeoutMs);
-      signal = ctx.signal ? AbortSignal.any([ctx.signal, limit]) : limit;
-    }
-    res = await ctx.fetch(url, { ...init, signal });
-  } catch (cause) {
-    const host = new URL(url).host;
-    if (ctx.signal?.aborted) throw _cancelled(ctx, url, cause);
-    if (init.signal?.aborted || cause instanceof DOMException && cause.name === "TimeoutError") {
-      throw new _Transient(`No answer from ${host} in time`, url, { cause });
-    }
-    throw new _Transient(`Cannot reach ${host}: ${_message(cause)}`, url, { cause });
-  }
-  if (res.status >= 500 || res.status === 429 || res.status === 408) {
-    await res.body?.cancel();
-    throw new _Transient(`HTTP ${res.status} ${res.statusText} from ${new URL(url).host}`, url);
-  }
-  return res;
-}
-
-function _headers(ctx: _Context, url: string): Headers {
-  // Identity keeps Content-Length and ETag about the stored bytes rather than a compressed form.
-  const headers = new Headers({ "accept-encoding": "identity" });
-  // The CDN's URLs are signed; a token sent there would only leak it to another host.
-  if (ctx.token && new URL(url).origin === new URL(ctx.endpoint).origin) {
-    headers.set("authorization", `Bearer ${ctx.token}`);
-  }
-  return headers;
-}
-
-/** Signed CDN links expire; the hub hands out a fresh one on the next attempt. */
-function _isCdnRefusal(ctx: _Context, res: Response, url: string): boolean {
-  return (res.status === 403 || res.status === 410) && new URL(url).origin !== new URL(ctx.endpoint).origin;
-}
-
-function _resolveUrl(ctx: _Context, file: string): string {
-  const path = file.split("/").map(encodeURIComponent).join("/");
-  return `${ctx.endpoint}/${ctx.repo}/resolve/${encodeURIComponent(ctx.revision)}/${path}`;
-}
-
-function _httpError(ctx: _Context, res: Response, file: string | undefined, url: string): DownloadError {
-  void res.body?.cancel();
-  const code = res.headers.get(HUB_HEADER.errorCode);
-  const serverMessage = res.headers.get(HUB_HEADER.errorMessage);
-  const where = file ? `${file} in ${ctx.repo}` : ctx.repo;
-  const page = `${ctx.endpoint}/${ctx.repo}`;
-  let message: string;
-  if (serverMessage === "Invalid credentials in Authorization header") {
-    message = `The Hugging Face token was rejected: check HF_TOKEN (asked for ${where})`;
-  } else if (code === "GatedRepo" || res.status === 403) {
-    message = ctx.token
-      ? `Access to ${ctx.repo} is refused for this token: the model is gated, accept its conditions at ${page} with the account that owns HF_TOKEN`
-      : `Access to ${ctx.repo} is refused: the model is gated or private, set HF_TOKEN to a Hugging Face access token that can read it`;
-  } else if (code === "RepoNotFound" || (res.status === 401 && !ctx.token)) {
-    message = ctx.token
-      ? `Repository not found on ${ctx.endpoint}: ${ctx.repo}`
-      : `Repository not found on ${ctx.endpoint}: ${ctx.repo} (if it is private or gated, set HF_TOKEN)`;
-  } else if (res.status === 401) {
-    message = `The Hugging Face token was rejected: check HF_TOKEN (asked for ${where})`;
-  } else if (code === "RevisionNotFound") {
-    message = `Revision not found in ${ctx.repo}: ${ctx.revision}`;
-  } else if (res.status === 404) {
-    message = file
-      ? `File not found in ${ctx.repo} at revision ${ctx.revision}: ${file}`
-      : `Not found on ${ctx.endpoint}: ${ctx.repo} at revision ${ctx.revision}`;
-  } else {
-    message = `Download of ${where} failed: HTTP ${res.status} ${res.statusText}`.trimEnd();
-  }
-  return new DownloadError(message, { url });
-}
-
-function _cancelled(ctx: _Context, url: string, cause: unknown): DownloadError {
-  return new DownloadError(`Download from ${ctx.repo} was cancelled: partial files are kept for resumption`, {
-    url,
-    cause,
-  });
 }
 
 interface _ProgressReporter {
@@ -597,43 +485,6 @@ function _report(ctx: _Context, progress: PullProgress): void {
   ctx.onProgress?.(progress);
 }
 
-async function _fileChecksum(path: string, kind: FileChecksum["kind"], size: number): Promise<string> {
-  const hash = createHash(kind === "sha256" ? "sha256" : "sha1");
-  if (kind === "git-sha1") hash.update(`blob ${size}\0`);
-  using f = await Deno.open(path, { read: true });
-  const buf = new Uint8Array(READ_CHUNK);
-  for (;;) {
-    const n = await f.read(buf);
-    if (n === null) break;
-    hash.update(buf.subarray(0, n));
-  }
-  return hash.digest("hex");
-}
-
-async function _writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
-  for (let written = 0; written < data.byteLength;) {
-    written += await file.write(data.subarray(written));
-  }
-}
-
-async function _sizeOf(path: string): Promise<number | undefined> {
-  try {
-    const info = await Deno.stat(path);
-    return info.isFile ? info.size : undefined;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
-}
-
-async function _removeIfPresent(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-}
-
 function _checkRelativePath(file: string, ctx: _Context): void {
   const parts = file.split("/");
   if (
@@ -646,21 +497,6 @@ function _checkRelativePath(file: string, ctx: _Context): void {
   }
 }
 
-function _unquoteEtag(value: string | null): string | undefined {
-  if (value === null) return undefined;
-  return value.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1").toLowerCase();
-}
-
-function _parseSize(value: string | null): number | undefined {
-  if (value === null || !/^\d+$/.test(value.trim())) return undefined;
-  return Number(value.trim());
-}
-
-function _parseContentRangeStart(value: string | null): number {
-  const match = value === null ? null : CONTENT_RANGE_REGEXP.exec(value.trim());
-  return match ? Number(match[1]) : -1;
-}
-
 function _env(name: string): string | undefined {
   try {
     return Deno.env.get(name) || undefined;
@@ -668,10 +504,6 @@ function _env(name: string): string | undefined {
     // Without --allow-env the defaults apply, as when the variable is unset.
     return undefined;
   }
-}
-
-function _message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 function _knownNames(): string {

@@ -7,7 +7,7 @@
  */
 import type { ArchitectureName } from "./architectures.ts";
 import type { Activation } from "./config.ts";
-import type { CheckpointLayout } from "./config_parse.ts";
+import type { CheckpointLayout } from "./checkpoint_layout.ts";
 
 /** The files of one checkpoint, as paths inside its hub repository. */
 export interface PretrainedFiles {
@@ -31,6 +31,7 @@ export interface PretrainedModel {
   readonly architecture: ArchitectureName;
   /** `openclip` (open_clip_* files, OpenAI state-dict names) or `hf` (transformers names). */
   readonly layout: CheckpointLayout;
+  /** Where weights, config and tokenizer lie in the repository. */
   readonly files: PretrainedFiles;
   /** The MLP activation the weights were trained with; a loader must not guess it. */
   readonly activation: Activation;

@@ -7,20 +7,21 @@
 import { ConfigError } from "../errors.ts";
 import { Random } from "../random.ts";
 import { type ArchitectureName, getArchitecture } from "./architectures.ts";
-import type { LayoutTensor } from "./checkpoint.ts";
 import { INIT_LOGIT_SCALE, writeCheckpoint, type WrittenCheckpoint } from "./checkpoint_writer.ts";
 import type { ClipConfig } from "./config.ts";
-import { type CheckpointLayout, validateClipConfig } from "./config_parse.ts";
+import type { CheckpointLayout, LayoutTensor } from "./checkpoint_layout.ts";
+import { validateClipConfig } from "./config_parse.ts";
 import type { FloatDtype } from "./safetensors.ts";
 
 /** Options of {@linkcode writeRandomCheckpoint}. */
 export interface RandomCheckpointOptions {
   /** A registered architecture name, or a config. */
   arch: ArchitectureName | ClipConfig;
+  /** How the tensors are named, and which config schema is written. */
   layout: CheckpointLayout;
-  /** @default "F16" */
+  /** The stored float type. @default "F16" */
   dtype?: FloatDtype;
-  /** @default 0 */
+  /** Seed of the values. @default 0 */
   seed?: number;
 }
 

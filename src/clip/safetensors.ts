@@ -1,16 +1,16 @@
 /**
- * Reading and writing the safetensors format: an 8-byte little-endian header length, a JSON header
+ * The safetensors format and its reader: an 8-byte little-endian header length, a JSON header
  * (name → dtype, shape, data offsets, plus an optional `__metadata__` of strings), then the raw
  * little-endian tensor bytes. Checkpoints reach several gigabytes, so the reader validates the whole
- * header before allocating anything and then reads one tensor at a time at its offset, and the writer
- * streams tensor by tensor.
+ * header before allocating anything and then reads one tensor at a time at its offset. The writer,
+ * which streams tensor by tensor, is in `safetensors_writer.ts`; the float16 and bfloat16
+ * conversions in `float16.ts`.
  *
  * @module
  */
-import { ShapeError, WeightsError } from "../errors.ts";
-import { ErrorCode } from "../errors.ts";
+import { ErrorCode, ShapeError, WeightsError } from "../errors.ts";
+import { bf16ToF32, f16ToF32 } from "./float16.ts";
 import type { FloatTensor } from "./weights.ts";
-import { dirname, join } from "node:path";
 
 /** Every dtype the safetensors format defines, with its size in bytes. */
 export const SAFETENSORS_DTYPES = {
@@ -39,24 +39,31 @@ export type FloatDtype = "F32" | "F16" | "BF16";
 
 /** One header entry, validated. */
 export interface SafetensorsEntry {
+  /** The stored element type. */
   readonly dtype: SafetensorsDtype;
+  /** Dimensions, outermost first. */
   readonly shape: readonly number[];
   /** `[begin, end)` relative to the start of the data section, as stored. */
   readonly dataOffsets: readonly [number, number];
   /** Absolute position of the first byte in the file. */
   readonly byteOffset: number;
+  /** Bytes the tensor occupies. */
   readonly byteLength: number;
 }
 
 /** A tensor in its stored integer type, or converted to float32 for float dtypes. */
 export interface RawTensor {
+  /** The stored element type. */
   readonly dtype: SafetensorsDtype;
+  /** Dimensions, outermost first. */
   readonly shape: readonly number[];
+  /** The values, row-major. */
   readonly data: Float32Array | Int32Array | BigInt64Array;
 }
 
 /** An open safetensors file. Reads may run concurrently; `close()` when done. */
 export interface SafetensorsReader {
+  /** The file. */
   readonly path: string;
   /** Tensor entries in file order (by data offset). */
   readonly header: ReadonlyMap<string, SafetensorsEntry>;
@@ -71,164 +78,18 @@ export interface SafetensorsReader {
    * the order given, without reading the rest of the tensor.
    */
   readRows(name: string, rows: readonly number[]): Promise<Float32Array>;
+  /** Closes the file; reads after it fail. */
   close(): void;
+  /** Closes the file (for `using`). */
   [Symbol.dispose](): void;
-}
-
-/** One tensor to write. `data` may be a function so that big checkpoints never sit in memory whole. */
-export interface TensorToWrite {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly dtype: FloatDtype;
-  readonly data: Float32Array | (() => Float32Array | Promise<Float32Array>);
-}
-
-/** Options of {@linkcode writeSafetensors}. */
-export interface WriteSafetensorsOptions {
-  /** Stored as `__metadata__`. @default {} */
-  metadata?: Record<string, string>;
 }
 
 /** Headers beyond this are refused before allocating; real CLIP headers are well under 1 MB. */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
-const METADATA_KEY = "__metadata__";
-/** Elements converted per write so that converting an F16 checkpoint needs only a small buffer. */
-const WRITE_CHUNK_ELEMENTS = 1 << 20;
-const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-// ---------------------------------------------------------------------------------------------
-// Float16 / bfloat16 conversion
-
-let f16Table: Float32Array | undefined;
-
-/** Every half-precision bit pattern's float32 value, built once (256 KB). */
-function _f16Table(): Float32Array {
-  if (f16Table) return f16Table;
-  const table = new Float32Array(65536);
-  const bits = new Uint32Array(table.buffer);
-  for (let h = 0; h < 65536; h++) {
-    const sign = (h & 0x8000) << 16;
-    const exp = (h >>> 10) & 0x1f;
-    const mant = h & 0x3ff;
-    if (exp === 0) {
-      // Subnormals are mant·2^-24: exact in float64 and in float32.
-      table[h] = (sign ? -1 : 1) * mant * 2 ** -24;
-    } else if (exp === 0x1f) {
-      // Keeps NaN payloads, so a round trip through float32 returns the same bits.
-      bits[h] = (sign | 0x7f800000 | (mant << 13)) >>> 0;
-    } else {
-      bits[h] = (sign | ((exp - 15 + 127) << 23) | (mant << 13)) >>> 0;
-    }
-  }
-  f16Table = table;
-  return table;
-}
-
-/**
- * Half-precision bit patterns to float32, exactly (subnormals, infinities and NaN payloads included).
- *
- * @example Decoding one and the smallest subnormal
- * ```ts
- * import { f16ToF32 } from "./safetensors.ts";
- * const out = f16ToF32(new Uint16Array([0x3c00, 0x0001]));
- * if (out[0] !== 1 || out[1] !== 2 ** -24) throw new Error("Unexpected value");
- * ```
- */
-export function f16ToF32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
-  const table = _f16Table();
-  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]];
-  return out;
-}
-
-/**
- * Float32 to half-precision bit patterns with round-to-nearest-even; overflow gives infinity.
- *
- * @example Ties round to even
- * ```ts
- * import { f32ToF16 } from "./safetensors.ts";
- * // 65520 lies halfway between 65504 (the largest half) and 65536: it rounds to infinity.
- * const bits = f32ToF16(new Float32Array([1, 65520]));
- * if (bits[0] !== 0x3c00 || bits[1] !== 0x7c00) throw new Error("Unexpected bits");
- * ```
- */
-export function f32ToF16(data: Float32Array, out: Uint16Array = new Uint16Array(data.length)): Uint16Array {
-  const u32 = new Uint32Array(data.buffer, data.byteOffset, data.length);
-  for (let i = 0; i < u32.length; i++) out[i] = _f32BitsToF16(u32[i]);
-  return out;
-}
-
-function _f32BitsToF16(u: number): number {
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  const mant = u & 0x7fffff;
-  if (exp === 0xff) {
-    // Quiet bit set so that a NaN whose payload lives only in the low bits stays a NaN.
-    return mant === 0 ? sign | 0x7c00 : sign | 0x7e00 | (mant >>> 13);
-  }
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    // Below 2^-25 even the tie case rounds to zero.
-    if (e < -10) return sign;
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    let h = m >>> shift;
-    const rem = m & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1) === 1)) h++;
-    // A carry out of the subnormal range lands on the smallest normal, which is the right answer.
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  // A carry into the exponent (even into infinity) is exactly what round-to-nearest-even wants.
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1) === 1)) h++;
-  return sign | h;
-}
-
-/**
- * bfloat16 bit patterns to float32 (exact: bfloat16 is the top half of a float32).
- *
- * @example
- * ```ts
- * import { bf16ToF32 } from "./safetensors.ts";
- * if (bf16ToF32(new Uint16Array([0x3f80]))[0] !== 1) throw new Error("Unexpected value");
- * ```
- */
-export function bf16ToF32(
-  bits: Uint16Array,
-  out: Float32Array = new Float32Array(bits.length),
-): Float32Array {
-  const u32 = new Uint32Array(out.buffer, out.byteOffset, out.length);
-  for (let i = 0; i < bits.length; i++) u32[i] = bits[i] << 16;
-  return out;
-}
-
-/**
- * Float32 to bfloat16 bit patterns with round-to-nearest-even; NaN stays NaN.
- *
- * @example
- * ```ts
- * import { f32ToBF16 } from "./safetensors.ts";
- * if (f32ToBF16(new Float32Array([1]))[0] !== 0x3f80) throw new Error("Unexpected bits");
- * ```
- */
-export function f32ToBF16(data: Float32Array, out: Uint16Array = new Uint16Array(data.length)): Uint16Array {
-  const u32 = new Uint32Array(data.buffer, data.byteOffset, data.length);
-  for (let i = 0; i < u32.length; i++) {
-    const u = u32[i];
-    if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff) !== 0) {
-      out[i] = (u >>> 16) | 0x40;
-    } else {
-      // Below NaN the sum stays under 2^32, so the shift is safe.
-      out[i] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
-    }
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reader
+/** The header key of the string map that is not a tensor. */
+export const METADATA_KEY = "__metadata__";
+/** Whether typed arrays here are little-endian, as the format's bytes are. */
+export const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * Opens a safetensors file and validates its header completely: header length, JSON shape, every
@@ -241,7 +102,8 @@ export function f32ToBF16(data: Float32Array, out: Uint16Array = new Uint16Array
  *
  * @example Round trip
  * ```ts
- * import { openSafetensors, writeSafetensors } from "./safetensors.ts";
+ * import { openSafetensors } from "./safetensors.ts";
+ * import { writeSafetensors } from "./safetensors_writer.ts";
  * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
  * await writeSafetensors(path, [{ name: "x", shape: [2], dtype: "F16", data: new Float32Array([1, 2]) }]);
  * using st = await openSafetensors(path);
@@ -416,7 +278,8 @@ async function _readFully(file: Deno.FsFile, position: number, dst: Uint8Array, 
   }
 }
 
-function _byteSwap(bytes: Uint8Array, itemSize: number): void {
+/** Reverses the bytes of each `itemSize`-byte item in place (for big-endian hosts). */
+export function byteSwap(bytes: Uint8Array, itemSize: number): void {
   for (let i = 0; i < bytes.length; i += itemSize) bytes.subarray(i, i + itemSize).reverse();
 }
 
@@ -449,14 +312,14 @@ class SafetensorsReaderImpl implements SafetensorsReader {
         { file: this.path, tensor: name },
       );
     }
-    return { shape: entry.shape, data: await this.#readFloat(name, entry, 0, _numel(entry.shape)) };
+    return { shape: entry.shape, data: await this.#readFloat(name, entry, 0, numel(entry.shape)) };
   }
 
   async readRaw(name: string): Promise<RawTensor> {
     const entry = this.#entry(name);
     const itemSize = SAFETENSORS_DTYPES[entry.dtype];
     if (_isFloat(entry.dtype)) {
-      const data = await this.#readFloat(name, entry, 0, _numel(entry.shape));
+      const data = await this.#readFloat(name, entry, 0, numel(entry.shape));
       return { dtype: entry.dtype, shape: entry.shape, data };
     }
     if (entry.dtype === "I32" || entry.dtype === "I64") {
@@ -562,7 +425,7 @@ class SafetensorsReaderImpl implements SafetensorsReader {
         }
         throw err;
       }
-      if (!HOST_IS_LITTLE_ENDIAN && itemSize > 1) _byteSwap(dst, itemSize);
+      if (!HOST_IS_LITTLE_ENDIAN && itemSize > 1) byteSwap(dst, itemSize);
     });
     this.#queue = job.catch(() => undefined);
     return job;
@@ -573,139 +436,7 @@ function _isFloat(dtype: SafetensorsDtype): dtype is "F32" | "F16" | "BF16" | "F
   return dtype === "F32" || dtype === "F16" || dtype === "BF16" || dtype === "F64";
 }
 
-// ---------------------------------------------------------------------------------------------
-// Writer
-
-/**
- * Writes tensors to a safetensors file, converting float32 data to the requested dtype with
- * round-to-nearest-even. The header is computed from the shapes first; then each tensor's data is
- * obtained (a function is called only when its turn comes), converted in small chunks and
- * appended, so peak memory is one tensor. The file appears atomically: it is written beside the
- * target and renamed.
- *
- * @param path the target file; replaced if it exists
- * @param tensors written in this order
- * @param opts `metadata` for `__metadata__`
- * @throws {WeightsError} when a name repeats or a tensor's data length disagrees with its shape
- *
- * @example Writing F16
- * ```ts
- * import { openSafetensors, writeSafetensors } from "./safetensors.ts";
- * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
- * await writeSafetensors(path, [
- *   { name: "w", shape: [2, 2], dtype: "F16", data: () => new Float32Array([1, 2, 3, 4]) },
- * ], { metadata: { format: "pt" } });
- * using st = await openSafetensors(path);
- * if (st.header.get("w")?.dtype !== "F16" || st.metadata.format !== "pt") throw new Error("Unexpected header");
- * await Deno.remove(path);
- * ```
- */
-export async function writeSafetensors(
-  path: string,
-  tensors: readonly TensorToWrite[],
-  opts: WriteSafetensorsOptions = {},
-): Promise<void> {
-  const header: Record<string, unknown> = {};
-  if (opts.metadata && Object.keys(opts.metadata).length > 0) header[METADATA_KEY] = { ...opts.metadata };
-  let offset = 0;
-  for (const t of tensors) {
-    if (t.name === METADATA_KEY || Object.hasOwn(header, t.name)) {
-      throw new WeightsError(`Cannot write ${path}: tensor name "${t.name}" is repeated or reserved`, {
-        file: path,
-        tensor: t.name,
-      });
-    }
-    if (!(t.dtype === "F32" || t.dtype === "F16" || t.dtype === "BF16")) {
-      throw new WeightsError(`Cannot write ${path}: tensor "${t.name}" has unsupported dtype ${t.dtype}`, {
-        file: path,
-        tensor: t.name,
-      });
-    }
-    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new WeightsError(
-        `Cannot write ${path}: tensor "${t.name}" has invalid shape ${JSON.stringify(t.shape)}`,
-        {
-          file: path,
-          tensor: t.name,
-        },
-      );
-    }
-    const bytes = _numel(t.shape) * SAFETENSORS_DTYPES[t.dtype];
-    header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  let headerJson = JSON.stringify(header);
-  // Padding with spaces (allowed by the format) keeps the data section 8-byte aligned for mmap readers.
-  const headerBytesLen = new TextEncoder().encode(headerJson).length;
-  headerJson += " ".repeat((8 - ((8 + headerBytesLen) % 8)) % 8);
-  const headerBytes = new TextEncoder().encode(headerJson);
-
-  const tmp = join(dirname(path), `.${crypto.randomUUID()}.safetensors.tmp`);
-  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-  try {
-    const lenBytes = new Uint8Array(8);
-    new DataView(lenBytes.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
-    await _writeAll(file, lenBytes);
-    await _writeAll(file, headerBytes);
-    for (const t of tensors) {
-      const data = typeof t.data === "function" ? await t.data() : t.data;
-      const n = _numel(t.shape);
-      if (!(data instanceof Float32Array) || data.length !== n) {
-        throw new WeightsError(
-          `Cannot write ${path}: tensor "${t.name}" has ${
-            data instanceof Float32Array ? data.length : "non-Float32Array"
-          } values but shape ${JSON.stringify(t.shape)} needs ${n}`,
-          { file: path, tensor: t.name },
-        );
-      }
-      await _writeTensor(file, data, t.dtype);
-    }
-    // Durable before it becomes visible: a crash after the rename must not expose a file whose
-    // blocks never reached the disk (station profiles rely on this).
-    await file.sync();
-    file.close();
-    await Deno.rename(tmp, path);
-  } catch (err) {
-    try {
-      file.close();
-    } catch {
-      // Already closed after the last write; the rename failed instead.
-    }
-    await Deno.remove(tmp).catch(() => undefined);
-    throw err;
-  }
-}
-
-function _numel(shape: readonly number[]): number {
+/** The number of elements of a tensor of `shape`. */
+export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
-}
-
-async function _writeTensor(file: Deno.FsFile, data: Float32Array, dtype: FloatDtype): Promise<void> {
-  const chunk = Math.min(WRITE_CHUNK_ELEMENTS, data.length);
-  const half = dtype === "F32" ? undefined : new Uint16Array(chunk);
-  for (let start = 0; start < data.length; start += chunk) {
-    const part = data.subarray(start, Math.min(start + chunk, data.length));
-    let bytes: Uint8Array;
-    let itemSize: number;
-    if (dtype === "F32") {
-      bytes = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
-      itemSize = 4;
-    } else {
-      const out = half!.subarray(0, part.length);
-      if (dtype === "F16") f32ToF16(part, out);
-      else f32ToBF16(part, out);
-      bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-      itemSize = 2;
-    }
-    if (!HOST_IS_LITTLE_ENDIAN) {
-      bytes = bytes.slice();
-      _byteSwap(bytes, itemSize);
-    }
-    await _writeAll(file, bytes);
-  }
-}
-
-async function _writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) done += await file.write(bytes.subarray(done));
 }

@@ -7,18 +7,23 @@
 
 /** A dense float32 tensor. */
 export interface FloatTensor {
+  /** Dimensions, outermost first. */
   readonly shape: readonly number[];
+  /** The values, row-major. */
   readonly data: Float32Array;
 }
 
 /** LayerNorm affine parameters, each [width]. */
 export interface LayerNormWeights {
+  /** Scale, [width]. */
   readonly weight: FloatTensor;
+  /** Shift, [width]. */
   readonly bias: FloatTensor;
 }
 
 /** One pre-norm residual attention block (OpenAI/OpenCLIP orientation: `y = x @ W.T + b`). */
 export interface BlockWeights {
+  /** The LayerNorm before attention. */
   readonly ln1: LayerNormWeights;
   /** [3·width, width]: query, key and value projections stacked in that order. */
   readonly qkvWeight: FloatTensor;
@@ -28,6 +33,7 @@ export interface BlockWeights {
   readonly outWeight: FloatTensor;
   /** [width] */
   readonly outBias: FloatTensor;
+  /** The LayerNorm before the MLP. */
   readonly ln2: LayerNormWeights;
   /** [mlpWidth, width] */
   readonly fcWeight: FloatTensor;
@@ -47,8 +53,11 @@ export interface VisionWeights {
   readonly classEmbed: FloatTensor;
   /** [1 + grid², width] */
   readonly posEmbed: FloatTensor;
+  /** The LayerNorm after the embeddings, before the blocks. */
   readonly lnPre: LayerNormWeights;
+  /** The residual blocks, input side first. */
   readonly blocks: readonly BlockWeights[];
+  /** The LayerNorm on the class token after the blocks. */
   readonly lnPost: LayerNormWeights;
   /** [width, embedDim]: `features = lnPost(cls) @ proj`. */
   readonly proj: FloatTensor;
@@ -60,7 +69,9 @@ export interface TextWeights {
   readonly tokenEmbed: FloatTensor;
   /** [contextLength, width] */
   readonly posEmbed: FloatTensor;
+  /** The residual blocks, input side first. */
   readonly blocks: readonly BlockWeights[];
+  /** The LayerNorm after the blocks. */
   readonly lnFinal: LayerNormWeights;
   /** [width, embedDim]: `features = lnFinal(eot) @ proj`. */
   readonly proj: FloatTensor;
@@ -68,7 +79,9 @@ export interface TextWeights {
 
 /** Both towers and the learned temperature. */
 export interface ClipWeights {
+  /** The image tower. */
   readonly vision: VisionWeights;
+  /** The text tower. */
   readonly text: TextWeights;
   /** log of the logit scale (CLIP stores it as a log). */
   readonly logitScale: number;

@@ -32,18 +32,25 @@ import type { Variant } from "./protocol.ts";
 
 /** What one ADP run needs. */
 export interface AdpRunInput {
+  /** The CLIP model. */
   clip: ClipModel;
   /** The K shot files. */
   shots: readonly string[];
+  /** Seed of enrollment's randomness. */
   seed: number;
   /** The part's name for ADP_ℓ's label prompts. */
   label?: string;
+  /** Adam steps per concept; enrollment's default when absent. */
   steps?: number;
+  /** A backbone JSON for the patch branch instead of CLIP tokens. */
   backbone?: string;
+  /** The test images. */
   test: readonly TestSample[];
+  /** The ADP variants to score. */
   variants: readonly Variant[];
   /** The pixel ground truth; with `maps`, the profile's maps are written at its resolution. */
   truth?: PixelTruth;
+  /** Where the profile's maps go, laid out as `truth`. */
   maps?: Float32Array;
   /** Unit-norm CLIP features of the test images (computed once per category), for the ablations. */
   testEmbeddings: () => Promise<Float64Array>;
@@ -57,9 +64,13 @@ export interface AdpRunOutput {
   scores: Partial<Record<Variant, Float64Array>>;
   /** The product's verdict per test image at the calibrated threshold. */
   anomalous: Uint8Array;
+  /** The profile's calibrated threshold (fused units). */
   threshold: number;
+  /** The enrolled profile. */
   profile: StationProfile;
+  /** Time spent enrolling. */
   enrollMs: number;
+  /** Time spent scoring the test images. */
   scoreMs: number;
 }
 

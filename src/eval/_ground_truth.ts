@@ -15,6 +15,7 @@ import type { PixelSize } from "./protocol.ts";
 
 /** Every test image's mask at the evaluation resolution, laid end to end. */
 export interface PixelTruth {
+  /** Each image's map size, in test order. */
   sizes: MapSize[];
   /** Start of each image's pixels. */
   offsets: number[];

@@ -203,6 +203,7 @@ async function listImages(dir: string, what: string): Promise<string[]> {
 /** VisA's one-class split file, relative to the dataset root. */
 export const VISA_SPLIT_CSV = "split_csv/1cls.csv";
 const VISA_COLUMNS = ["object", "split", "label", "image", "mask"] as const;
+type VisaColumn = typeof VISA_COLUMNS[number];
 /** The defect name VisA's anomalous test samples get (VisA does not name defect kinds). */
 export const VISA_DEFECT = "anomaly";
 
@@ -223,39 +224,7 @@ export const VISA_DEFECT = "anomaly";
  */
 export async function readVisaDataset(root: string, category: string): Promise<AnomalyDataset> {
   const csvPath = join(root, VISA_SPLIT_CSV);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(csvPath);
-  } catch (error) {
-    throw new ConfigError(`VisA split file is missing: ${csvPath}`, { cause: error });
-  }
-  const rows = parseCsv(text, csvPath);
-  const header = rows.shift()?.map((h) => h.trim()) ?? [];
-  const column = Object.fromEntries(VISA_COLUMNS.map((name) => [name, header.indexOf(name)]));
-  const absent = VISA_COLUMNS.filter((name) => column[name] < 0);
-  if (absent.length) {
-    throw new ConfigError(
-      `VisA split file lacks column ${absent.join(", ")}: ${csvPath} has header ${header.join(",")}`,
-    );
-  }
-  const mine: { row: string[]; where: string }[] = [];
-  const objects = new Set<string>();
-  rows.forEach((row, index) => {
-    const where = `${csvPath} line ${index + 2}`;
-    if (row.length !== header.length) {
-      throw new ConfigError(`VisA split row has ${row.length} fields, the header ${header.length}: ${where}`);
-    }
-    const object = row[column.object].trim();
-    objects.add(object);
-    if (object === category) mine.push({ row, where });
-  });
-  if (!objects.has(category)) {
-    throw new ConfigError(
-      `VisA split file has no object "${category}": ${csvPath} lists ${
-        [...objects].sort().join(", ") || "none"
-      }`,
-    );
-  }
+  const { column, mine } = await readVisaSplit(csvPath, category);
   const categoryDir = join(root, category);
   const folders = {
     normal: join(categoryDir, "Data", "Images", "Normal"),
@@ -270,7 +239,7 @@ export async function readVisaDataset(root: string, category: string): Promise<A
   }
   const train: string[] = [], good: TestSample[] = [], anomalous: TestSample[] = [];
   for (const { row, where } of mine) {
-    const field = (name: typeof VISA_COLUMNS[number]) => row[column[name]].trim();
+    const field = (name: VisaColumn) => row[column[name]].trim();
     const split = field("split"), label = field("label");
     if (split !== "train" && split !== "test") {
       throw new ConfigError(`VisA split must be train or test: got "${split}" at ${where}`);
@@ -318,6 +287,50 @@ export async function readVisaDataset(root: string, category: string): Promise<A
     test: [...good.sort(byPath), ...anomalous.sort(byPath)],
     defects: [VISA_DEFECT],
   };
+}
+
+/** The rows of VisA's split CSV that belong to `category`, each with its line for messages. */
+async function readVisaSplit(
+  csvPath: string,
+  category: string,
+): Promise<{ column: Record<VisaColumn, number>; mine: { row: string[]; where: string }[] }> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(csvPath);
+  } catch (error) {
+    throw new ConfigError(`VisA split file is missing: ${csvPath}`, { cause: error });
+  }
+  const rows = parseCsv(text, csvPath);
+  const header = rows.shift()?.map((h) => h.trim()) ?? [];
+  const column = Object.fromEntries(VISA_COLUMNS.map((name) => [name, header.indexOf(name)])) as Record<
+    VisaColumn,
+    number
+  >;
+  const absent = VISA_COLUMNS.filter((name) => column[name] < 0);
+  if (absent.length) {
+    throw new ConfigError(
+      `VisA split file lacks column ${absent.join(", ")}: ${csvPath} has header ${header.join(",")}`,
+    );
+  }
+  const mine: { row: string[]; where: string }[] = [];
+  const objects = new Set<string>();
+  rows.forEach((row, index) => {
+    const where = `${csvPath} line ${index + 2}`;
+    if (row.length !== header.length) {
+      throw new ConfigError(`VisA split row has ${row.length} fields, the header ${header.length}: ${where}`);
+    }
+    const object = row[column.object].trim();
+    objects.add(object);
+    if (object === category) mine.push({ row, where });
+  });
+  if (!objects.has(category)) {
+    throw new ConfigError(
+      `VisA split file has no object "${category}": ${csvPath} lists ${
+        [...objects].sort().join(", ") || "none"
+      }`,
+    );
+  }
+  return { column, mine };
 }
 
 /**

@@ -13,8 +13,11 @@ const DEFECT_COLOUR = "#D55E00";
 
 /** One panel. */
 export interface HistogramPanel {
+  /** The panel's caption. */
   label: string;
+  /** Scores of good images. */
   good: readonly number[];
+  /** Scores of defective images. */
   defective: readonly number[];
   /** The decision threshold on this score, when it has one. */
   threshold?: number;
@@ -22,6 +25,7 @@ export interface HistogramPanel {
 
 /** Options of {@linkcode renderHistogramSvg}. */
 export interface HistogramSvgOptions {
+  /** The figure's title. */
   title: string;
   /** Bins per panel. @default {24} */
   bins?: number;

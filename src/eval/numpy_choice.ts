@@ -49,7 +49,7 @@ export class Mt19937 {
   #state = new Uint32Array(624);
   #next = 624;
 
-  /** @param seed a 32-bit seed */
+  /** A generator seeded as `RandomState(seed)`. @param seed a 32-bit seed */
   constructor(seed: number) {
     const s = this.#state;
     s[0] = seed >>> 0;

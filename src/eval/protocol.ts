@@ -106,8 +106,11 @@ export type PixelSize = number | "mask";
 export interface EvalSettings {
   /** The dataset root holding the category folders (or VisA's split_csv). */
   data: string;
+  /** The categories evaluated, by folder (or VisA object) name. */
   categories: string[];
+  /** The shot counts K, each evaluated separately. */
   shots: number[];
+  /** The seeds of the shot draws; every K is measured once per seed. */
   seeds: number[];
   /** Scored variants; the first is the one the headline figures and plots show. */
   variants: Variant[];
@@ -119,7 +122,9 @@ export interface EvalSettings {
   steps?: number;
   /** Add the category's name as ADP_ℓ's label prompts. @default false */
   labelPrompts: boolean;
+  /** How shots are drawn: `adp` (sampleShots) or `numpy` (RandomState(seed).choice, as in the paper's code). */
   draw: Draw;
+  /** The resolution of the pixel metrics: a square side, or `mask` for each mask's own size. */
   pixelSize: PixelSize;
   /** Score only this many test images per category (evenly spaced, both classes kept). */
   limit?: number;
@@ -127,14 +132,23 @@ export interface EvalSettings {
 
 /** What a saved run must match to be reused: the settings plus what identifies model and data. */
 export interface RunIdentity {
+  /** The version of the protocol's code that measured the run. */
   protocol: number;
+  /** The dataset root, absolute. */
   data: string;
+  /** The category. */
   category: string;
+  /** The scored variants. */
   variants: Variant[];
+  /** How the shots were drawn. */
   draw: Draw;
+  /** The resolution of the pixel metrics. */
   pixelSize: PixelSize;
+  /** Adam steps per concept; null for enrollment's default. */
   steps: number | null;
+  /** Whether prompts named the category. */
   labelPrompts: boolean;
+  /** Test images per category; null for all. */
   limit: number | null;
   /** sha256 of the CLIP weights, when CLIP is used. */
   model: string | null;

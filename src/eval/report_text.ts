@@ -22,7 +22,9 @@ export const METRIC_TITLES: Readonly<Record<Metric, string>> = {
 
 /** A titled table: its first row is the header. */
 export interface Table {
+  /** The table's title. */
   title: string;
+  /** Its cells, row by row; the first row is the header. */
   rows: string[][];
 }
 

@@ -8,15 +8,19 @@ import { esc, num, PALETTE, svgOpen } from "./_svg.ts";
 
 /** One curve. */
 export interface RocSeries {
+  /** The legend entry. */
   label: string;
+  /** False positive rates of the curve's points. */
   fpr: ArrayLike<number>;
+  /** True positive rates of the curve's points. */
   tpr: ArrayLike<number>;
 }
 
 /** Options of {@linkcode renderRocSvg}. */
 export interface RocSvgOptions {
+  /** The figure's title. */
   title: string;
-  /** @default {440} */
+  /** Side of the square plot in pixels. @default {440} */
   size?: number;
 }
 

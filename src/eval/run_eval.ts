@@ -5,36 +5,27 @@
  *
  * Per category the expensive things that do not depend on the shots — the pixel ground truth, the
  * test images' CLIP features for the ablations, the baseline's test patch features — are computed
- * once, when the first run that needs them starts, so a fully resumed evaluation loads no model.
+ * once, when the first run that needs them starts, so a fully resumed evaluation loads no model
+ * (`_category_state.ts`). One run of every variant is measured in `_measure_run.ts`.
  *
  * @module
  */
 import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
-import type { Rgb8Image } from "../image/mod.ts";
 import { openCheckpoint } from "../clip/mod.ts";
 import { type ClipModel, loadClip } from "../model/mod.ts";
 import type { Device } from "../onnx/mod.ts";
-import { type FusionSpec, imageEmbeddings, VISION_BATCH } from "../adp/mod.ts";
-import {
-  anomalyMap,
-  type FeatureExtractor,
-  loadBackboneConfig,
-  type PatchFeatures,
-} from "../adp/patch/mod.ts";
-import { loadPixelTruth, type PixelTruth } from "./_ground_truth.ts";
-import { runAdp } from "./_adp_run.ts";
-import { extractFiles, openPlainExtractor, plainPatchScores } from "./_plain_patch.ts";
-import { f1Max, imageAuroc, pixelMetrics, rocCurve } from "../metrics/mod.ts";
-import { type AnomalyDataset, loadImage, readDataset, type TestSample } from "./datasets.ts";
+import { type FeatureExtractor, loadBackboneConfig } from "../adp/patch/mod.ts";
+import { rocCurve } from "../metrics/mod.ts";
+import { CategoryState } from "./_category_state.ts";
+import { measureRun } from "./_measure_run.ts";
+import { openPlainExtractor } from "./_plain_patch.ts";
+import { type AnomalyDataset, readDataset, type TestSample } from "./datasets.ts";
 import { renderHistogramSvg } from "./histogram_svg.ts";
-import { renderMapSheet, type SheetTile } from "./map_sheet.ts";
 import {
   checkSettings,
-  drawShots,
   type EvalSettings,
   limitTest,
-  type MapSource,
   needsEnrollment,
   PROTOCOL_VERSION,
   type RunIdentity,
@@ -43,11 +34,8 @@ import {
 } from "./protocol.ts";
 import { renderTables, reportTables } from "./report_text.ts";
 import { renderRocSvg } from "./roc_svg.ts";
-import { loadRun, type RunMetrics, runPath, type RunRecord, saveRun, writeAtomic } from "./run_store.ts";
+import { loadRun, runPath, type RunRecord, saveRun, writeAtomic } from "./run_store.ts";
 import { type EvalSummary, summarize } from "./summary.ts";
-
-/** Test images shown on a category's map sheet at most (evenly spaced, so every defect kind appears). */
-const SHEET_TILES = 48;
 
 /** What the runner reports while it works. */
 export type EvalEvent =
@@ -81,18 +69,21 @@ export interface EvalOptions {
   out: string;
   /** Reuse runs already saved under `out` with the same settings. @default false */
   resume?: boolean;
-  /** @default "cpu" */
+  /** Where CLIP runs. @default "cpu" */
   device?: Device;
   /** onnxruntime CPU threads. @default {all cores} */
   threads?: number;
   /** The graph cache of the CLIP model. @default {the model loader's} */
   cacheDir?: string;
+  /** Receives progress, finished runs and notes. */
   onEvent?: (event: EvalEvent) => void;
 }
 
 /** The JSON document an evaluation writes (and `adp eval --json` prints). */
 export interface EvalDocument {
+  /** Marks the document. */
   format: "adp-eval/1";
+  /** What was measured. */
   settings: EvalSettings;
   /** The variant whose figures sit at the top level of every entry. */
   primaryVariant: Variant;
@@ -102,14 +93,19 @@ export interface EvalDocument {
   categories: EvalSummary["categories"];
   /** K → means over categories (each seed's category mean, then mean ± std over seeds). */
   overall: EvalSummary["overall"];
+  /** Runs in all, measured now, and reused from an earlier evaluation. */
   runs: { total: number; executed: number; resumed: number };
+  /** Wall time of the whole evaluation. */
   durationSeconds: number;
+  /** What was written: the two documents, the runs folder and the plots. */
   files: { json: string; markdown: string; runs: string; plots: string[] };
 }
 
 /** What {@linkcode runEvaluation} returns. */
 export interface EvalResult {
+  /** The JSON document written as results.json. */
   document: EvalDocument;
+  /** Means and spreads per category, K and variant. */
   summary: EvalSummary;
   /** The tables as aligned text. */
   text: string;
@@ -138,9 +134,8 @@ const METRIC_NOTES: Record<string, string> = {
 export async function runEvaluation(settings: EvalSettings, opts: EvalOptions): Promise<EvalResult> {
   checkSettings(settings);
   const started = performance.now();
-  const emit = opts.onEvent ?? (() => {});
   const out = resolve(opts.out);
-  const datasets: { dataset: AnomalyDataset; test: TestSample[] }[] = [];
+  const datasets: _CategoryTests[] = [];
   for (const category of settings.categories) {
     const dataset = await readDataset(settings.data, category);
     datasets.push({ dataset, test: limitTest(dataset.test, settings.limit) });
@@ -151,17 +146,35 @@ export async function runEvaluation(settings: EvalSettings, opts: EvalOptions): 
   const backboneHash = settings.backbone
     ? await fileHash((await loadBackboneConfig(settings.backbone)).onnx)
     : null;
+  const plan = await _planRuns(settings, datasets, { out, resume: opts.resume, modelHash, backboneHash });
+  const { records, executed } = await _executeRuns(plan, datasets, settings, { ...opts, out, usesClip });
+  return await _writeResults(records, datasets, settings, { out, planned: plan.length, executed, started });
+}
 
-  // Every run, planned, with what is already saved.
-  type Planned = {
-    category: string;
-    index: number;
-    k: number;
-    seed: number;
-    identity: RunIdentity;
-    saved?: RunRecord;
-  };
-  const plan: Planned[] = [];
+/** A category's dataset and the test images an evaluation uses of it. */
+interface _CategoryTests {
+  dataset: AnomalyDataset;
+  test: TestSample[];
+}
+
+/** One run of the plan, with its saved record when it is resumed. */
+type _Planned = {
+  category: string;
+  index: number;
+  k: number;
+  seed: number;
+  identity: RunIdentity;
+  saved?: RunRecord;
+};
+
+/** Every run, planned, with what is already saved. */
+async function _planRuns(
+  settings: EvalSettings,
+  datasets: readonly _CategoryTests[],
+  where: { out: string; resume?: boolean; modelHash: string | null; backboneHash: string | null },
+): Promise<_Planned[]> {
+  const { out, modelHash, backboneHash } = where;
+  const plan: _Planned[] = [];
   for (const [index, { dataset, test }] of datasets.entries()) {
     const identity: RunIdentity = {
       protocol: PROTOCOL_VERSION,
@@ -179,17 +192,33 @@ export async function runEvaluation(settings: EvalSettings, opts: EvalOptions): 
     };
     for (const k of settings.shots) {
       for (const seed of settings.seeds) {
-        const saved = opts.resume
+        const saved = where.resume
           ? await loadRun(runPath(out, dataset.category, k, seed), identity)
           : undefined;
         plan.push({ category: dataset.category, index, k, seed, identity, saved });
       }
     }
   }
-  const pending = plan.filter((p) => !p.saved).length;
+  return plan;
+}
 
-  let clip: ClipModel | undefined;
-  let plainExtractor: FeatureExtractor | undefined;
+/** The models the runs share, each loaded when the first run that needs it starts. */
+interface _Models {
+  clip?: ClipModel;
+  plainExtractor?: FeatureExtractor;
+}
+
+/** Measures the runs of the plan that are not saved yet, saving each as it finishes, in plan order. */
+async function _executeRuns(
+  plan: readonly _Planned[],
+  datasets: readonly _CategoryTests[],
+  settings: EvalSettings,
+  opts: EvalOptions & { out: string; usesClip: boolean },
+): Promise<{ records: { category: string; record: RunRecord }[]; executed: number }> {
+  const emit = opts.onEvent ?? (() => {});
+  const out = opts.out;
+  const pending = plan.filter((p) => !p.saved).length;
+  const models: _Models = {};
   const records: { category: string; record: RunRecord }[] = [];
   let executed = 0, done = 0;
   const runStarted = performance.now();
@@ -197,23 +226,25 @@ export async function runEvaluation(settings: EvalSettings, opts: EvalOptions): 
     fractionDone > 0.01
       ? ((performance.now() - runStarted) / 1000) * ((pending - fractionDone) / fractionDone)
       : null;
+  const finished = (run: _Planned, record: RunRecord, resumed: boolean) =>
+    emit({
+      kind: "run",
+      category: run.category,
+      k: run.k,
+      seed: run.seed,
+      record,
+      resumed,
+      done: ++done,
+      total: plan.length,
+      etaSeconds: eta(executed),
+    });
 
   try {
     let category: CategoryState | undefined;
     for (const run of plan) {
       if (run.saved) {
         records.push({ category: run.category, record: run.saved });
-        emit({
-          kind: "run",
-          category: run.category,
-          k: run.k,
-          seed: run.seed,
-          record: run.saved,
-          resumed: true,
-          done: ++done,
-          total: plan.length,
-          etaSeconds: eta(executed),
-        });
+        finished(run, run.saved, true);
         continue;
       }
       const { dataset, test } = datasets[run.index];
@@ -227,30 +258,15 @@ export async function runEvaluation(settings: EvalSettings, opts: EvalOptions): 
           fraction: (executed + f) / pending,
           etaSeconds: eta(executed + f),
         });
-      if (usesClip && !clip) {
-        progress(0, "loading CLIP");
-        clip = await loadClip(settings.model!, {
-          device: opts.device ?? "cpu",
-          threads: opts.threads,
-          cacheDir: opts.cacheDir,
-          log: (message) => emit({ kind: "note", message }),
-        });
-      }
-      if (settings.variants.includes("plain-patch") && !plainExtractor) {
-        plainExtractor = await openPlainExtractor({
-          backbone: settings.backbone,
-          clip,
-          threads: opts.threads,
-        });
-      }
+      await _loadModels(models, settings, opts, progress);
       const t0 = performance.now();
       const isSheetRun = run.k === Math.max(...settings.shots) && run.seed === settings.seeds[0];
       const record = await measureRun(category, {
         k: run.k,
         seed: run.seed,
         identity: run.identity,
-        clip,
-        plainExtractor,
+        clip: models.clip,
+        plainExtractor: models.plainExtractor,
         threads: opts.threads,
         progress,
         sheet: isSheetRun ? join(out, "plots", `${run.category}-maps.png`) : undefined,
@@ -259,23 +275,49 @@ export async function runEvaluation(settings: EvalSettings, opts: EvalOptions): 
       await saveRun(runPath(out, run.category, run.k, run.seed), record);
       records.push({ category: run.category, record });
       executed++;
-      emit({
-        kind: "run",
-        category: run.category,
-        k: run.k,
-        seed: run.seed,
-        record,
-        resumed: false,
-        done: ++done,
-        total: plan.length,
-        etaSeconds: eta(executed),
-      });
+      finished(run, record, false);
     }
   } finally {
-    await plainExtractor?.dispose();
-    await clip?.dispose();
+    await models.plainExtractor?.dispose();
+    await models.clip?.dispose();
   }
+  return { records, executed };
+}
 
+/** Loads CLIP and the plain patch extractor when the evaluation needs them and they are not loaded yet. */
+async function _loadModels(
+  models: _Models,
+  settings: EvalSettings,
+  opts: EvalOptions & { usesClip: boolean },
+  progress: (f: number, stage: string) => void,
+): Promise<void> {
+  const emit = opts.onEvent ?? (() => {});
+  if (opts.usesClip && !models.clip) {
+    progress(0, "loading CLIP");
+    models.clip = await loadClip(settings.model!, {
+      device: opts.device ?? "cpu",
+      threads: opts.threads,
+      cacheDir: opts.cacheDir,
+      log: (message) => emit({ kind: "note", message }),
+    });
+  }
+  if (settings.variants.includes("plain-patch") && !models.plainExtractor) {
+    models.plainExtractor = await openPlainExtractor({
+      backbone: settings.backbone,
+      clip: models.clip,
+      threads: opts.threads,
+    });
+  }
+}
+
+/** The summary, plots, results.json and results.md of the finished runs. */
+async function _writeResults(
+  records: { category: string; record: RunRecord }[],
+  datasets: readonly _CategoryTests[],
+  settings: EvalSettings,
+  run: { out: string; planned: number; executed: number; started: number },
+): Promise<EvalResult> {
+  const { out, executed, started } = run;
   const summary = summarize(records, {
     categories: datasets.map((d) => d.dataset.category),
     shots: settings.shots,
@@ -301,7 +343,7 @@ export async function runEvaluation(settings: EvalSettings, opts: EvalOptions): 
     metrics: METRIC_NOTES,
     categories: summary.categories,
     overall: summary.overall,
-    runs: { total: plan.length, executed, resumed: plan.length - executed },
+    runs: { total: run.planned, executed, resumed: run.planned - executed },
     durationSeconds: Math.round((performance.now() - started) / 100) / 10,
     files,
   };
@@ -310,229 +352,6 @@ export async function runEvaluation(settings: EvalSettings, opts: EvalOptions): 
   await writeAtomic(files.json, JSON.stringify(document, null, 2) + "\n");
   await writeAtomic(files.markdown, markdown);
   return { document, summary, text, markdown };
-}
-
-/** One category's test set and the things computed once for all its runs. */
-class CategoryState {
-  readonly dataset: AnomalyDataset;
-  readonly test: TestSample[];
-  readonly labels: Uint8Array;
-  readonly settings: EvalSettings;
-  #truth?: Promise<PixelTruth>;
-  #embeddings?: Promise<Float64Array>;
-  #plainTest?: Promise<PatchFeatures[]>;
-  readonly #plainShots = new Map<string, PatchFeatures>();
-  #maps = new Map<Exclude<MapSource, null>, Float32Array>();
-
-  constructor(dataset: AnomalyDataset, test: TestSample[], settings: EvalSettings) {
-    this.dataset = dataset;
-    this.test = test;
-    this.settings = settings;
-    this.labels = Uint8Array.from(test, (s) => s.label);
-  }
-
-  truth(): Promise<PixelTruth> {
-    return this.#truth ??= loadPixelTruth(this.test, this.settings.pixelSize);
-  }
-
-  /** A reusable buffer for one map source's maps at the evaluation resolution. */
-  async maps(source: Exclude<MapSource, null>): Promise<Float32Array> {
-    const truth = await this.truth();
-    let buffer = this.#maps.get(source);
-    if (!buffer) this.#maps.set(source, buffer = new Float32Array(truth.pixels.length));
-    return buffer;
-  }
-
-  embeddings(clip: ClipModel): Promise<Float64Array> {
-    return this.#embeddings ??= (async () => {
-      const e = clip.config.embedDim;
-      const out = new Float64Array(this.test.length * e);
-      for (let start = 0; start < this.test.length; start += VISION_BATCH) {
-        const images: Rgb8Image[] = [];
-        for (const s of this.test.slice(start, start + VISION_BATCH)) images.push(await loadImage(s.path));
-        out.set(await imageEmbeddings(clip, images), start * e);
-      }
-      return out;
-    })();
-  }
-
-  plainTest(extractor: FeatureExtractor, onProgress: (f: number) => void): Promise<PatchFeatures[]> {
-    return this.#plainTest ??= extractFiles(
-      extractor,
-      this.test.map((s) => s.path),
-      (n) => onProgress(n / this.test.length),
-    );
-  }
-
-  async plainShots(extractor: FeatureExtractor, shots: readonly string[]): Promise<PatchFeatures[]> {
-    const missing = shots.filter((p) => !this.#plainShots.has(p));
-    if (missing.length) {
-      (await extractFiles(extractor, missing)).forEach((f, i) => this.#plainShots.set(missing[i], f));
-    }
-    return shots.map((p) => this.#plainShots.get(p)!);
-  }
-}
-
-/** Measures one (category, K, seed) run of every variant. */
-async function measureRun(
-  category: CategoryState,
-  run: {
-    k: number;
-    seed: number;
-    identity: RunIdentity;
-    clip?: ClipModel;
-    plainExtractor?: FeatureExtractor;
-    threads?: number;
-    progress: (fraction: number, stage: string) => void;
-    sheet?: string;
-  },
-): Promise<RunRecord> {
-  const { settings, test, labels, dataset } = category;
-  const variants = settings.variants;
-  const shots = drawShots(dataset.train, { k: run.k, seed: run.seed, draw: settings.draw });
-  const wantsMap = (source: MapSource) => variants.some((v) => VARIANT_INFO[v].map === source);
-  const truth = wantsMap("profile") || wantsMap("plain") ? await category.truth() : undefined;
-  const scores: Partial<Record<Variant, Float64Array>> = {};
-  const maps: Partial<Record<Exclude<MapSource, null>, Float32Array>> = {};
-  let verdicts: Uint8Array | undefined;
-  let threshold: number | null = null;
-  let fusion: FusionSpec | null = null;
-  const adpVariants = variants.filter(needsEnrollment);
-  const plainShare = variants.includes("plain-patch") ? (adpVariants.length ? 0.2 : 0.85) : 0;
-  const adpShare = adpVariants.length ? 0.85 - plainShare : 0;
-
-  if (adpVariants.length) {
-    const clip = run.clip!;
-    const profileMaps = wantsMap("profile") ? await category.maps("profile") : undefined;
-    const result = await runAdp({
-      clip,
-      shots,
-      seed: run.seed,
-      label: settings.labelPrompts ? dataset.category : undefined,
-      steps: settings.steps,
-      backbone: settings.backbone,
-      test,
-      variants: adpVariants,
-      truth,
-      maps: profileMaps,
-      testEmbeddings: () => category.embeddings(clip),
-      onProgress: (f, stage) => run.progress(adpShare * f, stage),
-    });
-    Object.assign(scores, result.scores);
-    if (profileMaps) maps.profile = profileMaps;
-    verdicts = result.anomalous;
-    threshold = result.threshold;
-    fusion = result.profile.meta.fusion;
-  }
-  if (variants.includes("plain-patch")) {
-    const extractor = run.plainExtractor!;
-    const testFeatures = await category.plainTest(
-      extractor,
-      (f) => run.progress(adpShare + 0.8 * plainShare * f, "plain patch matching: test features"),
-    );
-    run.progress(adpShare + 0.8 * plainShare, "plain patch matching");
-    const shotFeatures = await category.plainShots(extractor, shots);
-    const patch = await plainPatchScores(shotFeatures, testFeatures, { threads: run.threads });
-    scores["plain-patch"] = Float64Array.from(patch, (p) => p.imageScores[0]);
-    const buffer = await category.maps("plain");
-    patch.forEach((p, i) => {
-      const size = truth!.sizes[i];
-      const map = anomalyMap(p.distances, { gridH: p.gridH, gridW: p.gridW, ...size, sigma: 0 });
-      buffer.set(map.data, truth!.offsets[i]);
-    });
-    maps.plain = buffer;
-  }
-
-  run.progress(0.85, "metrics");
-  const pixelCache = new Map<string, Pick<RunMetrics, "pixelAuroc" | "aupro" | "pixelF1Max">>();
-  const record: RunRecord = {
-    format: "adp-eval-run/1",
-    identity: run.identity,
-    k: run.k,
-    seed: run.seed,
-    shots: shots.map((p) => relative(dataset.root, p)),
-    labels: [...labels],
-    threshold,
-    fusion,
-    variants: {},
-    durationMs: 0,
-    finishedAt: "",
-  };
-  for (const v of variants) {
-    const s = scores[v]!;
-    const source = VARIANT_INFO[v].map;
-    let pixel: Pick<RunMetrics, "pixelAuroc" | "aupro" | "pixelF1Max"> = {
-      pixelAuroc: null,
-      aupro: null,
-      pixelF1Max: null,
-    };
-    if (source && truth && truth.pixels.includes(1)) {
-      const m = maps[source]!;
-      pixel = pixelCache.get(source) ?? pixelMetrics(m, truth.pixels, { sizes: truth.sizes });
-      pixelCache.set(source, pixel);
-    }
-    const rates = v === "fused" && verdicts
-      ? verdictRates(verdicts, labels)
-      : { falseRejectRate: null, missRate: null };
-    record.variants[v] = {
-      metrics: { imageAuroc: imageAuroc(s, labels), imageF1Max: f1Max(s, labels), ...pixel, ...rates },
-      scores: [...s],
-    };
-  }
-  if (run.sheet) {
-    const source = variants.map((v) => VARIANT_INFO[v].map).find((m) => m !== null);
-    if (source && truth && maps[source]) {
-      run.progress(0.95, "map sheet");
-      await Deno.mkdir(join(run.sheet, ".."), { recursive: true });
-      await writeAtomic(run.sheet, await mapSheet(test, truth, maps[source]!));
-    }
-  }
-  record.finishedAt = new Date().toISOString();
-  return record;
-}
-
-/** False-reject and miss rates of verdicts against labels. */
-function verdictRates(
-  verdicts: Uint8Array,
-  labels: Uint8Array,
-): { falseRejectRate: number; missRate: number } {
-  let good = 0, rejected = 0, defective = 0, missed = 0;
-  for (let i = 0; i < labels.length; i++) {
-    if (labels[i]) {
-      defective++;
-      if (!verdicts[i]) missed++;
-    } else {
-      good++;
-      if (verdicts[i]) rejected++;
-    }
-  }
-  return { falseRejectRate: rejected / good, missRate: missed / defective };
-}
-
-/** The map sheet of up to SHEET_TILES evenly spaced test images. */
-async function mapSheet(
-  test: readonly TestSample[],
-  truth: PixelTruth,
-  maps: Float32Array,
-): Promise<Uint8Array> {
-  const count = Math.min(SHEET_TILES, test.length);
-  const picks = [
-    ...new Set(
-      Array.from({ length: count }, (_, i) => Math.round((i * (test.length - 1)) / Math.max(1, count - 1))),
-    ),
-  ];
-  const tiles: SheetTile[] = [];
-  for (const i of picks) {
-    const size = truth.sizes[i], at = truth.offsets[i], n = size.width * size.height;
-    tiles.push({
-      image: await loadImage(test[i].path),
-      map: maps.subarray(at, at + n),
-      mapSize: size,
-      mask: test[i].label ? truth.pixels.subarray(at, at + n) : undefined,
-      label: test[i].label,
-    });
-  }
-  return await renderMapSheet(tiles);
 }
 
 /** ROC curves and histograms per category (primary variant, first seed, one curve or panel per K). */

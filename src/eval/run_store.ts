@@ -13,10 +13,15 @@ import type { RunIdentity, Variant } from "./protocol.ts";
 
 /** The metrics of one variant in one run; null where the variant has no map or no verdict. */
 export interface RunMetrics {
+  /** Image-level AUROC over the test images. */
   imageAuroc: number;
+  /** Pixel-level AUROC at the evaluation resolution. */
   pixelAuroc: number | null;
+  /** Normalised area under the per-region-overlap curve up to FPR 0.3. */
   aupro: number | null;
+  /** Best F1 over all thresholds on image scores. */
   imageF1Max: number;
+  /** Best F1 over all thresholds on pixels. */
   pixelF1Max: number | null;
   /** Share of good test images called anomalous at the profile's calibrated threshold. */
   falseRejectRate: number | null;
@@ -26,6 +31,7 @@ export interface RunMetrics {
 
 /** One variant's outcome in one run. */
 export interface VariantRun {
+  /** Its metrics. */
   metrics: RunMetrics;
   /** One image score per test image, in the identity's test order. */
   scores: number[];
@@ -33,9 +39,13 @@ export interface VariantRun {
 
 /** One saved run. */
 export interface RunRecord {
+  /** Marks the file as a saved run. */
   format: typeof RUN_FORMAT;
+  /** The settings the run was measured under; a resume reuses it only when they are the same. */
   identity: RunIdentity;
+  /** The shot count. */
   k: number;
+  /** The seed of the shot draw. */
   seed: number;
   /** The shots, relative to the category folder. */
   shots: string[];
@@ -45,8 +55,11 @@ export interface RunRecord {
   threshold: number | null;
   /** The profile's fusion of the branches (how much the text branch counts); null without one. */
   fusion: FusionSpec | null;
+  /** Each scored variant's metrics and scores. */
   variants: Partial<Record<Variant, VariantRun>>;
+  /** How long the run took. */
   durationMs: number;
+  /** When it finished (ISO 8601). */
   finishedAt: string;
 }
 

@@ -29,19 +29,25 @@ export type MetricMeans = Record<Metric, number | null>;
 
 /** One variant at one (category, K). */
 export interface VariantSummary extends MetricMeans {
+  /** Sample standard deviations over seeds. */
   std: MetricMeans;
+  /** Each seed's value, in the seeds' order. */
   perSeed: Record<Metric, (number | null)[]>;
 }
 
 /** One (category, K) entry: the primary variant's figures at the top level, every variant below. */
 export interface ShotSummary extends VariantSummary {
+  /** Every scored variant's figures. */
   variants: Partial<Record<Variant, VariantSummary>>;
 }
 
 /** The whole evaluation's figures. */
 export interface EvalSummary {
+  /** The seeds summarised. */
   seeds: number[];
+  /** The shot counts summarised. */
   shots: number[];
+  /** The variants summarised; the first is the primary one. */
   variants: Variant[];
   /** category → K → entry. */
   categories: Record<string, Record<string, ShotSummary>>;

@@ -9,13 +9,18 @@
  * @module
  */
 /** The value types kernel locals may have (parameters are all i32). */
+/** A kernel local's type. */
 export type WasmType = "i32" | "v128";
 
 /** One kernel function: i32 parameters (pointers and sizes), typed locals, a linear WAT-like body. */
 export interface WasmFunction {
+  /** The exported name. */
   name: string;
+  /** Names of the i32 parameters, in call order. */
   params: string[];
+  /** Typed locals by name. */
   locals: Record<string, WasmType>;
+  /** The function body in WAT-like text. */
   body: string;
 }
 
@@ -34,6 +39,7 @@ export class WasmKernels {
   #module?: WebAssembly.Module;
   #shared?: WebAssembly.Instance;
 
+  /** Kernels of `functions`, compiled on first use. */
   constructor(functions: WasmFunction[]) {
     this.#functions = functions;
   }

@@ -18,7 +18,7 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
-import type { Rgb8Image } from "./decode.ts";
+import type { Rgb8Image } from "./rgb8_image.ts";
 import { WasmKernels, WasmLayout } from "./_wasm.ts";
 
 /**
@@ -29,9 +29,13 @@ export type ResizeMode = "crop" | "resize";
 
 /** A rectangle in the resized image, in output pixels. */
 export interface CropBox {
+  /** Left edge, in pixels from the resized image's left. */
   left: number;
+  /** Top edge, in pixels from the resized image's top. */
   top: number;
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
 }
 
@@ -52,13 +56,17 @@ export interface ResizeOptions {
 export interface ClipResizeOptions {
   /** Side of the square output. */
   size: number;
+  /** Whether the centre square is cut (`crop`) or the whole image squashed (`resize`). */
   mode: ResizeMode;
 }
 
 /** Where {@linkcode resizeForClip} resizes to and what it keeps of that. */
 export interface ClipResizeGeometry {
+  /** Width of the whole resized image. */
   width: number;
+  /** Height of the whole resized image. */
   height: number;
+  /** The square kept of it. */
   crop: CropBox;
 }
 

@@ -17,8 +17,11 @@ import { ConfigError } from "../errors.ts";
 
 /** An 8-bit raster with `channels` interleaved samples per pixel, rows top to bottom. */
 export interface Raster8 {
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
+  /** Samples per pixel. */
   channels: number;
   /** `width * height * channels` bytes. */
   data: Uint8Array;

@@ -15,7 +15,9 @@ import { float32Bits, floatKey, radixSort } from "./_sort.ts";
 
 /** The size of one map and its mask. */
 export interface MapSize {
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
 }
 

@@ -11,8 +11,11 @@ import { pixelSweep } from "./_pixel_sweep.ts";
 
 /** The pixel metrics of one evaluation. */
 export interface PixelMetrics {
+  /** AUROC over every pixel of every map. */
   pixelAuroc: number;
+  /** Normalised area under the per-region-overlap curve up to the false positive limit. */
   aupro: number;
+  /** Best F1 over all thresholds on pixels. */
   pixelF1Max: number;
 }
 

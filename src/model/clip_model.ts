@@ -29,7 +29,7 @@ import { buildTextVjpGraph, runTextVjp } from "./text_vjp.ts";
 
 /** Options for {@linkcode loadClip}. */
 export interface LoadClipOptions {
-  /** @default "auto" */
+  /** Where the sessions run; `auto` picks CUDA when it works, else the CPU. @default "auto" */
   device?: Device;
   /** Where built graphs are kept; @default {@linkcode defaultCacheDir} */
   cacheDir?: string;
@@ -57,6 +57,7 @@ export interface VisionOutputs {
 
 /** A CLIP model ready to encode images and text. */
 export class ClipModel {
+  /** The architecture. */
   readonly config: ClipConfig;
   /** sha256 of the weights file: the model's identity in profiles and caches. */
   readonly hash: string;
@@ -72,6 +73,7 @@ export class ClipModel {
   /** Opened on first use: only enrollment differentiates, and scoring-only services never pay for it. */
   #textVjp?: Promise<OnnxSession>;
 
+  /** Assembles a model from its open sessions; {@linkcode loadClip} makes them. */
   constructor(init: {
     config: ClipConfig;
     tokenizer: ClipTokenizer | TokenizerError;

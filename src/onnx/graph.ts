@@ -51,9 +51,13 @@ export type TensorData = Float32Array | Int32Array | BigInt64Array | Uint8Array 
 
 /** A tensor-valued edge of the graph. */
 export interface Value {
+  /** The graph it belongs to. */
   readonly graph: GraphBuilder;
+  /** Its unique name in the graph. */
   readonly name: string;
+  /** Its element type. */
   readonly dtype: DType;
+  /** Its inferred shape: numbers for fixed dims, names for symbolic ones. */
   readonly shape: readonly Dim[];
   /** The node that produces it; absent for graph inputs and initializers. */
   readonly producer?: Node;
@@ -61,22 +65,31 @@ export interface Value {
 
 /** One operator application. */
 export interface Node {
+  /** The operator applied. */
   readonly op: OpDef;
+  /** Its inputs in the operator's order; null for an omitted optional input. */
   readonly inputs: readonly (Value | null)[];
+  /** Its outputs in the operator's order. */
   readonly outputs: readonly Value[];
+  /** Its attributes. */
   readonly attrs: Attrs;
+  /** Its unique node name. */
   readonly name: string;
 }
 
 /** A stored tensor: weights and constants. */
 export interface Initializer {
+  /** The graph value it defines. */
   readonly value: Value;
+  /** Its elements, row-major. */
   readonly data: TensorData;
 }
 
 /** What an op's shape inference returns per output. */
 export interface OutputSpec {
+  /** The output's element type. */
   readonly dtype: DType;
+  /** The output's shape. */
   readonly shape: readonly Dim[];
 }
 
@@ -105,16 +118,22 @@ export const OPSET = 20;
 
 /** Builds one graph. */
 export class GraphBuilder {
+  /** The graph's name in the model. */
   readonly name: string;
+  /** Nodes in the order applied (a topological order). */
   readonly nodes: Node[] = [];
+  /** The graph's inputs, in declaration order. */
   readonly inputs: Value[] = [];
+  /** The graph's outputs, in declaration order. */
   readonly outputs: Value[] = [];
+  /** Stored tensors: weights and constants. */
   readonly initializers: Initializer[] = [];
   readonly #initializerByName = new Map<string, Initializer>();
   readonly #names = new Set<string>();
   readonly #constantCache = new Map<string, Value>();
   #counter = 0;
 
+  /** An empty graph named `name`. */
   constructor(name: string) {
     this.name = name;
   }

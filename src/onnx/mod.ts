@@ -1,14 +1,48 @@
 /**
- * TODO-DOC onnx
+ * ONNX without an exporter: a graph builder with static shape inference, the operators (each
+ * declared once with its vector–Jacobian-product rule beside it), the reverse-mode walker that adds
+ * gradients to a graph, the model file writer (external weights, or inline for in-memory helper
+ * graphs), model rewriting (free spatial input sizes) and the one module that talks to
+ * onnxruntime (sessions with checked feeds, providers chosen and logged).
+ *
+ * @example A graph, its gradient, and a run
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { GraphBuilder, gradients, mul, openGraphSession, reduceSum } from "./mod.ts";
+ * const g = new GraphBuilder("square_sum");
+ * const x = g.input("x", "float32", [3]);
+ * const y = reduceSum(mul(x, x), [0], { keepDims: false });
+ * const [dx] = gradients(y, [x]);
+ * g.output("y", y);
+ * g.output("dx", dx!);
+ * const session = await openGraphSession(g, { device: "cpu", log: () => {} });
+ * const out = await session.run({ x: { data: new Float32Array([1, 2, 3]), dims: [3] } });
+ * deepStrictEqual([...out.y.data], [14]);
+ * deepStrictEqual([...out.dx.data], [2, 4, 6]);
+ * await session.dispose();
+ * ```
  *
  * @module
  */
 export { gradients } from "./autodiff.ts";
-export { GraphBuilder } from "./graph.ts";
-export type { Value } from "./graph.ts";
+export type { GradientOptions } from "./autodiff.ts";
+export { DType, GraphBuilder } from "./graph.ts";
+export type {
+  Attr,
+  Attrs,
+  Dim,
+  Initializer,
+  Node,
+  OpDef,
+  OutputSpec,
+  TensorData,
+  Value,
+  VjpRule,
+} from "./graph.ts";
 export { openGraphSession } from "./graph_session.ts";
 export { freeSpatialDims } from "./input_size.ts";
 export { writeOnnxModel } from "./model_file.ts";
+export type { WriteModelOptions } from "./model_file.ts";
 export { add, div, mul, sigmoid, sqrt, sub } from "./ops/elementwise.ts";
 export { conv2d, matMul, swapLastAxes } from "./ops/linalg.ts";
 export { gelu, layerNorm, softmax } from "./ops/nn.ts";

@@ -26,13 +26,15 @@ const AUTO_ORDER: readonly Provider[] = ["cuda", "cpu"];
 
 /** A tensor going in or out of a session. */
 export interface RunTensor {
+  /** The elements, row-major. */
   readonly data: Float32Array | BigInt64Array | Int32Array;
+  /** Dimensions, outermost first. */
   readonly dims: readonly number[];
 }
 
 /** Options for {@linkcode createSession}. */
 export interface SessionOptions {
-  /** @default "auto" */
+  /** Where the sessions run; `auto` picks CUDA when it works, else the CPU. @default "auto" */
   device?: Device;
   /** Intra-op threads for the CPU provider; @default all cores */
   threads?: number;
@@ -44,12 +46,16 @@ export interface SessionOptions {
 
 /** An onnxruntime session with checked feeds. */
 export class OnnxSession {
+  /** The execution provider that runs it. */
   readonly provider: Provider;
+  /** The model's input names, in its order. */
   readonly inputNames: readonly string[];
+  /** The model's output names, in its order. */
   readonly outputNames: readonly string[];
   readonly #session: ort.InferenceSession;
   readonly #path: string;
 
+  /** Wraps an open onnxruntime session; {@linkcode createSession} makes them. */
   constructor(session: ort.InferenceSession, provider: Provider, path: string) {
     this.#session = session;
     this.provider = provider;

@@ -13,7 +13,7 @@ import {
   type StationProfile,
 } from "../../src/adp/profile.ts";
 import { loadClip } from "../../src/model/clip_model.ts";
-import { openSafetensors, writeSafetensors } from "../../src/clip/safetensors.ts";
+import { openSafetensors, writeSafetensors } from "../../src/clip/mod.ts";
 import { ImageError, ProfileError } from "../../src/errors.ts";
 import { PATCH_DEFAULTS } from "../../src/adp/patch/patch_memory.ts";
 import { prepareFrame } from "../../src/adp/frame_input.ts";

@@ -3,19 +3,11 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ErrorCode, ShapeError, WeightsError } from "../../src/errors.ts";
 import { getArchitecture } from "../../src/clip/architectures.ts";
-import {
-  type Checkpoint,
-  HASH_CACHE_FILE,
-  layoutTensors,
-  openCheckpoint,
-} from "../../src/clip/checkpoint.ts";
+import { type Checkpoint, HASH_CACHE_FILE, openCheckpoint } from "../../src/clip/checkpoint.ts";
+import { layoutTensors } from "../../src/clip/checkpoint_layout.ts";
 import { CLIP_MEAN, CLIP_STD, type ClipConfig } from "../../src/clip/config.ts";
-import {
-  type FloatDtype,
-  openSafetensors,
-  type TensorToWrite,
-  writeSafetensors,
-} from "../../src/clip/safetensors.ts";
+import { type FloatDtype, openSafetensors } from "../../src/clip/safetensors.ts";
+import { type TensorToWrite, writeSafetensors } from "../../src/clip/safetensors_writer.ts";
 import { writeRandomCheckpoint } from "../../src/clip/random_checkpoint.ts";
 import type { ClipWeights } from "../../src/clip/weights.ts";
 import { needsShared, sharedPath } from "../_shared.ts";

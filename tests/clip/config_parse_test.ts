@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../../src/errors.ts";
 import { getArchitecture, listArchitectures } from "../../src/clip/architectures.ts";
-import { layoutTensors } from "../../src/clip/checkpoint.ts";
 import { CLIP_MEAN, CLIP_STD, type ClipConfig } from "../../src/clip/config.ts";
-import {
-  type CheckpointLayout,
-  inferClipConfig,
-  parseClipConfig,
-  validateClipConfig,
-} from "../../src/clip/config_parse.ts";
+import { type CheckpointLayout, layoutTensors } from "../../src/clip/checkpoint_layout.ts";
+import { parseClipConfig, validateClipConfig } from "../../src/clip/config_parse.ts";
+import { inferClipConfig } from "../../src/clip/infer_clip_config.ts";
 import { openSafetensors } from "../../src/clip/safetensors.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 
@@ -171,8 +167,8 @@ Deno.test("parseClipConfig() takes mean and std from preprocessor_config.json wh
 Deno.test("parseClipConfig() throws ConfigError naming the field when a value is invalid", () => {
   const base = { embed_dim: 64, vision_cfg: { width: 128, layers: 2, patch_size: 16, image_size: 96 } };
   const cases: [unknown, CheckpointLayout, RegExp][] = [
-    [{ ...base, embed_dim: -1 }, "openclip", /embed_dim must be a positive integer/],
-    [{ vision_cfg: base.vision_cfg }, "openclip", /embed_dim is required/],
+    [{ ...base, embed_dim: -1 }, "openclip", /field embed_dim must be a positive integer: got -1/],
+    [{ vision_cfg: base.vision_cfg }, "openclip", /field embed_dim must be a positive integer: got nothing/],
     [{ ...base, vision_cfg: { ...base.vision_cfg, width: "128" } }, "openclip", /vision_cfg\.width/],
     [{ ...base, vision_cfg: { ...base.vision_cfg, head_width: 48 } }, "openclip", /head_width/],
     [
@@ -180,22 +176,30 @@ Deno.test("parseClipConfig() throws ConfigError naming the field when a value is
       "openclip",
       /multiple of vision\.patchSize/,
     ],
-    [{ ...base, vision_cfg: { ...base.vision_cfg, image_size: [96, 64] } }, "openclip", /must be square/],
-    [{ ...base, text_cfg: { width: 100, heads: 8 } }, "openclip", /text\.width 100 is not divisible/],
-    [{ ...base, quick_gelu: "yes" }, "openclip", /quick_gelu must be true or false/],
+    [
+      { ...base, vision_cfg: { ...base.vision_cfg, image_size: [96, 64] } },
+      "openclip",
+      /field vision_cfg\.image_size must be a square size .*: got a list of 2/,
+    ],
+    [
+      { ...base, text_cfg: { width: 100, heads: 8 } },
+      "openclip",
+      /field text\.width must be divisible by text\.heads 8: got 100/,
+    ],
+    [{ ...base, quick_gelu: "yes" }, "openclip", /field quick_gelu must be true or false: got "yes"/],
     [{ model_cfg: base, preprocess_cfg: { mean: [1, 2] } }, "openclip", /preprocess_cfg\.mean/],
     [{ model_cfg: base, preprocess_cfg: { std: [1, 0, 1] } }, "openclip", /preprocess\.std/],
     [
       { vision_config: { hidden_size: 768, num_attention_heads: 7 } },
       "hf",
-      /vision\.width 768 is not divisible/,
+      /field vision\.width must be divisible by vision\.heads 7: got 768/,
     ],
     [{ vision_config: { hidden_act: "gelu_new" } }, "hf", /vision_config\.hidden_act/],
     [{ vision_config: { hidden_act: "gelu" } }, "hf", /different activations/],
     [{ model_type: "siglip" }, "hf", /model_type/],
     [{ vision_config: { num_channels: 1 } }, "hf", /num_channels/],
     [{ text_config: { layer_norm_eps: 0 } }, "hf", /layer_norm_eps/],
-    ["nonsense", "hf", /root must be an object/],
+    ["nonsense", "hf", /field root must be a JSON object: got "nonsense"/],
   ];
   for (const [json, layout, pattern] of cases) {
     assert.throws(
@@ -236,8 +240,8 @@ Deno.test("validateClipConfig() rejects an inconsistent config and returns a cop
     change(c);
     assert.throws(() => validateClipConfig(c), configError(pattern));
   };
-  bad((c) => (c.vision.heads = 3), /vision\.width 128 is not divisible by vision\.heads 3/);
-  bad((c) => (c.text.layers = 0), /text\.layers must be a positive integer/);
+  bad((c) => (c.vision.heads = 3), /field vision\.width must be divisible by vision\.heads 3: got 128/);
+  bad((c) => (c.text.layers = 0), /field text\.layers must be a positive integer: got 0/);
   bad((c) => (c.vision.patchSize = 1.5), /vision\.patchSize/);
   bad((c) => (c.activation = "relu" as "gelu"), /activation/);
   bad((c) => (c.preprocess.std = [1, 1, -1]), /preprocess\.std/);

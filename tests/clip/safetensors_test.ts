@@ -1,14 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ErrorCode, ShapeError, WeightsError } from "../../src/errors.ts";
-import {
-  bf16ToF32,
-  f16ToF32,
-  f32ToBF16,
-  f32ToF16,
-  openSafetensors,
-  writeSafetensors,
-} from "../../src/clip/safetensors.ts";
+import { bf16ToF32, f16ToF32, f32ToBF16, f32ToF16 } from "../../src/clip/float16.ts";
+import { openSafetensors } from "../../src/clip/safetensors.ts";
+import { writeSafetensors } from "../../src/clip/safetensors_writer.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 
 /** Bits of a float32, for building hand-picked inputs exactly. */

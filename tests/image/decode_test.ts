@@ -1,7 +1,8 @@
 import { AssertionError, deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { crc32, deflateSync } from "node:zlib";
 import { Image } from "imagescript";
-import { decodeImage, DEFAULT_MAX_PIXELS, readImageHeader } from "../../src/image/decode.ts";
+import { decodeImage, DEFAULT_MAX_PIXELS } from "../../src/image/decode.ts";
+import { readImageHeader } from "../../src/image/header.ts";
 import { ErrorCode, ImageError } from "../../src/errors.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { hasShared, sharedPath } from "../_shared.ts";
 import { openCheckpoint } from "../../src/clip/checkpoint.ts";
 import { writeCheckpoint } from "../../src/clip/checkpoint_writer.ts";
-import type { CheckpointLayout } from "../../src/clip/config_parse.ts";
+import type { CheckpointLayout } from "../../src/clip/mod.ts";
 
 /** An oracle model in one checkpoint layout: its folder, the layout, and its reference.json. */
 export interface OracleModel {
