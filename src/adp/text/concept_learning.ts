@@ -59,13 +59,20 @@ export interface ConceptData {
   anomalies?: Float64Array;
 }
 
+/** A learned concept and the loss of every step that led to it. */
+export interface LearnedConcept {
+  /** The placeholder's learned token embedding [width]. */
+  concept: Float32Array;
+  losses: number[];
+}
+
 /** Runs the optimisation from `init`; returns the learned concept and the loss of every step. */
 export async function learnConcept(
   model: ConceptTextModel,
   init: Float32Array,
   data: ConceptData,
   opts: ConceptLearningOptions,
-): Promise<{ concept: Float32Array; losses: number[] }> {
+): Promise<LearnedConcept> {
   const random = Random.forStream(opts.seed, "concept-prompts");
   const adam = new Adam(init.length, { learningRate: opts.learningRate });
   const e = model.config.embedDim;

@@ -13,7 +13,7 @@
  */
 import { imageAuroc } from "../../metrics/mod.ts";
 import { normalizeRows } from "../../vector.ts";
-import { normalProbability } from "./concept_loss.ts";
+import { textAnomalyScores } from "./text_score.ts";
 
 /** One candidate: its name and its prompt sets' embeddings G(S_n), G(S_a) (unit norm). */
 export interface PromptCandidate {
@@ -64,14 +64,4 @@ export function selfTune(
     prototypeNormal: mix((c) => c.normal),
     prototypeAnomalous: mix((c) => c.anomalous),
   };
-}
-
-/** The ADP text score (eq. 7): P(anomalous | x) = 1 − P_n for unit-norm image features [n, E]. */
-export function textAnomalyScores(
-  features: ArrayLike<number>,
-  prototypeNormal: ArrayLike<number>,
-  prototypeAnomalous: ArrayLike<number>,
-  logitScale: number,
-): Float64Array {
-  return normalProbability(features, prototypeNormal, prototypeAnomalous, logitScale).map((p) => 1 - p);
 }
