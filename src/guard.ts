@@ -132,8 +132,8 @@ export class Guard {
   /** A string of 1 to `max` characters; `controls: false` also refuses control characters. */
   string(v: unknown, field: string, opts: { max?: number; controls?: boolean } = {}): string {
     const { max = Infinity, controls = true } = opts;
-    // deno-lint-ignore no-control-regex
     const bad = typeof v !== "string" || v.length === 0 || v.length > max ||
+      // deno-lint-ignore no-control-regex
       (!controls && /[\x00-\x1f\x7f]/.test(v));
     if (bad) {
       const length = max === Infinity ? "a non-empty string" : `1–${max} characters`;

@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { copyFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { loadBackboneConfig } from "../../src/adp/patch/backbone.ts";
-import { openPatchExtractor } from "../../src/adp/patch/patch_branch.ts";
+import { loadBackboneConfig } from "../../src/adp/patch/backbone_config.ts";
+import { openPatchExtractor } from "../../src/adp/patch/open_branch.ts";
 import { loadProfile, saveProfile } from "../../src/adp/profile.ts";
 import { ConfigError, ProfileError, WeightsError } from "../../src/errors.ts";
 import { loadClip } from "../../src/model/clip_model.ts";
@@ -261,7 +261,7 @@ Deno.test({
       assert.equal(escape.reason, "scoring-failed");
       assert.match(
         escape.error!,
-        /Backbone field "onnx" points outside the description's folder.*"\/etc\/passwd"/,
+        /field onnx must be a path inside the description's folder .*: got "\/etc\/passwd"/,
       );
       await processor.stop();
       for (const t of Object.values(trackers)) t.stop();
@@ -307,8 +307,8 @@ Deno.test({
         () => loadBackboneConfig(path),
         (e) =>
           e instanceof ConfigError && e.message.includes(path) &&
-          e.message.includes(`points outside the description's folder`) &&
-          e.message.includes(JSON.stringify(onnx)),
+          e.message.includes(`field onnx must be a path inside the description's folder`) &&
+          e.message.includes(`: got ${JSON.stringify(onnx)}`),
         onnx,
       );
     }
@@ -327,7 +327,7 @@ Deno.test({
           interpolation: "bilinear",
           intensity: "auto",
         }),
-      (e) => e instanceof ConfigError && /points outside/.test(e.message),
+      (e) => e instanceof ConfigError && /field onnx must be a path inside/.test(e.message),
     );
   },
 });
