@@ -139,9 +139,17 @@ Deno.test({
       return safetensors({ ...header, __metadata__: { "adp.profile": text } }, data);
     };
     const cases: [string, Uint8Array, RegExp][] = [
-      ["threshold as text", edited((m) => m.threshold = "0.5"), /threshold is not a finite number/],
-      ["version 0", edited((m) => m.version = 0), /version is not an integer ≥ 1/],
-      ["model as a list", edited((m) => m.model = [1, 2]), /model is not an object/],
+      [
+        "threshold as text",
+        edited((m) => m.threshold = "0.5"),
+        /field threshold must be a finite number: got "0\.5"/,
+      ],
+      ["version 0", edited((m) => m.version = 0), /field version must be an integer ≥ 1: got 0/],
+      [
+        "model as a list",
+        edited((m) => m.model = [1, 2]),
+        /field model must be a JSON object: got a list of 2/,
+      ],
       [
         "a memory bigger than its tensor",
         edited((m) => (m.patch as Record<string, unknown>).count = 1e9),
@@ -150,14 +158,14 @@ Deno.test({
       [
         "an unknown extractor",
         edited((m) => (m.patch as Record<string, unknown>).extractor = { kind: "python", code: "import os" }),
-        /extractor\.kind "python" is unknown/,
+        /field patch\.extractor\.kind must be one of clip, onnx: got "python"/,
       ],
       [
         "losses as text",
         edited((m) =>
           ((m.enrollment as Record<string, unknown>).losses as Record<string, unknown>).normal = "[1,2]"
         ),
-        /losses\.normal is not a list of numbers/,
+        /field enrollment\.losses\.normal must be a list of finite numbers: got "\[1,2\]"/,
       ],
       ["a newer format", edited((m) => m.formatVersion = 99), /newer ADP Edge \(format 99/],
       [
