@@ -72,14 +72,19 @@ export type EnrollStage = typeof ENROLL_STAGES[number];
 
 /** A progress report. */
 export interface EnrollProgress {
+  /** The stage running. */
   stage: EnrollStage;
   /** Of the whole enrollment, 0–100. */
   percent: number;
   /** Seconds left, from the pace so far; null before there is a pace. */
   etaSeconds: number | null;
+  /** What is going on, for people. */
   message: string;
+  /** The concept-learning step just done (concept stages only). */
   step?: number;
+  /** The concept-learning steps of the stage. */
   steps?: number;
+  /** The loss at `step`. */
   loss?: number;
 }
 
@@ -93,9 +98,11 @@ export interface EnrollOptions {
   steps?: number;
   /** A backbone JSON for the patch branch instead of CLIP's own tokens. */
   backbone?: string;
+  /** The station the profile is for, recorded in it. */
   station?: string;
   /** The profile version to write. @default 1 */
   version?: number;
+  /** Called at the start of each stage and after each concept-learning step. */
   onProgress?: (p: EnrollProgress) => void;
   /** Cancels between steps with the signal's reason. */
   signal?: AbortSignal;

@@ -29,11 +29,15 @@ export const PROFILE_FORMAT = "adp-station-profile";
 export const PROFILE_FORMAT_VERSION = 2;
 const META_KEY = "adp.profile";
 
-/** The patch branch's settings. */
+/** The patch branch's settings, and the memory's shape enrollment measured. */
 export interface PatchSpec {
+  /** How patch features are extracted. */
   extractor: PatchExtractorSpec;
+  /** Width of a patch vector. */
   dim: number;
+  /** Patch-grid rows of a frame. */
   gridH: number;
+  /** Patch-grid columns of a frame. */
   gridW: number;
   /** Patches in the memory bank. */
   count: number;
@@ -51,9 +55,13 @@ export interface PatchSpec {
 
 /** How the branch scores are combined; see fusion.ts. */
 export interface FusionSpec {
+  /** Mean patch score of the held-out normals. */
   patchMean: number;
+  /** Their patch scores' spread (floored). */
   patchStd: number;
+  /** Mean text score of the held-out normals. */
   textMean: number;
+  /** Their text scores' spread (floored). */
   textStd: number;
   /** Weight of the standardised text score (the patch score's is 1 − textWeight). */
   textWeight: number;
@@ -61,6 +69,7 @@ export interface FusionSpec {
 
 /** What the threshold was derived from. */
 export interface CalibrationSpec {
+  /** The rule the threshold came from, in words. */
   method: string;
   /**
    * Fused scores of held-out normals: each shot against a memory without it (leave-one-out), or
@@ -73,17 +82,27 @@ export interface CalibrationSpec {
 
 /** How the profile was made, for reproduction and audit. */
 export interface EnrollmentSpec {
+  /** Good parts enrolled on (K). */
   shots: number;
+  /** The seed everything random followed. */
   seed: number;
+  /** Adam steps per concept. */
   steps: number;
+  /** Adam's learning rate. */
   learningRate: number;
+  /** Weight α of the normality term (eq. 3–4). */
   alpha: number;
+  /** Weight λ of the alignment term. */
   lambda: number;
+  /** Margin γ of the anomaly term (eq. 4). */
   gamma: number;
+  /** Prompts drawn from each set per step. */
   promptsPerStep: number;
+  /** Pseudo-anomalies synthesised for training, and as many again for validation. */
   pseudoAnomalies: number;
   /** sha256 of each normal image's bytes. */
   imageSha256: string[];
+  /** How long enrollment took. */
   durationMs: number;
   /** Loss per step of the normal-aware and anomaly-aware concepts. */
   losses: { normal: number[]; anomaly: number[] };
@@ -91,24 +110,35 @@ export interface EnrollmentSpec {
 
 /** The JSON part of a profile. */
 export interface ProfileMeta {
+  /** The profile file format ({@linkcode PROFILE_FORMAT_VERSION} once loaded). */
   formatVersion: number;
   /** The station's profile version: 1 for its first enrollment, +1 for each one after. */
   version: number;
+  /** When enrollment finished (ISO 8601). */
   createdAt: string;
+  /** The station enrolled. */
   station?: string;
+  /** The part's name, when its prompts joined self-tuning. */
   label?: string;
+  /** The CLIP model enrolled with: its folder's name, checkpoint sha256, embedding and text widths. */
   model: { id: string; hash: string; embedDim: number; width: number };
+  /** The patch branch. */
   patch: PatchSpec;
   /** Self-tuning weights w(c) and each candidate's AUROC on the pseudo-validation set. */
   selfTuning: { weights: Record<string, number>; aurocs: Record<string, number> };
+  /** How the branch scores are combined. */
   fusion: FusionSpec;
+  /** The decision threshold on fused scores. */
   threshold: number;
+  /** What the threshold was derived from. */
   calibration: CalibrationSpec;
+  /** How the profile was made. */
   enrollment: EnrollmentSpec;
 }
 
 /** A complete station profile. */
 export interface StationProfile {
+  /** Everything but the tensors. */
   meta: ProfileMeta;
   /** c_n*, c_a* [width]. */
   concepts: { normal: Float32Array; anomaly: Float32Array };

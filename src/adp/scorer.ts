@@ -35,7 +35,9 @@ import { clipPreparation, passPatchFeatures, runVisionPass, type VisionPass } fr
 export interface FrameScore {
   /** Fused, standardised anomaly score: normal parts score near 0. */
   score: number;
+  /** Whether `score` reached the threshold. */
   anomalous: boolean;
+  /** The threshold the verdict was taken at. */
   threshold: number;
   /** P(anomalous) from the text branch (eq. 7). */
   textScore: number;
@@ -43,12 +45,15 @@ export interface FrameScore {
   patchScore: number;
   /** Patch distances over the frame, [mapHeight, mapWidth], smoothed. */
   map: Float32Array;
+  /** The map's width, at most the scorer's `mapSize`. */
   mapWidth: number;
+  /** The map's height. */
   mapHeight: number;
 }
 
 /** A station's scorer. */
 export interface Scorer {
+  /** The profile it scores with. */
   readonly profile: StationProfile;
   /** What each frame must be made into before `scorePrepared`. */
   readonly preparation: FramePreparation;
@@ -68,6 +73,7 @@ export interface Scorer {
   scorePrepared(frames: readonly PreparedFrame[], pass?: VisionPass): Promise<FrameScore[]>;
   /** Changes the decision threshold (in fused units) from now on. */
   setThreshold(threshold: number): void;
+  /** Releases the patch extractor and memory (the model stays open). */
   dispose(): Promise<void>;
 }
 

@@ -14,6 +14,7 @@ import type { BackboneInterpolation, BackboneResize } from "./frame_resize.ts";
 
 /** A backbone description, validated. */
 export interface BackboneConfig {
+  /** The backbone's name, for messages and logs. */
   name: string;
   /** Absolute path of the ONNX file. */
   onnx: string;
@@ -21,15 +22,19 @@ export interface BackboneConfig {
   input: string;
   /** Side of the square input the network was exported for. */
   size: number;
+  /** How frames become the square input. */
   resize: BackboneResize;
-  /** @default {"bilinear"} */
+  /** The resampling filter. @default {"bilinear"} */
   interpolation: BackboneInterpolation;
   /** Pixel values are `(pixel·scale − mean)/std` per channel. */
   scale: number;
+  /** Per-channel mean subtracted after scaling. */
   mean: [number, number, number];
+  /** Per-channel divisor, positive. */
   std: [number, number, number];
   /** Feature-map outputs the patch branch uses, [N,C,H,W]. */
   outputs: string[];
+  /** The outputs' layout: batch, channels, height, width. */
   layout: "NCHW";
 }
 

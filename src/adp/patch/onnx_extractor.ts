@@ -58,7 +58,7 @@ export interface OnnxExtractorOptions {
   intensity?: IntensityMode;
   /** Frames run through the backbone at once. @default {8} */
   batch?: number;
-  /** @default "auto" */
+  /** Where the backbone runs. @default "auto" */
   device?: Device;
   /** CPU threads for onnxruntime. @default {all cores} */
   threads?: number;

@@ -31,9 +31,13 @@ import { ConfigError, ShapeError } from "../../errors.ts";
 
 /** Patch vectors of `n` images on a `gridH`×`gridW` grid, row-major, each L2-normalised. */
 export interface PatchFeatures {
+  /** Images. */
   n: number;
+  /** Patch-grid rows. */
   gridH: number;
+  /** Patch-grid columns. */
   gridW: number;
+  /** Width of a patch vector. */
   dim: number;
   /** [n, gridH·gridW, dim]. */
   data: Float32Array;

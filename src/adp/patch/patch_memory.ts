@@ -59,7 +59,7 @@ export type ImageScoreRule =
 
 /** Options for {@linkcode PatchMemory.create}. */
 export interface PatchMemoryOptions {
-  /** @default {{ kind: "max" }} */
+  /** How patch distances become an image score. @default {{ kind: "max" }} */
   imageScore?: ImageScoreRule;
   /**
    * Largest similarity matrix one run computes (queries × memory), bounding memory use.
@@ -80,8 +80,11 @@ export interface PatchMemoryOptions {
 
 /** Patch distances and image scores of test images. */
 export interface PatchScores {
+  /** Test images. */
   n: number;
+  /** Patch-grid rows. */
   gridH: number;
+  /** Patch-grid columns. */
   gridW: number;
   /** [n, gridH·gridW]: 1 − the largest cosine to any memory patch. */
   distances: Float32Array;
@@ -136,6 +139,7 @@ const EXCLUDED = -4;
 export class PatchMemory {
   /** Memory patches. */
   readonly size: number;
+  /** Width of a patch vector. */
   readonly dim: number;
   readonly #memory: Float32Array;
   readonly #session: OnnxSession;

@@ -33,6 +33,7 @@ export type PatchExtractorSpec =
 
 /** Everything about the patch branch except what enrollment measures (grid, dim, memory size). */
 export interface PatchSettings {
+  /** Which extractor, and how it is opened. */
   extractor: PatchExtractorSpec;
   /** Views of each normal image in the memory. */
   views: View[];
@@ -40,6 +41,7 @@ export interface PatchSettings {
   testViews: View[];
   /** Self-reference radius in grid cells; null: off. */
   selfRadius: number | null;
+  /** How patch distances become an image score. */
   imageScore: ImageScoreRule;
   /** Map blur in grid cells. */
   sigma: number;

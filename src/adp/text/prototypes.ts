@@ -10,8 +10,11 @@ import { CONCEPT_PLACEHOLDER, promptSets } from "./prompts.ts";
 
 /** What speaking prompt sets needs of a CLIP model (ClipModel provides it). */
 export interface PromptTextModel {
+  /** The embedding width E. */
   readonly config: { readonly embedDim: number };
+  /** Text features [texts, E] of plain prompts. */
   encodeText(texts: string[]): Promise<Float32Array>;
+  /** Text features [texts, E] with `concept` as the placeholder's token embedding. */
   encodeTextWithConcept(texts: string[], placeholder: string, concept: Float32Array): Promise<Float32Array>;
 }
 
@@ -20,7 +23,9 @@ export type PromptObject = { concept: Float32Array } | { word: string };
 
 /** A prompt pair's embeddings G(S_n), G(S_a), unit norm. */
 export interface PromptPrototypes {
+  /** G(S_n) [E]. */
   normal: Float64Array;
+  /** G(S_a) [E]. */
   anomalous: Float64Array;
 }
 
