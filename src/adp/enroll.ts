@@ -143,7 +143,7 @@ const STAGE_WEIGHT: Record<EnrollStage, number> = {
 
 /**
  * Learns a station profile from `images` (encoded PNG or JPEG) of good parts: the stages of
- * {@linkcode ENROLL_STAGES} in order, one function each, then {@linkcode buildProfile}.
+ * {@linkcode ENROLL_STAGES} in order, one function each, then `buildProfile`.
  *
  * @throws {EnrollmentError} for too few or too many images, or when cancelled
  * @throws {ImageError} naming the image that cannot be decoded

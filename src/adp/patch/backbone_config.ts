@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { ConfigError } from "../../errors.ts";
 import { type Fields, Guard } from "../../guard.ts";
@@ -153,4 +154,15 @@ export async function loadBackboneConfig(path: string): Promise<BackboneConfig> 
     guard.reject("onnx", `a path inside the description's folder ${folder}`, (json as Fields).onnx);
   }
   return config;
+}
+
+/**
+ * The sha256 of a backbone's ONNX file, hex: a profile records it, and a backbone whose model
+ * changed since enrollment is refused.
+ *
+ * @param config a validated description
+ * @returns 64 hex digits
+ */
+export async function backboneSha256(config: BackboneConfig): Promise<string> {
+  return createHash("sha256").update(await Deno.readFile(config.onnx)).digest("hex");
 }

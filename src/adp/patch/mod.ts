@@ -18,7 +18,7 @@
  */
 export { anomalyMap, upsampleBilinear } from "./anomaly_map.ts";
 export type { AnomalyMapOptions, FloatMap } from "./anomaly_map.ts";
-export { loadBackboneConfig, parseBackboneConfig } from "./backbone_config.ts";
+export { backboneSha256, loadBackboneConfig, parseBackboneConfig } from "./backbone_config.ts";
 export type { BackboneConfig } from "./backbone_config.ts";
 export { clipExtractor, clipPatchFeatures } from "./clip_extractor.ts";
 export type { ClipExtractorOptions } from "./clip_extractor.ts";

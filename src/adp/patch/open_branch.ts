@@ -4,11 +4,10 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import type { ClipModel } from "../../model/mod.ts";
 import type { Device } from "../../onnx/mod.ts";
 import { ProfileError } from "../../errors.ts";
-import { loadBackboneConfig } from "./backbone_config.ts";
+import { backboneSha256, loadBackboneConfig } from "./backbone_config.ts";
 import { clipExtractor } from "./clip_extractor.ts";
 import type { FeatureExtractor } from "./feature_extractor.ts";
 import { openOnnxExtractor } from "./onnx_extractor.ts";
@@ -24,7 +23,7 @@ export async function openPatchExtractor(
 ): Promise<FeatureExtractor> {
   if (spec.kind === "clip") return clipExtractor(clip, { blocks: spec.blocks });
   const config = await loadBackboneConfig(spec.config);
-  const sha256 = createHash("sha256").update(await Deno.readFile(config.onnx)).digest("hex");
+  const sha256 = await backboneSha256(config);
   if (sha256 !== spec.sha256) {
     throw new ProfileError(
       `The patch backbone ${config.onnx} changed since enrollment (sha256 ${

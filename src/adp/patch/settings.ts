@@ -8,10 +8,9 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import type { ClipModel } from "../../model/mod.ts";
-import { loadBackboneConfig } from "./backbone_config.ts";
+import { backboneSha256, loadBackboneConfig } from "./backbone_config.ts";
 import type { BackboneInterpolation, BackboneResize, PatchInputSpec } from "./frame_resize.ts";
 import type { IntensityMode } from "./intensity.ts";
 import { type ImageScoreRule, PATCH_DEFAULTS } from "./patch_memory.ts";
@@ -19,12 +18,16 @@ import type { View } from "./views.ts";
 
 /** How patch features were extracted (the scorer must extract them the same way). */
 export type PatchExtractorSpec =
+  /** CLIP's own vision tokens, of these blocks (0-based). */
   | { kind: "clip"; blocks: number[] }
+  /** An ONNX backbone: its description file (absolute), its model's sha256, and how it is run. */
   | {
     kind: "onnx";
     config: string;
     sha256: string;
+    /** The outputs used. */
     layers: string[];
+    /** Side of the square network input. */
     inputSize: number;
     resize: BackboneResize;
     interpolation: BackboneInterpolation;
@@ -75,7 +78,7 @@ export function clipPatchSettings(clip: ClipModel): PatchSettings {
  */
 export async function onnxPatchSettings(configPath: string): Promise<PatchSettings> {
   const config = await loadBackboneConfig(configPath);
-  const sha256 = createHash("sha256").update(await Deno.readFile(config.onnx)).digest("hex");
+  const sha256 = await backboneSha256(config);
   return {
     extractor: {
       kind: "onnx",
