@@ -16,25 +16,24 @@
  * lands on the README's table to ≤ 0.001. Features of the images that any seed draws are extracted
  * once per variant; the memory is rebuilt per (K, seed).
  *
- * `baseline` is the README's procedure; `final` the configuration documented (with its figures) at
- * the top of src/adp/patch_memory.ts. `--variant-json` overrides fields of the chosen variant, which
- * is how the ablations listed there were run; `--detail` adds per-defect AUROCs.
+ * `baseline` is the README's procedure; `final` the configuration `PATCH_DEFAULTS` holds, documented
+ * with its figures in bench/PATCH_QUALITY.md. `--variant-json` overrides fields of the chosen variant,
+ * which is how the ablations listed there were run; `--detail` adds per-defect AUROCs.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import {
-  type FeatureExtractor,
-  type IntensityMode,
-  loadBackboneConfig,
-  openOnnxExtractor,
-} from "../src/adp/patch/backbone.ts";
+import { loadBackboneConfig } from "../src/adp/patch/backbone_config.ts";
+import type { FeatureExtractor } from "../src/adp/patch/feature_extractor.ts";
+import type { IntensityMode } from "../src/adp/patch/intensity.ts";
+import { openOnnxExtractor } from "../src/adp/patch/onnx_extractor.ts";
 import type { PatchFeatures } from "../src/adp/patch/patch_features.ts";
 import { type ImageScoreRule, PatchMemory } from "../src/adp/patch/patch_memory.ts";
 import { anomalyMap } from "../src/adp/patch/anomaly_map.ts";
 import { resizeBilinear } from "../src/image/resize_bilinear.ts";
-import { extractViews, type View } from "../src/adp/patch/views.ts";
+import type { View } from "../src/adp/patch/views.ts";
+import { extractViews } from "../src/adp/patch/view_features.ts";
 import { numpyChoice } from "../src/eval/numpy_choice.ts";
 import { imageAuroc, pixelAuroc } from "../src/metrics/auroc.ts";
 import {
@@ -97,7 +96,7 @@ const BASELINE: Variant = {
 
 const FLIPS: View[] = ["identity", "flipH", "flipV", "rot180"];
 
-/** The configuration documented at the top of src/adp/patch_memory.ts. */
+/** The configuration `PATCH_DEFAULTS` holds, documented in bench/PATCH_QUALITY.md. */
 const FINAL: Variant = {
   ...BASELINE,
   intensity: "auto",

@@ -17,10 +17,13 @@ import {
   CONCEPT_INIT_WORD,
   CONCEPT_PLACEHOLDER,
   learnConcept,
+  type LearnedConcept,
   type PromptCandidate,
-  promptSetEmbedding,
+  type PromptObject,
+  promptPrototypes,
   promptSets,
   selfTune,
+  type SelfTuningResult,
   textAnomalyScores,
 } from "./text/mod.ts";
 import {
@@ -46,7 +49,12 @@ import {
   viewOf,
 } from "./patch/mod.ts";
 import { imageEmbeddings } from "./vision_pass.ts";
-import { PROFILE_FORMAT_VERSION, type StationProfile } from "./profile.ts";
+import {
+  type CalibrationSpec,
+  type FusionSpec,
+  PROFILE_FORMAT_VERSION,
+  type StationProfile,
+} from "./profile.ts";
 import { synthesizePseudoAnomalies } from "./synth/mod.ts";
 
 /** Stages in the order they run. */
@@ -64,14 +72,19 @@ export type EnrollStage = typeof ENROLL_STAGES[number];
 
 /** A progress report. */
 export interface EnrollProgress {
+  /** The stage running. */
   stage: EnrollStage;
   /** Of the whole enrollment, 0–100. */
   percent: number;
   /** Seconds left, from the pace so far; null before there is a pace. */
   etaSeconds: number | null;
+  /** What is going on, for people. */
   message: string;
+  /** The concept-learning step just done (concept stages only). */
   step?: number;
+  /** The concept-learning steps of the stage. */
   steps?: number;
+  /** The loss at `step`. */
   loss?: number;
 }
 
@@ -85,9 +98,11 @@ export interface EnrollOptions {
   steps?: number;
   /** A backbone JSON for the patch branch instead of CLIP's own tokens. */
   backbone?: string;
+  /** The station the profile is for, recorded in it. */
   station?: string;
   /** The profile version to write. @default 1 */
   version?: number;
+  /** Called at the start of each stage and after each concept-learning step. */
   onProgress?: (p: EnrollProgress) => void;
   /** Cancels between steps with the signal's reason. */
   signal?: AbortSignal;
@@ -127,7 +142,8 @@ const STAGE_WEIGHT: Record<EnrollStage, number> = {
 };
 
 /**
- * Learns a station profile from `images` (encoded PNG or JPEG) of good parts.
+ * Learns a station profile from `images` (encoded PNG or JPEG) of good parts: the stages of
+ * {@linkcode ENROLL_STAGES} in order, one function each, then `buildProfile`.
  *
  * @throws {EnrollmentError} for too few or too many images, or when cancelled
  * @throws {ImageError} naming the image that cannot be decoded
@@ -140,17 +156,65 @@ export async function enroll(
   if (images.length < 1 || images.length > MAX_SHOTS) {
     throw new EnrollmentError(`Enrollment takes 1–${MAX_SHOTS} images of good parts: got ${images.length}`);
   }
-  const started = performance.now();
-  const seed = opts.seed ?? 0;
-  const steps = opts.steps ?? DEFAULTS.steps;
-  const progress = progressReporter(opts.onProgress, started);
-  const check = () => {
-    if (opts.signal?.aborted) {
-      throw new EnrollmentError(`Enrollment cancelled: ${opts.signal.reason ?? "aborted"}`);
-    }
-  };
+  const run = enrollRun(clip, opts);
+  const shots = await decodeShots(run, images);
+  const pseudo = await pseudoAnomalies(run, shots);
+  const concepts = await learnConcepts(run, shots, pseudo);
+  const tuned = await selfTuneCandidates(run, concepts, shots, pseudo);
+  const patch = await buildPatchMemory(run, shots);
+  try {
+    run.check();
+    const calibrated = await calibrate(run, { shots, pseudo, tuned, patch });
+    const profile = buildProfile(run, { images, pseudo, concepts, tuned, patch, calibrated });
+    run.progress("calibration", 1, `done in ${((performance.now() - run.started) / 1000).toFixed(1)} s`);
+    return profile;
+  } finally {
+    await patch.memory.dispose();
+    await patch.extractor.dispose();
+  }
+}
 
-  progress("features", 0, `decoding ${images.length} images`);
+/** What every stage reads: the model, the settings, progress and cancellation. */
+interface EnrollRun {
+  clip: ClipModel;
+  opts: EnrollOptions;
+  seed: number;
+  steps: number;
+  /** `performance.now()` when enrollment began. */
+  started: number;
+  progress: ProgressReporter;
+  /** Throws the cancellation when the signal has fired. */
+  check: () => void;
+  /** Unit-norm CLIP image features [n, E]. */
+  embed: (rgb: readonly Rgb8Image[]) => Promise<Float64Array>;
+}
+
+function enrollRun(clip: ClipModel, opts: EnrollOptions): EnrollRun {
+  const started = performance.now();
+  return {
+    clip,
+    opts,
+    seed: opts.seed ?? 0,
+    steps: opts.steps ?? DEFAULTS.steps,
+    started,
+    progress: progressReporter(opts.onProgress, started),
+    check: () => {
+      if (opts.signal?.aborted) {
+        throw new EnrollmentError(`Enrollment cancelled: ${opts.signal.reason ?? "aborted"}`);
+      }
+    },
+    embed: (rgb) => imageEmbeddings(clip, rgb),
+  };
+}
+
+/** Stage "features": the good parts, decoded, and their CLIP image features. */
+interface NormalShots {
+  images: Rgb8Image[];
+  features: Float64Array;
+}
+
+async function decodeShots(run: EnrollRun, images: readonly Uint8Array[]): Promise<NormalShots> {
+  run.progress("features", 0, `decoding ${images.length} images`);
   const normals = await Promise.all(images.map(async (bytes, i) => {
     try {
       return await decodeImage(bytes);
@@ -163,40 +227,65 @@ export async function enroll(
       );
     }
   }));
-  const embed = (rgb: readonly Rgb8Image[]) => imageEmbeddings(clip, rgb);
-  const normalFeatures = await embed(normals);
-  check();
+  const features = await run.embed(normals);
+  run.check();
+  return { images: normals, features };
+}
 
-  progress("pseudo-anomalies", 0, "synthesising pseudo-anomalies");
+/** Stage "pseudo-anomalies": a training set for eq. 4 and a held-out set for validation. */
+interface PseudoAnomalySets {
+  /** Pseudo-anomalies in each set. */
+  count: number;
+  /** CLIP features of the training set, for the anomaly-aware concept. */
+  trainFeatures: Float64Array;
+  /** The held-out set, for self-tuning and calibration. */
+  held: Rgb8Image[];
+  heldFeatures: Float64Array;
+}
+
+async function pseudoAnomalies(run: EnrollRun, shots: NormalShots): Promise<PseudoAnomalySets> {
+  run.progress("pseudo-anomalies", 0, "synthesising pseudo-anomalies");
+  const normals = shots.images;
   const count = Math.max(DEFAULTS.minAnomalies, DEFAULTS.anomaliesPerShot * normals.length);
   const crop = {
-    size: clip.config.vision.imageSize,
+    size: run.clip.config.vision.imageSize,
     scale: [0.5, 1] as [number, number],
     ratio: [3 / 4, 4 / 3] as [number, number],
   };
-  const train = synthesizePseudoAnomalies(normals, { count, seed: hashSeed(seed, "train"), crop });
-  const held = synthesizePseudoAnomalies(normals, { count, seed: hashSeed(seed, "validation"), crop });
-  const trainFeatures = await embed(train.map((a) => a.image));
-  const heldFeatures = await embed(held.map((a) => a.image));
-  check();
+  const train = synthesizePseudoAnomalies(normals, { count, seed: hashSeed(run.seed, "train"), crop });
+  const held = synthesizePseudoAnomalies(normals, { count, seed: hashSeed(run.seed, "validation"), crop });
+  const trainFeatures = await run.embed(train.map((a) => a.image));
+  const heldImages = held.map((a) => a.image);
+  const heldFeatures = await run.embed(heldImages);
+  run.check();
+  return { count, trainFeatures, held: heldImages, heldFeatures };
+}
 
+/** Stages "normal-concept" and "anomaly-concept": c_n* (eq. 3), then c_a* from it (eq. 4). */
+interface LearnedConcepts {
+  normal: LearnedConcept;
+  anomaly: LearnedConcept;
+}
+
+async function learnConcepts(
+  run: EnrollRun,
+  shots: NormalShots,
+  pseudo: PseudoAnomalySets,
+): Promise<LearnedConcepts> {
+  const { clip, progress } = run;
   const prompts = promptSets(CONCEPT_PLACEHOLDER);
   const init = await clip.wordEmbeddings([CONCEPT_INIT_WORD]);
-  const learn = async (
-    stage: "normal-concept" | "anomaly-concept",
-    from: Float32Array,
-    anomalies?: Float64Array,
-  ) => {
-    const result = await learnConcept(clip, from, { normals: normalFeatures, anomalies }, {
-      steps,
+  const learn = (stage: "normal-concept" | "anomaly-concept", from: Float32Array, anomalies?: Float64Array) =>
+    learnConcept(clip, from, { normals: shots.features, anomalies }, {
+      steps: run.steps,
       learningRate: DEFAULTS.learningRate,
       weights: { alpha: DEFAULTS.alpha, lambda: DEFAULTS.lambda, gamma: DEFAULTS.gamma },
       promptsPerStep: DEFAULTS.promptsPerStep,
-      seed: hashSeed(seed, stage),
+      seed: hashSeed(run.seed, stage),
       placeholder: CONCEPT_PLACEHOLDER,
       prompts,
       onStep: (s) => {
-        check();
+        run.check();
         progress(
           stage,
           s.step / s.steps,
@@ -209,119 +298,170 @@ export async function enroll(
         );
       },
     });
-    return result;
-  };
   progress("normal-concept", 0, "learning the normal-aware concept (eq. 3)");
-  const normalConcept = await learn("normal-concept", init);
+  const normal = await learn("normal-concept", init);
   progress("anomaly-concept", 0, "learning the anomaly-aware concept (eq. 4)");
-  const anomalyConcept = await learn("anomaly-concept", normalConcept.concept, trainFeatures);
+  const anomaly = await learn("anomaly-concept", normal.concept, pseudo.trainFeatures);
+  return { normal, anomaly };
+}
 
-  progress("self-tuning", 0, "weighing prompt candidates on held-out pseudo-anomalies");
-  const e = clip.config.embedDim;
-  const candidate = async (
-    name: string,
-    texts: (word: string) => ReturnType<typeof promptSets>,
-    concept?: Float32Array,
-  ) => {
-    const sets = texts(CONCEPT_PLACEHOLDER);
-    const encode = (t: string[]) =>
-      concept ? clip.encodeTextWithConcept(t, CONCEPT_PLACEHOLDER, concept) : clip.encodeText(t);
-    return {
-      name,
-      normal: promptSetEmbedding(await encode(sets.normal), e),
-      anomalous: promptSetEmbedding(await encode(sets.anomalous), e),
-    } satisfies PromptCandidate;
-  };
+/**
+ * Stage "self-tuning": the candidates c_n*, c_a* and the label (ADP_ℓ) weighed on the shots against
+ * the held-out pseudo-anomalies, and averaged into the prototypes.
+ */
+async function selfTuneCandidates(
+  run: EnrollRun,
+  concepts: LearnedConcepts,
+  shots: NormalShots,
+  pseudo: PseudoAnomalySets,
+): Promise<SelfTuningResult> {
+  run.progress("self-tuning", 0, "weighing prompt candidates on held-out pseudo-anomalies");
+  const { clip, opts } = run;
+  const candidate = async (name: string, object: PromptObject): Promise<PromptCandidate> => ({
+    name,
+    ...await promptPrototypes(clip, object),
+  });
   const candidates = [
-    await candidate("normal-concept", promptSets, normalConcept.concept),
-    await candidate("anomaly-concept", promptSets, anomalyConcept.concept),
+    await candidate("normal-concept", { concept: concepts.normal.concept }),
+    await candidate("anomaly-concept", { concept: concepts.anomaly.concept }),
   ];
-  if (opts.label) candidates.push(await candidate(`label:${opts.label}`, () => promptSets(opts.label!)));
-  const validationFeatures = new Float64Array(normalFeatures.length + heldFeatures.length);
-  validationFeatures.set(normalFeatures);
-  validationFeatures.set(heldFeatures, normalFeatures.length);
+  if (opts.label) candidates.push(await candidate(`label:${opts.label}`, { word: opts.label }));
+  const normals = shots.images.length;
+  const validationFeatures = new Float64Array(shots.features.length + pseudo.heldFeatures.length);
+  validationFeatures.set(shots.features);
+  validationFeatures.set(pseudo.heldFeatures, shots.features.length);
   const labels = Uint8Array.from(
-    { length: normals.length + held.length },
-    (_, i) => (i < normals.length ? 0 : 1),
+    { length: normals + pseudo.held.length },
+    (_, i) => (i < normals ? 0 : 1),
   );
   const tuned = selfTune(candidates, { features: validationFeatures, labels }, clip.logitScale);
-  check();
+  run.check();
+  return tuned;
+}
 
-  progress("patch-memory", 0, "building the patch memory");
-  const settings: PatchSettings = opts.backbone
-    ? await onnxPatchSettings(opts.backbone)
-    : clipPatchSettings(clip);
-  const extractor = await openPatchExtractor(clip, settings.extractor);
-  let memory: PatchMemory | undefined;
+/** Stage "patch-memory": the branch's settings, its open extractor, and the memory of the shots. */
+interface PatchBranch {
+  settings: PatchSettings;
+  extractor: FeatureExtractor;
+  /** Each shot's features in every memory view. */
+  bank: PatchFeatures[];
+  /** The bank as one block: the memory's rows. */
+  all: PatchFeatures;
+  memory: PatchMemory;
+}
+
+/** Opens the extractor and the memory; the caller disposes both. */
+async function buildPatchMemory(run: EnrollRun, shots: NormalShots): Promise<PatchBranch> {
+  run.progress("patch-memory", 0, "building the patch memory");
+  const settings: PatchSettings = run.opts.backbone
+    ? await onnxPatchSettings(run.opts.backbone)
+    : clipPatchSettings(run.clip);
+  const extractor = await openPatchExtractor(run.clip, settings.extractor);
   try {
-    const bank = await normalPatchBank(extractor, normals, settings.views);
+    const bank = await normalPatchBank(extractor, shots.images, settings.views);
     const all = concatFeatures(bank);
-    memory = await openPatchMemory(all, settings);
-    check();
-
-    progress("calibration", 0, "calibrating fusion and threshold (leave-one-out)");
-    const textOf = (features: Float64Array) =>
-      textAnomalyScores(features, tuned.prototypeNormal, tuned.prototypeAnomalous, clip.logitScale);
-    const heldOut = await heldOutNormals(extractor, normals, bank, settings);
-    const heldOutText = textOf(
-      heldOut.images === normals ? normalFeatures : await embed(heldOut.images),
-    );
-    const normalScores: BranchScores[] = heldOut.patch.map((patch, i) => ({ patch, text: heldOutText[i] }));
-    const heldText = textOf(heldFeatures);
-    const heldPatch = await framePatchScores(extractor, memory, held.map((a) => a.image), settings);
-    const heldScores: BranchScores[] = held.map((_, i) => ({ patch: heldPatch[i], text: heldText[i] }));
-    const fusion = calibrateFusion(normalScores, heldScores, {
-      ...(normals.length === 1 ? { spreadFloor: SINGLE_SHOT_SPREAD_FLOOR } : {}),
-    });
-    const { threshold, calibration } = calibrateThreshold(normalScores, heldScores, fusion);
-
-    const profile: StationProfile = {
-      meta: {
-        formatVersion: PROFILE_FORMAT_VERSION,
-        version: opts.version ?? 1,
-        createdAt: new Date().toISOString(),
-        ...(opts.station ? { station: opts.station } : {}),
-        ...(opts.label ? { label: opts.label } : {}),
-        model: { id: basename(clip.dir), hash: clip.hash, embedDim: e, width: clip.config.text.width },
-        patch: {
-          ...settings,
-          dim: all.dim,
-          gridH: all.gridH,
-          gridW: all.gridW,
-          count: memory.size,
-        },
-        selfTuning: { weights: tuned.weights, aurocs: tuned.aurocs },
-        fusion,
-        threshold,
-        calibration,
-        enrollment: {
-          shots: images.length,
-          seed,
-          steps,
-          learningRate: DEFAULTS.learningRate,
-          alpha: DEFAULTS.alpha,
-          lambda: DEFAULTS.lambda,
-          gamma: DEFAULTS.gamma,
-          promptsPerStep: DEFAULTS.promptsPerStep,
-          pseudoAnomalies: count,
-          imageSha256: images.map((b) => createHash("sha256").update(b).digest("hex")),
-          durationMs: Math.round(performance.now() - started),
-          losses: { normal: normalConcept.losses, anomaly: anomalyConcept.losses },
-        },
-      },
-      concepts: { normal: normalConcept.concept, anomaly: anomalyConcept.concept },
-      prototypes: {
-        normal: Float32Array.from(tuned.prototypeNormal),
-        anomaly: Float32Array.from(tuned.prototypeAnomalous),
-      },
-      memory: memoryRows(all),
-    };
-    progress("calibration", 1, `done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    return profile;
-  } finally {
-    await memory?.dispose();
+    const memory = await openPatchMemory(all, settings);
+    return { settings, extractor, bank, all, memory };
+  } catch (error) {
     await extractor.dispose();
+    throw error;
   }
+}
+
+/** Stage "calibration": fusion and threshold, from held-out normals and pseudo-anomalies. */
+interface Calibration {
+  fusion: FusionSpec;
+  threshold: number;
+  calibration: CalibrationSpec;
+}
+
+async function calibrate(
+  run: EnrollRun,
+  stages: { shots: NormalShots; pseudo: PseudoAnomalySets; tuned: SelfTuningResult; patch: PatchBranch },
+): Promise<Calibration> {
+  const { clip, embed } = run;
+  const { images: normals, features: normalFeatures } = stages.shots;
+  const { held, heldFeatures } = stages.pseudo;
+  const { tuned } = stages;
+  const { extractor, memory, bank, settings } = stages.patch;
+  run.progress("calibration", 0, "calibrating fusion and threshold (leave-one-out)");
+  const textOf = (features: Float64Array) =>
+    textAnomalyScores(features, tuned.prototypeNormal, tuned.prototypeAnomalous, clip.logitScale);
+  const heldOut = await heldOutNormals(extractor, normals, bank, settings);
+  const heldOutText = textOf(
+    heldOut.images === normals ? normalFeatures : await embed(heldOut.images),
+  );
+  const normalScores: BranchScores[] = heldOut.patch.map((patch, i) => ({ patch, text: heldOutText[i] }));
+  const heldText = textOf(heldFeatures);
+  const heldPatch = await framePatchScores(extractor, memory, held, settings);
+  const heldScores: BranchScores[] = held.map((_, i) => ({ patch: heldPatch[i], text: heldText[i] }));
+  const fusion = calibrateFusion(normalScores, heldScores, {
+    ...(normals.length === 1 ? { spreadFloor: SINGLE_SHOT_SPREAD_FLOOR } : {}),
+  });
+  const { threshold, calibration } = calibrateThreshold(normalScores, heldScores, fusion);
+  return { fusion, threshold, calibration };
+}
+
+/** The profile from every stage's result, with how it was made. */
+function buildProfile(
+  run: EnrollRun,
+  stages: {
+    images: readonly Uint8Array[];
+    pseudo: PseudoAnomalySets;
+    concepts: LearnedConcepts;
+    tuned: SelfTuningResult;
+    patch: PatchBranch;
+    calibrated: Calibration;
+  },
+): StationProfile {
+  const { clip, opts } = run;
+  const { images, concepts, tuned, patch, calibrated } = stages;
+  return {
+    meta: {
+      formatVersion: PROFILE_FORMAT_VERSION,
+      version: opts.version ?? 1,
+      createdAt: new Date().toISOString(),
+      ...(opts.station ? { station: opts.station } : {}),
+      ...(opts.label ? { label: opts.label } : {}),
+      model: {
+        id: basename(clip.dir),
+        hash: clip.hash,
+        embedDim: clip.config.embedDim,
+        width: clip.config.text.width,
+      },
+      patch: {
+        ...patch.settings,
+        dim: patch.all.dim,
+        gridH: patch.all.gridH,
+        gridW: patch.all.gridW,
+        count: patch.memory.size,
+      },
+      selfTuning: { weights: tuned.weights, aurocs: tuned.aurocs },
+      fusion: calibrated.fusion,
+      threshold: calibrated.threshold,
+      calibration: calibrated.calibration,
+      enrollment: {
+        shots: images.length,
+        seed: run.seed,
+        steps: run.steps,
+        learningRate: DEFAULTS.learningRate,
+        alpha: DEFAULTS.alpha,
+        lambda: DEFAULTS.lambda,
+        gamma: DEFAULTS.gamma,
+        promptsPerStep: DEFAULTS.promptsPerStep,
+        pseudoAnomalies: stages.pseudo.count,
+        imageSha256: images.map((b) => createHash("sha256").update(b).digest("hex")),
+        durationMs: Math.round(performance.now() - run.started),
+        losses: { normal: concepts.normal.losses, anomaly: concepts.anomaly.losses },
+      },
+    },
+    concepts: { normal: concepts.normal.concept, anomaly: concepts.anomaly.concept },
+    prototypes: {
+      normal: Float32Array.from(tuned.prototypeNormal),
+      anomaly: Float32Array.from(tuned.prototypeAnomalous),
+    },
+    memory: memoryRows(patch.all),
+  };
 }
 
 /** Each frame's patch image score as the scorer computes it: test views averaged, self-reference. */
@@ -411,10 +551,18 @@ function memoryRows(features: { data: Float32Array }): Float32Array {
   return Float32Array.from(features.data);
 }
 
+/** Reports a stage's progress (`fraction` of that stage, 0–1) as a share of the whole enrollment. */
+type ProgressReporter = (
+  stage: EnrollStage,
+  fraction: number,
+  message: string,
+  extra?: Partial<EnrollProgress>,
+) => void;
+
 function progressReporter(
   onProgress: ((p: EnrollProgress) => void) | undefined,
   started: number,
-): (stage: EnrollStage, fraction: number, message: string, extra?: Partial<EnrollProgress>) => void {
+): ProgressReporter {
   const total = Object.values(STAGE_WEIGHT).reduce((a, b) => a + b, 0);
   return (stage, fraction, message, extra = {}) => {
     if (!onProgress) return;

@@ -16,13 +16,15 @@ export type { PatchInputSpec };
 export interface FramePreparation {
   /** CLIP's input: the whole frame squashed to `size`², normalised. */
   clip: { size: number; mean: [number, number, number]; std: [number, number, number] };
+  /** The frame inputs patch extractors read pixels from (none when they read the vision pass alone). */
   patchInputs: readonly PatchInputSpec[];
 }
 
 /** A frame as the scorers take it. */
 export interface PreparedFrame {
-  /** The frame's own size: maps keep its aspect ratio. */
+  /** The frame's own width: maps keep its aspect ratio. */
   width: number;
+  /** The frame's own height. */
   height: number;
   /** [3, size, size] for CLIP. */
   clipPixels: Float32Array;

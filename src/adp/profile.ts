@@ -10,6 +10,7 @@
  */
 import { openSafetensors, writeSafetensors } from "../clip/mod.ts";
 import { ProcessorError, ProfileError } from "../errors.ts";
+import { type Fields, Guard } from "../guard.ts";
 import {
   type ImageScoreRule,
   loadBackboneConfig,
@@ -28,11 +29,15 @@ export const PROFILE_FORMAT = "adp-station-profile";
 export const PROFILE_FORMAT_VERSION = 2;
 const META_KEY = "adp.profile";
 
-/** The patch branch's settings. */
+/** The patch branch's settings, and the memory's shape enrollment measured. */
 export interface PatchSpec {
+  /** How patch features are extracted. */
   extractor: PatchExtractorSpec;
+  /** Width of a patch vector. */
   dim: number;
+  /** Patch-grid rows of a frame. */
   gridH: number;
+  /** Patch-grid columns of a frame. */
   gridW: number;
   /** Patches in the memory bank. */
   count: number;
@@ -50,9 +55,13 @@ export interface PatchSpec {
 
 /** How the branch scores are combined; see fusion.ts. */
 export interface FusionSpec {
+  /** Mean patch score of the held-out normals. */
   patchMean: number;
+  /** Their patch scores' spread (floored). */
   patchStd: number;
+  /** Mean text score of the held-out normals. */
   textMean: number;
+  /** Their text scores' spread (floored). */
   textStd: number;
   /** Weight of the standardised text score (the patch score's is 1 − textWeight). */
   textWeight: number;
@@ -60,6 +69,7 @@ export interface FusionSpec {
 
 /** What the threshold was derived from. */
 export interface CalibrationSpec {
+  /** The rule the threshold came from, in words. */
   method: string;
   /**
    * Fused scores of held-out normals: each shot against a memory without it (leave-one-out), or
@@ -72,17 +82,27 @@ export interface CalibrationSpec {
 
 /** How the profile was made, for reproduction and audit. */
 export interface EnrollmentSpec {
+  /** Good parts enrolled on (K). */
   shots: number;
+  /** The seed everything random followed. */
   seed: number;
+  /** Adam steps per concept. */
   steps: number;
+  /** Adam's learning rate. */
   learningRate: number;
+  /** Weight α of the normality term (eq. 3–4). */
   alpha: number;
+  /** Weight λ of the alignment term. */
   lambda: number;
+  /** Margin γ of the anomaly term (eq. 4). */
   gamma: number;
+  /** Prompts drawn from each set per step. */
   promptsPerStep: number;
+  /** Pseudo-anomalies synthesised for training, and as many again for validation. */
   pseudoAnomalies: number;
   /** sha256 of each normal image's bytes. */
   imageSha256: string[];
+  /** How long enrollment took. */
   durationMs: number;
   /** Loss per step of the normal-aware and anomaly-aware concepts. */
   losses: { normal: number[]; anomaly: number[] };
@@ -90,24 +110,35 @@ export interface EnrollmentSpec {
 
 /** The JSON part of a profile. */
 export interface ProfileMeta {
+  /** The profile file format ({@linkcode PROFILE_FORMAT_VERSION} once loaded). */
   formatVersion: number;
   /** The station's profile version: 1 for its first enrollment, +1 for each one after. */
   version: number;
+  /** When enrollment finished (ISO 8601). */
   createdAt: string;
+  /** The station enrolled. */
   station?: string;
+  /** The part's name, when its prompts joined self-tuning. */
   label?: string;
+  /** The CLIP model enrolled with: its folder's name, checkpoint sha256, embedding and text widths. */
   model: { id: string; hash: string; embedDim: number; width: number };
+  /** The patch branch. */
   patch: PatchSpec;
   /** Self-tuning weights w(c) and each candidate's AUROC on the pseudo-validation set. */
   selfTuning: { weights: Record<string, number>; aurocs: Record<string, number> };
+  /** How the branch scores are combined. */
   fusion: FusionSpec;
+  /** The decision threshold on fused scores. */
   threshold: number;
+  /** What the threshold was derived from. */
   calibration: CalibrationSpec;
+  /** How the profile was made. */
   enrollment: EnrollmentSpec;
 }
 
 /** A complete station profile. */
 export interface StationProfile {
+  /** Everything but the tensors. */
   meta: ProfileMeta;
   /** c_n*, c_a* [width]. */
   concepts: { normal: Float32Array; anomaly: Float32Array };
@@ -165,24 +196,15 @@ export async function loadProfile(path: string): Promise<StationProfile> {
         file: path,
       });
     }
-    let meta: Record<string, unknown>;
-    try {
-      meta = JSON.parse(raw);
-    } catch (error) {
-      throw new ProfileError(`Profile ${path} has malformed metadata: ${(error as Error).message}`, {
-        file: path,
-      });
-    }
+    const guard = profileGuard(path);
+    const meta = guard.object(guard.parseJson(raw, `its ${META_KEY} metadata`), "metadata");
     if (meta.format !== PROFILE_FORMAT) {
       throw new ProfileError(
         `Profile ${path} is not an ADP station profile: format is ${JSON.stringify(meta.format)}`,
         { file: path },
       );
     }
-    const version = meta.formatVersion;
-    if (typeof version !== "number" || !Number.isInteger(version) || version < 1) {
-      throw new ProfileError(`Profile ${path} has no valid format version`, { file: path });
-    }
+    const version = guard.integer(meta.formatVersion, "formatVersion", { min: 1 });
     if (version > PROFILE_FORMAT_VERSION) {
       throw new ProfileError(
         `Profile ${path} was written by a newer ADP Edge (format ${version}; this build reads up to ${PROFILE_FORMAT_VERSION}): upgrade before loading it`,
@@ -216,132 +238,124 @@ export async function loadProfile(path: string): Promise<StationProfile> {
   }
 }
 
-/** Checks every field's type and the tensors' consistency with the metadata. */
-export function validateProfile(profile: StationProfile, file: string): void {
-  const fail = (what: string): never => {
-    throw new ProfileError(`Profile ${file} is invalid: ${what}`, { file });
-  };
-  const m = profile.meta as unknown as Record<string, unknown>;
-  const obj = (
-    v: unknown,
-    name: string,
-  ) => (v && typeof v === "object" && !Array.isArray(v)
-    ? v as Record<string, unknown>
-    : fail(`${name} is not an object`));
-  const num = (
-    v: unknown,
-    name: string,
-    min = -Infinity,
-  ) => (typeof v === "number" && Number.isFinite(v) && v >= min
-    ? v
-    : fail(`${name} is not a finite number ≥ ${min}`));
-  const int = (
-    v: unknown,
-    name: string,
-    min = 0,
-  ) => (Number.isInteger(v) && (v as number) >= min
-    ? v as number
-    : fail(`${name} is not an integer ≥ ${min}`));
-  const str = (
-    v: unknown,
-    name: string,
-  ) => (typeof v === "string" && v.length > 0 ? v : fail(`${name} is not a non-empty string`));
-  const nums = (
-    v: unknown,
-    name: string,
-  ) => (Array.isArray(v) && v.every((x) => typeof x === "number" && Number.isFinite(x))
-    ? v
-    : fail(`${name} is not a list of numbers`));
-  const oneOf = (v: unknown, allowed: readonly string[], name: string) =>
-    allowed.includes(v as string)
-      ? v
-      : fail(`${name} is ${JSON.stringify(v)}, not one of ${allowed.join(", ")}`);
-  const record = (v: unknown, name: string) =>
-    Object.values(obj(v, name)).forEach((x, i) => num(x, `${name}[${i}]`));
+/** The guard of a profile's metadata: its refusals are ProfileErrors naming the file. */
+function profileGuard(file: string): Guard {
+  return new Guard((message, options) =>
+    new ProfileError(`Profile ${file} is invalid: ${message}`, { file, ...options })
+  );
+}
 
-  // Metadata is data: a key that JavaScript treats as an object's prototype has no place in it.
-  const noPrototypeKeys = (v: unknown, at: string): void => {
-    if (!v || typeof v !== "object") return;
-    for (const [key, value] of Object.entries(v)) {
-      if (key === "__proto__") fail(`metadata holds a "__proto__" key${at ? ` in ${at}` : ""}`);
-      noPrototypeKeys(value, at ? `${at}.${key}` : key);
-    }
-  };
-  noPrototypeKeys(m, "");
-  int(m.formatVersion, "formatVersion", 1);
-  int(m.version, "version", 1);
-  str(m.createdAt, "createdAt");
-  if (m.station !== undefined) str(m.station, "station");
-  if (m.label !== undefined) str(m.label, "label");
-  const model = obj(m.model, "model");
-  str(model.id, "model.id");
-  str(model.hash, "model.hash");
-  const embed = int(model.embedDim, "model.embedDim", 1);
-  const width = int(model.width, "model.width", 1);
-  const patch = obj(m.patch, "patch");
-  const extractor = obj(patch.extractor, "patch.extractor");
-  if (extractor.kind === "clip") nums(extractor.blocks, "patch.extractor.blocks");
-  else if (extractor.kind === "onnx") {
-    str(extractor.config, "patch.extractor.config");
-    str(extractor.sha256, "patch.extractor.sha256");
-    if (!Array.isArray(extractor.layers) || !extractor.layers.every((l) => typeof l === "string")) {
-      fail("patch.extractor.layers is not a list of names");
-    }
-    int(extractor.inputSize, "patch.extractor.inputSize", 1);
-    oneOf(extractor.resize, ["whole", "crop"], "patch.extractor.resize");
-    oneOf(extractor.interpolation, ["bilinear", "bicubic"], "patch.extractor.interpolation");
-    oneOf(extractor.intensity, ["raw", "standardise", "auto"], "patch.extractor.intensity");
-  } else fail(`patch.extractor.kind ${JSON.stringify(extractor.kind)} is unknown`);
-  const dim = int(patch.dim, "patch.dim", 1);
-  int(patch.gridH, "patch.gridH", 1);
-  int(patch.gridW, "patch.gridW", 1);
-  const count = int(patch.count, "patch.count", 1);
-  for (const key of ["views", "testViews"]) {
-    const views = patch[key];
-    if (!Array.isArray(views) || views.length === 0 || !views.every((v) => VIEWS.includes(v))) {
-      fail(`patch.${key} is not a list of known views`);
-    }
-  }
-  if (patch.selfRadius !== null) int(patch.selfRadius, "patch.selfRadius", 0);
-  const rule = obj(patch.imageScore, "patch.imageScore");
-  if (rule.kind === "topMean") int(rule.count, "patch.imageScore.count", 1);
-  else if (rule.kind !== "max") fail(`patch.imageScore.kind ${JSON.stringify(rule.kind)} is unknown`);
-  num(patch.sigma, "patch.sigma", 0);
-  const selfTuning = obj(m.selfTuning, "selfTuning");
-  record(selfTuning.weights, "selfTuning.weights");
-  record(selfTuning.aurocs, "selfTuning.aurocs");
-  const fusion = obj(m.fusion, "fusion");
-  for (const k of ["patchMean", "textMean"]) num(fusion[k], `fusion.${k}`);
-  for (const k of ["patchStd", "textStd"]) num(fusion[k], `fusion.${k}`, 0);
-  num(fusion.textWeight, "fusion.textWeight", 0);
-  num(m.threshold, "threshold");
-  const calibration = obj(m.calibration, "calibration");
-  str(calibration.method, "calibration.method");
-  nums(calibration.normalScores, "calibration.normalScores");
-  nums(calibration.pseudoAnomalyScores, "calibration.pseudoAnomalyScores");
-  const enrollment = obj(m.enrollment, "enrollment");
-  for (const k of ["shots", "seed", "steps", "promptsPerStep", "pseudoAnomalies"]) {
-    int(enrollment[k], `enrollment.${k}`);
-  }
-  for (const k of ["learningRate", "alpha", "lambda", "gamma", "durationMs"]) {
-    num(enrollment[k], `enrollment.${k}`);
-  }
-  if (!Array.isArray(enrollment.imageSha256)) fail("enrollment.imageSha256 is not a list");
-  const losses = obj(enrollment.losses, "enrollment.losses");
-  nums(losses.normal, "enrollment.losses.normal");
-  nums(losses.anomaly, "enrollment.losses.anomaly");
+/**
+ * Checks every field's type and the tensors' consistency with the metadata.
+ *
+ * @throws {ProfileError} naming the file and the first field that is wrong
+ */
+export function validateProfile(profile: StationProfile, file: string): void {
+  const guard = profileGuard(file);
+  const m = guard.object(profile.meta, "metadata");
+  refusePrototypeKeys(guard, m, "");
+  guard.integer(m.formatVersion, "formatVersion", { min: 1 });
+  guard.integer(m.version, "version", { min: 1 });
+  guard.string(m.createdAt, "createdAt");
+  if (m.station !== undefined) guard.string(m.station, "station");
+  if (m.label !== undefined) guard.string(m.label, "label");
+  const model = guard.object(m.model, "model");
+  guard.string(model.id, "model.id");
+  guard.string(model.hash, "model.hash");
+  const embed = guard.integer(model.embedDim, "model.embedDim", { min: 1 });
+  const width = guard.integer(model.width, "model.width", { min: 1 });
+  const patch = checkPatchSpec(guard, m.patch);
+  checkScoring(guard, m);
+  checkEnrollmentSpec(guard, m.enrollment);
 
   const expect = (t: Float32Array, n: number, name: string) => {
     if (!(t instanceof Float32Array) || t.length !== n) {
-      fail(`${name} has ${t?.length} values, expected ${n}`);
+      throw guard.error(`${name} has ${t?.length} values, expected ${n}`);
     }
-    if (!t.every(Number.isFinite)) fail(`${name} holds non-finite values`);
+    if (!t.every(Number.isFinite)) throw guard.error(`${name} holds non-finite values`);
   };
   expect(profile.concepts.normal, width, "concept.normal");
   expect(profile.concepts.anomaly, width, "concept.anomaly");
   expect(profile.prototypes.normal, embed, "prototype.normal");
   expect(profile.prototypes.anomaly, embed, "prototype.anomaly");
-  expect(profile.memory, count * dim, "memory");
+  expect(profile.memory, patch.count * patch.dim, "memory");
+}
+
+/** Metadata is data: a key that JavaScript treats as an object's prototype has no place in it. */
+function refusePrototypeKeys(guard: Guard, v: unknown, at: string): void {
+  if (!v || typeof v !== "object") return;
+  for (const [key, value] of Object.entries(v)) {
+    if (key === "__proto__") throw guard.error(`metadata holds a "__proto__" key${at ? ` in ${at}` : ""}`);
+    refusePrototypeKeys(guard, value, at ? `${at}.${key}` : key);
+  }
+}
+
+/** Checks `patch` (a {@linkcode PatchSpec}); returns the memory's shape for the tensor check. */
+function checkPatchSpec(guard: Guard, v: unknown): { dim: number; count: number } {
+  const patch = guard.object(v, "patch");
+  const extractor = guard.object(patch.extractor, "patch.extractor");
+  const kind = guard.oneOf(extractor.kind, "patch.extractor.kind", ["clip", "onnx"]);
+  if (kind === "clip") guard.numbers(extractor.blocks, "patch.extractor.blocks");
+  else {
+    guard.string(extractor.config, "patch.extractor.config");
+    guard.string(extractor.sha256, "patch.extractor.sha256");
+    guard.strings(extractor.layers, "patch.extractor.layers");
+    guard.integer(extractor.inputSize, "patch.extractor.inputSize", { min: 1 });
+    guard.oneOf(extractor.resize, "patch.extractor.resize", ["whole", "crop"]);
+    guard.oneOf(extractor.interpolation, "patch.extractor.interpolation", ["bilinear", "bicubic"]);
+    guard.oneOf(extractor.intensity, "patch.extractor.intensity", ["raw", "standardise", "auto"]);
+  }
+  const dim = guard.integer(patch.dim, "patch.dim", { min: 1 });
+  guard.integer(patch.gridH, "patch.gridH", { min: 1 });
+  guard.integer(patch.gridW, "patch.gridW", { min: 1 });
+  const count = guard.integer(patch.count, "patch.count", { min: 1 });
+  for (const key of ["views", "testViews"]) {
+    const views = patch[key];
+    if (!Array.isArray(views) || views.length === 0 || !views.every((v) => VIEWS.includes(v))) {
+      guard.reject(`patch.${key}`, `a non-empty list of views (${VIEWS.join(", ")})`, views);
+    }
+  }
+  if (patch.selfRadius !== null) guard.integer(patch.selfRadius, "patch.selfRadius", { min: 0 });
+  const rule = guard.object(patch.imageScore, "patch.imageScore");
+  const ruleKind = guard.oneOf(rule.kind, "patch.imageScore.kind", ["max", "topMean"]);
+  if (ruleKind === "topMean") guard.integer(rule.count, "patch.imageScore.count", { min: 1 });
+  guard.number(patch.sigma, "patch.sigma", { min: 0 });
+  return { dim, count };
+}
+
+/** Checks self-tuning, fusion, threshold and calibration: everything a frame's verdict reads. */
+function checkScoring(guard: Guard, m: Fields): void {
+  const selfTuning = guard.object(m.selfTuning, "selfTuning");
+  for (const name of ["weights", "aurocs"]) {
+    const record = guard.object(selfTuning[name], `selfTuning.${name}`);
+    for (const [key, x] of Object.entries(record)) guard.number(x, `selfTuning.${name}.${key}`);
+  }
+  const fusion = guard.object(m.fusion, "fusion");
+  for (const k of ["patchMean", "textMean"]) guard.number(fusion[k], `fusion.${k}`);
+  for (const k of ["patchStd", "textStd"]) guard.number(fusion[k], `fusion.${k}`, { min: 0 });
+  guard.number(fusion.textWeight, "fusion.textWeight", { min: 0 });
+  guard.number(m.threshold, "threshold");
+  const calibration = guard.object(m.calibration, "calibration");
+  guard.string(calibration.method, "calibration.method");
+  guard.numbers(calibration.normalScores, "calibration.normalScores");
+  guard.numbers(calibration.pseudoAnomalyScores, "calibration.pseudoAnomalyScores");
+}
+
+/** Checks `enrollment` (an {@linkcode EnrollmentSpec}). */
+function checkEnrollmentSpec(guard: Guard, v: unknown): void {
+  const enrollment = guard.object(v, "enrollment");
+  for (const k of ["shots", "seed", "steps", "promptsPerStep", "pseudoAnomalies"]) {
+    guard.integer(enrollment[k], `enrollment.${k}`, { min: 0 });
+  }
+  for (const k of ["learningRate", "alpha", "lambda", "gamma", "durationMs"]) {
+    guard.number(enrollment[k], `enrollment.${k}`);
+  }
+  if (!Array.isArray(enrollment.imageSha256)) {
+    guard.reject("enrollment.imageSha256", "a list", enrollment.imageSha256);
+  }
+  const losses = guard.object(enrollment.losses, "enrollment.losses");
+  guard.numbers(losses.normal, "enrollment.losses.normal");
+  guard.numbers(losses.anomaly, "enrollment.losses.anomaly");
 }
 
 /**

@@ -22,11 +22,12 @@ import {
   openPatchMemory,
   patchInputSpec,
   type PatchMemory,
+  type PatchScores,
   testViewFeatures,
 } from "./patch/mod.ts";
 import { type FramePreparation, type PreparedFrame, prepareFrame } from "./frame_input.ts";
 import { fuseScores } from "./fusion.ts";
-import type { StationProfile } from "./profile.ts";
+import type { FusionSpec, StationProfile } from "./profile.ts";
 import { textAnomalyScores } from "./text/mod.ts";
 import { clipPreparation, passPatchFeatures, runVisionPass, type VisionPass } from "./vision_pass.ts";
 
@@ -34,7 +35,9 @@ import { clipPreparation, passPatchFeatures, runVisionPass, type VisionPass } fr
 export interface FrameScore {
   /** Fused, standardised anomaly score: normal parts score near 0. */
   score: number;
+  /** Whether `score` reached the threshold. */
   anomalous: boolean;
+  /** The threshold the verdict was taken at. */
   threshold: number;
   /** P(anomalous) from the text branch (eq. 7). */
   textScore: number;
@@ -42,12 +45,15 @@ export interface FrameScore {
   patchScore: number;
   /** Patch distances over the frame, [mapHeight, mapWidth], smoothed. */
   map: Float32Array;
+  /** The map's width, at most the scorer's `mapSize`. */
   mapWidth: number;
+  /** The map's height. */
   mapHeight: number;
 }
 
 /** A station's scorer. */
 export interface Scorer {
+  /** The profile it scores with. */
   readonly profile: StationProfile;
   /** What each frame must be made into before `scorePrepared`. */
   readonly preparation: FramePreparation;
@@ -67,6 +73,7 @@ export interface Scorer {
   scorePrepared(frames: readonly PreparedFrame[], pass?: VisionPass): Promise<FrameScore[]>;
   /** Changes the decision threshold (in fused units) from now on. */
   setThreshold(threshold: number): void;
+  /** Releases the patch extractor and memory (the model stays open). */
   dispose(): Promise<void>;
 }
 
@@ -84,15 +91,7 @@ export interface ScorerOptions {
  * @throws {ProfileError} when the profile was enrolled with another model
  */
 export function createScorer(clip: ClipModel, profile: StationProfile, opts: ScorerOptions = {}): Scorer {
-  if (profile.meta.model.hash !== clip.hash) {
-    throw new ProfileError(
-      `Profile was enrolled with model ${profile.meta.model.id} (sha256 ${
-        profile.meta.model.hash.slice(0, 12)
-      }…), ` +
-        `not the loaded ${clip.dir} (${clip.hash.slice(0, 12)}…): enroll the station again`,
-      { file: profile.meta.station ?? "profile" },
-    );
-  }
+  checkSameModel(clip, profile);
   const mapSize = opts.mapSize ?? 256;
   const { patch, fusion } = profile.meta;
   const inputSpec = patchInputSpec(clip, patch);
@@ -102,34 +101,16 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
   };
   const visionBlocks = patch.extractor.kind === "clip" ? [...patch.extractor.blocks] : [];
   let threshold = profile.meta.threshold;
-  let parts: Promise<{ extractor: FeatureExtractor; memory: PatchMemory }> | undefined;
   // Beside the model by default: it keeps the CPU free for decoding. On WebGPU the placement measured
   // the same either way (bench/gpu-check.sh --patch-device); on CUDA it is unmeasured.
-  const device = opts.device ?? clip.provider;
-  const open = () =>
-    parts ??= (async () => {
-      const extractor = await openPatchExtractor(clip, patch.extractor, { device });
-      const memory = await openPatchMemory(
-        { n: 1, gridH: patch.count, gridW: 1, dim: patch.dim, data: profile.memory },
-        patch,
-        device,
-      ).catch(async (error) => {
-        await extractor.dispose().catch(() => {});
-        throw error;
-      });
-      return { extractor, memory };
-    })().catch((error) => {
-      // A failure to open (no room for a graph's temporary file, say) is not kept: the next frame tries again.
-      parts = undefined;
-      throw error;
-    });
+  const parts = lazyPatchParts(clip, profile, opts.device ?? clip.provider);
 
   const scorePrepared = async (
     frames: readonly PreparedFrame[],
     given?: VisionPass,
   ): Promise<FrameScore[]> => {
     if (!frames.length) return [];
-    const { extractor, memory } = await open();
+    const { extractor, memory } = await parts.open();
     const pass = given ?? await runVisionPass(clip, frames, visionBlocks);
     if (pass.n !== frames.length) {
       throw new RangeError(`The vision pass holds ${pass.n} frames, not the ${frames.length} given`);
@@ -137,39 +118,17 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
     const { prototypes } = profile;
     const text = textAnomalyScores(pass.embeddings, prototypes.normal, prototypes.anomaly, clip.logitScale);
     const identity = visionBlocks.length ? passPatchFeatures(clip, pass, visionBlocks) : undefined;
-    const inputs = inputSpec
-      ? frames.map((f, i) => {
-        const input = f.patchInputs[inputSpec.key];
-        if (!input) throw new RangeError(`Frame ${i} was not prepared for patch input ${inputSpec.key}`);
-        return input;
-      })
-      : undefined;
+    const inputs = inputSpec ? framePatchInputs(frames, inputSpec.key) : undefined;
     const features = await testViewFeatures(extractor, inputs, patch.testViews, identity);
     const patches = await memory.scoreViews(features, patch.testViews);
-    return frames.map((frame, i) => {
-      const { distances, gridH, gridW } = patches[i];
-      const branch = { patch: patches[i].imageScores[0], text: text[i] };
-      const score = fuseScores(branch, fusion);
-      const scale = Math.min(1, mapSize / Math.max(frame.width, frame.height));
-      const width = Math.max(1, Math.round(frame.width * scale));
-      const map = anomalyMap(distances, {
-        gridH,
-        gridW,
-        width,
-        height: Math.max(1, Math.round(frame.height * scale)),
-        sigma: patch.sigma * (width / gridW),
-      });
-      return {
-        score,
-        anomalous: score >= threshold,
+    return frames.map((frame, i) =>
+      frameScore(frame, { patch: patches[i], text: text[i] }, {
+        fusion,
         threshold,
-        textScore: branch.text,
-        patchScore: branch.patch,
-        map: map.data,
-        mapWidth: map.width,
-        mapHeight: map.height,
-      };
-    });
+        mapSize,
+        sigma: patch.sigma,
+      })
+    );
   };
   const scoreRgb = (images: Rgb8Image[]) =>
     scorePrepared(images.map((image) => prepareFrame(image, preparation)));
@@ -185,11 +144,98 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
       if (!Number.isFinite(t)) throw new RangeError(`Threshold must be a finite number: got ${t}`);
       threshold = t;
     },
-    dispose: async () => {
-      if (!parts) return;
-      const { extractor, memory } = await parts;
-      await memory.dispose();
-      await extractor.dispose();
-    },
+    dispose: () => parts.dispose(),
+  };
+}
+
+/** Refuses a profile enrolled with another model than `clip`. */
+function checkSameModel(clip: ClipModel, profile: StationProfile): void {
+  if (profile.meta.model.hash === clip.hash) return;
+  throw new ProfileError(
+    `Profile was enrolled with model ${profile.meta.model.id} (sha256 ${
+      profile.meta.model.hash.slice(0, 12)
+    }…), ` +
+      `not the loaded ${clip.dir} (${clip.hash.slice(0, 12)}…): enroll the station again`,
+    { file: profile.meta.station ?? "profile" },
+  );
+}
+
+/** The patch branch's open extractor and memory. */
+interface PatchParts {
+  extractor: FeatureExtractor;
+  memory: PatchMemory;
+}
+
+/** The patch branch's extractor and memory, opened on the first call of `open` and kept. */
+function lazyPatchParts(
+  clip: ClipModel,
+  profile: StationProfile,
+  device: Device,
+): { open(): Promise<PatchParts>; dispose(): Promise<void> } {
+  const { patch } = profile.meta;
+  let parts: Promise<PatchParts> | undefined;
+  const open = () =>
+    parts ??= (async () => {
+      const extractor = await openPatchExtractor(clip, patch.extractor, { device });
+      const memory = await openPatchMemory(
+        { n: 1, gridH: patch.count, gridW: 1, dim: patch.dim, data: profile.memory },
+        patch,
+        device,
+      ).catch(async (error) => {
+        await extractor.dispose().catch(() => {});
+        throw error;
+      });
+      return { extractor, memory };
+    })().catch((error) => {
+      // A failure to open (a backbone description or model that is unreadable or changed since
+      // enrollment, a session that cannot be created) is not kept: the next frame tries again.
+      parts = undefined;
+      throw error;
+    });
+  const dispose = async () => {
+    if (!parts) return;
+    const { extractor, memory } = await parts;
+    await memory.dispose();
+    await extractor.dispose();
+  };
+  return { open, dispose };
+}
+
+/** Each frame's prepared input for the patch extractor. */
+function framePatchInputs(frames: readonly PreparedFrame[], key: string): Rgb8Image[] {
+  return frames.map((f, i) => {
+    const input = f.patchInputs[key];
+    if (!input) throw new RangeError(`Frame ${i} was not prepared for patch input ${key}`);
+    return input;
+  });
+}
+
+/** One frame's verdict from its branch scores, and its anomaly map at most `mapSize` on a side. */
+function frameScore(
+  frame: { width: number; height: number },
+  branches: { patch: PatchScores; text: number },
+  opts: { fusion: FusionSpec; threshold: number; mapSize: number; sigma: number },
+): FrameScore {
+  const { distances, gridH, gridW } = branches.patch;
+  const branch = { patch: branches.patch.imageScores[0], text: branches.text };
+  const score = fuseScores(branch, opts.fusion);
+  const scale = Math.min(1, opts.mapSize / Math.max(frame.width, frame.height));
+  const width = Math.max(1, Math.round(frame.width * scale));
+  const map = anomalyMap(distances, {
+    gridH,
+    gridW,
+    width,
+    height: Math.max(1, Math.round(frame.height * scale)),
+    sigma: opts.sigma * (width / gridW),
+  });
+  return {
+    score,
+    anomalous: score >= opts.threshold,
+    threshold: opts.threshold,
+    textScore: branch.text,
+    patchScore: branch.patch,
+    map: map.data,
+    mapWidth: map.width,
+    mapHeight: map.height,
   };
 }

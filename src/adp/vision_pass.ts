@@ -17,6 +17,7 @@ export const VISION_BATCH = 8;
 
 /** What one vision pass holds for `n` frames. */
 export interface VisionPass {
+  /** Frames in the pass. */
   n: number;
   /** [n, embed], unit rows. */
   embeddings: Float64Array;

@@ -1,9 +1,9 @@
 /**
  * One few-shot run of the ADP variants: enrollment through `enroll` (the product's own path), every
  * test image through the product's scorer, and the Table 2 ablations composed from the same pieces
- * enrollment uses — the learned concepts spoken through the prompt sets, `textAnomalyScores`, and a
- * textual-inversion concept learned with the normality term switched off — without touching
- * src/adp.
+ * enrollment uses — the learned concepts spoken through the prompt sets (`promptPrototypes`, as
+ * self-tuning's candidates are), `textAnomalyScores`, and a textual-inversion concept learned with
+ * the normality term switched off — without touching src/adp.
  *
  * @module
  */
@@ -21,7 +21,7 @@ import {
   CONCEPT_INIT_WORD,
   CONCEPT_PLACEHOLDER,
   learnConcept,
-  promptSetEmbedding,
+  promptPrototypes,
   promptSets,
   textAnomalyScores,
 } from "../adp/text/mod.ts";
@@ -126,7 +126,7 @@ export async function runAdp(input: AdpRunInput): Promise<AdpRunOutput> {
     report(0.9, "scoring the ablations");
     const embeddings = await input.testEmbeddings();
     const conceptScores = async (concept: Float32Array) => {
-      const p = await conceptPrototypes(clip, concept);
+      const p = await promptPrototypes(clip, { concept });
       return textAnomalyScores(embeddings, p.normal, p.anomalous, clip.logitScale);
     };
     if (want.has("normal-concept")) scores["normal-concept"] = await conceptScores(profile.concepts.normal);
@@ -146,32 +146,6 @@ export async function runAdp(input: AdpRunInput): Promise<AdpRunOutput> {
     profile,
     enrollMs,
     scoreMs: performance.now() - started - enrollMs,
-  };
-}
-
-/**
- * The prototypes a single concept gives: G(S_n) and G(S_a) of the prompt sets with the concept as
- * their object, which is what self-tuning computes per candidate before weighting.
- *
- * @param clip the model
- * @param concept a learned token embedding
- * @returns unit-norm normal and anomalous prototypes
- */
-export async function conceptPrototypes(
-  clip: ClipModel,
-  concept: Float32Array,
-): Promise<{ normal: Float64Array; anomalous: Float64Array }> {
-  const sets = promptSets(CONCEPT_PLACEHOLDER);
-  const e = clip.config.embedDim;
-  return {
-    normal: promptSetEmbedding(
-      await clip.encodeTextWithConcept(sets.normal, CONCEPT_PLACEHOLDER, concept),
-      e,
-    ),
-    anomalous: promptSetEmbedding(
-      await clip.encodeTextWithConcept(sets.anomalous, CONCEPT_PLACEHOLDER, concept),
-      e,
-    ),
   };
 }
 

@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { copyFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { loadBackboneConfig } from "../../src/adp/patch/backbone.ts";
-import { openPatchExtractor } from "../../src/adp/patch/patch_branch.ts";
+import { loadBackboneConfig } from "../../src/adp/patch/backbone_config.ts";
+import { openPatchExtractor } from "../../src/adp/patch/open_branch.ts";
 import { loadProfile, saveProfile } from "../../src/adp/profile.ts";
 import { ConfigError, ProfileError, WeightsError } from "../../src/errors.ts";
 import { loadClip } from "../../src/model/clip_model.ts";
@@ -139,9 +139,17 @@ Deno.test({
       return safetensors({ ...header, __metadata__: { "adp.profile": text } }, data);
     };
     const cases: [string, Uint8Array, RegExp][] = [
-      ["threshold as text", edited((m) => m.threshold = "0.5"), /threshold is not a finite number/],
-      ["version 0", edited((m) => m.version = 0), /version is not an integer ≥ 1/],
-      ["model as a list", edited((m) => m.model = [1, 2]), /model is not an object/],
+      [
+        "threshold as text",
+        edited((m) => m.threshold = "0.5"),
+        /field threshold must be a finite number: got "0\.5"/,
+      ],
+      ["version 0", edited((m) => m.version = 0), /field version must be an integer ≥ 1: got 0/],
+      [
+        "model as a list",
+        edited((m) => m.model = [1, 2]),
+        /field model must be a JSON object: got a list of 2/,
+      ],
       [
         "a memory bigger than its tensor",
         edited((m) => (m.patch as Record<string, unknown>).count = 1e9),
@@ -150,14 +158,14 @@ Deno.test({
       [
         "an unknown extractor",
         edited((m) => (m.patch as Record<string, unknown>).extractor = { kind: "python", code: "import os" }),
-        /extractor\.kind "python" is unknown/,
+        /field patch\.extractor\.kind must be one of clip, onnx: got "python"/,
       ],
       [
         "losses as text",
         edited((m) =>
           ((m.enrollment as Record<string, unknown>).losses as Record<string, unknown>).normal = "[1,2]"
         ),
-        /losses\.normal is not a list of numbers/,
+        /field enrollment\.losses\.normal must be a list of finite numbers: got "\[1,2\]"/,
       ],
       ["a newer format", edited((m) => m.formatVersion = 99), /newer ADP Edge \(format 99/],
       [
@@ -261,7 +269,7 @@ Deno.test({
       assert.equal(escape.reason, "scoring-failed");
       assert.match(
         escape.error!,
-        /Backbone field "onnx" points outside the description's folder.*"\/etc\/passwd"/,
+        /field onnx must be a path inside the description's folder .*: got "\/etc\/passwd"/,
       );
       await processor.stop();
       for (const t of Object.values(trackers)) t.stop();
@@ -307,8 +315,8 @@ Deno.test({
         () => loadBackboneConfig(path),
         (e) =>
           e instanceof ConfigError && e.message.includes(path) &&
-          e.message.includes(`points outside the description's folder`) &&
-          e.message.includes(JSON.stringify(onnx)),
+          e.message.includes(`field onnx must be a path inside the description's folder`) &&
+          e.message.includes(`: got ${JSON.stringify(onnx)}`),
         onnx,
       );
     }
@@ -327,7 +335,7 @@ Deno.test({
           interpolation: "bilinear",
           intensity: "auto",
         }),
-      (e) => e instanceof ConfigError && /points outside/.test(e.message),
+      (e) => e instanceof ConfigError && /field onnx must be a path inside/.test(e.message),
     );
   },
 });

@@ -15,8 +15,11 @@ import { ConfigError, ShapeError } from "../../errors.ts";
 
 /** A single-channel float map, row-major. */
 export interface FloatMap {
+  /** Columns. */
   width: number;
+  /** Rows. */
   height: number;
+  /** [height, width]. */
   data: Float32Array;
 }
 

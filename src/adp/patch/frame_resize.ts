@@ -14,7 +14,9 @@ export type BackboneInterpolation = "bilinear" | "bicubic";
 
 /** How a backbone takes frames of another size. */
 export interface FrameResize {
+  /** Squashed whole, or shorter side scaled and centre-cropped. */
   resize: BackboneResize;
+  /** The resampling filter. */
   interpolation: BackboneInterpolation;
 }
 
@@ -57,6 +59,8 @@ export function resizeFrame(
 export interface PatchInputSpec extends FrameResize {
   /** Names the input among a frame's `patchInputs`; equal keys mean equal inputs. */
   key: string;
+  /** The input's width. */
   width: number;
+  /** The input's height. */
   height: number;
 }

@@ -31,9 +31,13 @@ import { ConfigError, ShapeError } from "../../errors.ts";
 
 /** Patch vectors of `n` images on a `gridH`×`gridW` grid, row-major, each L2-normalised. */
 export interface PatchFeatures {
+  /** Images. */
   n: number;
+  /** Patch-grid rows. */
   gridH: number;
+  /** Patch-grid columns. */
   gridW: number;
+  /** Width of a patch vector. */
   dim: number;
   /** [n, gridH·gridW, dim]. */
   data: Float32Array;
@@ -182,4 +186,40 @@ export class PatchHead {
   async dispose(): Promise<void> {
     await this.#session.dispose();
   }
+}
+
+/** One {@linkcode PatchFeatures} per image, each a view of `features.data` (nothing is copied). */
+export function splitFeatures(features: PatchFeatures): PatchFeatures[] {
+  const per = features.gridH * features.gridW * features.dim;
+  return Array.from({ length: features.n }, (_, i) => ({
+    ...features,
+    n: 1,
+    data: features.data.subarray(i * per, (i + 1) * per),
+  }));
+}
+
+/**
+ * Concatenates patch features of the same grid and width along the image axis.
+ *
+ * @throws {ShapeError} when grids or widths differ
+ */
+export function concatFeatures(parts: readonly PatchFeatures[]): PatchFeatures {
+  if (parts.length === 1) return parts[0];
+  const [first] = parts;
+  let n = 0;
+  for (const p of parts) {
+    if (p.gridH !== first.gridH || p.gridW !== first.gridW || p.dim !== first.dim) {
+      throw new ShapeError(
+        `Patch features differ: ${p.gridH}×${p.gridW}×${p.dim} vs ${first.gridH}×${first.gridW}×${first.dim}`,
+      );
+    }
+    n += p.n;
+  }
+  const data = new Float32Array(n * first.gridH * first.gridW * first.dim);
+  let at = 0;
+  for (const p of parts) {
+    data.set(p.data, at);
+    at += p.data.length;
+  }
+  return { n, gridH: first.gridH, gridW: first.gridW, dim: first.dim, data };
 }

@@ -6,60 +6,10 @@
  * be vouched for by its own frame's patches beyond a radius (self-reference, a second small graph),
  * and a frame may be scored through several views whose distance grids are averaged back.
  *
- * ## Final configuration (measured with the proxy backbone, `bench/patch_quality.ts --variant final`)
- * - Patch vectors: the baseline's, unchanged — the backbone's described outputs (features_14,
- *   features_28) at 224×224, whole frame squashed, each 3×3 averaged, L2-normalised, features_28
- *   pooled to 14×14, concatenated, L2 (patch_features.ts); intensity `auto` (greyscale frames
- *   standardised, colour frames raw; backbone.ts).
- * - Memory: each shot and its flips (`identity`, `flipH`, `flipV`, `rot180`).
- * - Test: the frame through the same four views, grids averaged in the frame's orientation.
- * - Self-reference radius 2 cells; distance = min(memory, self).
- * - Image score: the largest averaged patch distance. Map: bilinear to the frame, Gaussian σ = 4 px
- *   at 224 (anomaly_map.ts). {@linkcode PATCH_DEFAULTS} holds these values.
- *
- * Mean of seeds 0, 1, 2; baseline = the README's procedure re-run here on the same draws. With our
- * draws (src/random.ts) and, in brackets, with numpy's RandomState draws that the README used
- * (src/eval/numpy_choice.ts, `--draw numpy`; our baseline then matches the README to ≤ 0.001):
- *
- * | dataset, metric     | K=1           | 2             | 4             | 8             | 16            |
- * | ------------------- | ------------- | ------------- | ------------- | ------------- | ------------- |
- * | tile image, base    | 0.687 (0.636) | 0.690 (0.704) | 0.736 (0.713) | 0.765 (0.744) | 0.785 (0.783) |
- * | tile image, final   | 0.787 (0.775) | 0.802 (0.799) | 0.814 (0.802) | 0.828 (0.820) | 0.840 (0.839) |
- * | tile pixel, base    | 0.637 (0.623) | 0.666 (0.646) | 0.654 (0.663) | 0.665 (0.658) | 0.670 (0.685) |
- * | tile pixel, final   | 0.677 (0.684) | 0.692 (0.693) | 0.692 (0.696) | 0.696 (0.699) | 0.704 (0.707) |
- * | bottle image, base  | 0.991 (0.993) | 0.994 (0.994) | 0.995 (0.995) | 0.997 (0.995) | 0.998 (0.996) |
- * | bottle image, final | 0.993 (0.996) | 0.997 (0.997) | 0.997 (0.997) | 0.997 (0.997) | 0.999 (0.998) |
- * | bottle pixel, base  | 0.974 (0.975) | 0.977 (0.976) | 0.978 (0.977) | 0.978 (0.978) | 0.978 (0.978) |
- * | bottle pixel, final | 0.979 (0.979) | 0.980 (0.979) | 0.980 (0.980) | 0.980 (0.980) | 0.980 (0.980) |
- *
- * What each idea did on magnetic tile (image/pixel AUROC at K = 1, 4, 16, our draws), in the order
- * they were kept:
- * - flips in the memory: image +0.03 at every K, pixel +0.00…+0.01 (all eight symmetries: the same
- *   at twice the memory; quarter turns put the tiles' vertical grinding marks sideways).
- * - intensity standardisation: image +0.00/+0.02/+0.01, pixel +0.00/+0.02/+0.02; on bottle it costs
- *   0.005 pixel AUROC, hence `auto`.
- * - self-reference r = 2: image +0.04/+0.02/+0.00, pixel +0.02/+0.01/+0.00 on its own (tried on
- *   features_14 alone); with the two above, image 0.740/0.775/0.819, pixel 0.673/0.687/0.696. r = 1
- *   the same, r = 3 weaker, the mean of the two distances instead of the minimum weaker at K = 16.
- *   On bottle it changes nothing beyond 0.001.
- * - test views, averaged: two views image +0.01…+0.02, four views +0.05/+0.04/+0.02 (→ the final
- *   row); eight views with an eight-view memory: the same image AUROC, pixel +0.004…+0.010, at four
- *   times the search.
- * - Gaussian blur of the map: pixel +0.001 on tile, −0.001 on bottle (kept: the maps are for people).
- *
- * Tried and dropped (image AUROC change from the baseline unless said): input 320² (−0.02…−0.04);
- * aspect-preserving input at scale 0.5/0.75/1.0 (K = 1 −0.05…−0.09, K ≥ 4 −0.02…+0.03; pixel
- * −0.02…+0.05, and every frame gets its own grid); stride-8 grid (−0.02…+0.00); 5×5 neighbourhood
- * (−0.04); 1×1 (±0.01); features_14 alone (+0.01/+0.02/+0.02 alone, nothing once the kept ideas were
- * in, and bottle's pixel AUROC wants features_28); adding features_7 (−0.05…+0.01); mean of the top
- * 3 or 10 patch distances as image score (−0.02…+0.01); maximum of the blurred map as image score
- * (−0.01); centring on the memory's mean patch (−0.08); illumination flattening (a high-pass before
- * the network: −0.05…−0.07 on top of the final setup, pixel +0.005).
- *
- * Runtime on 2 shared CPU cores (onnxruntime CPU, 2 threads): extraction ≈ 10 ms per view at 224²
- * (+ ≈ 7 ms PNG decode of a 900² bottle frame), so ≈ 41 ms per tile frame and ≈ 52 ms per bottle
- * frame with four views; memory + self-reference search 1–4 ms per frame (K = 16: 12 544 memory
- * patches); map 1.4 ms (224² upsample + blur).
+ * {@linkcode PATCH_DEFAULTS} is the configuration measured best with the proxy backbone on MVTec bottle and
+ * magnetic tile: the shots and their flips in the memory, frames scored through the same four views,
+ * self-reference radius 2, the largest patch distance as image score. The figures, and the ideas tried
+ * and dropped, are in bench/PATCH_QUALITY.md; `bench/patch_quality.ts` reproduces them.
  *
  * @module
  */
@@ -78,7 +28,7 @@ import { ConfigError, ShapeError } from "../../errors.ts";
 import type { PatchFeatures } from "./patch_features.ts";
 import { type View, viewSourceCells } from "./views.ts";
 
-/** The configuration measured best on MVTec bottle and magnetic tile (see the table above). */
+/** The configuration measured best on MVTec bottle and magnetic tile (bench/PATCH_QUALITY.md). */
 export const PATCH_DEFAULTS = {
   /** Extractor: the backbone description's outputs and size; this intensity treatment. */
   intensity: "auto",
@@ -109,7 +59,7 @@ export type ImageScoreRule =
 
 /** Options for {@linkcode PatchMemory.create}. */
 export interface PatchMemoryOptions {
-  /** @default {{ kind: "max" }} */
+  /** How patch distances become an image score. @default {{ kind: "max" }} */
   imageScore?: ImageScoreRule;
   /**
    * Largest similarity matrix one run computes (queries × memory), bounding memory use.
@@ -130,8 +80,11 @@ export interface PatchMemoryOptions {
 
 /** Patch distances and image scores of test images. */
 export interface PatchScores {
+  /** Test images. */
   n: number;
+  /** Patch-grid rows. */
   gridH: number;
+  /** Patch-grid columns. */
   gridW: number;
   /** [n, gridH·gridW]: 1 − the largest cosine to any memory patch. */
   distances: Float32Array;
@@ -186,6 +139,7 @@ const EXCLUDED = -4;
 export class PatchMemory {
   /** Memory patches. */
   readonly size: number;
+  /** Width of a patch vector. */
   readonly dim: number;
   readonly #memory: Float32Array;
   readonly #session: OnnxSession;
@@ -347,7 +301,7 @@ export class PatchMemory {
    * TensorFlow-style padding is one-sided, so a flipped frame is sampled on a shifted lattice).
    *
    * @param features `frames × views.length` single-frame features, frame-major (as
-   *   {@linkcode extractViews} returns them)
+   *   `extractViews` and `testViewFeatures` return them)
    * @param views the views, in the order each frame's features come
    * @returns per frame, its averaged distances and image score
    * @throws {ShapeError} when the count is not a multiple of the views or a frame's views disagree

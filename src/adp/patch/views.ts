@@ -7,7 +7,6 @@
  */
 import { ConfigError } from "../../errors.ts";
 import type { Rgb8Image } from "../../image/mod.ts";
-import type { FeatureExtractor, PatchFeatures } from "./backbone.ts";
 
 /** The eight symmetries of the square (the dihedral group D4). */
 export const VIEWS = [
@@ -115,27 +114,4 @@ export function viewSourceCells(size: { width: number; height: number }, view: V
     out[j] = viewed.data[j * 3] | (viewed.data[j * 3 + 1] << 8) | (viewed.data[j * 3 + 2] << 16);
   }
   return out;
-}
-
-/**
- * Patch features of every view of every frame, frame-major (frame 0's views in order, then frame
- * 1's). Views are taken of the frame as the extractor resizes it, so that a quarter turn of a squashed
- * frame is still the square the network expects.
- *
- * @param extractor the feature extractor
- * @param frames the frames
- * @param views the views; `identity` is the frame itself
- * @returns `frames.length × views.length` single-frame features
- */
-export async function extractViews(
-  extractor: FeatureExtractor,
-  frames: readonly Rgb8Image[],
-  views: readonly View[],
-): Promise<PatchFeatures[]> {
-  const viewed: Rgb8Image[] = [];
-  for (const frame of frames) {
-    const prepared = extractor.prepare(frame);
-    for (const view of views) viewed.push(view === "identity" ? prepared : viewOf(prepared, view));
-  }
-  return await extractor.extractEach(viewed);
 }

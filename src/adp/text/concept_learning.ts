@@ -14,10 +14,13 @@ import type { PromptSets } from "./prompts.ts";
 
 /** What concept learning needs of a CLIP model (ClipModel provides it). */
 export interface ConceptTextModel {
+  /** The embedding width E. */
   readonly config: { readonly embedDim: number };
   /** exp of the checkpoint's log logit scale. */
   readonly logitScale: number;
+  /** Text features [texts, E] with `concept` as the placeholder's token embedding. */
   encodeTextWithConcept(texts: string[], placeholder: string, concept: Float32Array): Promise<Float32Array>;
+  /** The gradient of the concept, given the gradient of those text features. */
   conceptVJP(
     texts: string[],
     placeholder: string,
@@ -28,8 +31,11 @@ export interface ConceptTextModel {
 
 /** One step's report. */
 export interface ConceptStep {
+  /** Steps done, from 1. */
   step: number;
+  /** Steps in all. */
   steps: number;
+  /** The loss at this step. */
   loss: number;
   /** Mean P_n over the normal images at this step. */
   normalProbability: number;
@@ -39,24 +45,38 @@ export interface ConceptStep {
 
 /** Settings of one concept's optimisation. */
 export interface ConceptLearningOptions {
+  /** Adam steps. */
   steps: number;
+  /** Adam's learning rate. */
   learningRate: number;
+  /** The loss terms' weights α, λ and margin γ. */
   weights: ConceptLossWeights;
   /** Prompts drawn from each of S_n, S_a and T per step. */
   promptsPerStep: number;
+  /** The prompt draws follow it. */
   seed: number;
   /** The single-token placeholder word standing for the concept, e.g. "sks". */
   placeholder: string;
   /** The prompt sets spoken with the placeholder. */
   prompts: PromptSets;
+  /** Called after each step. */
   onStep?: (s: ConceptStep) => void;
 }
 
 /** The training images' features, unit norm. */
 export interface ConceptData {
+  /** The normal shots' features [K, E]. */
   normals: Float64Array;
   /** Pseudo-anomalies; present for the anomaly-aware concept (eq. 4). */
   anomalies?: Float64Array;
+}
+
+/** A learned concept and the loss of every step that led to it. */
+export interface LearnedConcept {
+  /** The placeholder's learned token embedding [width]. */
+  concept: Float32Array;
+  /** The loss at each step, in order. */
+  losses: number[];
 }
 
 /** Runs the optimisation from `init`; returns the learned concept and the loss of every step. */
@@ -65,7 +85,7 @@ export async function learnConcept(
   init: Float32Array,
   data: ConceptData,
   opts: ConceptLearningOptions,
-): Promise<{ concept: Float32Array; losses: number[] }> {
+): Promise<LearnedConcept> {
   const random = Random.forStream(opts.seed, "concept-prompts");
   const adam = new Adam(init.length, { learningRate: opts.learningRate });
   const e = model.config.embedDim;

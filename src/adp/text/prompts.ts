@@ -51,7 +51,9 @@ export const TEMPLATES: readonly string[] = [
 
 /** The prompts of one concept or label: the normal set S_n, the anomalous set S_a, the plain set T. */
 export interface PromptSets {
+  /** S_n: every normal-state phrase through every template. */
   normal: string[];
+  /** S_a: every anomalous-state phrase through every template. */
   anomalous: string[];
   /** Templates around the bare object word: textual inversion's alignment term uses these. */
   plain: string[];
@@ -59,11 +61,11 @@ export interface PromptSets {
 
 /** Options of {@linkcode promptSets}. */
 export interface PromptSetOptions {
-  /** @default NORMAL_STATES */
+  /** Normal-state phrases. @default NORMAL_STATES */
   normalStates?: readonly string[];
-  /** @default ANOMALOUS_STATES */
+  /** Anomalous-state phrases. @default ANOMALOUS_STATES */
   anomalousStates?: readonly string[];
-  /** @default TEMPLATES */
+  /** Sentence templates. @default TEMPLATES */
   templates?: readonly string[];
 }
 

@@ -13,18 +13,23 @@
  */
 import { imageAuroc } from "../../metrics/mod.ts";
 import { normalizeRows } from "../../vector.ts";
-import { normalProbability } from "./concept_loss.ts";
+import { textAnomalyScores } from "./text_score.ts";
 
 /** One candidate: its name and its prompt sets' embeddings G(S_n), G(S_a) (unit norm). */
 export interface PromptCandidate {
+  /** How weights and AUROCs are keyed: "normal-concept", "anomaly-concept", "label:<word>". */
   name: string;
+  /** G(S_n) [E]. */
   normal: Float64Array;
+  /** G(S_a) [E]. */
   anomalous: Float64Array;
 }
 
 /** Images with known labels (0 normal, 1 pseudo-anomaly), unit-norm features [V, E]. */
 export interface PseudoValidation {
+  /** [V, E], unit rows. */
   features: Float64Array;
+  /** [V]: 0 normal, 1 pseudo-anomaly. */
   labels: Uint8Array;
 }
 
@@ -34,7 +39,9 @@ export interface SelfTuningResult {
   weights: Record<string, number>;
   /** Each candidate's AUROC on the pseudo-validation set. */
   aurocs: Record<string, number>;
+  /** p_n [E], unit norm. */
   prototypeNormal: Float64Array;
+  /** p_a [E], unit norm. */
   prototypeAnomalous: Float64Array;
 }
 
@@ -64,14 +71,4 @@ export function selfTune(
     prototypeNormal: mix((c) => c.normal),
     prototypeAnomalous: mix((c) => c.anomalous),
   };
-}
-
-/** The ADP text score (eq. 7): P(anomalous | x) = 1 − P_n for unit-norm image features [n, E]. */
-export function textAnomalyScores(
-  features: ArrayLike<number>,
-  prototypeNormal: ArrayLike<number>,
-  prototypeAnomalous: ArrayLike<number>,
-  logitScale: number,
-): Float64Array {
-  return normalProbability(features, prototypeNormal, prototypeAnomalous, logitScale).map((p) => 1 - p);
 }

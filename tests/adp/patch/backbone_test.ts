@@ -4,13 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  clipExtractor,
-  loadBackboneConfig,
-  openOnnxExtractor,
-  parseBackboneConfig,
-  type PatchFeatures,
-} from "../../../src/adp/patch/backbone.ts";
+import { loadBackboneConfig, parseBackboneConfig } from "../../../src/adp/patch/backbone_config.ts";
+import { clipExtractor } from "../../../src/adp/patch/clip_extractor.ts";
+import { openOnnxExtractor } from "../../../src/adp/patch/onnx_extractor.ts";
+import type { PatchFeatures } from "../../../src/adp/patch/patch_features.ts";
 import { ConfigError, ShapeError } from "../../../src/errors.ts";
 import { GraphBuilder } from "../../../src/onnx/graph.ts";
 import { reshape } from "../../../src/onnx/ops/shape.ts";
@@ -34,11 +31,12 @@ const PROXY = {
   layout: "NCHW",
 };
 
-function rejects(json: unknown, field: string): void {
+/** Asserts a refusal in the guard's format, `field <field>[ [i]] <what>`, naming the file. */
+function rejects(json: unknown, field: string, what = "must be "): void {
+  const expected = new RegExp(`field ${field}(\\[\\d+\\])? ${what}`);
   assert.throws(
     () => parseBackboneConfig(json, { baseDir: "/m", source: "/m/backbone.json" }),
-    (e) =>
-      e instanceof ConfigError && e.message.includes(`"${field}"`) && e.message.includes("/m/backbone.json"),
+    (e) => e instanceof ConfigError && expected.test(e.message) && e.message.includes("/m/backbone.json"),
     `expected an error naming ${field}`,
   );
 }
@@ -65,7 +63,7 @@ Deno.test("parseBackboneConfig() names the field and the file of every invalid e
   rejects({ ...PROXY, outputs: [] }, "outputs");
   rejects({ ...PROXY, outputs: ["a", "a"] }, "outputs");
   rejects({ ...PROXY, layout: "NHWC" }, "layout");
-  rejects({ ...PROXY, sise: 224 }, "sise");
+  rejects({ ...PROXY, sise: 224 }, "backbone", 'has unknown field "sise"');
   assert.throws(() => parseBackboneConfig([1], { baseDir: "/" }), ConfigError);
 });
 

@@ -3,7 +3,7 @@
  * distance ≈ 0 everywhere, and a foreign patch pasted into a normal frame is where its distances peak.
  */
 import assert from "node:assert/strict";
-import { openOnnxExtractor } from "../../../src/adp/patch/backbone.ts";
+import { openOnnxExtractor } from "../../../src/adp/patch/onnx_extractor.ts";
 import { imageScore, PatchMemory } from "../../../src/adp/patch/patch_memory.ts";
 import { loadImage } from "../../../src/eval/datasets.ts";
 import { resizeBilinear } from "../../../src/image/resize_bilinear.ts";
