@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { ErrorCode, ProcessorError } from "../errors.ts";
+import { ErrorCode, ImageError, ProcessorError } from "../errors.ts";
 
 /** A subject or station id that the contract does not allow. */
 export class SubjectError extends ProcessorError {
@@ -22,6 +22,17 @@ export class MessageError extends ProcessorError {
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.USAGE, message, options);
     this.name = "MessageError";
+  }
+}
+
+/**
+ * A decode worker died on a frame (a decoder crash on hostile input). It is an {@linkcode ImageError}
+ * because the frame is what failed; the pool has replaced the worker already.
+ */
+export class DecoderCrashError extends ImageError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "DecoderCrashError";
   }
 }
 
