@@ -7,7 +7,7 @@
  * @module
  */
 import { MessageError } from "./errors.ts";
-import { printable } from "../guard.ts";
+import { describeValue, type Fields, Guard } from "../guard.ts";
 import { isStationId } from "./subjects.ts";
 
 /** Why a frame got no score. Every frame that is not scored gets a result carrying one of these. */
@@ -288,7 +288,6 @@ export interface ThresholdSetReply {
 // Encoding and decoding
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** JSON bytes of a message. */
 export function encodeMessage(value: unknown): Uint8Array {
@@ -298,75 +297,8 @@ export function encodeMessage(value: unknown): Uint8Array {
 /** Largest request body decoded; requests are a few hundred bytes. */
 const MAX_REQUEST_BYTES = 64 * 1024;
 
-function parseJson(data: Uint8Array | string, what: string, limit = Infinity): unknown {
-  if (typeof data !== "string" && data.length > limit) {
-    throw new MessageError(`${what} is too large: ${data.length} bytes, the limit is ${limit}`);
-  }
-  let text: string;
-  try {
-    text = typeof data === "string" ? data : decoder.decode(data);
-  } catch (error) {
-    throw new MessageError(`${what} is not UTF-8 text`, { cause: error });
-  }
-  if (text.trim() === "") throw new MessageError(`${what} is empty: expected a JSON object`);
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new MessageError(`${what} is not valid JSON: ${(error as Error).message}`, { cause: error });
-  }
-}
-
-type Fields = Record<string, unknown>;
-
-function object(value: unknown, what: string): Fields {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new MessageError(`${what} must be a JSON object`);
-  }
-  return value as Fields;
-}
-
-function onlyFields(fields: Fields, allowed: readonly string[], what: string): void {
-  const unknown = Object.keys(fields).filter((k) => !allowed.includes(k));
-  if (unknown.length) {
-    throw new MessageError(
-      `${what} has unknown field${unknown.length > 1 ? "s" : ""} ${
-        unknown.map((k) => JSON.stringify(printable(k))).join(", ")
-      }: allowed are ${allowed.join(", ")}`,
-    );
-  }
-}
-
-function integer(v: unknown, name: string, min: number, max: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw new MessageError(`Field ${name} must be an integer from ${min} to ${max}: got ${describe(v)}`);
-  }
-  return v;
-}
-
-function finite(v: unknown, name: string): number {
-  if (typeof v !== "number" || !Number.isFinite(v)) {
-    throw new MessageError(`Field ${name} must be a finite number: got ${describe(v)}`);
-  }
-  return v;
-}
-
-function text(v: unknown, name: string, max: number): string {
-  // deno-lint-ignore no-control-regex
-  if (typeof v !== "string" || v.length === 0 || v.length > max || /[\x00-\x1f\x7f]/.test(v)) {
-    throw new MessageError(
-      `Field ${name} must be 1–${max} characters without control characters: got ${describe(v)}`,
-    );
-  }
-  return v;
-}
-
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(printable(v));
-  if (Array.isArray(v)) return `a list of ${v.length}`;
-  if (v === null) return "null";
-  if (typeof v === "object") return "an object";
-  return String(v);
-}
+/** Every payload is checked through this one guard: refusals read `field X must be …: got …`. */
+const guard: Guard = new Guard((message, options) => new MessageError(message, options));
 
 /**
  * Decodes and validates an enrollment request. Unknown fields, absurd shot counts and malformed
@@ -385,28 +317,35 @@ function describe(v: unknown): string {
  * ```
  */
 export function decodeEnrollRequest(data: Uint8Array | string): EnrollRequest {
-  const what = "Enrollment request";
-  const f = object(parseJson(data, what, MAX_REQUEST_BYTES), what);
-  onlyFields(f, ["shots", "seed", "label", "steps", "frameIds"], what);
-  if (f.shots === undefined) {
-    throw new MessageError(`${what} lacks field shots (1–${ENROLL_LIMITS.maxShots})`);
+  const f = guard.object(guard.parseJson(data, "Enrollment request", MAX_REQUEST_BYTES), "request");
+  guard.only(f, ["shots", "seed", "label", "steps", "frameIds"], "request");
+  const shots = guard.integer(f.shots, "shots", { min: ENROLL_LIMITS.minShots, max: ENROLL_LIMITS.maxShots });
+  const req: EnrollRequest = { shots };
+  if (f.seed !== undefined) req.seed = guard.integer(f.seed, "seed", { min: 0, max: ENROLL_LIMITS.maxSeed });
+  if (f.label !== undefined) {
+    req.label = guard.string(f.label, "label", { max: ENROLL_LIMITS.maxLabel, controls: false });
   }
-  const req: EnrollRequest = {
-    shots: integer(f.shots, "shots", ENROLL_LIMITS.minShots, ENROLL_LIMITS.maxShots),
-  };
-  if (f.seed !== undefined) req.seed = integer(f.seed, "seed", 0, ENROLL_LIMITS.maxSeed);
-  if (f.label !== undefined) req.label = text(f.label, "label", ENROLL_LIMITS.maxLabel);
-  if (f.steps !== undefined) req.steps = integer(f.steps, "steps", 1, ENROLL_LIMITS.maxSteps);
-  if (f.frameIds !== undefined) {
-    if (!Array.isArray(f.frameIds)) throw new MessageError("Field frameIds must be a list of frame ids");
-    const ids = f.frameIds.map((id, i) => text(id, `frameIds[${i}]`, ENROLL_LIMITS.maxFrameId));
-    if (new Set(ids).size !== ids.length) throw new MessageError("Field frameIds lists a frame twice");
-    if (ids.length !== req.shots) {
-      throw new MessageError(`Field frameIds lists ${ids.length} frames but shots is ${req.shots}`);
-    }
-    req.frameIds = ids;
+  if (f.steps !== undefined) {
+    req.steps = guard.integer(f.steps, "steps", { min: 1, max: ENROLL_LIMITS.maxSteps });
   }
+  if (f.frameIds !== undefined) req.frameIds = frameIdsField(f.frameIds, shots);
   return req;
+}
+
+/** The request's frame ids: exactly `shots` distinct ones. */
+function frameIdsField(v: unknown, shots: number): string[] {
+  if (!Array.isArray(v)) guard.reject("frameIds", "a list of frame ids", v);
+  const ids = v.map((id, i) =>
+    guard.string(id, `frameIds[${i}]`, { max: ENROLL_LIMITS.maxFrameId, controls: false })
+  );
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (twice !== undefined) {
+    throw guard.error(`field frameIds must list each frame once: got ${describeValue(twice)} twice`);
+  }
+  if (ids.length !== shots) {
+    throw guard.error(`field frameIds must list as many frames as shots (${shots}): got ${ids.length}`);
+  }
+  return ids;
 }
 
 /**
@@ -415,9 +354,8 @@ export function decodeEnrollRequest(data: Uint8Array | string): EnrollRequest {
  * @throws {MessageError} when it is not `{"station": "<id>"}`
  */
 export function decodeStationRequest(data: Uint8Array | string): StationRequest {
-  const what = "Request";
-  const f = object(parseJson(data, what, MAX_REQUEST_BYTES), what);
-  onlyFields(f, ["station"], what);
+  const f = guard.object(guard.parseJson(data, "Request", MAX_REQUEST_BYTES), "request");
+  guard.only(f, ["station"], "request");
   return { station: stationField(f.station) };
 }
 
@@ -427,34 +365,37 @@ export function decodeStationRequest(data: Uint8Array | string): StationRequest 
  * @throws {MessageError} when it is not `{"station": "<id>", "threshold": <finite number>}`
  */
 export function decodeThresholdSetRequest(data: Uint8Array | string): ThresholdSetRequest {
-  const what = "Threshold request";
-  const f = object(parseJson(data, what, MAX_REQUEST_BYTES), what);
-  onlyFields(f, ["station", "threshold"], what);
-  return { station: stationField(f.station), threshold: finite(f.threshold, "threshold") };
+  const f = guard.object(guard.parseJson(data, "Threshold request", MAX_REQUEST_BYTES), "request");
+  guard.only(f, ["station", "threshold"], "request");
+  return { station: stationField(f.station), threshold: guard.number(f.threshold, "threshold") };
 }
 
 function stationField(v: unknown): string {
-  if (!isStationId(v)) {
-    throw new MessageError(
-      `Field station must be a station id (1–64 characters of A–Z, a–z, 0–9, _ and -): got ${describe(v)}`,
-    );
-  }
+  if (!isStationId(v)) guard.reject("station", "a station id (1–64 characters of A–Z, a–z, 0–9, _ and -)", v);
   return v;
 }
 
 type FieldType = "string" | "number" | "boolean" | "object";
 
-function checkEvent(
-  f: Fields,
-  what: string,
-  required: Record<string, FieldType | `nullable-${FieldType}`>,
-): void {
+/** How a field type reads in a refusal. */
+const FIELD_TYPE_TEXT: Record<FieldType, string> = {
+  string: "a string",
+  number: "a number",
+  boolean: "true or false",
+  object: "an object",
+};
+
+/**
+ * Checks only the types of the contract's fields, leniently: a string may be empty and fields
+ * not listed pass, so that a newer service adding or widening a field does not break this client.
+ */
+function checkEvent(f: Fields, required: Record<string, FieldType | `nullable-${FieldType}`>): void {
   for (const [key, spec] of Object.entries(required)) {
     const v = f[key];
     const nullable = spec.startsWith("nullable-");
     const type = (nullable ? spec.slice("nullable-".length) : spec) as FieldType;
     const ok = (nullable && v === null) || (v !== null && typeof v === type);
-    if (!ok) throw new MessageError(`${what} field ${key} is not ${nullable ? "null or " : ""}${type}`);
+    if (!ok) guard.reject(key, `${nullable ? "null or " : ""}${FIELD_TYPE_TEXT[type]}`, v);
   }
 }
 
@@ -477,8 +418,8 @@ const RESULT_FIELDS: Record<string, FieldType | `nullable-${FieldType}`> = {
  * @throws {MessageError} when a contract field is missing or of the wrong type
  */
 export function decodeResult(data: Uint8Array | string): ResultMessage {
-  const f = object(parseJson(data, "Result"), "Result");
-  checkEvent(f, "Result", RESULT_FIELDS);
+  const f = guard.object(guard.parseJson(data, "Result"), "result");
+  checkEvent(f, RESULT_FIELDS);
   return f as unknown as ResultMessage;
 }
 
@@ -488,10 +429,10 @@ export function decodeResult(data: Uint8Array | string): ResultMessage {
  * @throws {MessageError} when a contract field is missing or of the wrong type
  */
 export function decodeAnomaly(data: Uint8Array | string): AnomalyMessage {
-  const f = object(parseJson(data, "Anomaly event"), "Anomaly event");
-  checkEvent(f, "Anomaly event", { ...RESULT_FIELDS, score: "number", map: "object" });
+  const f = guard.object(guard.parseJson(data, "Anomaly event"), "event");
+  checkEvent(f, { ...RESULT_FIELDS, score: "number", map: "object" });
   if (f.heatmap !== null && typeof f.heatmap !== "object") {
-    throw new MessageError("Anomaly event field heatmap is not null or an object");
+    guard.reject("heatmap", "null or an object", f.heatmap);
   }
   return f as unknown as AnomalyMessage;
 }
@@ -502,11 +443,9 @@ export function decodeAnomaly(data: Uint8Array | string): AnomalyMessage {
  * @throws {MessageError} when it is neither an acknowledgement nor a refusal
  */
 export function decodeEnrollReply(data: Uint8Array | string): EnrollReply {
-  const f = object(parseJson(data, "Enrollment reply"), "Enrollment reply");
-  if (f.ok === true) {
-    checkEvent(f, "Enrollment reply", { jobId: "string", station: "string", shots: "number" });
-  } else if (f.ok === false) checkEvent(f, "Enrollment reply", { code: "string", error: "string" });
-  else throw new MessageError("Enrollment reply field ok is not a boolean");
+  const f = guard.object(guard.parseJson(data, "Enrollment reply"), "reply");
+  if (guard.boolean(f.ok, "ok")) checkEvent(f, { jobId: "string", station: "string", shots: "number" });
+  else checkEvent(f, { code: "string", error: "string" });
   return f as unknown as EnrollReply;
 }
 
@@ -516,8 +455,8 @@ export function decodeEnrollReply(data: Uint8Array | string): EnrollReply {
  * @throws {MessageError} when a field is missing or of the wrong type
  */
 export function decodeEnrollProgress(data: Uint8Array | string): EnrollProgressMessage {
-  const f = object(parseJson(data, "Enrollment progress"), "Enrollment progress");
-  checkEvent(f, "Enrollment progress", {
+  const f = guard.object(guard.parseJson(data, "Enrollment progress"), "progress");
+  checkEvent(f, {
     jobId: "string",
     station: "string",
     stage: "string",
