@@ -14,6 +14,7 @@ const PRIVATE_MAX_PAYLOAD = 8 * 1024 * 1024;
 
 /** A connection the demo made, and the private server behind it if the demo started one. */
 export interface Bus {
+  /** The server's URL (several comma-separated for a cluster). */
   url: string;
   /** The private server, when the demo started it. */
   server?: NatsServerProcess;

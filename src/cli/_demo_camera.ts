@@ -21,7 +21,9 @@ const DEFECT_FRAMES_EACH = 4;
 export interface DemoFrame {
   /** Path under the bottle folder, e.g. `test/broken_large/000.png`. */
   source: string;
+  /** The PNG file's bytes, published as they are. */
   bytes: Uint8Array;
+  /** Whether it shows a defect (from its folder). */
   defective: boolean;
 }
 

@@ -20,12 +20,15 @@ import { fixed, say, unlessInterrupted } from "./_demo_console.ts";
 
 /** Results and anomaly events received, by frame id. */
 export interface Tally {
+  /** Results of the streamed frames. */
   results: Map<string, ResultMessage>;
+  /** Anomaly events, counted once printed. */
   anomalies: Map<string, AnomalyMessage>;
 }
 
 /** What {@linkcode followEvents} needs to know of the run. */
 export interface FollowOptions {
+  /** The station streamed. */
   station: string;
   /** The service's state dir, where file heat maps are. */
   stateDir: string;

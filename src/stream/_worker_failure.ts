@@ -19,6 +19,7 @@ import {
 export interface WorkerFailure {
   /** The error's class name (`ImageError`, `TypeError`, …). */
   name: string;
+  /** The error's message, unchanged. */
   message: string;
   /** The {@linkcode ErrorCode} of a {@linkcode ProcessorError}; absent for other errors. */
   code?: ErrorCode;

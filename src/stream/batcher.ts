@@ -33,6 +33,7 @@ export interface BatcherOptions {
   maxWaitMs: number;
   /** The decode workers' pixel limit (the intake checked the header against the same one). */
   maxPixels: number;
+  /** Where a batch failing outside scoring is reported. */
   log: (line: string) => void;
 }
 
@@ -65,6 +66,8 @@ export class Batcher {
   #finishing = false;
 
   /**
+   * A batcher that starts taking frames on {@linkcode pump} and scoring them in {@linkcode run}.
+   *
    * @param clip the model of the vision pass
    * @param intake where queued frames are taken from
    * @param publisher where scores and failures go

@@ -47,6 +47,8 @@ export class DecodePool {
   #closed = false;
 
   /**
+   * Starts the workers.
+   *
    * @param size number of workers; @default cores − 1, 1 to 4
    */
   constructor(size?: number) {

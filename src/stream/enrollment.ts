@@ -39,19 +39,25 @@ import {
 
 /** What the enrollment manager needs from the service. */
 export interface EnrollmentHost {
+  /** The model every enrollment runs on. */
   readonly clip: ClipModel;
+  /** Recent frames of each station, for requests naming frame ids. */
   readonly ring: FrameRing;
   /** The version of the station's profile in force; 0 when it has none. */
   currentVersion(station: string): number;
   /** Checks, persists and swaps in a new profile; returns its version. */
   install(station: string, profile: StationProfile): Promise<number>;
+  /** Where job log lines go. */
   log(line: string): void;
 }
 
 /** Options of {@linkcode EnrollmentManager}. */
 export interface EnrollmentOptions {
+  /** The service's state dir: job records go to its `jobs/` folder. */
   stateDir: string;
+  /** Queue group of the request subscription. */
   queueGroup: string;
+  /** This instance's id, in job records and locks. */
   instance: string;
   /** How long to wait for a station's next frames. @default 120000 */
   collectTimeoutMs?: number;
@@ -109,6 +115,13 @@ export class EnrollmentManager {
   #loop: Promise<void> | undefined;
   #stopping = false;
 
+  /**
+   * Takes requests once {@linkcode start} is called.
+   *
+   * @param nc the connection requests come in and progress goes out on
+   * @param host the model, the ring and profile installation
+   * @param opts state dir, queue group, timeouts, locks
+   */
   constructor(nc: NatsConnection, host: EnrollmentHost, opts: EnrollmentOptions) {
     this.#nc = nc;
     this.#host = host;

@@ -49,6 +49,8 @@ export class FrameIntake {
   #invalidStationFrames = 0;
 
   /**
+   * An intake with no frame waiting.
+   *
    * @param stations the station table (a new station is added on its first frame)
    * @param publisher answers refused and dropped frames
    * @param ring keeps the recent frames of each station

@@ -43,6 +43,7 @@ export interface ModelRef {
 
 /** `adp.results.<station>`: one per frame received, scored or not. */
 export interface ResultMessage {
+  /** The station the frame came from. */
   station: string;
   /** The `Adp-Frame-Id` header, or an id the service made up when there was none (or it was unusable). */
   frameId: string;
@@ -58,22 +59,31 @@ export interface ResultMessage {
   textScore: number | null;
   /** Patch branch image score; null when not scored. */
   patchScore: number | null;
+  /** The station's threshold in force, in the score's units; null when it has no profile. */
   threshold: number | null;
+  /** Whether `score` reached `threshold`; null when not scored. */
   anomalous: boolean | null;
+  /** Version of the profile that scored the frame (or is in force); null when there is none. */
   profileVersion: number | null;
+  /** The model the service runs. */
   model: ModelRef;
   /** From receipt to this result, in the service. */
   latencyMs: number;
   /** Why the frame was not scored: one clear sentence. */
   error?: string;
+  /** Why the frame was not scored, as a code to act on (`error` says it in words). */
   reason?: FrameErrorReason;
 }
 
 /** A hot region of an anomaly map, in frame pixels. */
 export interface AnomalyRegion {
+  /** Left edge. */
   x: number;
+  /** Top edge. */
   y: number;
+  /** Width. */
   width: number;
+  /** Height. */
   height: number;
   /** Highest map value inside. */
   peak: number;
@@ -85,18 +95,27 @@ export interface AnomalyRegion {
 export interface HeatmapRef {
   /** `object-store`: key in NATS object store `bucket`; `file`: path relative to the state dir. */
   store: "object-store" | "file";
+  /** The object store bucket (`object-store` only). */
   bucket?: string;
+  /** Object key, or file path relative to the state dir. */
   key: string;
+  /** PNG width in pixels. */
   width: number;
+  /** PNG height in pixels. */
   height: number;
+  /** Always PNG. */
   contentType: "image/png";
 }
 
 /** The anomaly map's summary. */
 export interface MapSummary {
+  /** Map width in cells. */
   width: number;
+  /** Map height in cells. */
   height: number;
+  /** Lowest map value. */
   min: number;
+  /** Highest map value. */
   max: number;
   /** Level above which pixels form regions: 60% of the way from the map's median to its peak. */
   level: number;
@@ -106,15 +125,23 @@ export interface MapSummary {
 
 /** `adp.anomalies.<station>`: the result of an anomalous frame, with the map and the heat map. */
 export interface AnomalyMessage extends ResultMessage {
+  /** Fused score: anomalous frames always have one. */
   score: number;
+  /** The threshold the score reached. */
   threshold: number;
+  /** Always true: only anomalous frames get an event. */
   anomalous: true;
+  /** Version of the profile that scored the frame. */
   profileVersion: number;
+  /** Frame width in pixels: regions are in frame pixels. */
   frameWidth: number;
+  /** Frame height in pixels. */
   frameHeight: number;
+  /** The anomaly map's summary. */
   map: MapSummary;
   /** The overlay PNG (map blended over the frame); null when it could not be made or stored. */
   heatmap: HeatmapRef | null;
+  /** Why there is no heat map, when there is none. */
   heatmapError?: string;
 }
 
@@ -132,6 +159,7 @@ export const ENROLL_LIMITS = {
 export interface EnrollRequest {
   /** Good parts to learn from (1–16). */
   shots: number;
+  /** Seed of everything random in enrollment (0 to 2³² − 1). */
   seed?: number;
   /** The part's name ("bottle"). */
   label?: string;
@@ -159,16 +187,27 @@ export type EnrollRefusal = typeof EnrollRefusal[keyof typeof EnrollRefusal];
 /** The reply to an enrollment request. */
 export type EnrollReply =
   | {
+    /** Accepted: the job runs. */
     ok: true;
+    /** The job's id, in every progress message of the job. */
     jobId: string;
     station: string;
+    /** Frames the job enrolls from. */
     shots: number;
     /** `next-frames`: the next `shots` frames; `frame-ids`: the frames named in the request. */
     source: "next-frames" | "frame-ids";
     /** Jobs of other stations queued for the model before this one. */
     jobsAhead: number;
   }
-  | { ok: false; station: string; code: EnrollRefusal; error: string };
+  | {
+    /** Refused: no job runs, the profile in force stays. */
+    ok: false;
+    station: string;
+    /** Why, as a code to act on. */
+    code: EnrollRefusal;
+    /** Why, in words. */
+    error: string;
+  };
 
 /** Stages of a job beyond enrollment's own (see `EnrollStage` in src/adp/enroll.ts). */
 export const JobStage = {
@@ -181,13 +220,17 @@ export const JobStage = {
 
 /** `adp.enroll.<station>.progress` */
 export interface EnrollProgressMessage {
+  /** The job the message belongs to (from the enrollment reply). */
   jobId: string;
+  /** The station being enrolled. */
   station: string;
   /** `collecting`, `queued`, an enrollment stage (`features` … `calibration`), `saving`, `done` or `failed`. */
   stage: string;
   /** Of the enrollment, 0–100. */
   percent: number;
+  /** Estimated seconds left; null before there is a basis for one. */
   etaSeconds: number | null;
+  /** What is happening, in words. */
   message: string;
   /** RFC 3339. */
   at: string;
@@ -197,41 +240,61 @@ export interface EnrollProgressMessage {
   profileVersion?: number;
   /** Why the job failed (on `failed`); the previous profile stays in force. */
   error?: string;
+  /** Optimisation step of the stage, when it has steps. */
   step?: number;
+  /** Steps of the stage, when it has steps. */
   steps?: number;
+  /** The stage's loss at `step`, when it has one. */
   loss?: number;
 }
 
 /** A profile as listed by the service. */
 export interface ProfileSummary {
+  /** The station. */
   station: string;
+  /** Profile version (1 for the first enrollment). */
   version: number;
+  /** Threshold in force, in the score's units. */
   threshold: number;
+  /** When the profile was made (RFC 3339). */
   createdAt: string;
+  /** The part's name given at enrollment, if any. */
   label: string | null;
+  /** Good parts it was enrolled from. */
   shots: number;
+  /** The model it was enrolled with. */
   model: ModelRef;
 }
 
 /** Latency percentiles over the last frames (up to 1024). */
 export interface LatencySummary {
+  /** Median in milliseconds; null before any frame. */
   p50: number | null;
+  /** 99th percentile in milliseconds; null before any frame. */
   p99: number | null;
+  /** Frames the percentiles are over. */
   count: number;
 }
 
 /** One station in `adp.svc.status`. */
 export interface StationStatus {
+  /** The station. */
   station: string;
+  /** Version of the profile in force; null when none. */
   profileVersion: number | null;
+  /** Threshold in force; null when no profile. */
   threshold: number | null;
   /** Why the station's profile file was refused, when it was. */
   profileError: string | null;
+  /** Frames received. */
   received: number;
+  /** Frames scored. */
   scored: number;
+  /** Frames found anomalous. */
   anomalies: number;
   /** Frames that got an error result, by reason. */
   dropped: Partial<Record<FrameErrorReason, number>>;
+  /** Receipt-to-result latency. */
   latencyMs: LatencySummary;
   /** Frames waiting in the station's queue now. */
   queued: number;
@@ -241,24 +304,35 @@ export interface StationStatus {
 
 /** `adp.svc.status` reply (one per instance). */
 export interface StatusReply {
+  /** This instance's id. */
   instance: string;
+  /** The model, and the execution provider it runs on. */
   model: ModelRef & { provider: string };
+  /** When the instance started (RFC 3339). */
   startedAt: string;
+  /** Queue group of its frame, enrollment and profile subscriptions. */
   queueGroup: string;
+  /** Whether JetStream is on (shared profiles, durable events). */
   jetstream: boolean;
+  /** Decode workers. */
   workers: number;
+  /** Frames per model batch. */
   maxBatch: number;
+  /** Longest wait for a batch to fill. */
   maxWaitMs: number;
   /** Frames whose subject named no valid station. */
   invalidStationFrames: number;
   /** Anomaly events whose heat map was skipped or failed. */
   heatmapFailures: number;
+  /** Enrollment jobs waiting for the model. */
   enrollQueue: number;
+  /** Every station this instance has seen, by id. */
   stations: StationStatus[];
 }
 
 /** `adp.svc.profiles.list` reply. */
 export interface ProfileListReply {
+  /** Every station with a usable profile, by id. */
   profiles: ProfileSummary[];
   /** Stations whose profile file was refused, and why. */
   refused: { station: string; error: string }[];
@@ -266,11 +340,13 @@ export interface ProfileListReply {
 
 /** `adp.svc.profiles.get` / `profiles.delete` request. */
 export interface StationRequest {
+  /** The station concerned. */
   station: string;
 }
 
 /** `adp.svc.threshold.set` request. */
 export interface ThresholdSetRequest {
+  /** The station whose threshold is set. */
   station: string;
   /** In fused, standardised units (normal parts score near 0). */
   threshold: number;
@@ -278,9 +354,13 @@ export interface ThresholdSetRequest {
 
 /** `adp.svc.threshold.set` reply. */
 export interface ThresholdSetReply {
+  /** The station. */
   station: string;
+  /** The threshold now in force. */
   threshold: number;
+  /** The threshold before. */
   previous: number;
+  /** Version of the profile whose threshold changed. */
   profileVersion: number;
 }
 

@@ -85,12 +85,13 @@ export interface ProcessorConfig {
   modelId?: string;
   /** This instance's id in status and logs. @default a fresh NUID */
   instance?: string;
-  /** @default console.error */
+  /** Where the service's log lines go. @default console.error */
   log?: (line: string) => void;
 }
 
 /** A running processor. */
 export interface Processor extends AsyncDisposable {
+  /** This instance's id (status replies, logs, job records). */
   readonly instance: string;
   /** Resolves when the processor has stopped: void after `stop()`, an Error when the connection ended it. */
   readonly closed: Promise<void | Error>;

@@ -52,15 +52,19 @@ export interface PublisherOptions {
   js?: JetStreamClient;
   /** With JetStream: where heat maps go instead of the state dir. */
   heatmapBucket?: ObjectStore;
+  /** Where failed events and heat maps are reported. */
   log: (line: string) => void;
 }
 
 /** A scored frame as the publisher needs it. */
 export interface ScoredFrame {
+  /** The station it came from. */
   station: Station;
+  /** Its id and receipt time. */
   frame: FrameRef;
   /** The decoded frame; its pixels are handed to a worker for the heat map (unusable afterwards). */
   image: Rgb8Image;
+  /** What the station's scorer made of it. */
   score: FrameScore;
   /** Version of the profile that scored it. */
   version: number;
@@ -76,6 +80,8 @@ export class ResultPublisher {
   #heatmapFailures = 0;
 
   /**
+   * A publisher with no event pending.
+   *
    * @param nc the connection results go out on
    * @param stations the table error results read the profile in force from
    * @param pool renders heat-map PNGs off the main thread

@@ -24,18 +24,23 @@ export interface FrameRef {
 
 /** A frame admitted for scoring: our own copy of its bytes and its checked header. */
 export interface Frame extends FrameRef {
+  /** The station it came from. */
   station: string;
+  /** The encoded frame (PNG or JPEG). */
   bytes: Uint8Array;
+  /** Its header, read and checked against the limits on intake. */
   header: ImageHeader;
 }
 
 /** One station's state in the processor. */
 export interface Station {
+  /** The station id (valid: checked on intake). */
   id: string;
   /** The scorer in force; swapped without waiting for batches that still use the old one. */
   slot: ScorerSlot;
   /** Why the station's stored profile was refused; null when it was not. */
   profileError: string | null;
+  /** Counters and latencies for the status endpoint. */
   stats: StationStats;
   /** Frames waiting for a decode worker, oldest first. */
   queue: Frame[];
@@ -48,7 +53,11 @@ export class StationTable {
   readonly #stations = new Map<string, Station>();
   readonly #log: (line: string) => void;
 
-  /** @param log where a scorer that fails to dispose is reported */
+  /**
+   * An empty table.
+   *
+   * @param log where a scorer that fails to dispose is reported
+   */
   constructor(log: (line: string) => void) {
     this.#log = log;
   }
