@@ -61,11 +61,6 @@ export class DecodePool {
     return this.#slots.length;
   }
 
-  /** Requests in flight. */
-  get busy(): number {
-    return this.#slots.reduce((n, s) => n + s.pending.size, 0);
-  }
-
   /**
    * Decodes a PNG or JPEG in a worker and, given a preparation, prepares it for scoring there too.
    *
