@@ -14,6 +14,7 @@ import { DEFAULT_MAX_PIXELS, readImageHeader } from "../../src/image/mod.ts";
 import { ImageError } from "../../src/errors.ts";
 import { Random } from "../../src/random.ts";
 import { DecodePool } from "../../src/stream/decode_pool.ts";
+import { DecoderCrashError } from "../../src/stream/errors.ts";
 import type { FramePreparation } from "../../src/adp/frame_input.ts";
 import { type Mutant, mutate, type SeedFrame } from "./mutate.ts";
 
@@ -200,11 +201,12 @@ export async function runDecoderFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       return Outcome.decoded;
     } catch (error) {
       const message = (error as Error)?.message ?? String(error);
-      if (!(error instanceof ImageError) || /worker crashed/i.test(message)) {
+      if (!(error instanceof ImageError) || error instanceof DecoderCrashError) {
         await crash("decoder-crash", m, index, message);
         return "crash";
       }
-      return refused(message, /too large/i.test(message) ? Outcome.tooLarge : Outcome.undecodable);
+      // The header was checked against the same pixel limit above: a worker's refusal is never "too large".
+      return refused(message, Outcome.undecodable);
     } finally {
       clearTimeout(timer);
     }

@@ -19,8 +19,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { decodeEnrollProgress, decodeEnrollReply } from "../../src/stream/messages.ts";
-import { enrollProgressSubject, enrollSubject } from "../../src/stream/subjects.ts";
+import { requestEnrollment } from "../../src/stream/mod.ts";
 import { cleanup, setup } from "../../tests/_nats.ts";
 import { type FuzzReport, mib, runDecoderFuzz } from "./fuzz.ts";
 import { loadCorpus } from "./mutate.ts";
@@ -184,26 +183,12 @@ async function enrollOverBus(
   nc: Awaited<ReturnType<Awaited<ReturnType<typeof setup>>["connect"]>>,
   serve: ServeProcess,
 ) {
-  const done = new Promise<string | undefined>((resolve) => {
-    const sub = nc.subscribe(enrollProgressSubject(STATION), {
-      callback: (_e, m) => {
-        const p = decodeEnrollProgress(m.data);
-        if (p.done) {
-          sub.unsubscribe();
-          resolve(p.error);
-        }
-      },
-    });
-  });
-  await nc.flush();
-  const reply = decodeEnrollReply(
-    (await nc.request(enrollSubject(STATION), JSON.stringify({ shots: 2, steps: 2 }), { timeout: 10_000 }))
-      .data,
-  );
-  if (!reply.ok) throw new Error(`Enrollment refused: ${reply.error}`);
   const frames = await bottleFrames(SHARED, 2);
-  frames.forEach((f, i) => publishFrame(nc, STATION, f, `enroll-${i}`));
-  const error = await done;
+  const job = requestEnrollment(nc, STATION, { shots: 2, steps: 2 }, {
+    onAccepted: () => frames.forEach((f, i) => publishFrame(nc, STATION, f, `enroll-${i}`)),
+  });
+  let error: string | undefined;
+  for await (const p of job) error = p.error;
   if (error) throw new Error(`Enrollment failed: ${error}\n${serve.stderr.join("\n")}`);
 }
 

@@ -18,20 +18,30 @@ export interface Command {
   readonly summary: string;
   /** Full help text shown by `--help`. */
   readonly usage: string;
+  /** The flags it takes, as `node:util` parseArgs options. */
   readonly flags: FlagSpec;
   /** Whether positional arguments are accepted. */
   readonly positionals?: boolean;
+  /** Runs the command; a thrown error's code becomes the exit code. */
   run(args: ParsedArgs): Promise<void>;
 }
 
 /** Parsed flags and positionals. */
 export interface ParsedArgs {
+  /** Flag values by name. */
   readonly values: Record<string, string | boolean | string[] | undefined>;
+  /** Arguments that are not flags. */
   readonly positionals: string[];
 }
 
 /** A mistake in how a command was called. */
 export class UsageError extends ProcessorError {
+  /**
+   * Refuses a command line.
+   *
+   * @param message what is wrong, and how the command is called
+   * @param options `cause` chains
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.USAGE, message, options);
     this.name = "UsageError";

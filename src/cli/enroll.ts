@@ -9,14 +9,10 @@ import { EnrollmentError } from "../errors.ts";
 import { renderProgressBar } from "../progress_bar.ts";
 import {
   checkStationId,
-  decodeEnrollProgress,
-  decodeEnrollReply,
-  encodeMessage,
   ENROLL_LIMITS,
-  enrollProgressSubject,
+  type EnrollProgressMessage,
   type EnrollRequest,
-  enrollSubject,
-  explainRequestError,
+  requestEnrollment,
 } from "../stream/mod.ts";
 import { type Command, intFlag, requireString } from "./_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
@@ -63,58 +59,50 @@ publishing. Exits 0 printing the new profile version; non-zero with the reason o
     const timeoutMs = intFlag(args, "timeout-s", 900, [1, 86_400]) * 1000;
 
     const nc = await connectFromFlags(args, { name: `adp enroll ${station}` });
-    const terminal = Deno.stderr.isTerminal();
-    let lastStage = "";
     try {
-      // Subscribed before asking, so no progress message can be missed.
-      const progress = nc.subscribe(enrollProgressSubject(station));
-      let reply;
-      try {
-        reply = decodeEnrollReply(
-          (await nc.request(enrollSubject(station), encodeMessage(request), {
-            timeout: 10_000,
-          })).data,
-        );
-      } catch (error) {
-        throw explainRequestError(error, enrollSubject(station));
+      const job = requestEnrollment(nc, station, request, {
+        timeoutMs,
+        onAccepted: (reply) =>
+          console.error(
+            `job ${reply.jobId}: enrolling ${station} from ${
+              reply.source === "frame-ids" ? "the named" : "its next"
+            } ${reply.shots} frames${reply.jobsAhead ? ` after ${reply.jobsAhead} other job(s)` : ""}`,
+          ),
+      });
+      const outcome = await followWithProgressBar(job);
+      if (outcome.error !== undefined) {
+        throw new EnrollmentError(`Enrollment of ${station} failed: ${outcome.error}`);
       }
-      if (!reply.ok) throw new EnrollmentError(`Enrollment refused (${reply.code}): ${reply.error}`);
-      console.error(
-        `job ${reply.jobId}: enrolling ${station} from ${
-          reply.source === "frame-ids" ? "the named" : "its next"
-        } ${reply.shots} frames${reply.jobsAhead ? ` after ${reply.jobsAhead} other job(s)` : ""}`,
-      );
-      const timer = setTimeout(() => progress.unsubscribe(), timeoutMs);
-      try {
-        for await (const msg of progress) {
-          const p = decodeEnrollProgress(msg.data);
-          if (p.jobId !== reply.jobId) continue;
-          const eta = p.etaSeconds === null ? "" : `  ETA ${Math.ceil(p.etaSeconds)} s`;
-          const line = renderProgressBar({
-            label: `${p.stage}${p.message ? `: ${p.message}` : ""}`,
-            fraction: p.percent / 100,
-            width: Math.max(40, (terminal ? Deno.consoleSize().columns : 100) - eta.length),
-          }) + eta;
-          if (terminal) {
-            Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
-          } else if (p.stage !== lastStage || p.done) {
-            console.error(line);
-          }
-          lastStage = p.stage;
-          if (!p.done) continue;
-          if (terminal) console.error();
-          if (p.error !== undefined) throw new EnrollmentError(`Enrollment of ${station} failed: ${p.error}`);
-          console.log(`station ${station}: profile v${p.profileVersion} in force (job ${p.jobId})`);
-          return;
-        }
-      } finally {
-        clearTimeout(timer);
-      }
-      throw new EnrollmentError(
-        `No outcome of job ${reply.jobId} within ${timeoutMs / 1000} s: it may still be running (adp status)`,
-      );
+      console.log(`station ${station}: profile v${outcome.profileVersion} in force (job ${outcome.jobId})`);
     } finally {
       await nc.close();
     }
   },
 };
+
+/** Draws each progress message as a bar (redrawn in place on a terminal, one line per stage otherwise); returns the outcome. */
+async function followWithProgressBar(
+  job: AsyncIterable<EnrollProgressMessage>,
+): Promise<EnrollProgressMessage> {
+  const terminal = Deno.stderr.isTerminal();
+  let lastStage = "";
+  let last: EnrollProgressMessage | undefined;
+  for await (const p of job) {
+    const eta = p.etaSeconds === null ? "" : `  ETA ${Math.ceil(p.etaSeconds)} s`;
+    const line = renderProgressBar({
+      label: `${p.stage}${p.message ? `: ${p.message}` : ""}`,
+      fraction: p.percent / 100,
+      width: Math.max(40, (terminal ? Deno.consoleSize().columns : 100) - eta.length),
+    }) + eta;
+    if (terminal) {
+      Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
+    } else if (p.stage !== lastStage || p.done) {
+      console.error(line);
+    }
+    lastStage = p.stage;
+    last = p;
+  }
+  if (terminal) console.error();
+  // requestEnrollment ends only after a message with done, or throws.
+  return last!;
+}

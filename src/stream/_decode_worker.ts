@@ -1,7 +1,8 @@
 /**
  * The decode worker: PNG/JPEG bytes to RGB8 and to the model's inputs (`prepareFrame`), and heat-map
  * overlays to PNG, off the main thread where the batcher and the model live. Messages are `WorkerRequest`s; every request gets exactly one
- * reply with its id, an error as text when it failed (errors do not cross the worker boundary).
+ * reply with its id; a failure carries the error's class name and code (`describeFailure`), from
+ * which the pool rebuilds a typed error.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { decodeImage } from "../image/mod.ts";
 import { prepareFrame } from "../adp/mod.ts";
 import { renderOverlay } from "./heatmap.ts";
 import type { WorkerReply, WorkerRequest } from "./decode_pool.ts";
+import { describeFailure } from "./_worker_failure.ts";
 
 self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
   const req = event.data;
@@ -57,12 +59,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
       reply(message, [png.buffer]);
     }
   } catch (error) {
-    reply({
-      id: req.id,
-      ok: false,
-      name: (error as Error)?.name ?? "Error",
-      message: (error as Error)?.message ?? String(error),
-    }, []);
+    reply({ id: req.id, ok: false, failure: describeFailure(error) }, []);
   }
 };
 

@@ -21,13 +21,19 @@ export interface NatsConnectOptions {
   servers?: string;
   /** Connection name shown by the server's monitoring. */
   name?: string;
+  /** User name, with `password`. */
   user?: string;
+  /** Password of `user`. */
   password?: string;
+  /** An authentication token. */
   token?: string;
   /** A file holding an nkey seed (`SU…`). */
   nkeySeedFile?: string;
+  /** CA certificate (PEM file) the server's certificate is checked against; turns TLS on. */
   tlsCa?: string;
+  /** Client certificate (PEM file), with `tlsKey`, for servers that verify clients. */
   tlsCert?: string;
+  /** Private key (PEM file) of `tlsCert`. */
   tlsKey?: string;
   /** Reconnect forever (a service) instead of a few tries (a command line client). @default false */
   persistent?: boolean;

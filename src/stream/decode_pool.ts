@@ -9,7 +9,8 @@
  */
 import type { Rgb8Image } from "../image/mod.ts";
 import type { FramePreparation, PreparedFrame } from "../adp/mod.ts";
-import { ImageError } from "../errors.ts";
+import { DecoderCrashError } from "./errors.ts";
+import { rebuildError, type WorkerFailure } from "./_worker_failure.ts";
 
 /** A request to a decode worker. @internal */
 export type WorkerRequest =
@@ -27,7 +28,7 @@ export type WorkerRequest =
 /** A decode worker's reply. @internal */
 export type WorkerReply =
   | { id: number; ok: true; width: number; height: number; data: Uint8Array; prepared?: PreparedFrame }
-  | { id: number; ok: false; name: string; message: string };
+  | { id: number; ok: false; failure: WorkerFailure };
 
 interface Pending {
   resolve(reply: WorkerReply & { ok: true }): void;
@@ -46,6 +47,8 @@ export class DecodePool {
   #closed = false;
 
   /**
+   * Starts the workers.
+   *
    * @param size number of workers; @default cores − 1, 1 to 4
    */
   constructor(size?: number) {
@@ -58,18 +61,13 @@ export class DecodePool {
     return this.#slots.length;
   }
 
-  /** Requests in flight. */
-  get busy(): number {
-    return this.#slots.reduce((n, s) => n + s.pending.size, 0);
-  }
-
   /**
    * Decodes a PNG or JPEG in a worker and, given a preparation, prepares it for scoring there too.
    *
    * @param bytes the encoded frame (copied to the worker; the caller keeps it)
    * @param maxPixels pixel limit
    * @param prepare what scoring needs made of the frame; null: decode only
-   * @throws {ImageError} when the frame cannot be decoded
+   * @throws {ImageError} when the frame cannot be decoded ({@linkcode DecoderCrashError} when its worker died)
    */
   async decode(
     bytes: Uint8Array,
@@ -129,12 +127,11 @@ export class DecodePool {
       if (!pending) return;
       slot.pending.delete(reply.id);
       if (reply.ok) pending.resolve(reply);
-      else if (reply.name === "ImageError") pending.reject(new ImageError(reply.message));
-      else pending.reject(new Error(`${reply.name}: ${reply.message}`));
+      else pending.reject(rebuildError(reply.failure));
     };
     worker.onerror = (event) => {
       event.preventDefault();
-      this.#replace(slot, new ImageError(`Decoder worker crashed: ${event.message}`));
+      this.#replace(slot, new DecoderCrashError(`Decoder worker crashed: ${event.message}`));
     };
     worker.onmessageerror = () => this.#replace(slot, new Error("Decoder worker sent an unreadable message"));
     return slot;

@@ -39,19 +39,25 @@ import {
 
 /** What the enrollment manager needs from the service. */
 export interface EnrollmentHost {
+  /** The model every enrollment runs on. */
   readonly clip: ClipModel;
+  /** Recent frames of each station, for requests naming frame ids. */
   readonly ring: FrameRing;
   /** The version of the station's profile in force; 0 when it has none. */
   currentVersion(station: string): number;
   /** Checks, persists and swaps in a new profile; returns its version. */
   install(station: string, profile: StationProfile): Promise<number>;
+  /** Where job log lines go. */
   log(line: string): void;
 }
 
 /** Options of {@linkcode EnrollmentManager}. */
 export interface EnrollmentOptions {
+  /** The service's state dir: job records go to its `jobs/` folder. */
   stateDir: string;
+  /** Queue group of the request subscription. */
   queueGroup: string;
+  /** This instance's id, in job records and locks. */
   instance: string;
   /** How long to wait for a station's next frames. @default 120000 */
   collectTimeoutMs?: number;
@@ -70,6 +76,20 @@ interface Job {
   collector?: { frames: Uint8Array[]; ids: Set<string>; resolve(): void };
   lockRevision?: number;
   done: Promise<void>;
+}
+
+/** Why a request is refused, as its reply says it. */
+interface Refusal {
+  code: EnrollRefusal;
+  error: string;
+}
+
+/** What a job starts with once its request is accepted. */
+interface PreparedJob {
+  jobId: string;
+  /** The frames named by id; undefined when the job collects the next frames. */
+  frames?: Uint8Array[];
+  lockRevision?: number;
 }
 
 interface JobRecord {
@@ -95,6 +115,13 @@ export class EnrollmentManager {
   #loop: Promise<void> | undefined;
   #stopping = false;
 
+  /**
+   * Takes requests once {@linkcode start} is called.
+   *
+   * @param nc the connection requests come in and progress goes out on
+   * @param host the model, the ring and profile installation
+   * @param opts state dir, queue group, timeouts, locks
+   */
   constructor(nc: NatsConnection, host: EnrollmentHost, opts: EnrollmentOptions) {
     this.#nc = nc;
     this.#host = host;
@@ -189,97 +216,120 @@ export class EnrollmentManager {
 
   async #handle(msg: Msg): Promise<void> {
     const token = subjectRest(msg.subject, SubjectPrefix.enroll) ?? "";
-    const refuse = (code: EnrollRefusal, error: string) => {
-      const reply: EnrollReply = { ok: false, station: printable(token), code, error };
-      if (msg.reply) msg.respond(encodeMessage(reply));
-      this.#host.log(`enrollment of ${printable(token)} refused: ${error}`);
-    };
+    const checked = this.#check(token, msg.data);
+    if ("refused" in checked) return this.#refuse(msg, token, checked.refused);
+    const { station, request } = checked;
+    // Taken before any await: a second request for the station is refused, not raced.
+    this.#stations.set(station, "reserved");
+    let prepared: PreparedJob | { refused: Refusal };
+    try {
+      prepared = await this.#prepare(station, request);
+    } catch (error) {
+      this.#stations.delete(station);
+      throw error;
+    }
+    if ("refused" in prepared) {
+      this.#stations.delete(station);
+      return this.#refuse(msg, token, prepared.refused);
+    }
+    this.#accept(msg, station, request, prepared);
+  }
+
+  /** The station and the decoded request, or why the request is refused before anything is reserved. */
+  #check(
+    token: string,
+    data: Uint8Array,
+  ): { station: string; request: EnrollRequest } | { refused: Refusal } {
     if (!isStationId(token)) {
-      return refuse(
+      return refusal(
         EnrollRefusal.invalidStation,
         `Station id ${
           JSON.stringify(printable(token))
         } is invalid: use 1–64 characters of A–Z, a–z, 0–9, _ and -`,
       );
     }
-    const station = token;
     if (this.#stopping) {
-      return refuse(EnrollRefusal.stopping, "The service is stopping: send the request again");
+      return refusal(EnrollRefusal.stopping, "The service is stopping: send the request again");
     }
     let request: EnrollRequest;
     try {
-      request = decodeEnrollRequest(msg.data);
+      request = decodeEnrollRequest(data);
     } catch (error) {
       if (!(error instanceof MessageError)) throw error;
-      return refuse(EnrollRefusal.badRequest, error.message);
+      return refusal(EnrollRefusal.badRequest, error.message);
     }
-    const existing = this.#stations.get(station);
+    const existing = this.#stations.get(token);
     if (existing) {
       const id = existing === "reserved" ? "being set up" : existing.id;
-      return refuse(
+      return refusal(
         EnrollRefusal.alreadyEnrolling,
-        `Station ${station} is already enrolling (job ${id}): wait for its outcome on ${
-          enrollProgressSubject(station)
+        `Station ${token} is already enrolling (job ${id}): wait for its outcome on ${
+          enrollProgressSubject(token)
         }`,
       );
     }
-    this.#stations.set(station, "reserved");
-    let frames: Uint8Array[] | undefined;
-    let lockRevision: number | undefined;
+    return { station: token, request };
+  }
+
+  /** The named frames, the group-wide lock and the job record; or why the job cannot start. */
+  async #prepare(station: string, request: EnrollRequest): Promise<PreparedJob | { refused: Refusal }> {
     const jobId = nuid.next();
+    let frames: Uint8Array[] | undefined;
+    if (request.frameIds) {
+      const found = this.#host.ring.find(station, request.frameIds);
+      if (found.missing.length) {
+        return refusal(
+          EnrollRefusal.framesNotFound,
+          `Frames ${found.missing.map((id) => JSON.stringify(printable(id))).join(", ")} of ${station} are ` +
+            `not held by this instance (it keeps the last frames of each station): send shots without frameIds ` +
+            `to collect the next frames`,
+        );
+      }
+      frames = found.frames;
+    }
+    const lock = await this.#lock(station, jobId);
+    if (typeof lock === "object") return lock;
+    // A state dir that takes no writes (full, read-only) must not leave the request unanswered: the
+    // job runs and fails at saving, saying why, on the progress subject.
+    await this.#writeRecord({
+      jobId,
+      station,
+      instance: this.#opts.instance,
+      startedAt: new Date().toISOString(),
+      lockRevision: lock,
+    }).catch((error) =>
+      this.#host.log(
+        `warning: job record of ${station} not written, a stop during job ${jobId} will not be reported: ${
+          reason(error)
+        }`,
+      )
+    );
+    return { jobId, frames, lockRevision: lock };
+  }
+
+  /** The station's key in the group-wide lock bucket (its revision), none without JetStream, or a refusal. */
+  async #lock(station: string, jobId: string): Promise<number | undefined | { refused: Refusal }> {
+    const locks = this.#opts.locks;
+    if (!locks) return undefined;
     try {
-      if (request.frameIds) {
-        const found = this.#host.ring.find(station, request.frameIds);
-        if (found.missing.length) {
-          this.#stations.delete(station);
-          return refuse(
-            EnrollRefusal.framesNotFound,
-            `Frames ${
-              found.missing.map((id) => JSON.stringify(printable(id))).join(", ")
-            } of ${station} are ` +
-              `not held by this instance (it keeps the last frames of each station): send shots without frameIds ` +
-              `to collect the next frames`,
-          );
-        }
-        frames = found.frames;
-      }
-      if (this.#opts.locks) {
-        try {
-          lockRevision = await this.#opts.locks.create(
-            station,
-            JSON.stringify({ jobId, instance: this.#opts.instance, at: new Date().toISOString() }),
-          );
-        } catch (error) {
-          const holder = await this.#opts.locks.get(station).then((e) => e?.string()).catch(() => undefined);
-          this.#stations.delete(station);
-          return refuse(
-            EnrollRefusal.alreadyEnrolling,
-            `Station ${station} is already enrolling on another instance${holder ? ` (${holder})` : ""}: ${
-              reason(error)
-            }`,
-          );
-        }
-      }
-      // A state dir that takes no writes (full, read-only) must not leave the request unanswered: the
-      // job runs and fails at saving, saying why, on the progress subject.
-      await this.#writeRecord({
-        jobId,
+      return await locks.create(
         station,
-        instance: this.#opts.instance,
-        startedAt: new Date().toISOString(),
-        lockRevision,
-      }).catch((error) =>
-        this.#host.log(
-          `warning: job record of ${station} not written, a stop during job ${jobId} will not be reported: ${
-            reason(error)
-          }`,
-        )
+        JSON.stringify({ jobId, instance: this.#opts.instance, at: new Date().toISOString() }),
       );
     } catch (error) {
-      this.#stations.delete(station);
-      throw error;
+      const holder = await locks.get(station).then((e) => e?.string()).catch(() => undefined);
+      return refusal(
+        EnrollRefusal.alreadyEnrolling,
+        `Station ${station} is already enrolling on another instance${holder ? ` (${holder})` : ""}: ${
+          reason(error)
+        }`,
+      );
     }
+  }
 
+  /** Acknowledges the request and starts the job. */
+  #accept(msg: Msg, station: string, request: EnrollRequest, prepared: PreparedJob): void {
+    const { jobId, frames, lockRevision } = prepared;
     let resolveDone!: () => void;
     const job: Job = {
       id: jobId,
@@ -304,6 +354,12 @@ export class EnrollmentManager {
       `enrollment job ${jobId} of ${station} accepted (${request.shots} shots, ${reply.source})`,
     );
     this.#run(job).finally(resolveDone);
+  }
+
+  #refuse(msg: Msg, token: string, { code, error }: Refusal): void {
+    const reply: EnrollReply = { ok: false, station: printable(token), code, error };
+    if (msg.reply) msg.respond(encodeMessage(reply));
+    this.#host.log(`enrollment of ${printable(token)} refused: ${error}`);
   }
 
   async #run(job: Job): Promise<void> {
@@ -453,4 +509,8 @@ function aborted(signal: AbortSignal): Promise<void> {
     if (signal.aborted) resolve();
     else signal.addEventListener("abort", () => resolve(), { once: true });
   });
+}
+
+function refusal(code: EnrollRefusal, error: string): { refused: Refusal } {
+  return { refused: { code, error } };
 }

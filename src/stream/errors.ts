@@ -3,13 +3,19 @@
  *
  * @module
  */
-import { ErrorCode, ProcessorError } from "../errors.ts";
+import { ErrorCode, ImageError, ProcessorError } from "../errors.ts";
 
 /** A subject or station id that the contract does not allow. */
 export class SubjectError extends ProcessorError {
   /** The offending value, as received (possibly shortened). */
   readonly value: string;
 
+  /**
+   * Refuses a subject or station id.
+   *
+   * @param message what is wrong, and what is allowed
+   * @param opts the offending value; `cause` chains
+   */
   constructor(message: string, opts: { value: string } & ErrorOptions) {
     super(ErrorCode.USAGE, message, opts);
     this.name = "SubjectError";
@@ -19,9 +25,32 @@ export class SubjectError extends ProcessorError {
 
 /** A message payload that is not what its subject carries (malformed JSON, unknown or bad fields). */
 export class MessageError extends ProcessorError {
+  /**
+   * Refuses a payload.
+   *
+   * @param message `field X must be …: got …`, or what is wrong with the whole payload
+   * @param options `cause` chains the parse error
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.USAGE, message, options);
     this.name = "MessageError";
+  }
+}
+
+/**
+ * A decode worker died on a frame (a decoder crash on hostile input). It is an {@linkcode ImageError}
+ * because the frame is what failed; the pool has replaced the worker already.
+ */
+export class DecoderCrashError extends ImageError {
+  /**
+   * Reports a worker that died on a frame.
+   *
+   * @param message what the worker's runtime reported
+   * @param options `cause` chains
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "DecoderCrashError";
   }
 }
 
@@ -30,6 +59,12 @@ export class MessageError extends ProcessorError {
  * usual cause is a wrong `--nats` URL or credentials, or a service that is not running.
  */
 export class BusError extends ProcessorError {
+  /**
+   * Reports a bus or service that does not answer.
+   *
+   * @param message which server or subject did not answer, and the likely cause
+   * @param options `cause` chains the client's error
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.BUS_UNAVAILABLE, message, options);
     this.name = "BusError";
@@ -53,6 +88,13 @@ export class RequestRefusedError extends ProcessorError {
   /** The service error code the reply carries. */
   readonly status: ServiceErrorCode;
 
+  /**
+   * Refuses a service request.
+   *
+   * @param status the service error code of the reply
+   * @param message why, for the requester
+   * @param options `cause` chains
+   */
   constructor(status: ServiceErrorCode, message: string, options?: ErrorOptions) {
     super(ErrorCode.USAGE, message, options);
     this.name = "RequestRefusedError";

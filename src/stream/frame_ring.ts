@@ -29,6 +29,10 @@ export class FrameRing {
   #order: Entry[] = [];
   #bytes = 0;
 
+  /**
+   * An empty ring.
+   *
+   * @param opts per-station count and total byte bounds */
   constructor(opts: FrameRingOptions = {}) {
     this.#perStation = opts.perStation ?? 16;
     this.#totalBytes = opts.totalBytes ?? 256 * 1024 * 1024;

@@ -7,7 +7,7 @@
  * @module
  */
 import { MessageError } from "./errors.ts";
-import { printable } from "../guard.ts";
+import { describeValue, type Fields, Guard } from "../guard.ts";
 import { isStationId } from "./subjects.ts";
 
 /** Why a frame got no score. Every frame that is not scored gets a result carrying one of these. */
@@ -43,6 +43,7 @@ export interface ModelRef {
 
 /** `adp.results.<station>`: one per frame received, scored or not. */
 export interface ResultMessage {
+  /** The station the frame came from. */
   station: string;
   /** The `Adp-Frame-Id` header, or an id the service made up when there was none (or it was unusable). */
   frameId: string;
@@ -58,22 +59,31 @@ export interface ResultMessage {
   textScore: number | null;
   /** Patch branch image score; null when not scored. */
   patchScore: number | null;
+  /** The station's threshold in force, in the score's units; null when it has no profile. */
   threshold: number | null;
+  /** Whether `score` reached `threshold`; null when not scored. */
   anomalous: boolean | null;
+  /** Version of the profile that scored the frame (or is in force); null when there is none. */
   profileVersion: number | null;
+  /** The model the service runs. */
   model: ModelRef;
   /** From receipt to this result, in the service. */
   latencyMs: number;
   /** Why the frame was not scored: one clear sentence. */
   error?: string;
+  /** Why the frame was not scored, as a code to act on (`error` says it in words). */
   reason?: FrameErrorReason;
 }
 
 /** A hot region of an anomaly map, in frame pixels. */
 export interface AnomalyRegion {
+  /** Left edge. */
   x: number;
+  /** Top edge. */
   y: number;
+  /** Width. */
   width: number;
+  /** Height. */
   height: number;
   /** Highest map value inside. */
   peak: number;
@@ -85,18 +95,27 @@ export interface AnomalyRegion {
 export interface HeatmapRef {
   /** `object-store`: key in NATS object store `bucket`; `file`: path relative to the state dir. */
   store: "object-store" | "file";
+  /** The object store bucket (`object-store` only). */
   bucket?: string;
+  /** Object key, or file path relative to the state dir. */
   key: string;
+  /** PNG width in pixels. */
   width: number;
+  /** PNG height in pixels. */
   height: number;
+  /** Always PNG. */
   contentType: "image/png";
 }
 
 /** The anomaly map's summary. */
 export interface MapSummary {
+  /** Map width in cells. */
   width: number;
+  /** Map height in cells. */
   height: number;
+  /** Lowest map value. */
   min: number;
+  /** Highest map value. */
   max: number;
   /** Level above which pixels form regions: 60% of the way from the map's median to its peak. */
   level: number;
@@ -106,15 +125,23 @@ export interface MapSummary {
 
 /** `adp.anomalies.<station>`: the result of an anomalous frame, with the map and the heat map. */
 export interface AnomalyMessage extends ResultMessage {
+  /** Fused score: anomalous frames always have one. */
   score: number;
+  /** The threshold the score reached. */
   threshold: number;
+  /** Always true: only anomalous frames get an event. */
   anomalous: true;
+  /** Version of the profile that scored the frame. */
   profileVersion: number;
+  /** Frame width in pixels: regions are in frame pixels. */
   frameWidth: number;
+  /** Frame height in pixels. */
   frameHeight: number;
+  /** The anomaly map's summary. */
   map: MapSummary;
   /** The overlay PNG (map blended over the frame); null when it could not be made or stored. */
   heatmap: HeatmapRef | null;
+  /** Why there is no heat map, when there is none. */
   heatmapError?: string;
 }
 
@@ -132,6 +159,7 @@ export const ENROLL_LIMITS = {
 export interface EnrollRequest {
   /** Good parts to learn from (1–16). */
   shots: number;
+  /** Seed of everything random in enrollment (0 to 2³² − 1). */
   seed?: number;
   /** The part's name ("bottle"). */
   label?: string;
@@ -159,16 +187,27 @@ export type EnrollRefusal = typeof EnrollRefusal[keyof typeof EnrollRefusal];
 /** The reply to an enrollment request. */
 export type EnrollReply =
   | {
+    /** Accepted: the job runs. */
     ok: true;
+    /** The job's id, in every progress message of the job. */
     jobId: string;
     station: string;
+    /** Frames the job enrolls from. */
     shots: number;
     /** `next-frames`: the next `shots` frames; `frame-ids`: the frames named in the request. */
     source: "next-frames" | "frame-ids";
     /** Jobs of other stations queued for the model before this one. */
     jobsAhead: number;
   }
-  | { ok: false; station: string; code: EnrollRefusal; error: string };
+  | {
+    /** Refused: no job runs, the profile in force stays. */
+    ok: false;
+    station: string;
+    /** Why, as a code to act on. */
+    code: EnrollRefusal;
+    /** Why, in words. */
+    error: string;
+  };
 
 /** Stages of a job beyond enrollment's own (see `EnrollStage` in src/adp/enroll.ts). */
 export const JobStage = {
@@ -181,13 +220,17 @@ export const JobStage = {
 
 /** `adp.enroll.<station>.progress` */
 export interface EnrollProgressMessage {
+  /** The job the message belongs to (from the enrollment reply). */
   jobId: string;
+  /** The station being enrolled. */
   station: string;
   /** `collecting`, `queued`, an enrollment stage (`features` … `calibration`), `saving`, `done` or `failed`. */
   stage: string;
   /** Of the enrollment, 0–100. */
   percent: number;
+  /** Estimated seconds left; null before there is a basis for one. */
   etaSeconds: number | null;
+  /** What is happening, in words. */
   message: string;
   /** RFC 3339. */
   at: string;
@@ -197,41 +240,61 @@ export interface EnrollProgressMessage {
   profileVersion?: number;
   /** Why the job failed (on `failed`); the previous profile stays in force. */
   error?: string;
+  /** Optimisation step of the stage, when it has steps. */
   step?: number;
+  /** Steps of the stage, when it has steps. */
   steps?: number;
+  /** The stage's loss at `step`, when it has one. */
   loss?: number;
 }
 
 /** A profile as listed by the service. */
 export interface ProfileSummary {
+  /** The station. */
   station: string;
+  /** Profile version (1 for the first enrollment). */
   version: number;
+  /** Threshold in force, in the score's units. */
   threshold: number;
+  /** When the profile was made (RFC 3339). */
   createdAt: string;
+  /** The part's name given at enrollment, if any. */
   label: string | null;
+  /** Good parts it was enrolled from. */
   shots: number;
+  /** The model it was enrolled with. */
   model: ModelRef;
 }
 
 /** Latency percentiles over the last frames (up to 1024). */
 export interface LatencySummary {
+  /** Median in milliseconds; null before any frame. */
   p50: number | null;
+  /** 99th percentile in milliseconds; null before any frame. */
   p99: number | null;
+  /** Frames the percentiles are over. */
   count: number;
 }
 
 /** One station in `adp.svc.status`. */
 export interface StationStatus {
+  /** The station. */
   station: string;
+  /** Version of the profile in force; null when none. */
   profileVersion: number | null;
+  /** Threshold in force; null when no profile. */
   threshold: number | null;
   /** Why the station's profile file was refused, when it was. */
   profileError: string | null;
+  /** Frames received. */
   received: number;
+  /** Frames scored. */
   scored: number;
+  /** Frames found anomalous. */
   anomalies: number;
   /** Frames that got an error result, by reason. */
   dropped: Partial<Record<FrameErrorReason, number>>;
+  /** Receipt-to-result latency. */
   latencyMs: LatencySummary;
   /** Frames waiting in the station's queue now. */
   queued: number;
@@ -241,24 +304,35 @@ export interface StationStatus {
 
 /** `adp.svc.status` reply (one per instance). */
 export interface StatusReply {
+  /** This instance's id. */
   instance: string;
+  /** The model, and the execution provider it runs on. */
   model: ModelRef & { provider: string };
+  /** When the instance started (RFC 3339). */
   startedAt: string;
+  /** Queue group of its frame, enrollment and profile subscriptions. */
   queueGroup: string;
+  /** Whether JetStream is on (shared profiles, durable events). */
   jetstream: boolean;
+  /** Decode workers. */
   workers: number;
+  /** Frames per model batch. */
   maxBatch: number;
+  /** Longest wait for a batch to fill. */
   maxWaitMs: number;
   /** Frames whose subject named no valid station. */
   invalidStationFrames: number;
   /** Anomaly events whose heat map was skipped or failed. */
   heatmapFailures: number;
+  /** Enrollment jobs waiting for the model. */
   enrollQueue: number;
+  /** Every station this instance has seen, by id. */
   stations: StationStatus[];
 }
 
 /** `adp.svc.profiles.list` reply. */
 export interface ProfileListReply {
+  /** Every station with a usable profile, by id. */
   profiles: ProfileSummary[];
   /** Stations whose profile file was refused, and why. */
   refused: { station: string; error: string }[];
@@ -266,11 +340,13 @@ export interface ProfileListReply {
 
 /** `adp.svc.profiles.get` / `profiles.delete` request. */
 export interface StationRequest {
+  /** The station concerned. */
   station: string;
 }
 
 /** `adp.svc.threshold.set` request. */
 export interface ThresholdSetRequest {
+  /** The station whose threshold is set. */
   station: string;
   /** In fused, standardised units (normal parts score near 0). */
   threshold: number;
@@ -278,9 +354,13 @@ export interface ThresholdSetRequest {
 
 /** `adp.svc.threshold.set` reply. */
 export interface ThresholdSetReply {
+  /** The station. */
   station: string;
+  /** The threshold now in force. */
   threshold: number;
+  /** The threshold before. */
   previous: number;
+  /** Version of the profile whose threshold changed. */
   profileVersion: number;
 }
 
@@ -288,7 +368,6 @@ export interface ThresholdSetReply {
 // Encoding and decoding
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** JSON bytes of a message. */
 export function encodeMessage(value: unknown): Uint8Array {
@@ -298,75 +377,8 @@ export function encodeMessage(value: unknown): Uint8Array {
 /** Largest request body decoded; requests are a few hundred bytes. */
 const MAX_REQUEST_BYTES = 64 * 1024;
 
-function parseJson(data: Uint8Array | string, what: string, limit = Infinity): unknown {
-  if (typeof data !== "string" && data.length > limit) {
-    throw new MessageError(`${what} is too large: ${data.length} bytes, the limit is ${limit}`);
-  }
-  let text: string;
-  try {
-    text = typeof data === "string" ? data : decoder.decode(data);
-  } catch (error) {
-    throw new MessageError(`${what} is not UTF-8 text`, { cause: error });
-  }
-  if (text.trim() === "") throw new MessageError(`${what} is empty: expected a JSON object`);
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new MessageError(`${what} is not valid JSON: ${(error as Error).message}`, { cause: error });
-  }
-}
-
-type Fields = Record<string, unknown>;
-
-function object(value: unknown, what: string): Fields {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new MessageError(`${what} must be a JSON object`);
-  }
-  return value as Fields;
-}
-
-function onlyFields(fields: Fields, allowed: readonly string[], what: string): void {
-  const unknown = Object.keys(fields).filter((k) => !allowed.includes(k));
-  if (unknown.length) {
-    throw new MessageError(
-      `${what} has unknown field${unknown.length > 1 ? "s" : ""} ${
-        unknown.map((k) => JSON.stringify(printable(k))).join(", ")
-      }: allowed are ${allowed.join(", ")}`,
-    );
-  }
-}
-
-function integer(v: unknown, name: string, min: number, max: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw new MessageError(`Field ${name} must be an integer from ${min} to ${max}: got ${describe(v)}`);
-  }
-  return v;
-}
-
-function finite(v: unknown, name: string): number {
-  if (typeof v !== "number" || !Number.isFinite(v)) {
-    throw new MessageError(`Field ${name} must be a finite number: got ${describe(v)}`);
-  }
-  return v;
-}
-
-function text(v: unknown, name: string, max: number): string {
-  // deno-lint-ignore no-control-regex
-  if (typeof v !== "string" || v.length === 0 || v.length > max || /[\x00-\x1f\x7f]/.test(v)) {
-    throw new MessageError(
-      `Field ${name} must be 1–${max} characters without control characters: got ${describe(v)}`,
-    );
-  }
-  return v;
-}
-
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(printable(v));
-  if (Array.isArray(v)) return `a list of ${v.length}`;
-  if (v === null) return "null";
-  if (typeof v === "object") return "an object";
-  return String(v);
-}
+/** Every payload is checked through this one guard: refusals read `field X must be …: got …`. */
+const guard: Guard = new Guard((message, options) => new MessageError(message, options));
 
 /**
  * Decodes and validates an enrollment request. Unknown fields, absurd shot counts and malformed
@@ -385,28 +397,35 @@ function describe(v: unknown): string {
  * ```
  */
 export function decodeEnrollRequest(data: Uint8Array | string): EnrollRequest {
-  const what = "Enrollment request";
-  const f = object(parseJson(data, what, MAX_REQUEST_BYTES), what);
-  onlyFields(f, ["shots", "seed", "label", "steps", "frameIds"], what);
-  if (f.shots === undefined) {
-    throw new MessageError(`${what} lacks field shots (1–${ENROLL_LIMITS.maxShots})`);
+  const f = guard.object(guard.parseJson(data, "Enrollment request", MAX_REQUEST_BYTES), "request");
+  guard.only(f, ["shots", "seed", "label", "steps", "frameIds"], "request");
+  const shots = guard.integer(f.shots, "shots", { min: ENROLL_LIMITS.minShots, max: ENROLL_LIMITS.maxShots });
+  const req: EnrollRequest = { shots };
+  if (f.seed !== undefined) req.seed = guard.integer(f.seed, "seed", { min: 0, max: ENROLL_LIMITS.maxSeed });
+  if (f.label !== undefined) {
+    req.label = guard.string(f.label, "label", { max: ENROLL_LIMITS.maxLabel, controls: false });
   }
-  const req: EnrollRequest = {
-    shots: integer(f.shots, "shots", ENROLL_LIMITS.minShots, ENROLL_LIMITS.maxShots),
-  };
-  if (f.seed !== undefined) req.seed = integer(f.seed, "seed", 0, ENROLL_LIMITS.maxSeed);
-  if (f.label !== undefined) req.label = text(f.label, "label", ENROLL_LIMITS.maxLabel);
-  if (f.steps !== undefined) req.steps = integer(f.steps, "steps", 1, ENROLL_LIMITS.maxSteps);
-  if (f.frameIds !== undefined) {
-    if (!Array.isArray(f.frameIds)) throw new MessageError("Field frameIds must be a list of frame ids");
-    const ids = f.frameIds.map((id, i) => text(id, `frameIds[${i}]`, ENROLL_LIMITS.maxFrameId));
-    if (new Set(ids).size !== ids.length) throw new MessageError("Field frameIds lists a frame twice");
-    if (ids.length !== req.shots) {
-      throw new MessageError(`Field frameIds lists ${ids.length} frames but shots is ${req.shots}`);
-    }
-    req.frameIds = ids;
+  if (f.steps !== undefined) {
+    req.steps = guard.integer(f.steps, "steps", { min: 1, max: ENROLL_LIMITS.maxSteps });
   }
+  if (f.frameIds !== undefined) req.frameIds = frameIdsField(f.frameIds, shots);
   return req;
+}
+
+/** The request's frame ids: exactly `shots` distinct ones. */
+function frameIdsField(v: unknown, shots: number): string[] {
+  if (!Array.isArray(v)) guard.reject("frameIds", "a list of frame ids", v);
+  const ids = v.map((id, i) =>
+    guard.string(id, `frameIds[${i}]`, { max: ENROLL_LIMITS.maxFrameId, controls: false })
+  );
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (twice !== undefined) {
+    throw guard.error(`field frameIds must list each frame once: got ${describeValue(twice)} twice`);
+  }
+  if (ids.length !== shots) {
+    throw guard.error(`field frameIds must list as many frames as shots (${shots}): got ${ids.length}`);
+  }
+  return ids;
 }
 
 /**
@@ -415,9 +434,8 @@ export function decodeEnrollRequest(data: Uint8Array | string): EnrollRequest {
  * @throws {MessageError} when it is not `{"station": "<id>"}`
  */
 export function decodeStationRequest(data: Uint8Array | string): StationRequest {
-  const what = "Request";
-  const f = object(parseJson(data, what, MAX_REQUEST_BYTES), what);
-  onlyFields(f, ["station"], what);
+  const f = guard.object(guard.parseJson(data, "Request", MAX_REQUEST_BYTES), "request");
+  guard.only(f, ["station"], "request");
   return { station: stationField(f.station) };
 }
 
@@ -427,34 +445,37 @@ export function decodeStationRequest(data: Uint8Array | string): StationRequest 
  * @throws {MessageError} when it is not `{"station": "<id>", "threshold": <finite number>}`
  */
 export function decodeThresholdSetRequest(data: Uint8Array | string): ThresholdSetRequest {
-  const what = "Threshold request";
-  const f = object(parseJson(data, what, MAX_REQUEST_BYTES), what);
-  onlyFields(f, ["station", "threshold"], what);
-  return { station: stationField(f.station), threshold: finite(f.threshold, "threshold") };
+  const f = guard.object(guard.parseJson(data, "Threshold request", MAX_REQUEST_BYTES), "request");
+  guard.only(f, ["station", "threshold"], "request");
+  return { station: stationField(f.station), threshold: guard.number(f.threshold, "threshold") };
 }
 
 function stationField(v: unknown): string {
-  if (!isStationId(v)) {
-    throw new MessageError(
-      `Field station must be a station id (1–64 characters of A–Z, a–z, 0–9, _ and -): got ${describe(v)}`,
-    );
-  }
+  if (!isStationId(v)) guard.reject("station", "a station id (1–64 characters of A–Z, a–z, 0–9, _ and -)", v);
   return v;
 }
 
 type FieldType = "string" | "number" | "boolean" | "object";
 
-function checkEvent(
-  f: Fields,
-  what: string,
-  required: Record<string, FieldType | `nullable-${FieldType}`>,
-): void {
+/** How a field type reads in a refusal. */
+const FIELD_TYPE_TEXT: Record<FieldType, string> = {
+  string: "a string",
+  number: "a number",
+  boolean: "true or false",
+  object: "an object",
+};
+
+/**
+ * Checks only the types of the contract's fields, leniently: a string may be empty and fields
+ * not listed pass, so that a newer service adding or widening a field does not break this client.
+ */
+function checkEvent(f: Fields, required: Record<string, FieldType | `nullable-${FieldType}`>): void {
   for (const [key, spec] of Object.entries(required)) {
     const v = f[key];
     const nullable = spec.startsWith("nullable-");
     const type = (nullable ? spec.slice("nullable-".length) : spec) as FieldType;
     const ok = (nullable && v === null) || (v !== null && typeof v === type);
-    if (!ok) throw new MessageError(`${what} field ${key} is not ${nullable ? "null or " : ""}${type}`);
+    if (!ok) guard.reject(key, `${nullable ? "null or " : ""}${FIELD_TYPE_TEXT[type]}`, v);
   }
 }
 
@@ -477,8 +498,8 @@ const RESULT_FIELDS: Record<string, FieldType | `nullable-${FieldType}`> = {
  * @throws {MessageError} when a contract field is missing or of the wrong type
  */
 export function decodeResult(data: Uint8Array | string): ResultMessage {
-  const f = object(parseJson(data, "Result"), "Result");
-  checkEvent(f, "Result", RESULT_FIELDS);
+  const f = guard.object(guard.parseJson(data, "Result"), "result");
+  checkEvent(f, RESULT_FIELDS);
   return f as unknown as ResultMessage;
 }
 
@@ -488,10 +509,10 @@ export function decodeResult(data: Uint8Array | string): ResultMessage {
  * @throws {MessageError} when a contract field is missing or of the wrong type
  */
 export function decodeAnomaly(data: Uint8Array | string): AnomalyMessage {
-  const f = object(parseJson(data, "Anomaly event"), "Anomaly event");
-  checkEvent(f, "Anomaly event", { ...RESULT_FIELDS, score: "number", map: "object" });
+  const f = guard.object(guard.parseJson(data, "Anomaly event"), "event");
+  checkEvent(f, { ...RESULT_FIELDS, score: "number", map: "object" });
   if (f.heatmap !== null && typeof f.heatmap !== "object") {
-    throw new MessageError("Anomaly event field heatmap is not null or an object");
+    guard.reject("heatmap", "null or an object", f.heatmap);
   }
   return f as unknown as AnomalyMessage;
 }
@@ -502,11 +523,9 @@ export function decodeAnomaly(data: Uint8Array | string): AnomalyMessage {
  * @throws {MessageError} when it is neither an acknowledgement nor a refusal
  */
 export function decodeEnrollReply(data: Uint8Array | string): EnrollReply {
-  const f = object(parseJson(data, "Enrollment reply"), "Enrollment reply");
-  if (f.ok === true) {
-    checkEvent(f, "Enrollment reply", { jobId: "string", station: "string", shots: "number" });
-  } else if (f.ok === false) checkEvent(f, "Enrollment reply", { code: "string", error: "string" });
-  else throw new MessageError("Enrollment reply field ok is not a boolean");
+  const f = guard.object(guard.parseJson(data, "Enrollment reply"), "reply");
+  if (guard.boolean(f.ok, "ok")) checkEvent(f, { jobId: "string", station: "string", shots: "number" });
+  else checkEvent(f, { code: "string", error: "string" });
   return f as unknown as EnrollReply;
 }
 
@@ -516,8 +535,8 @@ export function decodeEnrollReply(data: Uint8Array | string): EnrollReply {
  * @throws {MessageError} when a field is missing or of the wrong type
  */
 export function decodeEnrollProgress(data: Uint8Array | string): EnrollProgressMessage {
-  const f = object(parseJson(data, "Enrollment progress"), "Enrollment progress");
-  checkEvent(f, "Enrollment progress", {
+  const f = guard.object(guard.parseJson(data, "Enrollment progress"), "progress");
+  checkEvent(f, {
     jobId: "string",
     station: "string",
     stage: "string",

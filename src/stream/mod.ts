@@ -18,9 +18,18 @@
  *
  * @module
  */
+export { requestEnrollment } from "./client.ts";
+export type { EnrollAccepted, RequestEnrollmentOptions } from "./client.ts";
 export { connectNats, explainRequestError } from "./connect.ts";
 export type { NatsConnectOptions } from "./connect.ts";
-export { BusError, MessageError, RequestRefusedError, ServiceErrorCode, SubjectError } from "./errors.ts";
+export {
+  BusError,
+  DecoderCrashError,
+  MessageError,
+  RequestRefusedError,
+  ServiceErrorCode,
+  SubjectError,
+} from "./errors.ts";
 export { renderOverlay, summarizeMap } from "./heatmap.ts";
 export {
   decodeAnomaly,

@@ -19,7 +19,7 @@ const NATS_SERVER_BINARIES = [
 export interface NatsServerOptions {
   /** A folder for the config file and the JetStream store. */
   dir: string;
-  /** @default true */
+  /** Turn JetStream on (its store goes under `dir`). @default true */
   jetstream?: boolean;
   /** Largest message the server accepts. @default 8 MiB (frames are bigger than NATS's 1 MiB default) */
   maxPayload?: number;
@@ -35,9 +35,11 @@ export interface NatsServerOptions {
 
 /** A running server. */
 export interface NatsServerProcess {
+  /** The loopback port it listens on. */
   readonly port: number;
   /** `nats://127.0.0.1:<port>` */
   readonly url: string;
+  /** Its process id. */
   readonly pid: number;
   /** The end of the server's log (for a failed start or an unexpected exit). */
   log(): string;

@@ -15,7 +15,9 @@ import { checkStationId, isStationId } from "./subjects.ts";
 
 /** A profile as loaded, with the digest of its file. */
 export interface StoredProfile {
+  /** The station the file is named after. */
   station: string;
+  /** The validated profile. */
   profile: StationProfile;
   /** `SHA-256=<base64>` of the file, as the object store writes digests. */
   digest: string;
@@ -31,6 +33,7 @@ const SUFFIX = ".safetensors";
 
 /** Local and shared profile storage. */
 export class ProfileStore {
+  /** Where this instance's profile files are (`<stateDir>/profiles`). */
   readonly dir: string;
   readonly #bucket: ObjectStore | undefined;
   readonly #log: (line: string) => void;
@@ -40,6 +43,8 @@ export class ProfileStore {
   #watchChain: Promise<void> = Promise.resolve();
 
   /**
+   * A store over the state dir; nothing is read before {@linkcode ProfileStore.loadAll}.
+   *
    * @param stateDir the service's state dir (profiles go to its `profiles/` folder)
    * @param opts the shared bucket, when JetStream is on, and a log
    */

@@ -13,6 +13,10 @@ export class ScorerSlot {
   readonly #retired = new Set<Scorer>();
   readonly #onError: (error: unknown) => void;
 
+  /**
+   * An empty slot.
+   *
+   * @param onError where a retired scorer's failure to dispose is reported */
   constructor(onError: (error: unknown) => void = () => {}) {
     this.#onError = onError;
   }

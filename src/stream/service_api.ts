@@ -25,11 +25,19 @@ import { Endpoint, SERVICE_NAME, SubjectPrefix } from "./subjects.ts";
 
 /** What the endpoints do; the processor implements it. */
 export interface ServiceApi {
+  /** `adp.svc.status`: this instance's state. */
   status(): StatusReply;
+  /** `adp.svc.profiles.list`: every station's profile, or why it was refused. */
   listProfiles(): ProfileListReply;
-  /** @throws {RequestRefusedError} 404 when the station has no profile */
+  /**
+   * `adp.svc.profiles.get`: a station's profile metadata.
+   *
+   * @throws {RequestRefusedError} 404 when the station has no profile
+   */
   getProfile(station: string): { station: string; meta: ProfileMeta };
+  /** `adp.svc.profiles.delete`: removes a station's profile here and in the shared bucket. */
   deleteProfile(station: string): Promise<{ station: string; deleted: true; version: number | null }>;
+  /** `adp.svc.threshold.set`: changes a station's threshold and saves the profile. */
   setThreshold(req: ThresholdSetRequest): Promise<ThresholdSetReply>;
 }
 

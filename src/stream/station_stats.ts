@@ -11,9 +11,13 @@ const LATENCY_WINDOW = 1024;
 
 /** Counters of one station. */
 export class StationStats {
+  /** Frames received. */
   received = 0;
+  /** Frames scored. */
   scored = 0;
+  /** Frames found anomalous. */
   anomalies = 0;
+  /** Frames answered with an error, by reason. */
   readonly dropped: Partial<Record<FrameErrorReason, number>> = {};
   readonly #latencies = new Float64Array(LATENCY_WINDOW);
   #count = 0;

@@ -17,12 +17,8 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { loadProfile } from "../../src/adp/profile.ts";
 import { startProcessor } from "../../src/stream/processor.ts";
-import {
-  decodeEnrollProgress,
-  decodeEnrollReply,
-  type EnrollProgressMessage,
-} from "../../src/stream/messages.ts";
-import { enrollProgressSubject, enrollSubject } from "../../src/stream/subjects.ts";
+import { requestEnrollment } from "../../src/stream/client.ts";
+import type { EnrollProgressMessage } from "../../src/stream/messages.ts";
 import { publishFrame, ResultTracker, spawnServe } from "../../bench/soak/service.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { needsShared } from "../_shared.ts";
@@ -30,28 +26,18 @@ import { bottle, fileSha256, reliabilityModel, stateDirWith } from "./_fixture.t
 
 /** Enrolls `station` over the bus from two fresh frames and returns every progress message of the job. */
 async function enrollOverBus(nc: NatsConnection, station: string): Promise<EnrollProgressMessage[]> {
+  const frames = [await bottle(10), await bottle(11)];
   const progress: EnrollProgressMessage[] = [];
-  const sub = nc.subscribe(enrollProgressSubject(station), {
-    callback: (_e, m) => void progress.push(decodeEnrollProgress(m.data)),
+  const job = requestEnrollment(nc, station, { shots: 2, steps: 1 }, {
+    timeoutMs: 40_000,
+    onAccepted: () => {
+      publishFrame(nc, station, frames[0], "enroll-a");
+      publishFrame(nc, station, frames[1], "enroll-b");
+    },
   });
-  try {
-    await nc.flush();
-    const reply = decodeEnrollReply(
-      (await nc.request(enrollSubject(station), JSON.stringify({ shots: 2, steps: 1 }), { timeout: 10_000 }))
-        .data,
-    );
-    assert.equal(reply.ok, true, JSON.stringify(reply));
-    publishFrame(nc, station, await bottle(10), "enroll-a");
-    publishFrame(nc, station, await bottle(11), "enroll-b");
-    const deadline = Date.now() + 40_000;
-    while (!progress.some((p) => p.done) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.ok(progress.some((p) => p.done), `the job ended: ${JSON.stringify(progress.at(-1))}`);
-    return progress;
-  } finally {
-    sub.unsubscribe();
-  }
+  for await (const p of job) progress.push(p);
+  assert.ok(progress.some((p) => p.done), `the job ended: ${JSON.stringify(progress.at(-1))}`);
+  return progress;
 }
 
 /** A folder in which even root cannot create a file, or undefined when this machine has none. */

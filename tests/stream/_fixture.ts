@@ -12,6 +12,8 @@ import { writeRandomCheckpoint } from "../../src/clip/random_checkpoint.ts";
 import { type ClipModel, loadClip } from "../../src/model/clip_model.ts";
 import { enroll } from "../../src/adp/enroll.ts";
 import { saveProfile, type StationProfile } from "../../src/adp/profile.ts";
+import { requestEnrollment } from "../../src/stream/client.ts";
+import type { EnrollProgressMessage, EnrollRequest } from "../../src/stream/messages.ts";
 import { Header } from "../../src/stream/subjects.ts";
 import { sharedPath } from "../_shared.ts";
 
@@ -158,6 +160,33 @@ export class Gather<T = unknown> {
   stop(): void {
     this.#sub.unsubscribe();
   }
+}
+
+/**
+ * Enrolls `station` as a client does (`requestEnrollment`), starting `feed` once the job is accepted
+ * (it publishes the frames the job collects; `ended()` tells it the job is over), and resolves
+ * with the job's last progress message.
+ */
+export async function enrollAndFeed(
+  nc: NatsConnection,
+  station: string,
+  request: EnrollRequest,
+  feed: (ended: () => boolean) => Promise<void>,
+): Promise<EnrollProgressMessage> {
+  let ended = false;
+  let feeding = Promise.resolve();
+  let last: EnrollProgressMessage | undefined;
+  try {
+    const job = requestEnrollment(nc, station, request, {
+      timeoutMs: 20_000,
+      onAccepted: () => feeding = feed(() => ended),
+    });
+    for await (const p of job) last = p;
+  } finally {
+    ended = true;
+    await feeding;
+  }
+  return last!;
 }
 
 /** Waits `ms`. */

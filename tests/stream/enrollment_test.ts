@@ -265,7 +265,7 @@ Deno.test({
         ["s1", '{"shots":1000000}', "bad-request", /shots must be an integer from 1 to 16: got 1000000/],
         ["s1", '{"shots":2.5}', "bad-request", /shots/],
         ["s1", '{"shots":"8"}', "bad-request", /shots/],
-        ["s1", '{"seed":1}', "bad-request", /lacks field shots/],
+        ["s1", '{"seed":1}', "bad-request", /field shots must be an integer from 1 to 16: got nothing/],
         [
           "s1",
           '{"shots":4,"force":true,"__proto__":1}',
@@ -275,7 +275,12 @@ Deno.test({
         ["s1", '{"shots":4,"steps":100000}', "bad-request", /steps/],
         ["s1", '{"shots":4,"label":"a\\u0000b"}', "bad-request", /label/],
         ["s1", '{"shots":2,"frameIds":["a","a"]}', "bad-request", /twice/],
-        ["s1", '{"shots":3,"frameIds":["a","b"]}', "bad-request", /lists 2 frames but shots is 3/],
+        [
+          "s1",
+          '{"shots":3,"frameIds":["a","b"]}',
+          "bad-request",
+          /field frameIds must list as many frames as shots \(3\): got 2/,
+        ],
         ["adp.enroll.st@tion", '{"shots":4}', "invalid-station", /Station id "st@tion" is invalid/],
       ];
       for (const [station, body, code, message] of cases) {

@@ -29,7 +29,7 @@ import {
 import { gatherStatus } from "../../src/cli/status.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { needsShared } from "../_shared.ts";
-import { bottle, Gather, sendFrame, sleep, stateDirWith, tinyModel } from "./_fixture.ts";
+import { bottle, enrollAndFeed, Gather, sendFrame, sleep, stateDirWith, tinyModel } from "./_fixture.ts";
 
 const quiet = () => {};
 
@@ -98,23 +98,15 @@ Deno.test({
       const opts = { clip: model.clip, log: quiet, jetstream: true };
       const a = await startProcessor(await ns.connect("a"), { ...opts, stateDir: dirs[0] });
       const b = await startProcessor(await ns.connect("b"), { ...opts, stateDir: dirs[1] });
-      const progress = new Gather<EnrollProgressMessage>(
-        client,
-        enrollProgressSubject("shared"),
-        (m) => decodeEnrollProgress(m.data),
-      );
       const results = new Gather<ResultMessage>(client, "adp.results.shared", (m) => decodeResult(m.data));
       await client.flush();
-      const reply = decodeEnrollReply(
-        (await client.request(enrollSubject("shared"), '{"shots":2,"steps":1}')).data,
-      );
-      assert.equal(reply.ok, true);
-      // The frames are split between the instances: send until the enrolling one has its two.
-      for (let i = 0; !progress.items.some((p) => p.done) && i < 40; i++) {
-        sendFrame(client, framesSubject("shared"), await bottle(i % 8), `s${i}`);
-        await sleep(50);
-      }
-      const outcome = (await progress.until((p) => p.some((x) => x.done))).at(-1)!;
+      const outcome = await enrollAndFeed(client, "shared", { shots: 2, steps: 1 }, async (ended) => {
+        // The frames are split between the instances: send until the enrolling one has its two.
+        for (let i = 0; !ended() && i < 40; i++) {
+          sendFrame(client, framesSubject("shared"), await bottle(i % 8), `s${i}`);
+          await sleep(50);
+        }
+      });
       assert.equal(outcome.profileVersion, 1, outcome.error);
 
       const versions = async () =>
@@ -153,7 +145,6 @@ Deno.test({
       assert.deepEqual(del.json(), { station: "shared", deleted: true, version: 1 });
       await converge((v) => v.length === 3 && v.every((x) => x === null), "no profile");
       await Promise.all([a.stop(), b.stop(), c.stop()]);
-      progress.stop();
       results.stop();
     } finally {
       await cleanup(ns);

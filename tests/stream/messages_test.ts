@@ -76,13 +76,13 @@ Deno.test("decodeResult() keeps unknown fields of newer services and refuses mis
   assert.deepEqual(decodeResult(encodeMessage(r)), r);
   assert.throws(
     () => decodeResult(JSON.stringify({ ...r, score: "high" })),
-    /field score is not null or number/,
+    /field score must be null or a number: got "high"/,
   );
   assert.throws(
     () => decodeResult(JSON.stringify({ ...r, frameId: undefined })),
-    /field frameId is not string/,
+    /field frameId must be a string: got nothing/,
   );
-  assert.throws(() => decodeEnrollReply('{"ok":"yes"}'), /ok is not a boolean/);
+  assert.throws(() => decodeEnrollReply('{"ok":"yes"}'), /field ok must be true or false: got "yes"/);
   assert.throws(() => decodeEnrollProgress('{"jobId":"j"}'), /station/);
 });
 

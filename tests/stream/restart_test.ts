@@ -12,15 +12,10 @@ import {
   type EnrollProgressMessage,
   type ResultMessage,
 } from "../../src/stream/messages.ts";
-import {
-  enrollProgressSubject,
-  enrollSubject,
-  framesSubject,
-  RESULTS_WILDCARD,
-} from "../../src/stream/subjects.ts";
+import { enrollProgressSubject, framesSubject, RESULTS_WILDCARD } from "../../src/stream/subjects.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { needsShared } from "../_shared.ts";
-import { bottle, Gather, sendFrame, stateDirWith, tinyModel } from "./_fixture.ts";
+import { bottle, enrollAndFeed, Gather, sendFrame, stateDirWith, tinyModel } from "./_fixture.ts";
 
 const quiet = () => {};
 
@@ -34,11 +29,6 @@ Deno.test({
     try {
       const client = await ns.connect("client");
       const results = new Gather<ResultMessage>(client, RESULTS_WILDCARD, (m) => decodeResult(m.data));
-      const progress = new Gather<EnrollProgressMessage>(
-        client,
-        enrollProgressSubject("press"),
-        (m) => decodeEnrollProgress(m.data),
-      );
       await client.flush();
 
       const first = await startProcessor(await ns.connect("first"), {
@@ -46,11 +36,10 @@ Deno.test({
         stateDir,
         log: quiet,
       });
-      const ack = await client.request(enrollSubject("press"), JSON.stringify({ shots: 2, steps: 1 }));
-      assert.equal(ack.json<{ ok: boolean }>().ok, true);
-      sendFrame(client, framesSubject("press"), await bottle(0), "e0");
-      sendFrame(client, framesSubject("press"), await bottle(1), "e1");
-      const outcome = (await progress.until((p) => p.some((x) => x.done))).at(-1)!;
+      const outcome = await enrollAndFeed(client, "press", { shots: 2, steps: 1 }, async () => {
+        sendFrame(client, framesSubject("press"), await bottle(0), "e0");
+        sendFrame(client, framesSubject("press"), await bottle(1), "e1");
+      });
       assert.equal(outcome.profileVersion, 1, outcome.error);
       await first.stop();
       assert.equal(await first.closed, undefined);
@@ -67,13 +56,12 @@ Deno.test({
       assert.equal(r.profileVersion, 1);
       assert.equal(typeof r.score, "number");
       // Enrolling again continues the version sequence.
-      await client.request(enrollSubject("press"), JSON.stringify({ shots: 1, steps: 1 }));
-      sendFrame(client, framesSubject("press"), await bottle(2), "e2");
-      const v2 = (await progress.until((p) => p.filter((x) => x.done).length === 2)).at(-1)!;
+      const v2 = await enrollAndFeed(client, "press", { shots: 1, steps: 1 }, async () => {
+        sendFrame(client, framesSubject("press"), await bottle(2), "e2");
+      });
       assert.equal(v2.profileVersion, 2, v2.error);
       await second.stop();
       results.stop();
-      progress.stop();
     } finally {
       await cleanup(ns);
       await Deno.remove(stateDir, { recursive: true });

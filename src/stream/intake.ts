@@ -1,0 +1,191 @@
+/**
+ * Admission of frames, on the main thread and cheap: the station id, the payload size and the
+ * image header are checked before a frame costs a decode. An admitted frame is kept in the
+ * station's ring (for enrollment by frame id), offered to a collecting enrollment, and queued
+ * when the station can score. Each station's queue is bounded: when full, the oldest waiting frame
+ * is answered `overload`, so the newest are kept. Frames leave round-robin across stations, so one
+ * busy camera cannot starve the others.
+ *
+ * @module
+ */
+import { type Msg, nuid } from "@nats-io/transport-node";
+import { type ImageHeader, readImageHeader } from "../image/mod.ts";
+import type { FrameRing } from "./frame_ring.ts";
+import { FrameErrorReason, parseCapturedAt, parseFrameId } from "./messages.ts";
+import { reason } from "./profile_store.ts";
+import type { ResultPublisher } from "./publisher.ts";
+import type { Frame, FrameRef, Station, StationTable } from "./stations.ts";
+import { Header, isStationId, SubjectPrefix, subjectRest } from "./subjects.ts";
+
+/** Limits of {@linkcode FrameIntake}. */
+export interface IntakeLimits {
+  /** Stations tracked at most (a camera may invent ids). */
+  maxStations: number;
+  /** Larger payloads are refused before decoding. */
+  maxFrameBytes: number;
+  /** Images whose header announces more pixels are refused before decoding. */
+  maxPixels: number;
+  /** Frames waiting per station before the oldest is dropped. */
+  queueDepth: number;
+}
+
+/** Who else sees an admitted frame. */
+export interface IntakeListeners {
+  /** A collecting enrollment job may take the frame as a shot. */
+  offer(station: string, frameId: string, bytes: Uint8Array): void;
+  /** A frame was queued: the batcher may start decoding it. */
+  queued(): void;
+}
+
+/** Checks, keeps and queues incoming frames; answers those it refuses. */
+export class FrameIntake {
+  readonly #stations: StationTable;
+  readonly #publisher: ResultPublisher;
+  readonly #ring: FrameRing;
+  readonly #listeners: IntakeListeners;
+  readonly #limits: IntakeLimits;
+  /** Stations with frames waiting, in the order they are served. */
+  readonly #waiting: string[] = [];
+  #invalidStationFrames = 0;
+
+  /**
+   * An intake with no frame waiting.
+   *
+   * @param stations the station table (a new station is added on its first frame)
+   * @param publisher answers refused and dropped frames
+   * @param ring keeps the recent frames of each station
+   * @param listeners the enrollment and the batcher
+   * @param limits sizes and counts
+   */
+  constructor(
+    stations: StationTable,
+    publisher: ResultPublisher,
+    ring: FrameRing,
+    listeners: IntakeListeners,
+    limits: IntakeLimits,
+  ) {
+    this.#stations = stations;
+    this.#publisher = publisher;
+    this.#ring = ring;
+    this.#listeners = listeners;
+    this.#limits = limits;
+  }
+
+  /** Frames whose subject named no valid station, or a station beyond the limit. */
+  get invalidStationFrames(): number {
+    return this.#invalidStationFrames;
+  }
+
+  /** Whether any station has frames waiting. */
+  get hasWaiting(): boolean {
+    return this.#waiting.length > 0;
+  }
+
+  /** Admits one frame message: queued for scoring, or answered with why not. */
+  admit(msg: Msg): void {
+    const receivedAt = performance.now();
+    const ref: FrameRef = {
+      frameId: parseFrameId(msg.headers?.get(Header.frameId)) ?? nuid.next(),
+      capturedAt: parseCapturedAt(msg.headers?.get(Header.capturedAt)),
+      receivedAt,
+      receivedIso: new Date().toISOString(),
+    };
+    const token = subjectRest(msg.subject, SubjectPrefix.frames) ?? msg.subject;
+    const station = this.#stationOf(token, ref);
+    if (!station) return;
+    station.stats.received++;
+    const header = this.#checkPayload(station, ref, msg.data);
+    if (!header) return;
+    // Our own copy: msg.data is a view into the connection's read buffer.
+    const bytes = msg.data.slice();
+    this.#ring.add(token, ref.frameId, bytes);
+    this.#listeners.offer(token, ref.frameId, bytes);
+    if (!station.slot.current) return this.#publisher.failNoProfile(station, ref);
+    this.#enqueue(station, { ...ref, station: token, bytes, header });
+  }
+
+  /** The next frame to decode, taken round-robin across stations; undefined when none waits. */
+  take(): { station: Station; frame: Frame } | undefined {
+    const id = this.#waiting.shift();
+    if (id === undefined) return undefined;
+    const station = this.#stations.get(id)!;
+    const frame = station.queue.shift()!;
+    if (station.queue.length) this.#waiting.push(id);
+    return { station, frame };
+  }
+
+  /** The station a subject's token names, or undefined when the frame was answered as invalid. */
+  #stationOf(token: string, ref: FrameRef): Station | undefined {
+    if (!isStationId(token)) {
+      this.#invalidStationFrames++;
+      this.#publisher.invalidStation(token, ref);
+      return undefined;
+    }
+    const known = this.#stations.get(token);
+    if (known) return known;
+    const { maxStations } = this.#limits;
+    if (this.#stations.size >= maxStations) {
+      this.#invalidStationFrames++;
+      this.#publisher.invalidStation(
+        token,
+        ref,
+        `Too many stations: this service tracks at most ${maxStations}, and ${token} is not one of them`,
+      );
+      return undefined;
+    }
+    return this.#stations.getOrAdd(token);
+  }
+
+  /** The image header when the payload may be decoded, else undefined once the frame is answered. */
+  #checkPayload(station: Station, ref: FrameRef, data: Uint8Array): ImageHeader | undefined {
+    const { maxFrameBytes, maxPixels } = this.#limits;
+    if (data.length === 0) {
+      this.#publisher.fail(station, ref, FrameErrorReason.empty, "Frame is empty: zero bytes");
+      return undefined;
+    }
+    if (data.length > maxFrameBytes) {
+      this.#publisher.fail(
+        station,
+        ref,
+        FrameErrorReason.tooLarge,
+        `Frame is too large: ${data.length} bytes, the limit is ${maxFrameBytes} (--max-frame-bytes)`,
+      );
+      return undefined;
+    }
+    let header: ImageHeader;
+    try {
+      header = readImageHeader(data);
+    } catch (error) {
+      this.#publisher.fail(station, ref, FrameErrorReason.undecodable, reason(error));
+      return undefined;
+    }
+    const pixels = header.width * header.height;
+    if (pixels > maxPixels) {
+      this.#publisher.fail(
+        station,
+        ref,
+        FrameErrorReason.tooLarge,
+        `Image is too large: its header announces ${header.width}×${header.height} = ${pixels} pixels, ` +
+          `the limit is ${maxPixels} (--max-pixels)`,
+      );
+      return undefined;
+    }
+    return header;
+  }
+
+  #enqueue(station: Station, frame: Frame): void {
+    const { queueDepth } = this.#limits;
+    if (station.queue.length >= queueDepth) {
+      const dropped = station.queue.shift()!;
+      this.#publisher.fail(
+        station,
+        dropped,
+        FrameErrorReason.overload,
+        `Frame dropped: the service is overloaded and keeps the newest ${queueDepth} frames of ${station.id}`,
+      );
+    }
+    station.queue.push(frame);
+    if (station.queue.length === 1) this.#waiting.push(station.id);
+    this.#listeners.queued();
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * Everything the processor says about frames: a result on `adp.results.<station>` for every frame
+ * received (scored or not: nothing is dropped silently), and for anomalous ones an event on
+ * `adp.anomalies.<station>` with the map's summary and a heat-map PNG kept in the object store or
+ * the state dir. Heat maps are rendered in the decode workers and never delay a result.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { ObjectStore } from "@nats-io/obj";
+import type { FrameScore } from "../adp/mod.ts";
+import type { Rgb8Image } from "../image/mod.ts";
+import { printable } from "../guard.ts";
+import type { DecodePool } from "./decode_pool.ts";
+import { summarizeMap } from "./heatmap.ts";
+import {
+  type AnomalyMessage,
+  encodeMessage,
+  FrameErrorReason,
+  type HeatmapRef,
+  type ModelRef,
+  type ResultMessage,
+} from "./messages.ts";
+import { reason } from "./profile_store.ts";
+import type { FrameRef, Station, StationTable } from "./stations.ts";
+import {
+  anomaliesSubject,
+  anomalyMsgId,
+  Header,
+  invalidResultsSubject,
+  JetStreamName,
+  resultsSubject,
+} from "./subjects.ts";
+
+/** Anomaly events whose heat maps are being made at once; beyond it events go out without one. */
+const MAX_PENDING_HEATMAPS = 32;
+
+/** Options of {@linkcode ResultPublisher}. */
+export interface PublisherOptions {
+  /** The model named in every result. */
+  model: ModelRef;
+  /** Heat maps go under `<stateDir>/heatmaps/<station>` when there is no bucket. */
+  stateDir: string;
+  /** Longest side of heat-map PNGs. */
+  heatmapMaxSide: number;
+  /** Heat-map files kept per station in the state dir. */
+  heatmapsPerStation: number;
+  /** With JetStream: anomaly events are stored durably (de-duplicated by frame id). */
+  js?: JetStreamClient;
+  /** With JetStream: where heat maps go instead of the state dir. */
+  heatmapBucket?: ObjectStore;
+  /** Where failed events and heat maps are reported. */
+  log: (line: string) => void;
+}
+
+/** A scored frame as the publisher needs it. */
+export interface ScoredFrame {
+  /** The station it came from. */
+  station: Station;
+  /** Its id and receipt time. */
+  frame: FrameRef;
+  /** The decoded frame; its pixels are handed to a worker for the heat map (unusable afterwards). */
+  image: Rgb8Image;
+  /** What the station's scorer made of it. */
+  score: FrameScore;
+  /** Version of the profile that scored it. */
+  version: number;
+}
+
+/** Publishes results and anomaly events, and stores heat maps. */
+export class ResultPublisher {
+  readonly #nc: NatsConnection;
+  readonly #stations: StationTable;
+  readonly #pool: DecodePool;
+  readonly #opts: PublisherOptions;
+  readonly #anomalyTasks = new Set<Promise<void>>();
+  #heatmapFailures = 0;
+
+  /**
+   * A publisher with no event pending.
+   *
+   * @param nc the connection results go out on
+   * @param stations the table error results read the profile in force from
+   * @param pool renders heat-map PNGs off the main thread
+   * @param opts model, heat-map storage and log
+   */
+  constructor(nc: NatsConnection, stations: StationTable, pool: DecodePool, opts: PublisherOptions) {
+    this.#nc = nc;
+    this.#stations = stations;
+    this.#pool = pool;
+    this.#opts = opts;
+  }
+
+  /** Anomaly events whose heat map was skipped or failed. */
+  get heatmapFailures(): number {
+    return this.#heatmapFailures;
+  }
+
+  /** Publishes a scored frame's result, and for an anomalous one starts its event. */
+  scored(scored: ScoredFrame): void {
+    const { station, frame, score: s } = scored;
+    const latencyMs = performance.now() - frame.receivedAt;
+    const result: ResultMessage = {
+      station: station.id,
+      frameId: frame.frameId,
+      capturedAt: frame.capturedAt,
+      receivedAt: frame.receivedIso,
+      scoredAt: new Date().toISOString(),
+      score: s.score,
+      textScore: s.textScore,
+      patchScore: s.patchScore,
+      threshold: s.threshold,
+      anomalous: s.anomalous,
+      profileVersion: scored.version,
+      model: this.#opts.model,
+      latencyMs: round(latencyMs),
+    };
+    station.stats.scored++;
+    station.stats.latency(latencyMs);
+    this.#publish(resultsSubject(station.id), result);
+    if (!s.anomalous) return;
+    station.stats.anomalies++;
+    const task = this.#anomalyEvent(scored, result).catch((error) =>
+      this.#opts.log(`error: anomaly event of ${station.id}/${frame.frameId} failed: ${reason(error)}`)
+    );
+    this.#anomalyTasks.add(task);
+    task.finally(() => this.#anomalyTasks.delete(task));
+  }
+
+  /** Answers a frame that will not be scored, and counts it under `why`. */
+  fail(station: Station, ref: FrameRef, why: FrameErrorReason, error: string): void {
+    station.stats.drop(why);
+    this.#publish(resultsSubject(station.id), this.#errorResult(station.id, ref, why, error));
+  }
+
+  /** Answers a frame of a station without a usable profile, saying whether it has none or a refused one. */
+  failNoProfile(station: Station, ref: FrameRef): void {
+    if (station.profileError) {
+      this.fail(station, ref, FrameErrorReason.profileInvalid, `Profile refused: ${station.profileError}`);
+    } else {
+      this.fail(
+        station,
+        ref,
+        FrameErrorReason.noProfile,
+        `No profile: station ${station.id} has not been enrolled (request adp.enroll.${station.id})`,
+      );
+    }
+  }
+
+  /** Answers a frame whose subject names no station it may track, on `adp.results.$invalid`. */
+  invalidStation(token: string, ref: FrameRef, error?: string): void {
+    const message = error ??
+      `Station id ${JSON.stringify(printable(token))} is invalid: frames go to adp.frames.<station> ` +
+        `with 1–64 characters of A–Z, a–z, 0–9, _ and -`;
+    this.#publish(
+      invalidResultsSubject(),
+      this.#errorResult(printable(token), ref, FrameErrorReason.invalidStation, message),
+    );
+  }
+
+  /** Resolves once every anomaly event started so far has gone out. */
+  async settled(): Promise<void> {
+    while (this.#anomalyTasks.size) await Promise.all([...this.#anomalyTasks]);
+  }
+
+  async #anomalyEvent(scored: ScoredFrame, result: ResultMessage): Promise<void> {
+    const { station, frame, image, score: s } = scored;
+    const frameSize = { width: image.width, height: image.height };
+    const map = summarizeMap(s.map, { width: s.mapWidth, height: s.mapHeight }, frameSize);
+    const { heatmap, heatmapError } = await this.#heatmap(scored);
+    if (heatmapError) this.#heatmapFailures++;
+    const event: AnomalyMessage = {
+      ...result,
+      score: s.score,
+      threshold: s.threshold,
+      anomalous: true,
+      profileVersion: result.profileVersion!,
+      frameWidth: frameSize.width,
+      frameHeight: frameSize.height,
+      map,
+      heatmap,
+      ...(heatmapError ? { heatmapError } : {}),
+    };
+    const subject = anomaliesSubject(station.id);
+    if (this.#opts.js) {
+      try {
+        await this.#opts.js.publish(subject, encodeMessage(event), {
+          msgID: anomalyMsgId(station.id, frame.frameId),
+          headers: frameHeaders(frame.frameId),
+        });
+        return;
+      } catch (error) {
+        // Live consumers still get the event; only its durable copy is missing.
+        this.#opts.log(
+          `warning: anomaly event ${station.id}/${frame.frameId} not stored in JetStream: ${reason(error)}`,
+        );
+      }
+    }
+    this.#publish(subject, event);
+  }
+
+  /** The frame's heat map rendered and stored, or why there is none. */
+  async #heatmap(scored: ScoredFrame): Promise<{ heatmap: HeatmapRef | null; heatmapError?: string }> {
+    if (this.#anomalyTasks.size > MAX_PENDING_HEATMAPS) {
+      return {
+        heatmap: null,
+        heatmapError: `Heat map skipped: more than ${MAX_PENDING_HEATMAPS} anomaly events were pending`,
+      };
+    }
+    const { station, frame, image, score: s } = scored;
+    try {
+      const png = await this.#pool.overlayPng(
+        image,
+        { data: s.map, width: s.mapWidth, height: s.mapHeight },
+        this.#opts.heatmapMaxSide,
+      );
+      return { heatmap: await this.#storeHeatmap(station, frame.frameId, png) };
+    } catch (error) {
+      return { heatmap: null, heatmapError: `Heat map not stored: ${reason(error)}` };
+    }
+  }
+
+  async #storeHeatmap(
+    station: Station,
+    frameId: string,
+    png: { png: Uint8Array; width: number; height: number },
+  ): Promise<HeatmapRef> {
+    const common = { width: png.width, height: png.height, contentType: "image/png" as const };
+    if (this.#opts.heatmapBucket) {
+      const key = `${station.id}/${frameId}.png`;
+      await this.#opts.heatmapBucket.putBlob({ name: key }, png.png);
+      return { store: "object-store", bucket: JetStreamName.heatmapBucket, key, ...common };
+    }
+    const dir = join(this.#opts.stateDir, "heatmaps", station.id);
+    await Deno.mkdir(dir, { recursive: true });
+    station.heatmaps ??= await existingHeatmaps(dir);
+    const file = `${fileSafe(frameId)}.png`;
+    await Deno.writeFile(join(dir, file), png.png);
+    station.heatmaps.push(file);
+    while (station.heatmaps.length > this.#opts.heatmapsPerStation) {
+      await Deno.remove(join(dir, station.heatmaps.shift()!)).catch(() => {});
+    }
+    return { store: "file", key: join("heatmaps", station.id, file), ...common };
+  }
+
+  #errorResult(station: string, ref: FrameRef, why: FrameErrorReason, error: string): ResultMessage {
+    const slot = this.#stations.get(station)?.slot.current;
+    return {
+      station,
+      frameId: ref.frameId,
+      capturedAt: ref.capturedAt,
+      receivedAt: ref.receivedIso,
+      scoredAt: new Date().toISOString(),
+      score: null,
+      textScore: null,
+      patchScore: null,
+      threshold: slot?.profile.meta.threshold ?? null,
+      anomalous: null,
+      profileVersion: slot?.profile.meta.version ?? null,
+      model: this.#opts.model,
+      latencyMs: round(performance.now() - ref.receivedAt),
+      error,
+      reason: why,
+    };
+  }
+
+  #publish(subject: string, message: ResultMessage): void {
+    if (this.#nc.isClosed()) return;
+    this.#nc.publish(subject, encodeMessage(message), { headers: frameHeaders(message.frameId) });
+  }
+}
+
+function frameHeaders(frameId: string): MsgHdrs {
+  const h = natsHeaders();
+  h.set(Header.frameId, frameId);
+  return h;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+/** A frame id as a file name: itself when harmless, else its hash (ids are the camera's, not ours). */
+function fileSafe(frameId: string): string {
+  if (/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(frameId)) return frameId;
+  return createHash("sha256").update(frameId).digest("hex").slice(0, 32);
+}
+
+/** The PNGs a previous run left in `dir`, oldest first, so the per-station bound counts them too. */
+async function existingHeatmaps(dir: string): Promise<string[]> {
+  const files: { name: string; mtime: number }[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.isFile || !e.name.endsWith(".png")) continue;
+    const info = await Deno.stat(join(dir, e.name)).catch(() => null);
+    files.push({ name: e.name, mtime: info?.mtime?.getTime() ?? 0 });
+  }
+  return files.sort((a, b) => a.mtime - b.mtime).map((f) => f.name);
+}

@@ -1,0 +1,95 @@
+/**
+ * What the processor knows of each station: its scorer, why its profile was refused, its counters,
+ * and the frames waiting for a decode worker. Intake, batcher, publisher and the endpoints all read
+ * the same table, so a profile swapped in by enrollment is seen by the next frame.
+ *
+ * @module
+ */
+import type { ImageHeader } from "../image/mod.ts";
+import { reason } from "./profile_store.ts";
+import { ScorerSlot } from "./scorer_slot.ts";
+import { StationStats } from "./station_stats.ts";
+
+/** When and as what a frame arrived: enough to answer it even when it is never decoded. */
+export interface FrameRef {
+  /** The camera's `Adp-Frame-Id`, or one the service made up. */
+  frameId: string;
+  /** The `Adp-Captured-At` header as RFC 3339, null when absent or unreadable. */
+  capturedAt: string | null;
+  /** `performance.now()` at receipt, for the latency. */
+  receivedAt: number;
+  /** Receipt time as RFC 3339, for the result. */
+  receivedIso: string;
+}
+
+/** A frame admitted for scoring: our own copy of its bytes and its checked header. */
+export interface Frame extends FrameRef {
+  /** The station it came from. */
+  station: string;
+  /** The encoded frame (PNG or JPEG). */
+  bytes: Uint8Array;
+  /** Its header, read and checked against the limits on intake. */
+  header: ImageHeader;
+}
+
+/** One station's state in the processor. */
+export interface Station {
+  /** The station id (valid: checked on intake). */
+  id: string;
+  /** The scorer in force; swapped without waiting for batches that still use the old one. */
+  slot: ScorerSlot;
+  /** Why the station's stored profile was refused; null when it was not. */
+  profileError: string | null;
+  /** Counters and latencies for the status endpoint. */
+  stats: StationStats;
+  /** Frames waiting for a decode worker, oldest first. */
+  queue: Frame[];
+  /** Heat-map files written, oldest first (state dir only; read from disk on first use). */
+  heatmaps?: string[];
+}
+
+/** The stations seen so far, by id. */
+export class StationTable {
+  readonly #stations = new Map<string, Station>();
+  readonly #log: (line: string) => void;
+
+  /**
+   * An empty table.
+   *
+   * @param log where a scorer that fails to dispose is reported
+   */
+  constructor(log: (line: string) => void) {
+    this.#log = log;
+  }
+
+  /** Stations tracked. */
+  get size(): number {
+    return this.#stations.size;
+  }
+
+  /** The station, when it is tracked. */
+  get(id: string): Station | undefined {
+    return this.#stations.get(id);
+  }
+
+  /** The station, tracked from now on when it was not. */
+  getOrAdd(id: string): Station {
+    let station = this.#stations.get(id);
+    if (!station) {
+      station = {
+        id,
+        slot: new ScorerSlot((error) => this.#log(`warning: scorer of ${id} not disposed: ${reason(error)}`)),
+        profileError: null,
+        stats: new StationStats(),
+        queue: [],
+      };
+      this.#stations.set(id, station);
+    }
+    return station;
+  }
+
+  /** Every tracked station, in the order first seen. */
+  values(): IterableIterator<Station> {
+    return this.#stations.values();
+  }
+}
