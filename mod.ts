@@ -145,3 +145,44 @@ export {
   type StatusReply,
   SubjectError,
 } from "./src/stream/mod.ts";
+export type {
+  Activation,
+  ArchitectureName,
+  CheckpointLayout,
+  ClipPreprocessConfig,
+  ClipTextConfig,
+  ClipVisionConfig,
+  ClipWeights,
+  FloatTensor,
+  OpenCheckpointOptions,
+  PreprocessRgbOptions,
+  PretrainedModel,
+  PullOptions,
+  PullResult,
+  TokenizeOptions,
+  WriteCheckpointOptions,
+  WrittenCheckpoint,
+} from "./src/clip/mod.ts";
+export type { CalibrationSpec, EnrollmentSpec, FusionSpec, PatchSpec } from "./src/adp/mod.ts";
+export type { DecodeOptions } from "./src/image/mod.ts";
+export type { EnrollRefusal, HeatmapRef, MapSummary, ModelRef, StationStatus } from "./src/stream/mod.ts";
+export type { PatchInputSpec } from "./src/adp/patch/mod.ts";
+export type { ProceduralOptions, SynthesizeOptions } from "./src/adp/synth/mod.ts";
+export type { Random } from "./src/random.ts";
+export type { AnomalyRegion, BusConnection, LatencySummary } from "./src/stream/mod.ts";
+export type {
+  FloatDtype,
+  LayoutTensor,
+  PretrainedFiles,
+  PulledFile,
+  PullProgress,
+  TextWeights,
+  VisionWeights,
+} from "./src/clip/mod.ts";
+export type { ResizeMode } from "./src/image/mod.ts";
+export type { FrameResize, ImageScoreRule, PatchExtractorSpec, View } from "./src/adp/patch/mod.ts";
+export type { DefectKind, SynthCropOptions } from "./src/adp/synth/mod.ts";
+export type { BlockWeights, FileChecksum, LayerNormWeights } from "./src/clip/mod.ts";
+export type { BackboneInterpolation, BackboneResize, IntensityMode } from "./src/adp/patch/mod.ts";
+export { VIEWS } from "./src/adp/patch/mod.ts";
+export { DEFECT_KINDS } from "./src/adp/synth/mod.ts";

@@ -34,6 +34,7 @@ export class ProcessorError extends Error {
   readonly code: ErrorCode;
 
   /**
+   * Makes the error.
    * @param code the failure code
    * @param message one clear sentence; detail after a colon
    * @param options `cause` chains the underlying error
@@ -47,6 +48,7 @@ export class ProcessorError extends Error {
 
 /** A configuration file or option is malformed or inconsistent. */
 export class ConfigError extends ProcessorError {
+  /** Makes the error from one clear sentence; `cause` in `options` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.CONFIG_INVALID, message, options);
     this.name = "ConfigError";
@@ -60,6 +62,7 @@ export class WeightsError extends ProcessorError {
   /** The tensor concerned, when one is. */
   readonly tensor?: string;
 
+  /** Makes the error from one clear sentence; `cause` in `options` chains the underlying error. */
   constructor(
     message: string,
     opts: { file: string; tensor?: string; code?: ErrorCode } & ErrorOptions,
@@ -73,6 +76,7 @@ export class WeightsError extends ProcessorError {
 
 /** Tokenizer vocabulary missing or malformed. */
 export class TokenizerError extends ProcessorError {
+  /** Makes the error from one clear sentence; `cause` in `options` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.TOKENIZER_INVALID, message, options);
     this.name = "TokenizerError";
@@ -81,6 +85,7 @@ export class TokenizerError extends ProcessorError {
 
 /** An image could not be decoded or is outside accepted limits. */
 export class ImageError extends ProcessorError {
+  /** Makes the error from one clear sentence; `cause` in `options` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.IMAGE_INVALID, message, options);
     this.name = "ImageError";
@@ -89,6 +94,7 @@ export class ImageError extends ProcessorError {
 
 /** A tensor's shape does not fit where it is used. */
 export class ShapeError extends ProcessorError {
+  /** Makes the error from one clear sentence; `cause` in `options` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.SHAPE_MISMATCH, message, options);
     this.name = "ShapeError";
@@ -97,6 +103,7 @@ export class ShapeError extends ProcessorError {
 
 /** A graph could not be built, or an op has no gradient rule. */
 export class GraphError extends ProcessorError {
+  /** Makes the error from one clear sentence; `cause` in `options` chains the underlying error. */
   constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
     super(code, message, options);
     this.name = "GraphError";
@@ -105,6 +112,7 @@ export class GraphError extends ProcessorError {
 
 /** onnxruntime failed to create a session or run one. */
 export class OnnxRunError extends ProcessorError {
+  /** Makes the error from one clear sentence; `cause` in `options` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.ONNX_RUN, message, options);
     this.name = "OnnxRunError";
@@ -116,6 +124,7 @@ export class DownloadError extends ProcessorError {
   /** The URL concerned. */
   readonly url: string;
 
+  /** Makes the error from one clear sentence; `cause` in `options` chains the underlying error. */
   constructor(message: string, opts: { url: string; code?: ErrorCode } & ErrorOptions) {
     super(opts.code ?? ErrorCode.DOWNLOAD_FAILED, message, opts);
     this.name = "DownloadError";
@@ -128,6 +137,7 @@ export class ProfileError extends ProcessorError {
   /** The profile file concerned. */
   readonly file: string;
 
+  /** Makes the error from one clear sentence; `cause` in `options` chains the underlying error. */
   constructor(message: string, opts: { file: string } & ErrorOptions) {
     super(ErrorCode.PROFILE_INVALID, message, opts);
     this.name = "ProfileError";
@@ -137,6 +147,7 @@ export class ProfileError extends ProcessorError {
 
 /** Enrollment could not produce a profile (too few images, a failed stage). */
 export class EnrollmentError extends ProcessorError {
+  /** Makes the error from one clear sentence; `cause` in `options` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.ENROLLMENT_FAILED, message, options);
     this.name = "EnrollmentError";

@@ -9,7 +9,10 @@
 export class Random {
   #state: number;
 
-  /** @param seed any 32-bit integer */
+  /**
+   * Starts the sequence of `seed`.
+   * @param seed any 32-bit integer
+   */
   constructor(seed: number) {
     this.#state = seed >>> 0;
   }

@@ -15,6 +15,12 @@ import {
 import { ConfigError } from "../errors.ts";
 import { BusError } from "./errors.ts";
 
+/**
+ * The connection the service and its clients run on: nats.js's own `NatsConnection`, named here so
+ * that the library's signatures can state it without re-exporting nats.js's whole surface.
+ */
+export type BusConnection = NatsConnection;
+
 /** How to reach and authenticate to NATS. */
 export interface NatsConnectOptions {
   /** Server URLs, comma-separated. @default "nats://127.0.0.1:4222" */
@@ -46,7 +52,7 @@ export interface NatsConnectOptions {
  * @returns the connection
  * @throws {ConfigError} for inconsistent credentials or an unreadable seed file
  */
-export async function connectNats(opts: NatsConnectOptions = {}): Promise<NatsConnection> {
+export async function connectNats(opts: NatsConnectOptions = {}): Promise<BusConnection> {
   const o: ConnectionOptions & { tls?: Record<string, string> | null } = {
     servers: (opts.servers ?? "nats://127.0.0.1:4222").split(",").map((s) => s.trim()).filter(Boolean),
     name: opts.name,

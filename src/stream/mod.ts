@@ -21,7 +21,7 @@
 export { requestEnrollment } from "./client.ts";
 export type { EnrollAccepted, RequestEnrollmentOptions } from "./client.ts";
 export { connectNats, explainRequestError } from "./connect.ts";
-export type { NatsConnectOptions } from "./connect.ts";
+export type { BusConnection, NatsConnectOptions } from "./connect.ts";
 export {
   BusError,
   DecoderCrashError,

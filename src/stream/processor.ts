@@ -14,6 +14,7 @@
 import { printable } from "../guard.ts";
 import { basename } from "node:path";
 import { nanos, type NatsConnection, nuid, type Subscription } from "@nats-io/transport-node";
+import type { BusConnection } from "./connect.ts";
 import { jetstream, type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
 import { type ObjectStore, Objm } from "@nats-io/obj";
 import { type KV, Kvm } from "@nats-io/kv";
@@ -109,7 +110,7 @@ export interface Processor extends AsyncDisposable {
  * @param cfg model, state dir and limits
  * @returns the running processor
  */
-export async function startProcessor(nc: NatsConnection, cfg: ProcessorConfig): Promise<Processor> {
+export async function startProcessor(nc: BusConnection, cfg: ProcessorConfig): Promise<Processor> {
   const impl = new ProcessorImpl(nc, cfg);
   await impl.start();
   return impl;
