@@ -139,6 +139,7 @@ export {
   type NatsConnectOptions,
   type Processor,
   type ProcessorConfig,
+  requestEnrollment,
   type ResultMessage,
   resultsSubject,
   startProcessor,
@@ -186,3 +187,4 @@ export type { BlockWeights, FileChecksum, LayerNormWeights } from "./src/clip/mo
 export type { BackboneInterpolation, BackboneResize, IntensityMode } from "./src/adp/patch/mod.ts";
 export { VIEWS } from "./src/adp/patch/mod.ts";
 export { DEFECT_KINDS } from "./src/adp/synth/mod.ts";
+export type { EnrollAccepted, RequestEnrollmentOptions } from "./src/stream/mod.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { BusConnection } from "./connect.ts";
 import { EnrollmentError } from "../errors.ts";
 import { explainRequestError } from "./connect.ts";
 import {
@@ -58,7 +58,7 @@ export interface RequestEnrollmentOptions {
  * ```
  */
 export async function* requestEnrollment(
-  nc: NatsConnection,
+  nc: BusConnection,
   station: string,
   request: EnrollRequest,
   opts: RequestEnrollmentOptions = {},
