@@ -2,8 +2,8 @@
  * Enrollment: from K good parts (1–16 images) to a station profile, the whole ADP method in stages —
  * pseudo-anomalies, the normal-aware concept c_n* (eq. 3), the anomaly-aware concept c_a* (eq. 4),
  * self-tuning of the prompt prototypes (eq. 5–6), the patch memory, and the calibration of fusion and
- * threshold on normal data only. Progress (stage, percent, ETA) goes to a callback the service and
- * the CLI show.
+ * threshold on normal data only. Progress (stage, percent, ETA; enroll_progress.ts) goes to a
+ * callback the service and the CLI show.
  *
  * @module
  */
@@ -56,37 +56,7 @@ import {
   type StationProfile,
 } from "./profile.ts";
 import { synthesizePseudoAnomalies } from "./synth/mod.ts";
-
-/** Stages in the order they run. */
-export const ENROLL_STAGES = [
-  "features",
-  "pseudo-anomalies",
-  "normal-concept",
-  "anomaly-concept",
-  "self-tuning",
-  "patch-memory",
-  "calibration",
-] as const;
-/** One enrollment stage. */
-export type EnrollStage = typeof ENROLL_STAGES[number];
-
-/** A progress report. */
-export interface EnrollProgress {
-  /** The stage running. */
-  stage: EnrollStage;
-  /** Of the whole enrollment, 0–100. */
-  percent: number;
-  /** Seconds left, from the pace so far; null before there is a pace. */
-  etaSeconds: number | null;
-  /** What is going on, for people. */
-  message: string;
-  /** The concept-learning step just done (concept stages only). */
-  step?: number;
-  /** The concept-learning steps of the stage. */
-  steps?: number;
-  /** The loss at `step`. */
-  loss?: number;
-}
+import { type EnrollProgress, type ProgressReporter, progressReporter } from "./enroll_progress.ts";
 
 /** Options of {@linkcode enroll}. */
 export interface EnrollOptions {
@@ -130,20 +100,9 @@ const DEFAULTS = {
 };
 const MAX_SHOTS = 16;
 
-/** Relative duration of each stage, for the overall percentage (concept learning dominates). */
-const STAGE_WEIGHT: Record<EnrollStage, number> = {
-  "features": 4,
-  "pseudo-anomalies": 2,
-  "normal-concept": 40,
-  "anomaly-concept": 40,
-  "self-tuning": 4,
-  "patch-memory": 4,
-  "calibration": 6,
-};
-
 /**
  * Learns a station profile from `images` (encoded PNG or JPEG) of good parts: the stages of
- * {@linkcode ENROLL_STAGES} in order, one function each, then `buildProfile`.
+ * `ENROLL_STAGES` in order, one function each, then `buildProfile`.
  *
  * @throws {EnrollmentError} for too few or too many images, or when cancelled
  * @throws {ImageError} naming the image that cannot be decoded
@@ -549,30 +508,4 @@ async function heldOutNormals(
 
 function memoryRows(features: { data: Float32Array }): Float32Array {
   return Float32Array.from(features.data);
-}
-
-/** Reports a stage's progress (`fraction` of that stage, 0–1) as a share of the whole enrollment. */
-type ProgressReporter = (
-  stage: EnrollStage,
-  fraction: number,
-  message: string,
-  extra?: Partial<EnrollProgress>,
-) => void;
-
-function progressReporter(
-  onProgress: ((p: EnrollProgress) => void) | undefined,
-  started: number,
-): ProgressReporter {
-  const total = Object.values(STAGE_WEIGHT).reduce((a, b) => a + b, 0);
-  return (stage, fraction, message, extra = {}) => {
-    if (!onProgress) return;
-    const before = ENROLL_STAGES.slice(0, ENROLL_STAGES.indexOf(stage)).reduce(
-      (a, s) => a + STAGE_WEIGHT[s],
-      0,
-    );
-    const percent = Math.min(100, (100 * (before + fraction * STAGE_WEIGHT[stage])) / total);
-    const elapsed = (performance.now() - started) / 1000;
-    const etaSeconds = percent > 2 ? (elapsed * (100 - percent)) / percent : null;
-    onProgress({ stage, percent, etaSeconds, message, ...extra });
-  };
 }

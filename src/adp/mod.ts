@@ -16,8 +16,10 @@
  *
  * @module
  */
-export { enroll, ENROLL_STAGES } from "./enroll.ts";
-export type { EnrollOptions, EnrollProgress, EnrollStage } from "./enroll.ts";
+export { enroll } from "./enroll.ts";
+export type { EnrollOptions } from "./enroll.ts";
+export { ENROLL_STAGES } from "./enroll_progress.ts";
+export type { EnrollProgress, EnrollStage } from "./enroll_progress.ts";
 export { prepareFrame } from "./frame_input.ts";
 export type { FramePreparation, PatchInputSpec, PreparedFrame } from "./frame_input.ts";
 export { loadProfile, PROFILE_FORMAT_VERSION, saveProfile } from "./profile.ts";

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { enroll, ENROLL_STAGES, type EnrollProgress } from "../../src/adp/enroll.ts";
+import { enroll } from "../../src/adp/enroll.ts";
+import { ENROLL_STAGES, type EnrollProgress } from "../../src/adp/enroll_progress.ts";
 import { createScorer } from "../../src/adp/scorer.ts";
 import {
   loadProfile,

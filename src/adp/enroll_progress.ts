@@ -1,0 +1,76 @@
+/**
+ * How far along an enrollment is: its stages in the order they run, each weighted by its share of
+ * the time, and the report (stage, overall percent, ETA from the pace so far) the service and the
+ * CLI show.
+ *
+ * @module
+ */
+
+/** Stages in the order they run. */
+export const ENROLL_STAGES = [
+  "features",
+  "pseudo-anomalies",
+  "normal-concept",
+  "anomaly-concept",
+  "self-tuning",
+  "patch-memory",
+  "calibration",
+] as const;
+/** One enrollment stage. */
+export type EnrollStage = typeof ENROLL_STAGES[number];
+
+/** A progress report. */
+export interface EnrollProgress {
+  /** The stage running. */
+  stage: EnrollStage;
+  /** Of the whole enrollment, 0–100. */
+  percent: number;
+  /** Seconds left, from the pace so far; null before there is a pace. */
+  etaSeconds: number | null;
+  /** What is going on, for people. */
+  message: string;
+  /** The concept-learning step just done (concept stages only). */
+  step?: number;
+  /** The concept-learning steps of the stage. */
+  steps?: number;
+  /** The loss at `step`. */
+  loss?: number;
+}
+
+/** Relative duration of each stage, for the overall percentage (concept learning dominates). */
+const STAGE_WEIGHT: Record<EnrollStage, number> = {
+  "features": 4,
+  "pseudo-anomalies": 2,
+  "normal-concept": 40,
+  "anomaly-concept": 40,
+  "self-tuning": 4,
+  "patch-memory": 4,
+  "calibration": 6,
+};
+
+/** Reports a stage's progress (`fraction` of that stage, 0–1) as a share of the whole enrollment. */
+export type ProgressReporter = (
+  stage: EnrollStage,
+  fraction: number,
+  message: string,
+  extra?: Partial<EnrollProgress>,
+) => void;
+
+/** A reporter that turns a stage's fraction into an overall percentage and an ETA for `onProgress`. */
+export function progressReporter(
+  onProgress: ((p: EnrollProgress) => void) | undefined,
+  started: number,
+): ProgressReporter {
+  const total = Object.values(STAGE_WEIGHT).reduce((a, b) => a + b, 0);
+  return (stage, fraction, message, extra = {}) => {
+    if (!onProgress) return;
+    const before = ENROLL_STAGES.slice(0, ENROLL_STAGES.indexOf(stage)).reduce(
+      (a, s) => a + STAGE_WEIGHT[s],
+      0,
+    );
+    const percent = Math.min(100, (100 * (before + fraction * STAGE_WEIGHT[stage])) / total);
+    const elapsed = (performance.now() - started) / 1000;
+    const etaSeconds = percent > 2 ? (elapsed * (100 - percent)) / percent : null;
+    onProgress({ stage, percent, etaSeconds, message, ...extra });
+  };
+}
