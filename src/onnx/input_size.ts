@@ -5,7 +5,7 @@
  * input's height and width become named dims, the outputs' likewise, and the stored intermediate
  * shapes (value_info, a hint only) are dropped — lets the same weights see a frame at 320 pixels or
  * at its own aspect ratio. Whether the graph really is size-agnostic is checked by running it
- * (see backbone.ts), not assumed.
+ * (see adp/patch/onnx_extractor.ts), not assumed.
  *
  * Only the protobuf fields on the path to those shapes are decoded; every other byte is copied.
  *

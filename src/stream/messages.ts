@@ -209,7 +209,7 @@ export type EnrollReply =
     error: string;
   };
 
-/** Stages of a job beyond enrollment's own (see `EnrollStage` in src/adp/enroll.ts). */
+/** Stages of a job beyond enrollment's own (see `EnrollStage` in src/adp/enroll_progress.ts). */
 export const JobStage = {
   queued: "queued",
   collecting: "collecting",
