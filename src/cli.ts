@@ -17,6 +17,8 @@ import { events } from "./cli/events.ts";
 import { status } from "./cli/status.ts";
 import { evalCommand } from "./cli/eval.ts";
 import { score } from "./cli/score.ts";
+import { thresholdGet, thresholdSet } from "./cli/threshold.ts";
+import { profilesDelete, profilesGet, profilesList } from "./cli/profiles.ts";
 
 const COMMANDS: readonly Command[] = [
   modelsTiny,
@@ -32,6 +34,11 @@ const COMMANDS: readonly Command[] = [
   status,
   evalCommand,
   score,
+  thresholdGet,
+  thresholdSet,
+  profilesList,
+  profilesGet,
+  profilesDelete,
 ];
 
 /** Exit codes by failure kind, so scripts can tell a usage mistake from a broken model. */

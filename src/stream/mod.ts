@@ -95,3 +95,5 @@ export {
   STATION_ID_REGEXP,
   SubjectPrefix,
 } from "./subjects.ts";
+export { requestService } from "./service_client.ts";
+export type { ServiceErrorBody } from "./service_client.ts";

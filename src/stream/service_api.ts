@@ -81,7 +81,9 @@ export async function startServiceApi(
           try {
             msg.respond(encodeMessage(await handle(msg.data)));
           } catch (failure) {
-            msg.respondError(serviceErrorCode(failure), reason(failure));
+            const status = serviceErrorCode(failure), message = reason(failure);
+            // The body repeats the headers for clients that read only the payload (MQTT, curl via a gateway).
+            msg.respondError(status, message, encodeMessage({ error: { status, message } }));
           }
         })();
       },

@@ -1,0 +1,28 @@
+/**
+ * What the commands that call one service endpoint share: connect with the bus flags, request,
+ * print JSON or a line, close.
+ *
+ * @module
+ */
+import type { BusConnection } from "../stream/mod.ts";
+import type { ParsedArgs } from "./_command.ts";
+import { connectFromFlags } from "./_nats.ts";
+
+/** Runs `fn` on a connection made from the command's flags, and closes it however `fn` ends. */
+export async function withServiceConnection<T>(
+  args: ParsedArgs,
+  name: string,
+  fn: (nc: BusConnection) => Promise<T>,
+): Promise<T> {
+  const nc = await connectFromFlags(args, { name: `adp ${name}` });
+  try {
+    return await fn(nc);
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Prints `reply` as JSON with `--json`, else as the line `format` makes of it. */
+export function printReply<T>(args: ParsedArgs, reply: T, format: (reply: T) => string): void {
+  console.log(args.values.json ? JSON.stringify(reply, null, 2) : format(reply));
+}
