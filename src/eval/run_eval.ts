@@ -318,6 +318,8 @@ class CategoryState {
   readonly dataset: AnomalyDataset;
   readonly test: TestSample[];
   readonly labels: Uint8Array;
+  /** Whether every defective test image has a mask: pixel metrics are absent otherwise (ELPV). */
+  readonly masked: boolean;
   readonly settings: EvalSettings;
   #truth?: Promise<PixelTruth>;
   #embeddings?: Promise<Float64Array>;
@@ -330,6 +332,7 @@ class CategoryState {
     this.test = test;
     this.settings = settings;
     this.labels = Uint8Array.from(test, (s) => s.label);
+    this.masked = test.every((s) => !s.label || s.maskPath !== undefined);
   }
 
   truth(): Promise<PixelTruth> {
@@ -467,7 +470,7 @@ async function measureRun(
       aupro: null,
       pixelF1Max: null,
     };
-    if (source && truth && truth.pixels.includes(1)) {
+    if (source && truth && category.masked && truth.pixels.includes(1)) {
       const m = maps[source]!;
       pixel = pixelCache.get(source) ?? pixelMetrics(m, truth.pixels, { sizes: truth.sizes });
       pixelCache.set(source, pixel);
