@@ -32,6 +32,7 @@ import {
 } from "./patch_branch.ts";
 import { concatFeatures, type FeatureExtractor, splitFeatures } from "./backbone.ts";
 import type { PatchFeatures } from "./patch_features.ts";
+import { type HeldOutDistances, heldOutDistances } from "./held_out.ts";
 import type { PatchMemory } from "./patch_memory.ts";
 import { type View, viewOf } from "./augment.ts";
 import { imageEmbeddings } from "./vision_pass.ts";
@@ -80,8 +81,17 @@ export interface EnrollOptions {
   /** The profile version to write. @default 1 */
   version?: number;
   onProgress?: (p: EnrollProgress) => void;
+  /** Receives what calibration was computed from (for evaluation and diagnosis). */
+  onCalibrationInputs?: (inputs: CalibrationInputs) => void;
   /** Cancels between steps with the signal's reason. */
   signal?: AbortSignal;
+}
+
+/** What calibration sees: held-out normals, held-out pseudo-anomalies, the shots' patch distances. */
+export interface CalibrationInputs {
+  normals: BranchScores[];
+  pseudoAnomalies: BranchScores[];
+  distances: HeldOutDistances;
 }
 
 /**
@@ -261,6 +271,15 @@ export async function enroll(
     const heldText = textOf(heldFeatures);
     const heldPatch = await framePatchScores(extractor, memory, held.map((a) => a.image), settings);
     const heldScores: BranchScores[] = held.map((_, i) => ({ patch: heldPatch[i], text: heldText[i] }));
+    const distances = await heldOutDistances(
+      bank,
+      sameViews(settings.views, settings.testViews)
+        ? bank.flatMap(splitFeatures)
+        : await testViewFeatures(extractor, normals.map((n) => extractor.prepare(n)), settings.testViews),
+      settings.testViews,
+      settings,
+    );
+    opts.onCalibrationInputs?.({ normals: normalScores, pseudoAnomalies: heldScores, distances });
     const fusion = calibrateFusion(normalScores, heldScores, {
       ...(normals.length === 1 ? { spreadFloor: SINGLE_SHOT_SPREAD_FLOOR } : {}),
     });

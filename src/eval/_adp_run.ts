@@ -9,7 +9,7 @@
  */
 import type { Rgb8Image } from "../clip/image_decode.ts";
 import type { ClipModel } from "../model/clip_model.ts";
-import { enroll, type EnrollProgress } from "../adp/enroll.ts";
+import { type CalibrationInputs, enroll, type EnrollProgress } from "../adp/enroll.ts";
 import { imageEmbeddings, VISION_BATCH } from "../adp/vision_pass.ts";
 import { createScorer } from "../adp/scorer.ts";
 import { learnConcept } from "../adp/concept_learning.ts";
@@ -47,6 +47,8 @@ export interface AdpRunInput {
 export interface AdpRunOutput {
   /** One score per test image for each requested ADP variant. */
   scores: Partial<Record<Variant, Float64Array>>;
+  /** What enrollment calibrated from. */
+  calibrationInputs?: CalibrationInputs;
   /** The product's verdict per test image at the calibrated threshold. */
   anomalous: Uint8Array;
   threshold: number;
@@ -61,7 +63,9 @@ export async function runAdp(input: AdpRunInput): Promise<AdpRunOutput> {
   const report = input.onProgress ?? (() => {});
   const started = performance.now();
   const shotBytes = await Promise.all(input.shots.map((p) => Deno.readFile(p)));
+  let calibrationInputs: CalibrationInputs | undefined;
   const profile = await enroll(clip, shotBytes, {
+    onCalibrationInputs: (c) => calibrationInputs = c,
     seed: input.seed,
     label: input.label,
     steps: input.steps,
@@ -122,6 +126,7 @@ export async function runAdp(input: AdpRunInput): Promise<AdpRunOutput> {
   }
   return {
     scores,
+    calibrationInputs,
     anomalous,
     threshold: profile.meta.threshold,
     profile,

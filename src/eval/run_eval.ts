@@ -22,6 +22,7 @@ import type { PatchFeatures } from "../adp/patch_features.ts";
 import type { FusionSpec } from "../adp/profile.ts";
 import { loadPixelTruth, type PixelTruth } from "./_ground_truth.ts";
 import { runAdp } from "./_adp_run.ts";
+import type { CalibrationInputs } from "../adp/enroll.ts";
 import { extractFiles, openPlainExtractor, plainPatchScores } from "./_plain_patch.ts";
 import { imageAuroc } from "./auroc.ts";
 import { pixelMetrics } from "./pixel_metrics.ts";
@@ -255,6 +256,9 @@ export async function runEvaluation(settings: EvalSettings, opts: EvalOptions): 
         threads: opts.threads,
         progress,
         sheet: isSheetRun ? join(out, "plots", `${run.category}-maps.png`) : undefined,
+        dump: Deno.env.get("ADP_EVAL_DUMP_CALIBRATION") === "1"
+          ? join(out, "calibration", run.category, `k${run.k}-seed${run.seed}`)
+          : undefined,
       });
       record.durationMs = Math.round(performance.now() - t0);
       await saveRun(runPath(out, run.category, run.k, run.seed), record);
@@ -389,6 +393,8 @@ async function measureRun(
     threads?: number;
     progress: (fraction: number, stage: string) => void;
     sheet?: string;
+    /** Where to write the run's calibration inputs (ADP_EVAL_DUMP_CALIBRATION=1). */
+    dump?: string;
   },
 ): Promise<RunRecord> {
   const { settings, test, labels, dataset } = category;
@@ -401,6 +407,7 @@ async function measureRun(
   let verdicts: Uint8Array | undefined;
   let threshold: number | null = null;
   let fusion: FusionSpec | null = null;
+  let calibrationInputs: CalibrationInputs | undefined;
   const adpVariants = variants.filter(needsEnrollment);
   const plainShare = variants.includes("plain-patch") ? (adpVariants.length ? 0.2 : 0.85) : 0;
   const adpShare = adpVariants.length ? 0.85 - plainShare : 0;
@@ -425,6 +432,7 @@ async function measureRun(
     Object.assign(scores, result.scores);
     if (profileMaps) maps.profile = profileMaps;
     verdicts = result.anomalous;
+    calibrationInputs = result.calibrationInputs;
     threshold = result.threshold;
     fusion = result.profile.meta.fusion;
   }
@@ -492,7 +500,34 @@ async function measureRun(
     }
   }
   record.finishedAt = new Date().toISOString();
+  if (run.dump && calibrationInputs) await dumpCalibration(run.dump, calibrationInputs, record);
   return record;
+}
+
+/**
+ * Writes a run's calibration inputs beside its test scores, for working on calibration offline:
+ * `<path>.json` (branch scores of held-out normals, pseudo-anomalies and test images, labels, the
+ * distances' shape) and `<path>.bin` (the distances' `cross` then `self`, float32).
+ */
+async function dumpCalibration(path: string, c: CalibrationInputs, record: RunRecord): Promise<void> {
+  const { cross, self, ...shape } = c.distances;
+  await Deno.mkdir(join(path, ".."), { recursive: true });
+  const doc = {
+    k: record.k,
+    seed: record.seed,
+    labels: record.labels,
+    normals: c.normals,
+    pseudoAnomalies: c.pseudoAnomalies,
+    distances: { ...shape, hasSelf: self !== null },
+    test: Object.fromEntries(Object.entries(record.variants).map(([v, r]) => [v, r!.scores])),
+    fusion: record.fusion,
+    threshold: record.threshold,
+  };
+  await writeAtomic(`${path}.json`, JSON.stringify(doc) + "\n");
+  const bin = new Float32Array(cross.length + (self?.length ?? 0));
+  bin.set(cross);
+  if (self) bin.set(self, cross.length);
+  await Deno.writeFile(`${path}.bin`, new Uint8Array(bin.buffer));
 }
 
 /** False-reject and miss rates of verdicts against labels. */
