@@ -25,6 +25,7 @@ import { runAdp } from "./_adp_run.ts";
 import type { CalibrationInputs } from "../adp/enroll.ts";
 import { extractFiles, openPlainExtractor, plainPatchScores } from "./_plain_patch.ts";
 import { imageAuroc } from "./auroc.ts";
+import { verdictMetrics } from "./calibration_gap.ts";
 import { pixelMetrics } from "./pixel_metrics.ts";
 import { type AnomalyDataset, loadImage, readDataset, type TestSample } from "./datasets.ts";
 import { f1Max } from "./f1_max.ts";
@@ -127,6 +128,10 @@ const METRIC_NOTES: Record<string, string> = {
   pixelF1Max: "best F1 over all thresholds on pixels",
   falseRejectRate: "good test images called anomalous at the profile's calibrated threshold (fused only)",
   missRate: "defective test images called normal at the profile's calibrated threshold (fused only)",
+  balancedError: "(false-reject rate + miss rate) / 2 at the calibrated threshold (fused only)",
+  oracleBalancedError: "the smallest balanced error any threshold reaches on the test scores (fused only)",
+  calibrationGap: "balanced error at the calibrated threshold minus the oracle's (fused only)",
+  textWeight: "the profile's weight of the text branch in the fused score (fused only)",
 };
 
 /**
@@ -404,7 +409,6 @@ async function measureRun(
   const truth = wantsMap("profile") || wantsMap("plain") ? await category.truth() : undefined;
   const scores: Partial<Record<Variant, Float64Array>> = {};
   const maps: Partial<Record<Exclude<MapSource, null>, Float32Array>> = {};
-  let verdicts: Uint8Array | undefined;
   let threshold: number | null = null;
   let fusion: FusionSpec | null = null;
   let calibrationInputs: CalibrationInputs | undefined;
@@ -431,7 +435,6 @@ async function measureRun(
     });
     Object.assign(scores, result.scores);
     if (profileMaps) maps.profile = profileMaps;
-    verdicts = result.anomalous;
     calibrationInputs = result.calibrationInputs;
     threshold = result.threshold;
     fusion = result.profile.meta.fusion;
@@ -483,8 +486,8 @@ async function measureRun(
       pixel = pixelCache.get(source) ?? pixelMetrics(m, truth.pixels, { sizes: truth.sizes });
       pixelCache.set(source, pixel);
     }
-    const rates = v === "fused" && verdicts
-      ? verdictRates(verdicts, labels)
+    const rates = v === "fused" && threshold !== null
+      ? { ...verdictMetrics(s, labels, threshold), textWeight: fusion?.textWeight ?? null }
       : { falseRejectRate: null, missRate: null };
     record.variants[v] = {
       metrics: { imageAuroc: imageAuroc(s, labels), imageF1Max: f1Max(s, labels), ...pixel, ...rates },
@@ -528,24 +531,6 @@ async function dumpCalibration(path: string, c: CalibrationInputs, record: RunRe
   bin.set(cross);
   if (self) bin.set(self, cross.length);
   await Deno.writeFile(`${path}.bin`, new Uint8Array(bin.buffer));
-}
-
-/** False-reject and miss rates of verdicts against labels. */
-function verdictRates(
-  verdicts: Uint8Array,
-  labels: Uint8Array,
-): { falseRejectRate: number; missRate: number } {
-  let good = 0, rejected = 0, defective = 0, missed = 0;
-  for (let i = 0; i < labels.length; i++) {
-    if (labels[i]) {
-      defective++;
-      if (!verdicts[i]) missed++;
-    } else {
-      good++;
-      if (verdicts[i]) rejected++;
-    }
-  }
-  return { falseRejectRate: rejected / good, missRate: missed / defective };
 }
 
 /** The map sheet of up to SHEET_TILES evenly spaced test images. */
