@@ -83,6 +83,15 @@ export interface CalibrationSpec {
   normalScores: number[];
   /** Fused scores of held-out pseudo-anomalies. */
   pseudoAnomalyScores: number[];
+  /**
+   * The operating point: the share of good parts the threshold is placed to reject (calibration.ts).
+   * Absent in profiles calibrated before it was stated.
+   */
+  targetFalseRejectRate?: number;
+  /** How unseen goods' patch scores shrink with the memory: score ∝ shots^exponent near K (K ≥ 2). */
+  memoryExponent?: number | null;
+  /** The text branch's admission test: its AUROC gain over the patch branch, p-value, verdict. */
+  textAdmission?: { admitted: boolean; gain: number; pValue: number; reason: string };
 }
 
 /** How the profile was made, for reproduction and audit. */
@@ -334,6 +343,20 @@ export function validateProfile(profile: StationProfile, file: string): void {
   str(calibration.method, "calibration.method");
   nums(calibration.normalScores, "calibration.normalScores");
   nums(calibration.pseudoAnomalyScores, "calibration.pseudoAnomalyScores");
+  if (calibration.targetFalseRejectRate !== undefined) {
+    const rate = num(calibration.targetFalseRejectRate, "calibration.targetFalseRejectRate", 0);
+    if (!(rate > 0 && rate < 0.5)) fail("calibration.targetFalseRejectRate is not in (0, 0.5)");
+  }
+  if (calibration.memoryExponent !== undefined && calibration.memoryExponent !== null) {
+    num(calibration.memoryExponent, "calibration.memoryExponent");
+  }
+  if (calibration.textAdmission !== undefined) {
+    const t = obj(calibration.textAdmission, "calibration.textAdmission");
+    if (typeof t.admitted !== "boolean") fail("calibration.textAdmission.admitted is not a boolean");
+    num(t.gain, "calibration.textAdmission.gain");
+    num(t.pValue, "calibration.textAdmission.pValue", 0);
+    str(t.reason, "calibration.textAdmission.reason");
+  }
   const enrollment = obj(m.enrollment, "enrollment");
   for (const k of ["shots", "seed", "steps", "promptsPerStep", "pseudoAnomalies"]) {
     int(enrollment[k], `enrollment.${k}`);
