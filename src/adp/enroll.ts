@@ -27,7 +27,6 @@ import {
   testViewFeatures,
 } from "./patch_branch.ts";
 import { concatFeatures, type FeatureExtractor, splitFeatures } from "./backbone.ts";
-import type { PatchFeatures } from "./patch_features.ts";
 import { type HeldOutDistances, heldOutDistances } from "./held_out.ts";
 import type { PatchMemory } from "./patch_memory.ts";
 import { type View, viewOf } from "./augment.ts";
