@@ -229,8 +229,13 @@ export interface ThresholdOptions {
   priorWeight: number;
   /** K = 1: where between the shot's own level and the pseudo-anomalies' median the threshold sits (log scale). */
   singleShotPosition: number;
-  /** Never above this point between the unseen goods' median and the pseudo-anomalies' median (log scale). */
-  pseudoCeiling: number;
+  /**
+   * Never above this point between the unseen goods' and the pseudo-anomalies' log-score means
+   * (0 … 1); null: the two classes' equal-error point, σ_good / (σ_good + σ_pseudo) of the way.
+   */
+  pseudoCeiling: number | null;
+  /** How far the pseudo-anomalies may move the operating point: the most good parts rejected. */
+  maxFalseRejectRate: number;
 }
 
 /** Defaults of the calibration. */
@@ -240,7 +245,8 @@ export const CALIBRATION_DEFAULTS: ThresholdOptions = {
   priorLogSpread: 0.3,
   priorWeight: 4,
   singleShotPosition: 2 / 3,
-  pseudoCeiling: 1,
+  pseudoCeiling: null,
+  maxFalseRejectRate: 0.05,
 };
 
 /** Unseen goods' patch scores as the shots predict them, and how. */
@@ -291,12 +297,19 @@ export interface PatchThreshold {
 }
 
 /**
- * The patch-score threshold. K ≥ 2: unseen goods' log scores taken as normal, their spread shrunk
- * toward a prior with `priorWeight` pseudo-observations, the threshold at the predictive
- * (1 − target) quantile. K = 1: one part says nothing of the spread between parts, so the
- * threshold sits `singleShotPosition` of the way (in log score) from the shot's own level to the
- * median pseudo-anomaly. Either way it is never above the point `pseudoCeiling` of the way from the
- * unseen goods' median to the median pseudo-anomaly.
+ * The patch-score threshold.
+ *
+ * K ≥ 2: unseen goods' log scores are taken as normal, their spread shrunk toward a prior with
+ * `priorWeight` pseudo-observations; the threshold is the predictive (1 − target) quantile, which
+ * honours the operating point on average when the model holds. The pseudo-anomalies then say
+ * where defects begin: when that quantile lies beyond the equal-error point between the goods and
+ * the pseudo-anomalies (log scale, each class with its own spread), honouring the target would
+ * pass most defects to save a few good parts, so the threshold comes down toward that point — but
+ * never below the predictive (1 − maxFalseRejectRate) quantile.
+ *
+ * K = 1: one part says nothing of the spread between parts, and its views, all of one part, score
+ * low against each other (a symmetric part's views are nearly identical). The threshold sits
+ * `singleShotPosition` of the way (log scale) from the views' level to the median pseudo-anomaly.
  */
 export function patchThreshold(
   goods: UnseenGoods,
@@ -306,30 +319,51 @@ export function patchThreshold(
   const o = { ...CALIBRATION_DEFAULTS, ...options };
   const logs = goods.scores.map((s) => Math.log(Math.max(s, 1e-6)));
   const n = logs.length, mu = mean(logs);
-  const pseudoMedian = pseudoAnomalies.length ? Math.log(Math.max(median(pseudoAnomalies), 1e-6)) : Infinity;
-  let goodQuantile: number, rule: string;
-  if (n >= 2) {
-    const ss = logs.reduce((a, x) => a + (x - mu) ** 2, 0);
-    const spread = Math.sqrt((o.priorWeight * o.priorLogSpread ** 2 + ss) / (o.priorWeight + n - 1));
-    const nu = o.priorWeight + n - 1;
-    const q = tQuantile(1 - o.targetFalseRejectRate, nu) * spread * Math.sqrt(1 + 1 / n);
-    goodQuantile = Math.exp(mu + q);
-    rule = `unseen goods log-normal, ${
-      (100 * (1 - o.targetFalseRejectRate)).toFixed(1)
-    }% predictive quantile`;
-  } else {
-    goodQuantile = Number.isFinite(pseudoMedian)
-      ? Math.exp(mu + o.singleShotPosition * (pseudoMedian - mu))
-      : Math.exp(mu + normalQuantile(1 - o.targetFalseRejectRate) * o.priorLogSpread * Math.SQRT2);
-    rule = Number.isFinite(pseudoMedian)
-      ? `one shot: ${o.singleShotPosition.toFixed(2)} of the way from its views to the median pseudo-anomaly`
-      : "one shot, no pseudo-anomalies: prior spread";
+  const pseudo = pseudoAnomalies.map((s) => Math.log(Math.max(s, 1e-6)));
+  const percent = (rate: number) => `${+(100 * (1 - rate)).toFixed(1)}%`;
+  if (n < 2) {
+    if (pseudo.length) {
+      const threshold = Math.exp(mu + o.singleShotPosition * (median(pseudo) - mu));
+      const rule =
+        `one shot: ${o.singleShotPosition.toFixed(2)} of the way (log) from its views to the median ` +
+        `pseudo-anomaly`;
+      return { threshold, goodQuantile: threshold, ceiling: Infinity, rule };
+    }
+    const threshold = Math.exp(
+      mu + normalQuantile(1 - o.targetFalseRejectRate) * o.priorLogSpread * Math.SQRT2,
+    );
+    return {
+      threshold,
+      goodQuantile: threshold,
+      ceiling: Infinity,
+      rule: "one shot, no pseudo-anomalies: prior spread",
+    };
   }
-  const ceiling = Number.isFinite(pseudoMedian) && o.pseudoCeiling < 1
-    ? Math.exp(median(logs) + o.pseudoCeiling * (pseudoMedian - median(logs)))
-    : Infinity;
-  const threshold = Math.min(goodQuantile, ceiling);
-  if (threshold < goodQuantile) rule += ", capped by the pseudo-anomalies";
+  const spread = Math.sqrt(
+    (o.priorWeight * o.priorLogSpread ** 2 + logs.reduce((a, x) => a + (x - mu) ** 2, 0)) /
+      (o.priorWeight + n - 1),
+  );
+  const nu = o.priorWeight + n - 1;
+  const quantile = (rate: number) => Math.exp(mu + tQuantile(1 - rate, nu) * spread * Math.sqrt(1 + 1 / n));
+  const goodQuantile = quantile(o.targetFalseRejectRate);
+  let rule = `unseen goods log-normal, ${percent(o.targetFalseRejectRate)} predictive quantile`;
+  let ceiling = Infinity;
+  if (pseudo.length >= 2) {
+    const pm = mean(pseudo);
+    const pseudoSpread = Math.sqrt(pseudo.reduce((a, x) => a + (x - pm) ** 2, 0) / (pseudo.length - 1));
+    const position = o.pseudoCeiling ?? spread / (spread + pseudoSpread);
+    if (pm > mu) ceiling = Math.exp(mu + position * (pm - mu));
+  }
+  const floor = quantile(Math.max(o.maxFalseRejectRate, o.targetFalseRejectRate));
+  let threshold = goodQuantile;
+  if (ceiling < goodQuantile) {
+    threshold = Math.max(ceiling, floor);
+    rule += threshold > ceiling
+      ? `, lowered toward the equal-error point with the pseudo-anomalies as far as the ${
+        percent(o.maxFalseRejectRate)
+      } quantile`
+      : ", lowered to the equal-error point with the pseudo-anomalies";
+  }
   return { threshold, goodQuantile, ceiling, rule };
 }
 

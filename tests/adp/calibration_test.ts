@@ -159,13 +159,22 @@ Deno.test("patchThreshold() at K = 1 sits two thirds of the way (log) from the s
   assert.ok(bare.threshold > 0.05 && Number.isFinite(bare.threshold));
 });
 
-Deno.test("patchThreshold() with a pseudo-anomaly ceiling never rises above it", () => {
-  const goods = { scores: [0.1, 0.12, 0.3, 0.09], exponent: -0.2, measured: true };
-  const free = patchThreshold(goods, [0.2, 0.25, 0.3]);
-  const capped = patchThreshold(goods, [0.2, 0.25, 0.3], { pseudoCeiling: 0.5 });
-  const median = Math.sqrt(0.1 * 0.12); // median of the four goods' logs
-  assert.ok(Math.abs(capped.ceiling - Math.exp(Math.log(median) + 0.5 * Math.log(0.25 / median))) < 1e-9);
-  assert.ok(capped.threshold <= capped.ceiling && capped.threshold < free.threshold);
+Deno.test("patchThreshold() comes down to the equal-error point with the pseudo-anomalies, not below the 95% quantile", () => {
+  // Goods' logs: mean log 0.1, spread (with the prior) known; pseudo-anomalies just above them.
+  const goods = { scores: [0.1, 0.1, 0.1, 0.1], exponent: -0.2, measured: true };
+  const near = [0.15, 0.2, 0.25, 0.3];
+  const free = patchThreshold(goods, []);
+  const fixed = patchThreshold(goods, near, { pseudoCeiling: 0.5, maxFalseRejectRate: 0.5 });
+  const pm = near.reduce((a, s) => a + Math.log(s), 0) / near.length;
+  assert.ok(Math.abs(fixed.ceiling - Math.exp(Math.log(0.1) + 0.5 * (pm - Math.log(0.1)))) < 1e-9);
+  assert.ok(Math.abs(fixed.threshold - fixed.ceiling) < 1e-12 && fixed.threshold < free.threshold);
+  // The default floor: never below the predictive 95% quantile of the goods.
+  const floored = patchThreshold(goods, near);
+  const at95 = patchThreshold(goods, [], { targetFalseRejectRate: 0.05 });
+  assert.ok(Math.abs(floored.threshold - Math.max(floored.ceiling, at95.threshold)) < 1e-12);
+  assert.match(floored.rule, /lowered/);
+  // Pseudo-anomalies far above: the operating point stands.
+  assert.equal(patchThreshold(goods, [5, 6, 7]).threshold, free.threshold);
 });
 
 Deno.test("calibrateStation() standardises so that the threshold is in fused units, text kept out when it is noise", () => {
