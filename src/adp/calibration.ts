@@ -309,7 +309,9 @@ export interface PatchThreshold {
  *
  * K = 1: one part says nothing of the spread between parts, and its views, all of one part, score
  * low against each other (a symmetric part's views are nearly identical). The threshold sits
- * `singleShotPosition` of the way (log scale) from the views' level to the median pseudo-anomaly.
+ * `singleShotPosition` of the way (log scale) from the views' level to the median pseudo-anomaly,
+ * but never below the views' (1 − maxFalseRejectRate) quantile with the prior spread (where the
+ * pseudo-anomalies score barely above the views, as on a grainy texture that hides them).
  */
 export function patchThreshold(
   goods: UnseenGoods,
@@ -322,22 +324,26 @@ export function patchThreshold(
   const pseudo = pseudoAnomalies.map((s) => Math.log(Math.max(s, 1e-6)));
   const percent = (rate: number) => `${+(100 * (1 - rate)).toFixed(1)}%`;
   if (n < 2) {
-    if (pseudo.length) {
-      const threshold = Math.exp(mu + o.singleShotPosition * (median(pseudo) - mu));
-      const rule =
-        `one shot: ${o.singleShotPosition.toFixed(2)} of the way (log) from its views to the median ` +
-        `pseudo-anomaly`;
-      return { threshold, goodQuantile: threshold, ceiling: Infinity, rule };
+    // The views' level as the goods' centre, the prior as their spread (known, not estimated).
+    const at = (rate: number) => Math.exp(mu + normalQuantile(1 - rate) * o.priorLogSpread * Math.SQRT2);
+    const floor = at(Math.max(o.maxFalseRejectRate, o.targetFalseRejectRate));
+    if (!pseudo.length) {
+      const threshold = at(o.targetFalseRejectRate);
+      return {
+        threshold,
+        goodQuantile: threshold,
+        ceiling: Infinity,
+        rule: "one shot, no pseudo-anomalies: prior spread",
+      };
     }
-    const threshold = Math.exp(
-      mu + normalQuantile(1 - o.targetFalseRejectRate) * o.priorLogSpread * Math.SQRT2,
-    );
-    return {
-      threshold,
-      goodQuantile: threshold,
-      ceiling: Infinity,
-      rule: "one shot, no pseudo-anomalies: prior spread",
-    };
+    const between = Math.exp(mu + o.singleShotPosition * (median(pseudo) - mu));
+    const threshold = Math.max(between, floor);
+    const rule = threshold > between
+      ? `one shot: its views' ${percent(o.maxFalseRejectRate)} quantile with the prior spread`
+      : `one shot: ${
+        o.singleShotPosition.toFixed(2)
+      } of the way (log) from its views to the median pseudo-anomaly`;
+    return { threshold, goodQuantile: floor, ceiling: between, rule };
   }
   const spread = Math.sqrt(
     (o.priorWeight * o.priorLogSpread ** 2 + logs.reduce((a, x) => a + (x - mu) ** 2, 0)) /
