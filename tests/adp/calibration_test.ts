@@ -154,6 +154,11 @@ Deno.test("patchThreshold() at K = 1 sits two thirds of the way (log) from the s
   const expected = Math.exp(Math.log(0.05) + (2 / 3) * (Math.log(0.4) - Math.log(0.05)));
   assert.ok(Math.abs(t.threshold - expected) < 1e-12);
   assert.match(t.rule, /one shot/);
+  // Pseudo-anomalies barely above the views (a grainy texture): the views' 95% quantile with the
+  // prior spread, exp(z(0.95)·σ·√2) above their level, is the floor.
+  const grainy = patchThreshold({ scores: [0.2], exponent: null, measured: false }, [0.21, 0.22, 0.25]);
+  const floor = 0.2 * Math.exp(normalQuantile(0.95) * CALIBRATION_DEFAULTS.priorLogSpread * Math.SQRT2);
+  assert.ok(Math.abs(grainy.threshold - floor) < 1e-12, `${grainy.threshold} vs ${floor}`);
   // Without pseudo-anomalies: the prior spread.
   const bare = patchThreshold({ scores: [0.05], exponent: null, measured: false }, []);
   assert.ok(bare.threshold > 0.05 && Number.isFinite(bare.threshold));
