@@ -77,8 +77,9 @@ export interface FusionSpec {
 export interface CalibrationSpec {
   method: string;
   /**
-   * Fused scores of held-out normals: each shot against a memory without it (leave-one-out), or
-   * with one shot, each of its views against a memory of its other views.
+   * Fused scores of unseen goods as calibration predicts them (calibration.ts): each shot's
+   * leave-one-out score carried along the memory curve to K shots, or with one shot, each of its
+   * views against a memory of its other views.
    */
   normalScores: number[];
   /** Fused scores of held-out pseudo-anomalies. */
