@@ -69,7 +69,11 @@ async function main(args: string[]): Promise<void> {
   const options: Partial<ThresholdOptions> = {};
   for (const a of args.filter((x) => x.includes("="))) {
     const [k, v] = a.split("=");
-    (options as Record<string, number>)[k] = Number(v);
+    (options as Record<string, number | boolean>)[k] = v === "true"
+      ? true
+      : v === "false"
+      ? false
+      : Number(v);
   }
   const runs = await loadDumps(args.filter((x) => !x.includes("=")));
   type Row = { gap: number; frr: number; miss: number; text: boolean; fused: number; plain: number };

@@ -236,17 +236,34 @@ export interface ThresholdOptions {
   pseudoCeiling: number | null;
   /** How far the pseudo-anomalies may move the operating point: the most good parts rejected. */
   maxFalseRejectRate: number;
+  /**
+   * Whether that bound is the predictive quantile (else the estimate: normal quantile at the shrunk
+   * spread, without the allowance for a mean estimated from few shots).
+   */
+  predictiveFloor: boolean;
 }
 
-/** Defaults of the calibration. */
+/**
+ * Defaults of the calibration, and why. They are the method's constants, set once on the dev sets
+ * (MVTec bottle, magnetic tile, ELPV mono and poly), never per data set:
+ * - target 1%: the profile's default operating point (issue 11);
+ * - prior exponent −0.3: the memory curve's slope between one and two shots on the dev sets (used
+ *   only at K = 2, where the shots cannot measure it); at K ≥ 3 the shots' own slope (−0.15…−0.3);
+ * - prior log spread 0.25 worth 8 shots: the good test parts' log-score spread was 0.2 (tile,
+ *   poly), 0.3 (bottle) and 0.45 (mono); below K = 8 the shots' own spread is mostly noise;
+ * - K = 1 position 2/3, and the views' 95% point as its floor (see patchThreshold);
+ * - the equal-error point may lower the threshold as far as the estimated 95% point of the goods:
+ *   the most good parts a station should reject on synthetic evidence alone.
+ */
 export const CALIBRATION_DEFAULTS: ThresholdOptions = {
   targetFalseRejectRate: 0.01,
   priorExponent: -0.3,
-  priorLogSpread: 0.3,
-  priorWeight: 4,
+  priorLogSpread: 0.25,
+  priorWeight: 8,
   singleShotPosition: 2 / 3,
   pseudoCeiling: null,
   maxFalseRejectRate: 0.05,
+  predictiveFloor: false,
 };
 
 /** Unseen goods' patch scores as the shots predict them, and how. */
@@ -305,7 +322,7 @@ export interface PatchThreshold {
  * where defects begin: when that quantile lies beyond the equal-error point between the goods and
  * the pseudo-anomalies (log scale, each class with its own spread), honouring the target would
  * pass most defects to save a few good parts, so the threshold comes down toward that point — but
- * never below the predictive (1 − maxFalseRejectRate) quantile.
+ * never below the estimated (1 − maxFalseRejectRate) point of the goods.
  *
  * K = 1: one part says nothing of the spread between parts, and its views, all of one part, score
  * low against each other (a symmetric part's views are nearly identical). The threshold sits
@@ -360,7 +377,10 @@ export function patchThreshold(
     const position = o.pseudoCeiling ?? spread / (spread + pseudoSpread);
     if (pm > mu) ceiling = Math.exp(mu + position * (pm - mu));
   }
-  const floor = quantile(Math.max(o.maxFalseRejectRate, o.targetFalseRejectRate));
+  const floorRate = Math.max(o.maxFalseRejectRate, o.targetFalseRejectRate);
+  const floor = o.predictiveFloor
+    ? quantile(floorRate)
+    : Math.exp(mu + normalQuantile(1 - floorRate) * spread);
   let threshold = goodQuantile;
   if (ceiling < goodQuantile) {
     threshold = Math.max(ceiling, floor);

@@ -173,10 +173,18 @@ Deno.test("patchThreshold() comes down to the equal-error point with the pseudo-
   const pm = near.reduce((a, s) => a + Math.log(s), 0) / near.length;
   assert.ok(Math.abs(fixed.ceiling - Math.exp(Math.log(0.1) + 0.5 * (pm - Math.log(0.1)))) < 1e-9);
   assert.ok(Math.abs(fixed.threshold - fixed.ceiling) < 1e-12 && fixed.threshold < free.threshold);
-  // The default floor: never below the predictive 95% quantile of the goods.
+  // The default floor: never below the estimated 95% point of the goods (log-normal, shrunk spread).
   const floored = patchThreshold(goods, near);
-  const at95 = patchThreshold(goods, [], { targetFalseRejectRate: 0.05 });
-  assert.ok(Math.abs(floored.threshold - Math.max(floored.ceiling, at95.threshold)) < 1e-12);
+  const { priorWeight: w, priorLogSpread: s0 } = CALIBRATION_DEFAULTS;
+  const spread = Math.sqrt((w * s0 ** 2) / (w + 3)); // the four goods agree: only the prior spreads them
+  const at95 = 0.1 * Math.exp(normalQuantile(0.95) * spread);
+  assert.ok(
+    Math.abs(floored.threshold - Math.max(floored.ceiling, at95)) < 1e-9,
+    `${floored.threshold} ${at95}`,
+  );
+  const predictive = patchThreshold(goods, near, { predictiveFloor: true });
+  const q95 = patchThreshold(goods, [], { targetFalseRejectRate: 0.05 });
+  assert.ok(Math.abs(predictive.threshold - Math.max(predictive.ceiling, q95.threshold)) < 1e-12);
   assert.match(floored.rule, /lowered/);
   // Pseudo-anomalies far above: the operating point stands.
   assert.equal(patchThreshold(goods, [5, 6, 7]).threshold, free.threshold);
