@@ -26,12 +26,9 @@ import {
   type SelfTuningResult,
   textAnomalyScores,
 } from "./text/mod.ts";
-import {
-  type BranchScores,
-  calibrateFusion,
-  calibrateThreshold,
-  SINGLE_SHOT_SPREAD_FLOOR,
-} from "./fusion.ts";
+import type { BranchScores } from "./fusion.ts";
+import { calibrateStation } from "./calibration.ts";
+import { type HeldOutDistances, heldOutDistances } from "./held_out.ts";
 import {
   clipPatchSettings,
   concatFeatures,
@@ -74,8 +71,25 @@ export interface EnrollOptions {
   version?: number;
   /** Called at the start of each stage and after each concept-learning step. */
   onProgress?: (p: EnrollProgress) => void;
+  /**
+   * The operating point: the share of good parts the threshold may reject, honoured as closely as
+   * the shots allow (calibration.ts). @default 0.01
+   */
+  targetFalseRejectRate?: number;
+  /** Receives what calibration was computed from (for evaluation and diagnosis). */
+  onCalibrationInputs?: (inputs: CalibrationInputs) => void;
   /** Cancels between steps with the signal's reason. */
   signal?: AbortSignal;
+}
+
+/** What calibration sees: held-out normals, held-out pseudo-anomalies, the shots' patch distances. */
+export interface CalibrationInputs {
+  /** Text scores of the held-out normals (the patch side is in `distances`). */
+  normals: BranchScores[];
+  /** Both branch scores of the held-out pseudo-anomalies. */
+  pseudoAnomalies: BranchScores[];
+  /** Every shot's patch distances to every other shot's view grids. */
+  distances: HeldOutDistances;
 }
 
 /**
@@ -338,27 +352,49 @@ async function calibrate(
   run: EnrollRun,
   stages: { shots: NormalShots; pseudo: PseudoAnomalySets; tuned: SelfTuningResult; patch: PatchBranch },
 ): Promise<Calibration> {
-  const { clip, embed } = run;
+  const { clip, embed, opts } = run;
   const { images: normals, features: normalFeatures } = stages.shots;
   const { held, heldFeatures } = stages.pseudo;
   const { tuned } = stages;
   const { extractor, memory, bank, settings } = stages.patch;
-  run.progress("calibration", 0, "calibrating fusion and threshold (leave-one-out)");
+  run.progress("calibration", 0, "calibrating fusion and threshold (memory curves of the shots)");
   const textOf = (features: Float64Array) =>
     textAnomalyScores(features, tuned.prototypeNormal, tuned.prototypeAnomalous, clip.logitScale);
-  const heldOut = await heldOutNormals(extractor, normals, bank, settings);
-  const heldOutText = textOf(
-    heldOut.images === normals ? normalFeatures : await embed(heldOut.images),
-  );
-  const normalScores: BranchScores[] = heldOut.patch.map((patch, i) => ({ patch, text: heldOutText[i] }));
   const heldText = textOf(heldFeatures);
   const heldPatch = await framePatchScores(extractor, memory, held, settings);
   const heldScores: BranchScores[] = held.map((_, i) => ({ patch: heldPatch[i], text: heldText[i] }));
-  const fusion = calibrateFusion(normalScores, heldScores, {
-    ...(normals.length === 1 ? { spreadFloor: SINGLE_SHOT_SPREAD_FLOOR } : {}),
+  // One shot with no symmetry in the memory (CLIP tokens) is measured through the single-shot views.
+  const oneShotViews = normals.length === 1 && settings.views.length < 2;
+  const calibrationBank = oneShotViews ? await normalPatchBank(extractor, normals, SINGLE_SHOT_VIEWS) : bank;
+  const memoryViews = oneShotViews ? SINGLE_SHOT_VIEWS : settings.views;
+  const testViews = oneShotViews ? SINGLE_SHOT_VIEWS : settings.testViews;
+  const distances = await heldOutDistances(
+    calibrationBank,
+    sameViews(memoryViews, testViews)
+      ? calibrationBank.flatMap(splitFeatures)
+      : await testViewFeatures(extractor, normals.map((n) => extractor.prepare(n)), testViews),
+    testViews,
+    settings,
+  );
+  // Text of the held-out normals: the shots (K ≥ 2); the views of the one shot (K = 1).
+  const normalText = normals.length >= 2
+    ? textOf(normalFeatures)
+    : textOf(await embed(memoryViews.slice(0, testViews.length).map((view) => viewOf(normals[0], view))));
+  const result = calibrateStation(
+    { distances, normalText: [...normalText], pseudoAnomalies: heldScores },
+    {
+      seed: run.seed,
+      ...(opts.targetFalseRejectRate !== undefined
+        ? { targetFalseRejectRate: opts.targetFalseRejectRate }
+        : {}),
+    },
+  );
+  opts.onCalibrationInputs?.({
+    normals: [...normalText].map((text) => ({ patch: NaN, text })),
+    pseudoAnomalies: heldScores,
+    distances,
   });
-  const { threshold, calibration } = calibrateThreshold(normalScores, heldScores, fusion);
-  return { fusion, threshold, calibration };
+  return result;
 }
 
 /** The profile from every stage's result, with how it was made. */
@@ -444,67 +480,6 @@ function sameViews(a: readonly View[], b: readonly View[]): boolean {
 
 /** The symmetries a single shot stands in for unseen good parts with (those PATCH_DEFAULTS uses). */
 const SINGLE_SHOT_VIEWS: readonly View[] = ["identity", "flipH", "flipV", "rot180"];
-
-/**
- * Patch scores of good parts the memory has not seen, for calibration, and the images they are of.
- *
- * With K ≥ 2, leave-one-out: each shot scored, exactly as a frame is, against a memory of the other
- * shots (all their views). With K = 1 there is no other shot; the shot seen through each symmetry
- * stands in for another part, scored against a memory of its other views. A mirrored surface is
- * a different lattice of the same texture and a mirrored part a different pose, so this keeps the
- * spread of normal scores honest where scoring the shot against itself gave 0 (and a threshold any
- * real good part exceeded). The single view is scored alone, without test-view averaging, so these
- * scores run a little higher than a frame's: the threshold errs toward passing parts.
- */
-async function heldOutNormals(
-  extractor: FeatureExtractor,
-  normals: readonly Rgb8Image[],
-  bank: readonly PatchFeatures[],
-  settings: PatchSettings,
-): Promise<{ patch: number[]; images: readonly Rgb8Image[] }> {
-  if (normals.length >= 2) {
-    const v = settings.testViews.length;
-    // The memory's views are usually the test views: their features are already in the bank.
-    const views = sameViews(settings.views, settings.testViews)
-      ? bank.flatMap(splitFeatures)
-      : await testViewFeatures(extractor, normals.map((n) => extractor.prepare(n)), settings.testViews);
-    const patch: number[] = [];
-    for (let i = 0; i < normals.length; i++) {
-      const others = await openPatchMemory(bank.filter((_, j) => j !== i), settings);
-      try {
-        const [own] = await others.scoreViews(views.slice(i * v, (i + 1) * v), settings.testViews);
-        patch.push(own.imageScores[0]);
-      } finally {
-        await others.dispose();
-      }
-    }
-    return { patch, images: normals };
-  }
-  const [shot] = bank;
-  const input = extractor.prepare(normals[0]);
-  const cells = shot.gridH * shot.gridW * shot.dim;
-  const patch: number[] = [], images: Rgb8Image[] = [];
-  for (const view of SINGLE_SHOT_VIEWS) {
-    const kept = settings.views.flatMap((v, i) => (v === view ? [] : [i]));
-    if (kept.length === 0) continue;
-    const memoryData = new Float32Array(kept.length * cells);
-    kept.forEach((from, i) =>
-      memoryData.set(shot.data.subarray(from * cells, (from + 1) * cells), i * cells)
-    );
-    const at = settings.views.indexOf(view);
-    const query = at >= 0
-      ? { ...shot, n: 1, data: shot.data.subarray(at * cells, (at + 1) * cells) }
-      : (await extractor.extractEach([viewOf(input, view)]))[0];
-    const others = await openPatchMemory({ ...shot, n: kept.length, data: memoryData }, settings);
-    try {
-      patch.push((await others.scoreViews([query], ["identity"]))[0].imageScores[0]);
-      images.push(viewOf(normals[0], view));
-    } finally {
-      await others.dispose();
-    }
-  }
-  return { patch, images };
-}
 
 function memoryRows(features: { data: Float32Array }): Float32Array {
   return Float32Array.from(features.data);

@@ -17,7 +17,7 @@
  * @module
  */
 export { enroll } from "./enroll.ts";
-export type { EnrollOptions } from "./enroll.ts";
+export type { CalibrationInputs, EnrollOptions } from "./enroll.ts";
 export { ENROLL_STAGES } from "./enroll_progress.ts";
 export type { EnrollProgress, EnrollStage } from "./enroll_progress.ts";
 export { prepareFrame } from "./frame_input.ts";
@@ -35,3 +35,5 @@ export { createScorer } from "./scorer.ts";
 export type { FrameScore, Scorer, ScorerOptions } from "./scorer.ts";
 export { imageEmbeddings, runVisionPass, selectFromPass, VISION_BATCH } from "./vision_pass.ts";
 export type { VisionPass } from "./vision_pass.ts";
+export type { HeldOutDistances } from "./held_out.ts";
+export type { BranchScores } from "./fusion.ts";

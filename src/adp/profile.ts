@@ -72,12 +72,22 @@ export interface CalibrationSpec {
   /** The rule the threshold came from, in words. */
   method: string;
   /**
-   * Fused scores of held-out normals: each shot against a memory without it (leave-one-out), or
-   * with one shot, each of its views against a memory of its other views.
+   * Fused scores of unseen goods as calibration predicts them (calibration.ts): each shot's
+   * leave-one-out score carried along the memory curve to K shots, or with one shot, each of its
+   * views against a memory of its other views.
    */
   normalScores: number[];
   /** Fused scores of held-out pseudo-anomalies. */
   pseudoAnomalyScores: number[];
+  /**
+   * The operating point: the share of good parts the threshold is placed to reject (calibration.ts).
+   * Absent in profiles calibrated before it was stated.
+   */
+  targetFalseRejectRate?: number;
+  /** How unseen goods' patch scores shrink with the memory: score ∝ shots^exponent near K (K ≥ 2). */
+  memoryExponent?: number | null;
+  /** The text branch's admission test: its AUROC gain over the patch branch, p-value, verdict. */
+  textAdmission?: { admitted: boolean; gain: number; pValue: number; reason: string };
 }
 
 /** How the profile was made, for reproduction and audit. */
@@ -335,10 +345,29 @@ function checkScoring(guard: Guard, m: Fields): void {
   for (const k of ["patchStd", "textStd"]) guard.number(fusion[k], `fusion.${k}`, { min: 0 });
   guard.number(fusion.textWeight, "fusion.textWeight", { min: 0 });
   guard.number(m.threshold, "threshold");
-  const calibration = guard.object(m.calibration, "calibration");
+  checkCalibrationSpec(guard, m.calibration);
+}
+
+/** Checks `calibration` (a {@linkcode CalibrationSpec}); its newer fields are optional. */
+function checkCalibrationSpec(guard: Guard, v: unknown): void {
+  const calibration = guard.object(v, "calibration");
   guard.string(calibration.method, "calibration.method");
   guard.numbers(calibration.normalScores, "calibration.normalScores");
   guard.numbers(calibration.pseudoAnomalyScores, "calibration.pseudoAnomalyScores");
+  const rate = calibration.targetFalseRejectRate;
+  if (rate !== undefined && !(typeof rate === "number" && rate > 0 && rate < 0.5)) {
+    guard.reject("calibration.targetFalseRejectRate", "a rate in (0, 0.5)", rate);
+  }
+  if (calibration.memoryExponent !== undefined && calibration.memoryExponent !== null) {
+    guard.number(calibration.memoryExponent, "calibration.memoryExponent");
+  }
+  if (calibration.textAdmission !== undefined) {
+    const t = guard.object(calibration.textAdmission, "calibration.textAdmission");
+    guard.boolean(t.admitted, "calibration.textAdmission.admitted");
+    guard.number(t.gain, "calibration.textAdmission.gain");
+    guard.number(t.pValue, "calibration.textAdmission.pValue", { min: 0 });
+    guard.string(t.reason, "calibration.textAdmission.reason");
+  }
 }
 
 /** Checks `enrollment` (an {@linkcode EnrollmentSpec}). */

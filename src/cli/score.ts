@@ -129,8 +129,8 @@ function globPattern(pattern: string): { root: string; regex: RegExp } {
   const first = parts.findIndex((p) => /[*?]/.test(p));
   const root = parts.slice(0, first).join("/") || ".";
   const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*\*\//g, "\u0000").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]").replace(
-      /\u0000/g,
+    .replace(/\*\*\//g, "\uE000").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]").replace(
+      /\uE000/g,
       "(?:.*/)?",
     );
   return {

@@ -10,6 +10,7 @@
 import type { Rgb8Image } from "../image/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import {
+  type CalibrationInputs,
   createScorer,
   enroll,
   type EnrollProgress,
@@ -62,6 +63,8 @@ export interface AdpRunInput {
 export interface AdpRunOutput {
   /** One score per test image for each requested ADP variant. */
   scores: Partial<Record<Variant, Float64Array>>;
+  /** What enrollment calibrated from. */
+  calibrationInputs?: CalibrationInputs;
   /** The product's verdict per test image at the calibrated threshold. */
   anomalous: Uint8Array;
   /** The profile's calibrated threshold (fused units). */
@@ -80,7 +83,9 @@ export async function runAdp(input: AdpRunInput): Promise<AdpRunOutput> {
   const report = input.onProgress ?? (() => {});
   const started = performance.now();
   const shotBytes = await Promise.all(input.shots.map((p) => Deno.readFile(p)));
+  let calibrationInputs: CalibrationInputs | undefined;
   const profile = await enroll(clip, shotBytes, {
+    onCalibrationInputs: (c) => calibrationInputs = c,
     seed: input.seed,
     label: input.label,
     steps: input.steps,
@@ -141,6 +146,7 @@ export async function runAdp(input: AdpRunInput): Promise<AdpRunOutput> {
   }
   return {
     scores,
+    calibrationInputs,
     anomalous,
     threshold: profile.meta.threshold,
     profile,

@@ -24,6 +24,8 @@ export class CategoryState {
   readonly labels: Uint8Array;
   /** The evaluation's settings. */
   readonly settings: EvalSettings;
+  /** Whether every defective test image has a mask: pixel metrics are absent otherwise (ELPV). */
+  readonly masked: boolean;
   #truth?: Promise<PixelTruth>;
   #embeddings?: Promise<Float64Array>;
   #plainTest?: Promise<PatchFeatures[]>;
@@ -36,6 +38,7 @@ export class CategoryState {
     this.test = test;
     this.settings = settings;
     this.labels = Uint8Array.from(test, (s) => s.label);
+    this.masked = test.every((s) => !s.label || s.maskPath !== undefined);
   }
 
   /** The test images' masks at the evaluation resolution, loaded once. */

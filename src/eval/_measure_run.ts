@@ -7,13 +7,14 @@
  */
 import { join, relative } from "node:path";
 import type { ClipModel } from "../model/mod.ts";
-import type { FusionSpec } from "../adp/mod.ts";
+import type { CalibrationInputs, FusionSpec } from "../adp/mod.ts";
 import { anomalyMap, type FeatureExtractor } from "../adp/patch/mod.ts";
 import { f1Max, imageAuroc, pixelMetrics } from "../metrics/mod.ts";
 import type { CategoryState } from "./_category_state.ts";
 import type { PixelTruth } from "./_ground_truth.ts";
 import { runAdp } from "./_adp_run.ts";
 import { plainPatchScores } from "./_plain_patch.ts";
+import { verdictMetrics } from "./calibration_gap.ts";
 import { loadImage, type TestSample } from "./datasets.ts";
 import { renderMapSheet, type SheetTile } from "./map_sheet.ts";
 import {
@@ -47,6 +48,8 @@ export interface RunRequest {
   progress: (fraction: number, stage: string) => void;
   /** Where to write the map sheet, when this run draws it. */
   sheet?: string;
+  /** Where to write the run's calibration inputs (ADP_EVAL_DUMP_CALIBRATION=1). */
+  dump?: string;
 }
 
 /** Scores and maps per variant, as the branches of a run fill them in. */
@@ -64,7 +67,7 @@ export async function measureRun(category: CategoryState, run: RunRequest): Prom
   const truth = wantsMap("profile") || wantsMap("plain") ? await category.truth() : undefined;
   const scores: Partial<Record<Variant, Float64Array>> = {};
   const maps: Partial<Record<Exclude<MapSource, null>, Float32Array>> = {};
-  let verdicts: Uint8Array | undefined;
+  let calibrationInputs: CalibrationInputs | undefined;
   let threshold: number | null = null;
   let fusion: FusionSpec | null = null;
   const adpVariants = variants.filter(needsEnrollment);
@@ -73,7 +76,7 @@ export async function measureRun(category: CategoryState, run: RunRequest): Prom
 
   if (adpVariants.length) {
     const drawn = { shots, truth, adpVariants, adpShare };
-    ({ verdicts, threshold, fusion } = await _measureAdp(category, run, drawn, { scores, maps }));
+    ({ calibrationInputs, threshold, fusion } = await _measureAdp(category, run, drawn, { scores, maps }));
   }
   if (variants.includes("plain-patch")) {
     await _measurePlainPatch(category, run, { shots, truth, adpShare, plainShare }, { scores, maps });
@@ -102,13 +105,13 @@ export async function measureRun(category: CategoryState, run: RunRequest): Prom
       aupro: null,
       pixelF1Max: null,
     };
-    if (source && truth && truth.pixels.includes(1)) {
+    if (source && truth && category.masked && truth.pixels.includes(1)) {
       const m = maps[source]!;
       pixel = pixelCache.get(source) ?? pixelMetrics(m, truth.pixels, { sizes: truth.sizes });
       pixelCache.set(source, pixel);
     }
-    const rates = v === "fused" && verdicts
-      ? verdictRates(verdicts, labels)
+    const rates = v === "fused" && threshold !== null
+      ? { ...verdictMetrics(s, labels, threshold), textWeight: fusion?.textWeight ?? null }
       : { falseRejectRate: null, missRate: null };
     record.variants[v] = {
       metrics: { imageAuroc: imageAuroc(s, labels), imageF1Max: f1Max(s, labels), ...pixel, ...rates },
@@ -116,6 +119,7 @@ export async function measureRun(category: CategoryState, run: RunRequest): Prom
     };
   }
   if (run.sheet) await _writeSheet(category, run, truth, maps);
+  if (run.dump && calibrationInputs) await dumpCalibration(run.dump, calibrationInputs, record);
   record.finishedAt = new Date().toISOString();
   return record;
 }
@@ -126,7 +130,9 @@ async function _measureAdp(
   run: RunRequest,
   drawn: { shots: string[]; truth: PixelTruth | undefined; adpVariants: Variant[]; adpShare: number },
   { scores, maps }: _Measured,
-): Promise<{ verdicts: Uint8Array; threshold: number | null; fusion: FusionSpec | null }> {
+): Promise<
+  { calibrationInputs?: CalibrationInputs; threshold: number | null; fusion: FusionSpec | null }
+> {
   const { settings, test, dataset } = category;
   const { shots, truth, adpVariants, adpShare } = drawn;
   const wantsMap = (source: MapSource) => settings.variants.some((v) => VARIANT_INFO[v].map === source);
@@ -148,7 +154,11 @@ async function _measureAdp(
   });
   Object.assign(scores, result.scores);
   if (profileMaps) maps.profile = profileMaps;
-  return { verdicts: result.anomalous, threshold: result.threshold, fusion: result.profile.meta.fusion };
+  return {
+    calibrationInputs: result.calibrationInputs,
+    threshold: result.threshold,
+    fusion: result.profile.meta.fusion,
+  };
 }
 
 /** The plain patch baseline's scores and maps: nearest normal patch per test patch. */
@@ -192,22 +202,30 @@ async function _writeSheet(
   }
 }
 
-/** False-reject and miss rates of verdicts against labels. */
-function verdictRates(
-  verdicts: Uint8Array,
-  labels: Uint8Array,
-): { falseRejectRate: number; missRate: number } {
-  let good = 0, rejected = 0, defective = 0, missed = 0;
-  for (let i = 0; i < labels.length; i++) {
-    if (labels[i]) {
-      defective++;
-      if (!verdicts[i]) missed++;
-    } else {
-      good++;
-      if (verdicts[i]) rejected++;
-    }
-  }
-  return { falseRejectRate: rejected / good, missRate: missed / defective };
+/**
+ * Writes a run's calibration inputs beside its test scores, for working on calibration offline:
+ * `<path>.json` (branch scores of held-out normals, pseudo-anomalies and test images, labels, the
+ * distances' shape) and `<path>.bin` (the distances' `cross` then `self`, float32).
+ */
+async function dumpCalibration(path: string, c: CalibrationInputs, record: RunRecord): Promise<void> {
+  const { cross, self, ...shape } = c.distances;
+  await Deno.mkdir(join(path, ".."), { recursive: true });
+  const doc = {
+    k: record.k,
+    seed: record.seed,
+    labels: record.labels,
+    normals: c.normals,
+    pseudoAnomalies: c.pseudoAnomalies,
+    distances: { ...shape, hasSelf: self !== null },
+    test: Object.fromEntries(Object.entries(record.variants).map(([v, r]) => [v, r!.scores])),
+    fusion: record.fusion,
+    threshold: record.threshold,
+  };
+  await writeAtomic(`${path}.json`, JSON.stringify(doc) + "\n");
+  const bin = new Float32Array(cross.length + (self?.length ?? 0));
+  bin.set(cross);
+  if (self) bin.set(self, cross.length);
+  await Deno.writeFile(`${path}.bin`, new Uint8Array(bin.buffer));
 }
 
 /** The map sheet of up to SHEET_TILES evenly spaced test images. */

@@ -9,6 +9,10 @@
  * <category>/ground_truth/<defect>/<name>_mask.png  their masks (non-zero = defect)
  * ```
  *
+ * A category without a `ground_truth/` folder is labelled per image only (ELPV): its anomalous
+ * samples carry no mask and pixel metrics do not apply. Files and folders may be symbolic links
+ * (a subset of a dataset laid out as a folder of links).
+ *
  * VisA keeps images by class, not by split; a CSV under the dataset root says which is which:
  *
  * ```
@@ -42,7 +46,7 @@ export interface TestSample {
   defect: string;
   /** 1 for anomalous, 0 for normal. */
   label: 0 | 1;
-  /** The ground-truth mask; absent for normal images (their mask is empty). */
+  /** The ground-truth mask; absent for normal images (their mask is empty) and in image-label-only sets. */
   maskPath?: string;
 }
 
@@ -65,8 +69,8 @@ export interface AnomalyDataset {
  *
  * @param root the category folder (e.g. `…/mvtec-ad/bottle`)
  * @returns the sorted image lists with labels and mask paths
- * @throws {ConfigError} naming the path when a folder is missing or empty, a defect has no
- *   ground-truth folder, or an anomalous image has no mask
+ * @throws {ConfigError} naming the path when a folder is missing or empty, or, where the category
+ *   has a `ground_truth/` folder, a defect has no ground-truth folder or an anomalous image no mask
  *
  * @example Read a category
  * ```ts ignore
@@ -87,11 +91,12 @@ export async function readMvtecDataset(root: string): Promise<AnomalyDataset> {
   const defects = testDirs.filter((d) => d !== GOOD);
   if (defects.length === 0) throw new ConfigError(`Dataset has no defect folders: ${join(root, "test")}`);
   const test: TestSample[] = [];
+  const masked = await isDirectory(join(root, "ground_truth"));
   for (const defect of [GOOD, ...defects]) {
     const images = await listImages(join(root, "test", defect), `the ${defect} test images`);
     if (images.length === 0) throw new ConfigError(`Test folder is empty: ${join(root, "test", defect)}`);
-    if (defect === GOOD) {
-      for (const path of images) test.push({ path, defect, label: 0 });
+    if (defect === GOOD || !masked) {
+      for (const path of images) test.push({ path, defect, label: defect === GOOD ? 0 : 1 });
       continue;
     }
     const maskDir = join(root, "ground_truth", defect);
@@ -178,7 +183,15 @@ export async function loadMask(
 async function listEntries(dir: string, what: string): Promise<Deno.DirEntry[]> {
   try {
     const entries: Deno.DirEntry[] = [];
-    for await (const e of Deno.readDir(dir)) if (!e.name.startsWith(".")) entries.push(e);
+    for await (const e of Deno.readDir(dir)) {
+      if (e.name.startsWith(".")) continue;
+      if (!e.isSymlink) entries.push(e);
+      else {
+        // A link counts as what it points to; a dangling one is skipped like any non-image.
+        const target = await Deno.stat(join(dir, e.name)).catch(() => undefined);
+        if (target) entries.push({ ...e, isFile: target.isFile, isDirectory: target.isDirectory });
+      }
+    }
     return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {

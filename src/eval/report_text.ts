@@ -18,6 +18,10 @@ export const METRIC_TITLES: Readonly<Record<Metric, string>> = {
   pixelF1Max: "pixel F1-max",
   falseRejectRate: "false-reject rate",
   missRate: "miss rate",
+  balancedError: "balanced error",
+  oracleBalancedError: "oracle balanced error",
+  calibrationGap: "calibration gap",
+  textWeight: "text weight",
 };
 
 /** A titled table: its first row is the header. */
@@ -76,6 +80,26 @@ export function reportTables(summary: EvalSummary, opts: ReportOptions = {}): Ta
         `defective ones (means over seeds ${summary.seeds.join(", ")})`,
       rows: verdicts(summary),
     });
+    if (summary.overall[String(summary.shots[0])].variants.fused?.calibrationGap != null) {
+      tables.push({
+        title:
+          `Calibration (ADP fused): balanced error at the calibrated threshold / the oracle's (the best ` +
+          `any threshold reaches on the test set); gap = their difference, mean / worst over seeds ` +
+          `${summary.seeds.join(", ")}; text branch admitted in n of the seeds' runs`,
+        rows: calibration(summary),
+      });
+    }
+  }
+  if (summary.variants.includes("plain-patch")) {
+    const against = (["patch", "fused"] as const).filter((v) => summary.variants.includes(v));
+    if (against.length) {
+      tables.push({
+        title: `Image AUROC against the plain nearest neighbour: ${
+          against.map((v) => VARIANT_INFO[v].title).join(" / ")
+        } minus plain (means over seeds ${summary.seeds.join(", ")})`,
+        rows: againstPlain(summary, against),
+      });
+    }
   }
   return tables;
 }
@@ -147,6 +171,44 @@ function verdicts(summary: EvalSummary): string[][] {
       c,
     ) => [c, ...summary.shots.map((k) => cell(pick(summary, c, k, "fused")))]),
     ["mean", ...summary.shots.map((k) => cell(pick(summary, null, k, "fused")))],
+  ];
+}
+
+function calibration(summary: EvalSummary): string[][] {
+  const cell = (s: VariantSummary | undefined) => {
+    if (!s || s.calibrationGap === null || s.balancedError === null || s.oracleBalancedError === null) {
+      return "–";
+    }
+    const gaps = s.perSeed.calibrationGap.filter((g): g is number => g !== null);
+    const admitted = s.perSeed.textWeight.filter((w) => w !== null && w > 0).length;
+    return `${s.balancedError.toFixed(3)} / ${s.oracleBalancedError.toFixed(3)}, gap ${
+      s.calibrationGap.toFixed(3)
+    } / ${Math.max(...gaps).toFixed(3)}, text ${admitted}/${s.perSeed.textWeight.length}`;
+  };
+  return [
+    ["category", ...summary.shots.map((k) => `K=${k}`)],
+    ...Object.keys(summary.categories).map((
+      c,
+    ) => [c, ...summary.shots.map((k) => cell(pick(summary, c, k, "fused")))]),
+    ["mean", ...summary.shots.map((k) => cell(pick(summary, null, k, "fused")))],
+  ];
+}
+
+function againstPlain(summary: EvalSummary, against: readonly Variant[]): string[][] {
+  const diff = (a: VariantSummary | undefined, b: VariantSummary | undefined) =>
+    a && b
+      ? (a.imageAuroc! - b.imageAuroc! >= 0 ? "+" : "") + (a.imageAuroc! - b.imageAuroc!).toFixed(3)
+      : "–";
+  const row = (name: string, c: string | null) => [
+    name,
+    ...summary.shots.map((k) =>
+      against.map((v) => diff(pick(summary, c, k, v), pick(summary, c, k, "plain-patch"))).join(" / ")
+    ),
+  ];
+  return [
+    ["category", ...summary.shots.map((k) => `K=${k}`)],
+    ...Object.keys(summary.categories).map((c) => row(c, c)),
+    row("mean", null),
   ];
 }
 

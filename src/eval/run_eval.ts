@@ -121,6 +121,10 @@ const METRIC_NOTES: Record<string, string> = {
   pixelF1Max: "best F1 over all thresholds on pixels",
   falseRejectRate: "good test images called anomalous at the profile's calibrated threshold (fused only)",
   missRate: "defective test images called normal at the profile's calibrated threshold (fused only)",
+  balancedError: "(false-reject rate + miss rate) / 2 at the calibrated threshold (fused only)",
+  oracleBalancedError: "the smallest balanced error any threshold reaches on the test scores (fused only)",
+  calibrationGap: "balanced error at the calibrated threshold minus the oracle's (fused only)",
+  textWeight: "the profile's weight of the text branch in the fused score (fused only)",
 };
 
 /**
@@ -270,6 +274,9 @@ async function _executeRuns(
         threads: opts.threads,
         progress,
         sheet: isSheetRun ? join(out, "plots", `${run.category}-maps.png`) : undefined,
+        dump: Deno.env.get("ADP_EVAL_DUMP_CALIBRATION") === "1"
+          ? join(out, "calibration", run.category, `k${run.k}-seed${run.seed}`)
+          : undefined,
       });
       record.durationMs = Math.round(performance.now() - t0);
       await saveRun(runPath(out, run.category, run.k, run.seed), record);

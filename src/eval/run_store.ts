@@ -27,6 +27,14 @@ export interface RunMetrics {
   falseRejectRate: number | null;
   /** Share of defective test images called normal at the profile's calibrated threshold. */
   missRate: number | null;
+  /** (falseRejectRate + missRate) / 2 at the calibrated threshold (absent in runs saved before it). */
+  balancedError?: number | null;
+  /** The smallest balanced error any threshold reaches on the test scores. */
+  oracleBalancedError?: number | null;
+  /** balancedError − oracleBalancedError: what calibration costs against a threshold set on the test set. */
+  calibrationGap?: number | null;
+  /** The profile's text-branch weight (fused only). */
+  textWeight?: number | null;
 }
 
 /** One variant's outcome in one run. */

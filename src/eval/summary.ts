@@ -20,6 +20,10 @@ export const METRICS = [
   "pixelF1Max",
   "falseRejectRate",
   "missRate",
+  "balancedError",
+  "oracleBalancedError",
+  "calibrationGap",
+  "textWeight",
 ] as const;
 /** One reported metric. */
 export type Metric = typeof METRICS[number];
@@ -119,7 +123,7 @@ function variantSummary(perSeed: readonly (RunMetrics | undefined)[]): VariantSu
 function meanMetrics(list: readonly (RunMetrics | undefined)[]): RunMetrics | undefined {
   if (list.some((r) => r === undefined)) return undefined;
   const out = {} as Record<Metric, number | null>;
-  for (const m of METRICS) out[m] = meanStd(list.map((r) => r![m])).mean;
+  for (const m of METRICS) out[m] = meanStd(list.map((r) => r![m] ?? null)).mean;
   return out as RunMetrics;
 }
 

@@ -45,6 +45,43 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "readMvtecDataset() reads ELPV: image labels only, no masks",
+  ...needsShared,
+  async fn() {
+    for (const kind of ["mono", "poly"]) {
+      const d = await readMvtecDataset(sharedPath("datasets/elpv", kind));
+      assert.deepEqual(d.defects, ["defective"]);
+      assert.equal(d.test.filter((s) => s.label === 0).length, 100);
+      assert.equal(d.test.filter((s) => s.label === 1).length, 100);
+      assert.ok(d.test.every((s) => s.maskPath === undefined));
+    }
+  },
+});
+
+Deno.test("readMvtecDataset() follows symbolic links to files and folders", async () => {
+  const source = await makeTree();
+  await using linkDir = await tempDir("adp-dataset-links-");
+  const root = linkDir.path;
+  try {
+    for (const file of ["train/good/a.png", "train/good/b.png", "test/scratch/y.png"]) {
+      await Deno.mkdir(join(root, file, ".."), { recursive: true });
+      await Deno.symlink(join(source, file), join(root, file));
+    }
+    await Deno.symlink(join(source, "test/good"), join(root, "test/good"));
+    await Deno.symlink(join(source, "ground_truth"), join(root, "ground_truth"));
+    await Deno.symlink(join(source, "nowhere.png"), join(root, "train/good/dangling.png"));
+    const d = await readMvtecDataset(root);
+    assert.deepEqual(d.train.map((p) => p.slice(root.length)), ["/train/good/a.png", "/train/good/b.png"]);
+    assert.deepEqual(d.test.map((s) => [s.defect, s.label, Boolean(s.maskPath)]), [
+      ["good", 0, false],
+      ["scratch", 1, true],
+    ]);
+  } finally {
+    await Deno.remove(source, { recursive: true });
+  }
+});
+
 /** A small valid tree: 3 train images, 1 good and 1 defect test image, and the defect's mask. */
 async function makeTree(): Promise<string> {
   const root = await Deno.makeTempDir({ prefix: "adp-dataset-" });
@@ -81,8 +118,15 @@ Deno.test("readMvtecDataset() accepts a minimal tree and names the path of each 
 
     await Deno.remove(join(root, "ground_truth/scratch/y_mask.png"));
     await expectConfigError(root, /no mask: .*y\.png needs .*ground_truth\/scratch\/y_mask\.png/);
-    await Deno.remove(join(root, "ground_truth"), { recursive: true });
+    await Deno.remove(join(root, "ground_truth/scratch"), { recursive: true });
     await expectConfigError(root, /missing: .*ground_truth\/scratch should hold the scratch masks/);
+    // Without any ground_truth/ the set is labelled per image only (issue 11: ELPV): no masks.
+    await Deno.remove(join(root, "ground_truth"), { recursive: true });
+    const unmasked = await readMvtecDataset(root);
+    assert.deepEqual(unmasked.test.map((s) => [s.defect, s.label, s.maskPath]), [
+      ["good", 0, undefined],
+      ["scratch", 1, undefined],
+    ]);
     await Deno.mkdir(join(root, "ground_truth/scratch"), { recursive: true });
     await Deno.writeFile(join(root, "ground_truth/scratch/y_mask.png"), new Uint8Array(1));
 

@@ -1,0 +1,129 @@
+/**
+ * Offline work on calibration: reads the inputs `adp eval` dumps with ADP_EVAL_DUMP_CALIBRATION=1
+ * (`<out>/calibration/<category>/k<K>-seed<S>.{json,bin}`: the shots' patch distances, the
+ * held-out normals' text scores, the pseudo-anomalies' and the test images' branch scores), runs
+ * the product's calibration (`calibrateStation`) on them and tabulates the verdicts, in seconds
+ * instead of an enrollment per run. Knobs of `ThresholdOptions` can be overridden as `name=value`.
+ *
+ *   deno run -A bench/calibration_lab.ts OUT… [targetFalseRejectRate=0.01 …]
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { HeldOutDistances } from "../src/adp/held_out.ts";
+import { type BranchScores, fuseScores } from "../src/adp/fusion.ts";
+import { calibrateStation, type ThresholdOptions } from "../src/adp/calibration.ts";
+import { verdictMetrics } from "../src/eval/calibration_gap.ts";
+import { imageAuroc } from "../src/metrics/mod.ts";
+
+export interface DumpedRun {
+  category: string;
+  k: number;
+  seed: number;
+  labels: number[];
+  normals: BranchScores[];
+  pseudoAnomalies: BranchScores[];
+  distances: HeldOutDistances;
+  test: Record<string, number[]>;
+}
+
+export async function loadDumps(roots: string[]): Promise<DumpedRun[]> {
+  const runs: DumpedRun[] = [];
+  for (const root of roots) {
+    const base = join(root, "calibration");
+    for await (const cat of Deno.readDir(base)) {
+      for await (const f of Deno.readDir(join(base, cat.name))) {
+        if (!f.name.endsWith(".json")) continue;
+        const path = join(base, cat.name, f.name);
+        const doc = JSON.parse(await Deno.readTextFile(path));
+        const bytes = await Deno.readFile(path.replace(/\.json$/, ".bin"));
+        const bin = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+        const s = doc.distances;
+        const n = s.shots * s.testViews * s.shots * s.memoryViews * s.cells;
+        const { hasSelf: _, ...shape } = s;
+        runs.push({
+          category: cat.name,
+          k: doc.k,
+          seed: doc.seed,
+          labels: doc.labels,
+          normals: doc.normals,
+          pseudoAnomalies: doc.pseudoAnomalies,
+          distances: { ...shape, cross: bin.subarray(0, n), self: s.hasSelf ? bin.subarray(n) : null },
+          test: doc.test,
+        });
+      }
+    }
+  }
+  return runs.sort((a, b) => a.category.localeCompare(b.category) || a.k - b.k || a.seed - b.seed);
+}
+
+export function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = q * (s.length - 1), lo = Math.floor(at), hi = Math.ceil(at);
+  return s[lo] + (s[hi] - s[lo]) * (at - lo);
+}
+export const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Recomputes every run's calibration with the product's code and tabulates it like calibration_table.ts. */
+async function main(args: string[]): Promise<void> {
+  const options: Partial<ThresholdOptions> = {};
+  for (const a of args.filter((x) => x.includes("="))) {
+    const [k, v] = a.split("=");
+    (options as Record<string, number | boolean>)[k] = v === "true"
+      ? true
+      : v === "false"
+      ? false
+      : Number(v);
+  }
+  const runs = await loadDumps(args.filter((x) => !x.includes("=")));
+  type Row = { gap: number; frr: number; miss: number; text: boolean; fused: number; plain: number };
+  const byCategory = new Map<string, Map<number, Row[]>>();
+  for (const r of runs) {
+    const d = r.distances;
+    const cal = calibrateStation(
+      { distances: d, normalText: r.normals.map((s) => s.text), pseudoAnomalies: r.pseudoAnomalies },
+      { ...options, seed: r.seed },
+    );
+    const fused = r.test.patch.map((p, i) => fuseScores({ patch: p, text: r.test.text[i] }, cal.fusion));
+    const m = verdictMetrics(fused, r.labels, cal.threshold);
+    const rows = byCategory.get(r.category) ?? new Map<number, Row[]>();
+    byCategory.set(r.category, rows);
+    rows.set(d.shots, [...(rows.get(d.shots) ?? []), {
+      gap: m.calibrationGap,
+      frr: m.falseRejectRate,
+      miss: m.missRate,
+      text: cal.fusion.textWeight > 0,
+      fused: imageAuroc(fused, r.labels),
+      plain: r.test["plain-patch"] ? imageAuroc(r.test["plain-patch"], r.labels) : NaN,
+    }]);
+  }
+  const f3 = (x: number) => (Number.isNaN(x) ? "–" : x.toFixed(3));
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  console.log(
+    "| data set | K | runs | mean gap | worst gap | FRR | miss | text admitted | fused AUROC | plain NN AUROC | fused − plain |",
+  );
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const [cat, rows] of [...byCategory].sort()) {
+    const all: Row[] = [];
+    for (const [k, xs] of [...rows].sort((a, b) => a[0] - b[0])) {
+      all.push(...xs);
+      const fused = mean(xs.map((x) => x.fused)), plain = mean(xs.map((x) => x.plain));
+      console.log(
+        `| ${cat} | ${k} | ${xs.length} | ${f3(mean(xs.map((x) => x.gap)))} | ${
+          f3(Math.max(...xs.map((x) => x.gap)))
+        } | ${pct(mean(xs.map((x) => x.frr)))} | ${pct(mean(xs.map((x) => x.miss)))} | ${
+          xs.filter((x) => x.text).length
+        } | ${f3(fused)} | ${f3(plain)} | ${(fused - plain >= 0 ? "+" : "") + f3(fused - plain)} |`,
+      );
+    }
+    console.log(
+      `| **${cat}, all K** | | ${all.length} | **${f3(mean(all.map((x) => x.gap)))}** | **${
+        f3(Math.max(...all.map((x) => x.gap)))
+      }** | **${pct(mean(all.map((x) => x.frr)))}** | ${pct(mean(all.map((x) => x.miss)))} | **${
+        all.filter((x) => x.text).length
+      }** | | | |`,
+    );
+  }
+}
+
+if (import.meta.main) await main(Deno.args);
