@@ -17,3 +17,7 @@ export { concat, expand, gather, reshape, shapeOf, slice, split, transpose, unsq
 export { averagePool, upsampleLinear } from "./ops/spatial.ts";
 export { createSession, DEVICES, listProviders } from "./runtime.ts";
 export type { Device, OnnxSession, Provider, RunTensor, SessionOptions } from "./runtime.ts";
+export { cast } from "./ops/elementwise.ts";
+export { dynamicQuantizeMatMul } from "./ops/quantize.ts";
+export { quantizeColumns, toFloat16Bits } from "./weight_precision.ts";
+export type { QuantizedColumns } from "./weight_precision.ts";
