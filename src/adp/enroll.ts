@@ -282,7 +282,13 @@ export async function enroll(
         createdAt: new Date().toISOString(),
         ...(opts.station ? { station: opts.station } : {}),
         ...(opts.label ? { label: opts.label } : {}),
-        model: { id: basename(clip.dir), hash: clip.hash, embedDim: e, width: clip.config.text.width },
+        model: {
+          id: basename(clip.dir),
+          hash: clip.hash,
+          embedDim: e,
+          width: clip.config.text.width,
+          precision: clip.precision,
+        },
         patch: {
           ...settings,
           dim: all.dim,

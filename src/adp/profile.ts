@@ -10,6 +10,7 @@
  */
 import { openSafetensors, writeSafetensors } from "../clip/mod.ts";
 import { ProcessorError, ProfileError } from "../errors.ts";
+import { type Precision, PRECISIONS } from "../model/mod.ts";
 import {
   type ImageScoreRule,
   loadBackboneConfig,
@@ -96,7 +97,8 @@ export interface ProfileMeta {
   createdAt: string;
   station?: string;
   label?: string;
-  model: { id: string; hash: string; embedDim: number; width: number };
+  /** `precision`: of the vision graph the memory was built with; absent in profiles before it was recorded. */
+  model: { id: string; hash: string; embedDim: number; width: number; precision?: Precision };
   patch: PatchSpec;
   /** Self-tuning weights w(c) and each candidate's AUROC on the pseudo-validation set. */
   selfTuning: { weights: Record<string, number>; aurocs: Record<string, number> };
@@ -278,6 +280,7 @@ export function validateProfile(profile: StationProfile, file: string): void {
   str(model.hash, "model.hash");
   const embed = int(model.embedDim, "model.embedDim", 1);
   const width = int(model.width, "model.width", 1);
+  if (model.precision !== undefined) oneOf(model.precision, PRECISIONS, "model.precision");
   const patch = obj(m.patch, "patch");
   const extractor = obj(patch.extractor, "patch.extractor");
   if (extractor.kind === "clip") nums(extractor.blocks, "patch.extractor.blocks");
