@@ -11,6 +11,7 @@ import {
   layerNorm,
   matMul,
   mul,
+  multiHeadAttention,
   reshape,
   sigmoid,
   softmax,
@@ -31,6 +32,12 @@ export interface BlockConfig {
   layerNormEps: number;
   /** Of the linear layers and the attention products; @default "fp32" */
   precision?: Precision;
+  /**
+   * Attention as onnxruntime's fused MultiHeadAttention kernel: inference only (no gradient rule),
+   * so the vision graph uses it and the text graph, which enrollment differentiates, does not.
+   * @default false
+   */
+  fusedAttention?: boolean;
 }
 
 /** A block's weights as graph initializers. */
@@ -85,6 +92,11 @@ export function attentionBlock(x: Value, p: BlockParams, cfg: BlockConfig, mask?
 function selfAttention(x: Value, p: BlockParams, cfg: BlockConfig, mask?: Value): Value {
   const headWidth = cfg.width / cfg.heads;
   const qkv = linear(x, p.qkv);
+  if (cfg.fusedAttention && !mask) {
+    const [q, k, v] = split(qkv, [cfg.width, cfg.width, cfg.width], -1);
+    // The query projection carries 1/√d already.
+    return toType(linear(multiHeadAttention(q, k, v, { heads: cfg.heads, scale: 1 }), p.out), "float32");
+  }
   const [q, k, v] = split(qkv, [cfg.width, cfg.width, cfg.width], -1)
     .map((t) => reshape(t, [0, 0, cfg.heads, headWidth]));
   // [n, H, T, d] for queries and values, [n, H, d, T] for keys, so scores are one batched MatMul.

@@ -64,7 +64,7 @@ export function buildVisionGraph(
     eps,
   );
   g.output("embeddings", x);
-  const blockCfg = { ...config.vision, activation: config.activation, precision };
+  const blockCfg = { ...config.vision, activation: config.activation, precision, fusedAttention: true };
   weights.blocks.forEach((bw, i) => {
     x = attentionBlock(x, blockParams(g, `visual.block${i}`, bw, blockCfg), blockCfg);
     g.output(blockTokensOutput(i), x);

@@ -11,7 +11,7 @@ export { freeSpatialDims } from "./input_size.ts";
 export { writeOnnxModel } from "./model_file.ts";
 export { add, div, mul, sigmoid, sqrt, sub } from "./ops/elementwise.ts";
 export { conv2d, matMul, swapLastAxes } from "./ops/linalg.ts";
-export { gelu, layerNorm, softmax } from "./ops/nn.ts";
+export { gelu, layerNorm, multiHeadAttention, softmax } from "./ops/nn.ts";
 export { reduceMax, reduceSum } from "./ops/reduce.ts";
 export { concat, expand, gather, reshape, shapeOf, slice, split, transpose, unsqueeze } from "./ops/shape.ts";
 export { averagePool, upsampleLinear } from "./ops/spatial.ts";
