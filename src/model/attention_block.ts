@@ -86,15 +86,17 @@ export function attentionBlock(x: Value, p: BlockParams, cfg: BlockConfig, mask?
 }
 
 /**
- * Attention products run in the linear layers' compute type (float32 at int8: onnxruntime has no
- * faster kernel for a product of two activations); the scores go through softmax in float32.
+ * Unfused, the attention products run in the linear layers' compute type (float32 at int8:
+ * onnxruntime has no faster kernel for a product of two activations) and the scores go through
+ * softmax in float32; fused, the whole attention is float32.
  */
 function selfAttention(x: Value, p: BlockParams, cfg: BlockConfig, mask?: Value): Value {
   const headWidth = cfg.width / cfg.heads;
   const qkv = linear(x, p.qkv);
   if (cfg.fusedAttention && !mask) {
-    const [q, k, v] = split(qkv, [cfg.width, cfg.width, cfg.width], -1);
-    // The query projection carries 1/√d already.
+    // float32 at every precision, so the softmax inside is float32 (a few percent of the work); the
+    // query projection carries 1/√d already.
+    const [q, k, v] = split(toType(qkv, "float32"), [cfg.width, cfg.width, cfg.width], -1);
     return toType(linear(multiHeadAttention(q, k, v, { heads: cfg.heads, scale: 1 }), p.out), "float32");
   }
   const [q, k, v] = split(qkv, [cfg.width, cfg.width, cfg.width], -1)

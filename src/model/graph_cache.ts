@@ -11,7 +11,7 @@ import { type GraphBuilder, writeOnnxModel } from "../onnx/mod.ts";
 
 /**
  * Bumped whenever a graph builder changes what it emits, so stale cached graphs are never used
- * (2: the vision graph's attention as one MultiHeadAttention node; precision in the vision key).
+ * (2: the vision graph's attention as one float32 MultiHeadAttention node; precision in the key).
  */
 export const GRAPH_FORMAT_VERSION = 2;
 
