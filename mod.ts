@@ -56,7 +56,14 @@
  *
  * @module
  */
-export { ClipModel, loadClip, type LoadClipOptions, type VisionOutputs } from "./src/model/mod.ts";
+export {
+  ClipModel,
+  loadClip,
+  type LoadClipOptions,
+  type Precision,
+  PRECISIONS,
+  type VisionOutputs,
+} from "./src/model/mod.ts";
 export {
   type Checkpoint,
   type ClipConfig,

@@ -1,7 +1,8 @@
 /**
  * Enrollment of a ViT-B/16-sized model (random weights) with K = 8 real bottle images, end to end
  * with the default settings: wall time and this process's peak resident memory; then what scoring
- * adds to the bare vision graph on the same frames (both measured here, side by side).
+ * adds to the bare vision graph on the same frames at each precision (the profile enrolled at fp32,
+ * scored through a vision graph of each precision; vision and scoring alternate, round by round).
  *
  * Run by `deno task bench` in its own process, so the peak is enrollment's own. Needs the BPE
  * vocabulary and the images from ../shared; says so and skips without them.
@@ -14,16 +15,20 @@ import { existsSync } from "node:fs";
 import { copyFile } from "node:fs/promises";
 import { writeRandomCheckpoint } from "../src/clip/random_checkpoint.ts";
 import { decodeImage } from "../src/image/decode.ts";
-import { loadClip } from "../src/model/clip_model.ts";
+import { type ClipModel, loadClip, type Precision } from "../src/model/mod.ts";
+import type { StationProfile } from "../src/adp/profile.ts";
 import { enroll } from "../src/adp/enroll.ts";
 import { createScorer } from "../src/adp/scorer.ts";
 import { prepareFrame } from "../src/adp/frame_input.ts";
+import { median } from "./vision_bench.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SHARED = join(ROOT, "..", "shared");
 const VOCAB = join(SHARED, "fixtures/clip-oracle/tokenizer/bpe_simple_vocab_16e6.txt.gz");
 const BOTTLE = join(SHARED, "datasets/mvtec-ad/bottle");
 const DIR = join(ROOT, ".cache/bench/vit-b-16");
+const CACHE = join(ROOT, ".cache/bench/cache");
+const PRECISIONS: readonly Precision[] = ["fp32", "int8", "fp16"];
 
 function peakRssGiB(): number {
   const kb = Number(/VmHWM:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))?.[1] ?? 0);
@@ -41,7 +46,7 @@ async function main(): Promise<void> {
   await copyFile(VOCAB, join(DIR, "bpe_simple_vocab_16e6.txt.gz"));
   const clip = await loadClip(DIR, {
     device: "cpu",
-    cacheDir: join(ROOT, ".cache/bench/cache"),
+    cacheDir: CACHE,
     log: () => {},
   });
   try {
@@ -49,7 +54,7 @@ async function main(): Promise<void> {
     const shots = await Promise.all(
       Array.from({ length: 8 }, (_, i) => read(`train/good/${String(i).padStart(3, "0")}.png`)),
     );
-    let t = performance.now();
+    const t = performance.now();
     let lastStage = "";
     const profile = await enroll(clip, shots, {
       seed: 0,
@@ -72,9 +77,33 @@ async function main(): Promise<void> {
       ["test/good/000.png", "test/good/001.png", "test/broken_large/000.png", "test/contamination/000.png"]
         .map(async (f) => decodeImage(await read(f))),
     );
-    // As the service scores: frames prepared (resized, normalised) in its decode workers, then one
-    // vision pass and both branches. The bare graph runs on the same prepared pixels.
-    const scorer = createScorer(clip, profile);
+    for (const precision of PRECISIONS) {
+      const reduced = precision === "fp32"
+        ? clip
+        : await loadClip(DIR, { device: "cpu", precision, cacheDir: CACHE, log: () => {} });
+      try {
+        await benchScoring(reduced, profile, frames);
+      } finally {
+        if (reduced !== clip) await reduced.dispose();
+      }
+    }
+  } finally {
+    await clip.dispose();
+  }
+}
+
+/**
+ * Scoring (prepared frames → verdict + map) beside the bare vision graph, as the service scores:
+ * frames prepared (resized, normalised) in its decode workers, then one vision pass and both
+ * branches. The bare graph runs on the same prepared pixels.
+ */
+async function benchScoring(
+  clip: ClipModel,
+  profile: StationProfile,
+  frames: Awaited<ReturnType<typeof decodeImage>>[],
+): Promise<void> {
+  const scorer = createScorer(clip, profile);
+  try {
     const prepared = frames.map((f) => prepareFrame(f, scorer.preparation));
     const per = prepared[0].clipPixels.length;
     const pixels = new Float32Array(frames.length * per);
@@ -82,28 +111,32 @@ async function main(): Promise<void> {
     await scorer.scorePrepared(prepared);
     await clip.encodeImage(pixels, frames.length);
     // Alternating rounds, so that other load on the machine shifts both alike.
-    const rounds = 3;
-    let visionMs = 0, scoreMs = 0;
+    const rounds = 5;
+    const ratios: number[] = [], visionMs: number[] = [], scoreMs: number[] = [];
     for (let i = 0; i < rounds; i++) {
-      t = performance.now();
+      let t = performance.now();
       await clip.encodeImage(pixels, frames.length);
-      visionMs += (performance.now() - t) / rounds / frames.length;
+      visionMs.push((performance.now() - t) / frames.length);
       t = performance.now();
       await scorer.scorePrepared(prepared);
-      scoreMs += (performance.now() - t) / rounds / frames.length;
+      scoreMs.push((performance.now() - t) / frames.length);
+      ratios.push(visionMs[i] / scoreMs[i]);
     }
-    t = performance.now();
+    const t = performance.now();
     for (const f of frames) prepareFrame(f, scorer.preparation);
     const prepareMs = (performance.now() - t) / frames.length;
     console.log(
-      `scoring (prepared frames → verdict + map): ${scoreMs.toFixed(1)} ms/frame vs bare vision graph ${
-        visionMs.toFixed(1)
-      } ms/frame: +${((scoreMs / visionMs - 1) * 100).toFixed(1)}%; preparing a 900×900 frame (in the ` +
-        `service's decode workers): ${prepareMs.toFixed(1)} ms`,
+      `${clip.precision}: scoring (prepared frames → verdict + map) ${
+        median(scoreMs).toFixed(1)
+      } ms/frame vs ` +
+        `bare vision graph ${median(visionMs).toFixed(1)} ms/frame: throughput ${
+          median(ratios).toFixed(2)
+        }× the vision graph's; preparing a 900×900 frame (in the service's decode workers): ${
+          prepareMs.toFixed(1)
+        } ms`,
     );
-    await scorer.dispose();
   } finally {
-    await clip.dispose();
+    await scorer.dispose();
   }
 }
 

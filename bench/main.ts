@@ -1,16 +1,17 @@
 /**
  * `deno task bench`: the figures the README quotes, measured side by side in one run.
  *
- * - CLIP ViT-B/16 vision graph (random weights from `adp models tiny`) at batch 1 and 8: images/s,
- *   the theoretical FLOP count, and the achieved FLOP rate beside onnxruntime's own float32 GEMM
- *   rate on this machine (the ceiling any ViT export can approach), and beside the torch-export
- *   figure reported for these machines (11.7 images/s; it cannot be produced here, no torch).
+ * - CLIP ViT-B/16 vision graph (random weights from `adp models tiny`) at fp32, int8 and fp16 beside
+ *   torch's own export of OpenAI's vision tower (bench/vision_bench.ts), timed alternately in this
+ *   run at batch 1 and 8: images/s, the achieved FLOP rate beside onnxruntime's own float32 GEMM rate
+ *   on this machine (the ceiling any float32 export can approach), and the ratios fp32 / torch and
+ *   int8 (fp16) / fp32.
  * - Preprocessing one 900×900 PNG (decode, resize, normalise) as a share of one ViT-B/16 inference.
  *
  * - Enrollment of ViT-B/16 with K = 8 (time, peak memory) and what scoring adds to the vision graph
- *   (bench/enroll_bench.ts, in a child process).
+ *   at each precision (bench/enroll_bench.ts, in a child process).
  *
- * `deno task bench --vit-h` adds the ViT-H/14 load check (bench/vit_h.ts in a child process, so its
+ * `deno task bench --vision` stops after the vision table; `--vit-h` adds the ViT-H/14 load check (bench/vit_h.ts in a child process, so its
  * peak memory is its own). Benchmarks report; they never assert timings.
  *
  * @module
@@ -21,23 +22,28 @@ import { join } from "node:path";
 import { writeRandomCheckpoint } from "../src/clip/random_checkpoint.ts";
 import { getArchitecture } from "../src/clip/architectures.ts";
 import type { ClipConfig } from "../src/clip/config.ts";
-import { loadClip } from "../src/model/clip_model.ts";
+import { type ClipModel, loadClip, type Precision } from "../src/model/mod.ts";
 import { GraphBuilder } from "../src/onnx/graph.ts";
 import { matMul } from "../src/onnx/ops/linalg.ts";
 import { writeOnnxModel } from "../src/onnx/model_file.ts";
 import { createSession } from "../src/onnx/runtime.ts";
 import { benchPreprocess } from "./preprocess_bench.ts";
+import {
+  alternate,
+  clipContender,
+  type Contender,
+  median,
+  torchContender,
+  torchReference,
+  torchReferencePath,
+  visionRows,
+} from "./vision_bench.ts";
 
-/** Reported in the issue for a torch-exported ViT-B/16 under onnxruntime CPU on these machines. */
-const TORCH_EXPORT_IMAGES_PER_S = 11.7;
+const PRECISIONS: readonly Precision[] = ["fp32", "int8", "fp16"];
+/** Rounds per batch size: batch 8 runs take seconds each on a two-core machine. */
+const ROUNDS: Record<number, number> = { 1: 15, 8: 5 };
 
 const BENCH_DIR = fileURLToPath(new URL("../.cache/bench/", import.meta.url));
-
-/** Median of a list of numbers. */
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** Times `fn` `rounds` times after `warmup` runs; median milliseconds. */
 async function time(fn: () => Promise<unknown>, rounds: number, warmup = 1): Promise<number> {
@@ -92,45 +98,49 @@ async function gemmCeiling(): Promise<number> {
   return (2 * chain * rows * width * width) / (ms / 1000) / 1e9;
 }
 
+/**
+ * The vision table: our graph at every precision and torch's export, alternating, batch 1 (fp32
+ * and torch only: the single-frame latency comparison) and batch 8 (all).
+ */
+async function benchVision(flops: number): Promise<{ rows: string[][]; singleMs: number }> {
+  const reference = await torchReference(torchReferencePath(BENCH_DIR));
+  if ("skipped" in reference) console.log(`torch reference skipped: ${reference.skipped}`);
+  const torch = "path" in reference ? await torchContender(reference.path) : undefined;
+  const clips: ClipModel[] = [];
+  try {
+    const dir = await ensureVitB16();
+    for (const precision of PRECISIONS) {
+      clips.push(
+        await loadClip(dir, { device: "cpu", precision, cacheDir: join(BENCH_DIR, "cache"), log: () => {} }),
+      );
+    }
+    const ours = clips.map((c) => clipContender(c.precision, c));
+    const rows: string[][] = [];
+    let singleMs = 0;
+    for (const batch of [1, 8]) {
+      const contenders: Contender[] = [...(batch === 1 ? ours.slice(0, 1) : ours), ...(torch ? [torch] : [])];
+      const times = await alternate(contenders, batch, ROUNDS[batch]);
+      if (batch === 1) singleMs = median(times.fp32);
+      rows.push(...visionRows(times, batch, flops, PRECISIONS));
+    }
+    return { rows, singleMs };
+  } finally {
+    for (const c of clips) await c.dispose();
+    await torch?.dispose();
+  }
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ args: Deno.args, options: { "vit-h": { type: "boolean" } } });
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { "vit-h": { type: "boolean" }, vision: { type: "boolean" } },
+  });
   await Deno.mkdir(BENCH_DIR, { recursive: true });
   const config = getArchitecture("vit-b-16");
   const flops = 2 * visionMacs(config);
-  const clip = await loadClip(await ensureVitB16(), {
-    device: "cpu",
-    cacheDir: join(BENCH_DIR, "cache"),
-    log: () => {},
-  });
-  const rows: string[][] = [];
-  let singleMs = 0;
-  try {
-    const size = config.vision.imageSize;
-    for (const batch of [1, 8]) {
-      const pixels = new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i) * 1.5);
-      const ms = await time(() => clip.encodeImage(pixels, batch), batch === 1 ? 15 : 4);
-      if (batch === 1) singleMs = ms;
-      const ips = (batch * 1000) / ms;
-      rows.push([
-        `ViT-B/16 vision, batch ${batch}`,
-        `${ips.toFixed(2)} images/s`,
-        `${(ms / batch).toFixed(1)} ms/image`,
-        `${((flops * ips) / 1e9).toFixed(0)} GFLOP/s`,
-        `${(ips / TORCH_EXPORT_IMAGES_PER_S).toFixed(2)}× torch export`,
-      ]);
-    }
-  } finally {
-    await clip.dispose();
-  }
+  const { rows, singleMs } = await benchVision(flops);
   const ceiling = await gemmCeiling();
   rows.push(["onnxruntime float32 GEMM (768×768)", "", "", `${ceiling.toFixed(0)} GFLOP/s`, "ceiling"]);
-  rows.push([
-    "torch export (reported, not run here)",
-    `${TORCH_EXPORT_IMAGES_PER_S} images/s`,
-    "",
-    `${((flops * TORCH_EXPORT_IMAGES_PER_S) / 1e9).toFixed(0)} GFLOP/s`,
-    "",
-  ]);
 
   const prep = await benchPreprocess();
   rows.push([
@@ -138,12 +148,13 @@ async function main(): Promise<void> {
     `${prep.msPerImage.toFixed(2)} ms`,
     `decode ${prep.decodeMs.toFixed(2)} · resize ${prep.resizeMs.toFixed(2)} ms`,
     "",
-    `${((prep.msPerImage / singleMs) * 100).toFixed(1)}% of one inference`,
+    `${((prep.msPerImage / singleMs) * 100).toFixed(1)}% of one fp32 inference`,
   ]);
 
   console.log(`\nViT-B/16 vision tower: ${(flops / 1e9).toFixed(2)} GFLOP per image (theoretical, 2·MACs)`);
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
   for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
+  if (values.vision) return;
 
   console.log();
   await runChild("enroll_bench.ts");

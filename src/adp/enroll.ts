@@ -423,6 +423,7 @@ function buildProfile(
         hash: clip.hash,
         embedDim: clip.config.embedDim,
         width: clip.config.text.width,
+        precision: clip.precision,
       },
       patch: {
         ...patch.settings,

@@ -10,7 +10,9 @@ import type { FusionSpec } from "./profile.ts";
 
 /** Both branch scores of one image. */
 export interface BranchScores {
+  /** The patch branch's image score (distance to the nearest normal patches). */
   patch: number;
+  /** The text branch's P(anomalous). */
   text: number;
 }
 

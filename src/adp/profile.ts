@@ -11,6 +11,7 @@
 import { openSafetensors, writeSafetensors } from "../clip/mod.ts";
 import { ProcessorError, ProfileError } from "../errors.ts";
 import { type Fields, Guard } from "../guard.ts";
+import { type Precision, PRECISIONS } from "../model/mod.ts";
 import {
   type ImageScoreRule,
   loadBackboneConfig,
@@ -130,8 +131,11 @@ export interface ProfileMeta {
   station?: string;
   /** The part's name, when its prompts joined self-tuning. */
   label?: string;
-  /** The CLIP model enrolled with: its folder's name, checkpoint sha256, embedding and text widths. */
-  model: { id: string; hash: string; embedDim: number; width: number };
+  /**
+   * The CLIP model enrolled with: its folder's name, checkpoint sha256, embedding and text widths,
+   * and the precision of the vision graph the memory was built with (absent before it was recorded).
+   */
+  model: { id: string; hash: string; embedDim: number; width: number; precision?: Precision };
   /** The patch branch. */
   patch: PatchSpec;
   /** Self-tuning weights w(c) and each candidate's AUROC on the pseudo-validation set. */
@@ -272,6 +276,7 @@ export function validateProfile(profile: StationProfile, file: string): void {
   const model = guard.object(m.model, "model");
   guard.string(model.id, "model.id");
   guard.string(model.hash, "model.hash");
+  if (model.precision !== undefined) guard.oneOf(model.precision, "model.precision", PRECISIONS);
   const embed = guard.integer(model.embedDim, "model.embedDim", { min: 1 });
   const width = guard.integer(model.width, "model.width", { min: 1 });
   const patch = checkPatchSpec(guard, m.patch);

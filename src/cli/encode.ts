@@ -6,7 +6,7 @@
  */
 import { basename } from "node:path";
 import { preprocessImage } from "../clip/mod.ts";
-import { loadClip } from "../model/mod.ts";
+import { loadClip, type Precision, PRECISIONS } from "../model/mod.ts";
 import { type Device, DEVICES } from "../onnx/mod.ts";
 import { choiceFlag, type Command, requireString, UsageError } from "./_command.ts";
 
@@ -16,6 +16,7 @@ export const encode: Command = {
   summary: "score images against text prompts with CLIP (zero-shot)",
   usage: `
 adp encode --model DIR --image FILE [--image FILE …] --text PROMPT [--text PROMPT …] [--device auto|cpu|cuda|webgpu]
+           [--precision fp32|int8|fp16]
 
 Prints, per image, the softmax over the prompts of CLIP's logits, and the time each stage took.`,
   flags: {
@@ -23,6 +24,7 @@ Prints, per image, the softmax over the prompts of CLIP's logits, and the time e
     image: { type: "string", multiple: true },
     text: { type: "string", multiple: true },
     device: { type: "string" },
+    precision: { type: "string" },
   },
   async run(args) {
     const dir = requireString(args, "model", this.name);
@@ -32,7 +34,10 @@ Prints, per image, the softmax over the prompts of CLIP's logits, and the time e
     const device = choiceFlag<Device>(args, "device", DEVICES, "auto");
 
     let t = performance.now();
-    const clip = await loadClip(dir, { device });
+    const precision = args.values.precision === undefined
+      ? undefined
+      : choiceFlag<Precision>(args, "precision", PRECISIONS, "fp32");
+    const clip = await loadClip(dir, { device, precision });
     const loadMs = performance.now() - t;
     try {
       const size = clip.config.vision.imageSize;

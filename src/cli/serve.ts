@@ -5,7 +5,7 @@
  * @module
  */
 import { basename, resolve } from "node:path";
-import { loadClip } from "../model/mod.ts";
+import { loadClip, type Precision, PRECISIONS } from "../model/mod.ts";
 import { type Device, DEVICES } from "../onnx/mod.ts";
 import { startProcessor } from "../stream/mod.ts";
 import { loadBackboneConfig } from "../adp/patch/mod.ts";
@@ -17,7 +17,7 @@ export const serve: Command = {
   name: "serve",
   summary: "score camera frames from NATS, run enrollments, publish results and anomaly events",
   usage: `
-adp serve --model DIR --state-dir DIR [--nats URL] [--device auto|cpu|cuda|webgpu] [--jetstream]
+adp serve --model DIR --state-dir DIR [--nats URL] [--device auto|cpu|cuda|webgpu] [--precision fp32|int8|fp16] [--jetstream]
           [--backbone FILE] [--queue-group adp] [--max-batch 8] [--max-wait-ms 10] [--max-frame-bytes N] [--max-pixels N]
           [--queue-depth N] [--workers N] [--threads N] [--collect-timeout-s 120]
 
@@ -27,6 +27,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --model            CLIP checkpoint folder
   --state-dir        profiles (profiles/<station>.safetensors), job records, heat maps without JetStream
   --device           execution provider (default auto)
+  --precision        of the CLIP vision graph: int8 (CPU) or fp16 (GPU) trade a little accuracy for speed
+                     (default fp32); enrollments record it in the profile
   --backbone         backbone JSON for the patch branch of enrollments (default: CLIP's patch tokens);
                      profiles record it, so scoring any profile needs no setting
   --jetstream        share profiles through object store bucket adp-profiles, keep anomaly events in
@@ -45,6 +47,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     model: { type: "string" },
     "state-dir": { type: "string" },
     device: { type: "string" },
+    precision: { type: "string" },
     backbone: { type: "string" },
     jetstream: { type: "boolean" },
     "queue-group": { type: "string" },
@@ -75,7 +78,10 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     if (backboneFlag !== undefined) await loadBackboneConfig(backboneFlag);
     const backbone = backboneFlag === undefined ? undefined : resolve(backboneFlag);
 
-    const clip = await loadClip(model, { device, threads });
+    const precision = args.values.precision === undefined
+      ? undefined
+      : choiceFlag<Precision>(args, "precision", PRECISIONS, "fp32");
+    const clip = await loadClip(model, { device, threads, precision });
     const nc = await connectFromFlags(args, {
       name: `adp serve ${basename(resolve(model))}`,
       persistent: true,

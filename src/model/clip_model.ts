@@ -26,6 +26,7 @@ import { cachedGraphPath, defaultCacheDir, isCached, storeGraph } from "./graph_
 import { blockTokensOutput, buildVisionGraph } from "./vision_tower.ts";
 import { buildTextGraph } from "./text_tower.ts";
 import { buildTextVjpGraph, runTextVjp } from "./text_vjp.ts";
+import { defaultPrecision, type Precision } from "./precision.ts";
 
 /** Options for {@linkcode loadClip}. */
 export interface LoadClipOptions {
@@ -37,6 +38,11 @@ export interface LoadClipOptions {
   vocab?: string;
   /** Overrides the activation when the folder has no config file (weights alone cannot tell). */
   activation?: Activation;
+  /**
+   * Of the vision graph (`int8` or `fp16` trade a little accuracy for speed); the text graphs stay
+   * float32. @default {@linkcode defaultPrecision} of the device
+   */
+  precision?: Precision;
   /** CPU threads for onnxruntime; @default all cores */
   threads?: number;
   /** Progress and provider lines; @default console.error */
@@ -65,6 +71,8 @@ export class ClipModel {
   readonly dir: string;
   /** exp of the checkpoint's learned log temperature: logits = scale · cosine. */
   readonly logitScale: number;
+  /** The vision graph's precision. */
+  readonly precision: Precision;
   readonly #tokenizer: ClipTokenizer | TokenizerError;
   readonly #vision: OnnxSession;
   readonly #text: OnnxSession;
@@ -80,6 +88,7 @@ export class ClipModel {
     hash: string;
     dir: string;
     logitScale: number;
+    precision: Precision;
     vision: OnnxSession;
     text: OnnxSession;
     readEmbeddingRows: (ids: number[]) => Promise<Float32Array>;
@@ -90,6 +99,7 @@ export class ClipModel {
     this.hash = init.hash;
     this.dir = init.dir;
     this.logitScale = init.logitScale;
+    this.precision = init.precision;
     this.#vision = init.vision;
     this.#text = init.text;
     this.#readEmbeddingRows = init.readEmbeddingRows;
@@ -288,7 +298,8 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
       return error;
     });
     const hash = await checkpoint.hash(cacheDir);
-    const visionPath = cachedGraphPath(cacheDir, hash, "vision");
+    const precision = opts.precision ?? defaultPrecision(opts.device ?? "auto");
+    const visionPath = cachedGraphPath(cacheDir, hash, `vision-${precision}`);
     const textPath = cachedGraphPath(cacheDir, hash, "text");
     let weights: ClipWeights | undefined;
     const build = async (path: string, make: (w: ClipWeights) => GraphBuilder, what: string) => {
@@ -298,11 +309,18 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
       await storeGraph(path, make(weights), `CLIP ${what} graph of ${dir} (sha256 ${hash})`);
       log(`built the ${what} graph in ${((performance.now() - started) / 1000).toFixed(1)} s: ${path}`);
     };
-    await build(visionPath, (w) => buildVisionGraph(checkpoint.config, w.vision), "vision");
+    await build(
+      visionPath,
+      (w) => buildVisionGraph(checkpoint.config, w.vision, precision),
+      `${precision} vision`,
+    );
     await build(textPath, (w) => buildTextGraph(checkpoint.config, w.text).graph, "text");
     weights = undefined;
     const sessionOpts = { device: opts.device, threads: opts.threads, log };
-    const vision = await createSession(visionPath, { ...sessionOpts, label: "the CLIP vision graph" });
+    const vision = await createSession(visionPath, {
+      ...sessionOpts,
+      label: `the CLIP ${precision} vision graph`,
+    });
     const text = await createSession(textPath, { ...sessionOpts, label: "the CLIP text graph" });
     const logitScale = Math.exp(await checkpoint.readLogitScale());
     return new ClipModel({
@@ -311,6 +329,7 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
       hash,
       dir,
       logitScale,
+      precision,
       vision,
       text,
       openTextVjp: async () => {

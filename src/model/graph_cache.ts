@@ -10,9 +10,10 @@ import { homedir } from "node:os";
 import { type GraphBuilder, writeOnnxModel } from "../onnx/mod.ts";
 
 /**
- * Bumped whenever a graph builder changes what it emits, so stale cached graphs are never used.
+ * Bumped whenever a graph builder changes what it emits, so stale cached graphs are never used
+ * (2: the vision graph's attention as one float32 MultiHeadAttention node; precision in the key).
  */
-export const GRAPH_FORMAT_VERSION = 1;
+export const GRAPH_FORMAT_VERSION = 2;
 
 const MODEL_FILE = "model.onnx";
 

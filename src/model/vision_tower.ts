@@ -3,6 +3,9 @@
  * stack, and the pooled projection. Every block's tokens are named outputs, because the patch branch
  * of ADP reads intermediate layers; onnxruntime computes them anyway on the way to the features.
  *
+ * Built at a {@linkcode Precision}: at `int8` and `fp16` the patch embedding, every linear layer and
+ * the projection run reduced (see `precision.ts`); outputs are float32 at every precision.
+ *
  * Inputs: `pixel_values` float32 [batch, 3, S, S] (normalised).
  * Outputs: `image_features` [batch, embed] (not normalised), `embeddings` [batch, 1+G², width] (the
  * block stack's input, after ln_pre), `projected_tokens` [batch, 1+G², embed]
@@ -18,29 +21,34 @@ import {
   gather,
   GraphBuilder,
   layerNorm,
-  matMul,
   reshape,
   shapeOf,
   transpose,
+  type Value,
 } from "../onnx/mod.ts";
 import type { ClipConfig, VisionWeights } from "../clip/mod.ts";
 import { weight } from "./_initializers.ts";
+import { linear, linearParams, toType } from "./_linear.ts";
 import { attentionBlock, blockParams } from "./attention_block.ts";
+import type { Precision } from "./precision.ts";
 
 /** Output name of block `i`'s tokens. */
 export function blockTokensOutput(i: number): string {
   return `tokens.${i}`;
 }
 
-/** Builds the vision graph for `config` with `weights`. */
-export function buildVisionGraph(config: ClipConfig, weights: VisionWeights): GraphBuilder {
-  const { imageSize, patchSize, width, layerNormEps } = config.vision;
-  const grid = imageSize / patchSize;
+/** Builds the vision graph for `config` with `weights`, at `precision` (@default "fp32"). */
+export function buildVisionGraph(
+  config: ClipConfig,
+  weights: VisionWeights,
+  precision: Precision = "fp32",
+): GraphBuilder {
+  const { imageSize, layerNormEps } = config.vision;
   const g = new GraphBuilder("clip_vision");
   const pixels = g.input("pixel_values", "float32", ["batch", 3, imageSize, imageSize]);
 
-  const patches = conv2d(pixels, weight(g, "visual.patch_embed", weights.patchEmbed), { stride: patchSize });
-  const patchTokens = transpose(reshape(patches, [0, width, grid * grid]), [0, 2, 1]);
+  const patchTokens = patchEmbedding(pixels, config, weights, precision);
+  const width = config.vision.width;
   const cls = weight(g, "visual.class_embed", { shape: [1, 1, width], data: weights.classEmbed.data });
   const batchClass = expand(cls, concat([shapeOf(pixels, 0, 1), g.int64s([1, width])], 0));
   const tokens = add(
@@ -56,7 +64,7 @@ export function buildVisionGraph(config: ClipConfig, weights: VisionWeights): Gr
     eps,
   );
   g.output("embeddings", x);
-  const blockCfg = { ...config.vision, activation: config.activation };
+  const blockCfg = { ...config.vision, activation: config.activation, precision, fusedAttention: true };
   weights.blocks.forEach((bw, i) => {
     x = attentionBlock(x, blockParams(g, `visual.block${i}`, bw, blockCfg), blockCfg);
     g.output(blockTokensOutput(i), x);
@@ -68,8 +76,38 @@ export function buildVisionGraph(config: ClipConfig, weights: VisionWeights): Gr
     weight(g, "visual.ln_post.bias", weights.lnPost.bias),
     eps,
   );
-  const projected = matMul(post, weight(g, "visual.proj", weights.proj));
+  const proj = linearParams(g, "visual.proj", { weight: weights.proj, orientation: "in-out" }, precision);
+  const projected = toType(linear(post, proj), "float32");
   g.output("projected_tokens", projected);
   g.output("image_features", gather(projected, g.int64(0), 1));
   return g;
+}
+
+/**
+ * The patch embedding, tokens [n, G², width]. At `fp32` a strided Conv; otherwise the image is cut
+ * into patches ([n, G², 3·P·P], channel-major within a patch like the kernel) and multiplied by the
+ * kernel as a linear layer, so that int8 and fp16 use their fast products here too.
+ */
+function patchEmbedding(
+  pixels: Value,
+  config: ClipConfig,
+  weights: VisionWeights,
+  precision: Precision,
+): Value {
+  const { imageSize, patchSize, width } = config.vision;
+  const grid = imageSize / patchSize;
+  const g = pixels.graph;
+  if (precision === "fp32") {
+    const patches = conv2d(pixels, weight(g, "visual.patch_embed", weights.patchEmbed), {
+      stride: patchSize,
+    });
+    return transpose(reshape(patches, [0, width, grid * grid]), [0, 2, 1]);
+  }
+  const cut = transpose(reshape(pixels, [0, 3, grid, patchSize, grid, patchSize]), [0, 2, 4, 1, 3, 5]);
+  const rows = reshape(cut, [0, grid * grid, 3 * patchSize * patchSize]);
+  const kernel = { shape: [width, 3 * patchSize * patchSize], data: weights.patchEmbed.data };
+  return toType(
+    linear(rows, linearParams(g, "visual.patch_embed", { weight: kernel }, precision)),
+    "float32",
+  );
 }

@@ -58,7 +58,7 @@ Deno.test({
   name: "enroll() reports every stage in order with a rising percentage, then a complete profile",
   ...needsShared,
   async fn() {
-    await withEnrolled(({ profile, progress }) => {
+    await withEnrolled(({ profile, progress, clip }) => {
       const stages = [...new Set(progress.map((p) => p.stage))];
       assert.deepEqual(stages, [...ENROLL_STAGES]);
       for (let i = 1; i < progress.length; i++) {
@@ -71,6 +71,7 @@ Deno.test({
       );
       assert.equal(profile.meta.enrollment.shots, 4);
       assert.equal(profile.meta.station, "line-1");
+      assert.equal(profile.meta.model.precision, clip.precision, "the vision graph's precision is recorded");
       assert.equal(profile.meta.enrollment.losses.normal.length, 3);
       assert.ok(Object.keys(profile.meta.selfTuning.weights).includes("label:bottle"));
       const weightSum = Object.values(profile.meta.selfTuning.weights).reduce((a, b) => a + b, 0);

@@ -80,12 +80,13 @@ export const WHERE: OpDef = {
     return [null, where(c!, g!, zero), where(c!, zero, g!)];
   },
 };
-/** ONNX Cast. */
+/** ONNX Cast (float16 included, for reduced-precision inference graphs; no gradient rule). */
 export const CAST: OpDef = {
   opType: "Cast",
   infer: ([x], attrs: Attrs) => {
     const to = attrs.to?.value as number;
-    const dtype = ({ 1: "float32", 6: "int32", 7: "int64", 9: "bool" } as const)[to as 1 | 6 | 7 | 9];
+    const targets = { 1: "float32", 6: "int32", 7: "int64", 9: "bool", 10: "float16" } as const;
+    const dtype = targets[to as keyof typeof targets];
     if (!dtype) throw new Error(`unsupported cast target ${to}`);
     return [{ dtype, shape: x!.shape }];
   },
@@ -144,6 +145,6 @@ export function where(condition: Value, x: Value, y: Value): Value {
   return x.graph.apply(WHERE, [condition, x, y])[0];
 }
 /** Converts to another element type. */
-export function cast(x: Value, to: "float32" | "int64"): Value {
+export function cast(x: Value, to: "float32" | "float16" | "int64"): Value {
   return x.graph.apply(CAST, [x], { to: attr.int(DType[to]) })[0];
 }

@@ -99,3 +99,37 @@ function layerNormGradients(node: Node, g: Value): (Value | null)[] {
   const dx = mul(invStd, sub(sub(d, mean(d)), mul(normalised, mean(mul(d, normalised)))));
   return [dx, mul(g, normalised), bias ? g : null];
 }
+
+/**
+ * com.microsoft MultiHeadAttention: softmax(q·kᵀ·scale)·v per head over [batch, seq, heads·d]
+ * queries, keys and values, with no transposes materialised: one kernel in place of the reshapes,
+ * transposes, two batched products and the softmax. Inference only (no `vjp`).
+ */
+export const MULTI_HEAD_ATTENTION: OpDef = {
+  opType: "MultiHeadAttention",
+  domain: "com.microsoft",
+  infer: ([q, k, v], attrs) => {
+    const heads = attrs.num_heads?.value as number;
+    const width = q!.shape[2];
+    if (q!.shape.length !== 3 || k!.shape.length !== 3 || v!.shape.length !== 3) {
+      throw new Error("query, key and value here are [batch, seq, width]");
+    }
+    if (typeof width === "number" && width % heads !== 0) {
+      throw new Error(`width ${width} for ${heads} heads`);
+    }
+    return [{ dtype: q!.dtype, shape: [q!.shape[0], q!.shape[1], v!.shape[2]] }];
+  },
+};
+
+/** Multi-head attention of `q`, `k`, `v` [batch, seq, width]; `scale` multiplies the scores. */
+export function multiHeadAttention(
+  q: Value,
+  k: Value,
+  v: Value,
+  opts: { heads: number; scale: number },
+): Value {
+  return q.graph.apply(MULTI_HEAD_ATTENTION, [q, k, v], {
+    num_heads: attr.int(opts.heads),
+    scale: attr.float(opts.scale),
+  })[0];
+}
