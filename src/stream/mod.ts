@@ -41,6 +41,7 @@ export {
   serviceSubject,
   STATION_ID_REGEXP,
   SubjectPrefix,
+  triggerSubject,
 } from "./subjects.ts";
 export {
   decodeAnomaly,
