@@ -1,0 +1,240 @@
+/**
+ * `adp bridge opcua`: an OPC UA server (node-opcua) with a folder per station under Objects/ADP and a
+ * Chain object for the watchdog. Node ids are stable strings in the server's own namespace (ns=1):
+ * `ns=1;s=<station>.Anomalous`, `…Score`, `…FrameId`, … and `ns=1;s=Chain.Heartbeat`. Values are set
+ * from the source as each result arrives, so monitored items see a data change at once (at the
+ * client's publishing interval).
+ *
+ * @module
+ */
+import {
+  DataType,
+  MessageSecurityMode,
+  type Namespace,
+  OPCUACertificateManager,
+  OPCUAServer,
+  SecurityPolicy,
+  StatusCodes,
+  type UAObject,
+  type UAVariable,
+  Variant,
+  VariantArrayType,
+} from "node-opcua";
+import type { BridgeRuntime, ChainHealth } from "./runtime.ts";
+import type { StationState } from "./station_state.ts";
+import { addStationMethods } from "./_opcua_methods.ts";
+
+/** A user allowed to open a session. */
+export interface OpcuaUser {
+  user: string;
+  password: string;
+}
+
+/** Options of {@linkcode startOpcuaBridge}. */
+export interface OpcuaBridgeOptions {
+  port: number;
+  /** Folder of the server's certificate store (own/, trusted/, rejected/). @default node-opcua's user folder */
+  pkiDir?: string;
+  /** Users that may log in; with any, anonymous sessions are refused unless `allowAnonymous`. */
+  users?: OpcuaUser[];
+  /** @default true when no users are given */
+  allowAnonymous?: boolean;
+  /** Offer security mode None (plain text) beside Sign and SignAndEncrypt. @default true */
+  allowUnsecured?: boolean;
+  /** Trust every client certificate (commissioning only). @default false */
+  trustAllClients?: boolean;
+  /** Further host names or addresses clients use to reach the server (advertised in its endpoints). */
+  hostnames?: string[];
+  /** @default console.error */
+  log?: (line: string) => void;
+}
+
+/** A running OPC UA bridge. */
+export interface OpcuaBridge extends AsyncDisposable {
+  /** `opc.tcp://<host>:<port>` */
+  readonly endpointUrl: string;
+  stop(): Promise<void>;
+}
+
+const STATION_VARIABLES = {
+  Anomalous: DataType.Boolean,
+  Valid: DataType.Boolean,
+  Healthy: DataType.Boolean,
+  Acknowledged: DataType.Boolean,
+  Score: DataType.Double,
+  Threshold: DataType.Double,
+  FrameId: DataType.String,
+  LastError: DataType.String,
+  ProfileVersion: DataType.UInt64,
+  FramesScored: DataType.UInt64,
+  FramesAnomalous: DataType.UInt64,
+  LastResultAt: DataType.DateTime,
+} as const;
+
+type StationVariable = keyof typeof STATION_VARIABLES;
+
+/**
+ * Starts an OPC UA server showing the runtime's stations.
+ *
+ * @param runtime the shared bridge runtime
+ * @param opts port, security, users
+ * @returns the running server
+ *
+ * @example
+ * ```ts ignore
+ * await using bridge = await startOpcuaBridge(runtime, { port: 4840 });
+ * console.log(bridge.endpointUrl); // a client reads ns=1;s=line-1.Anomalous
+ * ```
+ */
+export async function startOpcuaBridge(
+  runtime: BridgeRuntime,
+  opts: OpcuaBridgeOptions,
+): Promise<OpcuaBridge> {
+  const server = new OPCUAServer(serverOptions(opts));
+  await server.initialize();
+  const addressSpace = server.engine.addressSpace!;
+  const ns = addressSpace.getOwnNamespace();
+  const root = ns.addFolder(addressSpace.rootFolder.objects, { browseName: "ADP", nodeId: "s=ADP" });
+  const chain = addChain(ns, root);
+  const stations = new Map<string, Map<StationVariable, UAVariable>>();
+  let health: ChainHealth = runtime.health();
+  const setStation = (s: StationState) => {
+    let vars = stations.get(s.station);
+    if (!vars) {
+      vars = addStation(ns, root, s.station);
+      addStationMethods(
+        ns,
+        addressSpace.findNode(`ns=${ns.index};s=${s.station}`) as UAObject,
+        runtime,
+        s.station,
+      );
+      stations.set(s.station, vars);
+    }
+    writeStation(vars, s, health);
+  };
+  runtime.addSink({
+    update: setStation,
+    health(h, heartbeat) {
+      health = h;
+      set(chain.Healthy, DataType.Boolean, h.healthy);
+      set(chain.Reason, DataType.String, h.reason);
+      set(chain.Heartbeat, DataType.UInt32, heartbeat);
+      for (const s of runtime.stations()) {
+        const vars = stations.get(s.station);
+        if (vars) {
+          set(vars.get("Healthy")!, DataType.Boolean, h.healthy && !h.staleStations.includes(s.station));
+        }
+      }
+    },
+  });
+  await server.start();
+  const endpointUrl = `opc.tcp://127.0.0.1:${opts.port}`;
+  (opts.log ?? console.error)(
+    `adp bridge opcua: listening on ${server.getEndpointUrl()} (${
+      opts.allowUnsecured ?? true ? "security None offered" : "signed and encrypted only"
+    }; ${opts.users?.length ? `${opts.users.length} user(s)` : "anonymous"})`,
+  );
+  let stopped: Promise<void> | undefined;
+  const stop = () => stopped ??= server.shutdown(0);
+  return { endpointUrl, stop, [Symbol.asyncDispose]: stop };
+}
+
+function serverOptions(opts: OpcuaBridgeOptions) {
+  const users = opts.users ?? [];
+  const allowAnonymous = opts.allowAnonymous ?? users.length === 0;
+  const unsecured = opts.allowUnsecured ?? true;
+  return {
+    port: opts.port,
+    resourcePath: "",
+    alternateHostname: ["127.0.0.1", "localhost", ...(opts.hostnames ?? [])],
+    buildInfo: { productName: "ADP Edge bridge", manufacturerName: "ADP Edge" },
+    serverCertificateManager: new OPCUACertificateManager({
+      automaticallyAcceptUnknownCertificate: opts.trustAllClients ?? false,
+      ...(opts.pkiDir ? { rootFolder: opts.pkiDir } : {}),
+    }),
+    securityPolicies: [
+      ...(unsecured ? [SecurityPolicy.None] : []),
+      SecurityPolicy.Basic256Sha256,
+      SecurityPolicy.Aes128_Sha256_RsaOaep,
+      SecurityPolicy.Aes256_Sha256_RsaPss,
+    ],
+    securityModes: [
+      ...(unsecured ? [MessageSecurityMode.None] : []),
+      MessageSecurityMode.Sign,
+      MessageSecurityMode.SignAndEncrypt,
+    ],
+    allowAnonymous,
+    userManager: {
+      isValidUser: (user: string, password: string) =>
+        users.some((u) => u.user === user && u.password === password),
+    },
+  };
+}
+
+function addChain(ns: Namespace, root: UAObject) {
+  const obj = ns.addObject({ organizedBy: root, browseName: "Chain", nodeId: "s=Chain" });
+  const v = (name: string, dataType: DataType, value: unknown) =>
+    ns.addVariable({
+      componentOf: obj,
+      browseName: name,
+      nodeId: `s=Chain.${name}`,
+      dataType,
+      minimumSamplingInterval: 0,
+      value: new Variant({ dataType, value }),
+    });
+  return {
+    Healthy: v("Healthy", DataType.Boolean, false),
+    Reason: v("Reason", DataType.String, "starting"),
+    Heartbeat: v("Heartbeat", DataType.UInt32, 0),
+  };
+}
+
+function addStation(ns: Namespace, root: UAObject, station: string): Map<StationVariable, UAVariable> {
+  const folder = ns.addObject({ organizedBy: root, browseName: station, nodeId: `s=${station}` });
+  const vars = new Map<StationVariable, UAVariable>();
+  for (const [name, dataType] of Object.entries(STATION_VARIABLES) as [StationVariable, DataType][]) {
+    vars.set(
+      name,
+      ns.addVariable({
+        componentOf: folder,
+        browseName: name,
+        nodeId: `s=${station}.${name}`,
+        dataType,
+        minimumSamplingInterval: 0,
+      }),
+    );
+  }
+  return vars;
+}
+
+function writeStation(vars: Map<StationVariable, UAVariable>, s: StationState, h: ChainHealth): void {
+  const at = s.lastResultAt ?? new Date(0);
+  const set2 = (name: StationVariable, value: unknown) =>
+    set(vars.get(name)!, STATION_VARIABLES[name], value, at);
+  set2("FrameId", s.frameId);
+  set2("Score", s.score);
+  set2("Threshold", s.threshold);
+  set2("Valid", s.valid);
+  set2("LastError", s.lastError);
+  set2("Acknowledged", s.acknowledged);
+  set2("ProfileVersion", uint64(s.profileVersion));
+  set2("FramesScored", uint64(s.framesScored));
+  set2("FramesAnomalous", uint64(s.framesAnomalous));
+  set2("LastResultAt", s.lastResultAt);
+  set2("Healthy", h.healthy && !h.staleStations.includes(s.station));
+  // Last, so that a client reacting to the verdict reads the frame id and score of the same frame.
+  set2("Anomalous", s.anomalous);
+}
+
+/** node-opcua's UInt64: [high 32 bits, low 32 bits]. */
+function uint64(n: number): [number, number] {
+  return [Math.floor(n / 2 ** 32), n >>> 0];
+}
+
+function set(v: UAVariable, dataType: DataType, value: unknown, at: Date = new Date()): void {
+  v.setValueFromSource(
+    new Variant({ dataType, arrayType: VariantArrayType.Scalar, value }),
+    StatusCodes.Good,
+    at,
+  );
+}
