@@ -32,3 +32,6 @@ export {
   StationRegister,
 } from "./modbus_map.ts";
 export type { ModbusMap, StationAddress } from "./modbus_map.ts";
+export { startWebhookBridge } from "./webhook.ts";
+export type { WebhookBridge, WebhookBridgeOptions } from "./webhook.ts";
+export type { DeliveryStats } from "./_webhook_delivery.ts";
