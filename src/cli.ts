@@ -16,6 +16,7 @@ import { enrollCommand } from "./cli/enroll.ts";
 import { events } from "./cli/events.ts";
 import { status } from "./cli/status.ts";
 import { evalCommand } from "./cli/eval.ts";
+import { bridgeConfig, bridgeModbus, bridgeOpcua, bridgeWebhook } from "./cli/bridge.ts";
 
 const COMMANDS: readonly Command[] = [
   modelsTiny,
@@ -30,6 +31,11 @@ const COMMANDS: readonly Command[] = [
   events,
   status,
   evalCommand,
+  // The sub-commands first: "bridge" alone matches every "bridge …" command line.
+  bridgeOpcua,
+  bridgeModbus,
+  bridgeWebhook,
+  bridgeConfig,
 ];
 
 /** Exit codes by failure kind, so scripts can tell a usage mistake from a broken model. */

@@ -35,3 +35,8 @@ export type { ModbusMap, StationAddress } from "./modbus_map.ts";
 export { startWebhookBridge } from "./webhook.ts";
 export type { WebhookBridge, WebhookBridgeOptions } from "./webhook.ts";
 export type { DeliveryStats } from "./_webhook_delivery.ts";
+export { parseBridgeConfig } from "./config.ts";
+export type { BridgeConfig } from "./config.ts";
+export { startBridges } from "./run.ts";
+export type { Bridges } from "./run.ts";
+export { serveBridgeHttp } from "./health_http.ts";
