@@ -40,3 +40,4 @@ export type { BridgeConfig } from "./config.ts";
 export { startBridges } from "./run.ts";
 export type { Bridges } from "./run.ts";
 export { serveBridgeHttp } from "./health_http.ts";
+export { guardLateSocketErrors } from "./transport_guard.ts";

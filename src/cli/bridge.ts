@@ -198,7 +198,8 @@ async function runBridges(args: ParsedArgs, cfg: BridgeConfig): Promise<void> {
   for (const block of [cfg.opcua, cfg.modbus]) {
     if (block && block.port < 0) throw new UsageError("Missing --port (see --help)");
   }
-  const { startBridges } = await import("../bridge/mod.ts");
+  const { guardLateSocketErrors, startBridges } = await import("../bridge/mod.ts");
+  const unguard = guardLateSocketErrors((line) => console.error(line));
   const nc = await connectFromFlags(args, { name: "adp bridge", persistent: true });
   const bridges = await startBridges(nc, cfg).catch(async (error) => {
     await nc.close();
@@ -213,5 +214,6 @@ async function runBridges(args: ParsedArgs, cfg: BridgeConfig): Promise<void> {
     for (const s of signals) Deno.removeSignalListener(s, resolve);
     await bridges.stop();
     await nc.drain().catch(() => nc.close());
+    unguard();
   }
 }

@@ -90,7 +90,7 @@ Deno.test("startWebhookBridge() groups a station's burst into fewer POSTs, each 
     deepStrictEqual(hook.accepted, Array.from({ length: 8 }, (_, i) => `line-9.b-${i}`));
     ok(hook.bodies.length < 8, `grouped: ${hook.bodies.length} POSTs`);
     strictEqual(hook.bodies[0].station, "line-9");
-    strictEqual(bridge.stats().delivered, 8);
+    await waitFor(() => bridge.stats().delivered === 8, 2000, "the bridge to count 8 deliveries");
   } finally {
     await cleanup(server);
   }
