@@ -15,6 +15,7 @@ import {
   OPCUAServer,
   SecurityPolicy,
   StatusCodes,
+  Subscription,
   type UAObject,
   type UAVariable,
   Variant,
@@ -43,6 +44,13 @@ export interface OpcuaBridgeOptions {
   allowUnsecured?: boolean;
   /** Trust every client certificate (commissioning only). @default false */
   trustAllClients?: boolean;
+  /**
+   * The fastest publishing interval granted to a client's subscription, in ms: a data change reaches
+   * the client at its next publish, so this bounds the added latency. node-opcua's default is 50; it
+   * is one setting per process.
+   * @default 50
+   */
+  minPublishingIntervalMs?: number;
   /** Further host names or addresses clients use to reach the server (advertised in its endpoints). */
   hostnames?: string[];
   /** @default console.error */
@@ -90,6 +98,9 @@ export async function startOpcuaBridge(
   runtime: BridgeRuntime,
   opts: OpcuaBridgeOptions,
 ): Promise<OpcuaBridge> {
+  if (opts.minPublishingIntervalMs !== undefined) {
+    Subscription.minimumPublishingInterval = Math.max(1, opts.minPublishingIntervalMs);
+  }
   const server = new OPCUAServer(serverOptions(opts));
   await server.initialize();
   const addressSpace = server.engine.addressSpace!;

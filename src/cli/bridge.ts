@@ -49,7 +49,9 @@ Variables ns=1;s=<station>.Anomalous (Boolean), .Score, .Threshold (Double), .Fr
   --secure-only      offer Sign and SignAndEncrypt only (no security mode None)
   --trust-all-clients  accept every client certificate (commissioning only)
   --pki DIR          the server's certificate store (own/, trusted/, rejected/)
-  --hostname H       a further name clients reach the server by (advertised in its endpoints)${COMMON_USAGE}${NATS_USAGE}`,
+  --hostname H       a further name clients reach the server by (advertised in its endpoints)
+  --min-publishing-interval MS  fastest subscription publishing interval granted (default 50;
+                     a data change reaches a client at its next publish)${COMMON_USAGE}${NATS_USAGE}`,
   flags: {
     ...COMMON_FLAGS,
     port: { type: "string" },
@@ -58,6 +60,7 @@ Variables ns=1;s=<station>.Anomalous (Boolean), .Score, .Threshold (Double), .Fr
     "trust-all-clients": { type: "boolean" },
     pki: { type: "string" },
     hostname: { type: "string", multiple: true },
+    "min-publishing-interval": { type: "string" },
   },
   async run(args) {
     const users = args.values.users
@@ -75,6 +78,7 @@ Variables ns=1;s=<station>.Anomalous (Boolean), .Score, .Threshold (Double), .Fr
         trustAllClients: Boolean(args.values["trust-all-clients"]),
         pkiDir: args.values.pki as string | undefined,
         hostnames: args.values.hostname as string[] | undefined,
+        minPublishingIntervalMs: intFlag(args, "min-publishing-interval", 50, [1, 60_000]),
       },
     });
   },
