@@ -72,7 +72,7 @@ export async function startModbusBridge(
   };
   server.on("postWriteSingleCoil", syncAcks);
   server.on("postWriteMultipleCoils", syncAcks);
-  runtime.addSink({
+  const removeSink = runtime.addSink({
     update: write,
     health(h, beat) {
       health = h;
@@ -86,6 +86,9 @@ export async function startModbusBridge(
   await new Promise<void>((resolve, reject) => {
     tcp.once("error", reject);
     tcp.listen(opts.port, opts.host ?? "0.0.0.0", () => resolve());
+  }).catch((error) => {
+    removeSink();
+    throw error;
   });
   const port = (tcp.address() as net.AddressInfo).port;
   log(
@@ -101,6 +104,7 @@ export async function startModbusBridge(
   let stopped: Promise<void> | undefined;
   const stop = () =>
     stopped ??= new Promise<void>((resolve) => {
+      removeSink();
       for (const s of sockets) s.destroy();
       tcp.close(() => resolve());
     });

@@ -123,7 +123,7 @@ export async function startOpcuaBridge(
     }
     writeStation(vars, s, health);
   };
-  runtime.addSink({
+  const removeSink = runtime.addSink({
     update: setStation,
     health(h, heartbeat) {
       health = h;
@@ -138,7 +138,11 @@ export async function startOpcuaBridge(
       }
     },
   });
-  await server.start();
+  await server.start().catch(async (error) => {
+    removeSink();
+    await server.shutdown(0).catch(() => {});
+    throw error;
+  });
   const endpointUrl = `opc.tcp://127.0.0.1:${opts.port}`;
   (opts.log ?? console.error)(
     `adp bridge opcua: listening on ${server.getEndpointUrl()} (${
@@ -146,7 +150,10 @@ export async function startOpcuaBridge(
     }; ${opts.users?.length ? `${opts.users.length} user(s)` : "anonymous"})`,
   );
   let stopped: Promise<void> | undefined;
-  const stop = () => stopped ??= server.shutdown(0);
+  const stop = () => {
+    removeSink();
+    return stopped ??= server.shutdown(0);
+  };
   return { endpointUrl, stop, [Symbol.asyncDispose]: stop };
 }
 

@@ -69,8 +69,8 @@ export interface BridgeRuntimeOptions {
 /** The running runtime. */
 export interface BridgeRuntime extends AsyncDisposable {
   readonly nc: NatsConnection;
-  /** Adds a sink; it is given every known station at once. */
-  addSink(sink: BridgeSink): void;
+  /** Adds a sink; it is given every known station at once. Returns a function that removes it. */
+  addSink(sink: BridgeSink): () => void;
   stations(): StationState[];
   health(): ChainHealth;
   /** Marks the station's last anomaly acknowledged; false for an unknown station. */
@@ -143,10 +143,14 @@ class Runtime implements BridgeRuntime {
     this.#tick();
   }
 
-  addSink(sink: BridgeSink): void {
+  addSink(sink: BridgeSink): () => void {
     this.#sinks.push(sink);
     for (const s of this.#states.values()) sink.update(s);
     sink.health(this.#health, this.#heartbeat);
+    return () => {
+      const at = this.#sinks.indexOf(sink);
+      if (at >= 0) this.#sinks.splice(at, 1);
+    };
   }
 
   stations(): StationState[] {

@@ -1,5 +1,4 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert/strict";
-import { join } from "node:path";
 import {
   AttributeIds,
   ClientMonitoredItem,
@@ -12,6 +11,7 @@ import {
 } from "node-opcua";
 import { startBridgeRuntime, startOpcuaBridge } from "../../src/bridge/mod.ts";
 import { cleanup, setup } from "../_nats.ts";
+import { sharedPki } from "./_pki.ts";
 import { freePort, publishResult, result, waitFor } from "./_results.ts";
 
 function opcuaClient(pki: string) {
@@ -24,7 +24,6 @@ function opcuaClient(pki: string) {
 
 Deno.test("startOpcuaBridge() shows a defective frame's verdict to an OPC UA client subscription", async () => {
   const server = await setup({ jetstream: false });
-  const dir = await Deno.makeTempDir({ prefix: "adp-opcua-" });
   try {
     const nc = await server.connect();
     await using runtime = await startBridgeRuntime(await server.connect(), {
@@ -35,10 +34,10 @@ Deno.test("startOpcuaBridge() shows a defective frame's verdict to an OPC UA cli
     const port = freePort();
     await using bridge = await startOpcuaBridge(runtime, {
       port,
-      pkiDir: join(dir, "server"),
+      pkiDir: sharedPki("server"),
       log: () => {},
     });
-    const client = opcuaClient(join(dir, "client"));
+    const client = opcuaClient(sharedPki("client"));
     await client.connect(bridge.endpointUrl);
     const session = await client.createSession();
     const sub = ClientSubscription.create(session, {
@@ -87,13 +86,11 @@ Deno.test("startOpcuaBridge() shows a defective frame's verdict to an OPC UA cli
     await client.disconnect();
   } finally {
     await cleanup(server);
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("startOpcuaBridge() with users refuses anonymous sessions and accepts a known user", async () => {
   const server = await setup({ jetstream: false });
-  const dir = await Deno.makeTempDir({ prefix: "adp-opcua-" });
   try {
     await using runtime = await startBridgeRuntime(await server.connect(), {
       serviceCheck: false,
@@ -101,11 +98,11 @@ Deno.test("startOpcuaBridge() with users refuses anonymous sessions and accepts 
     });
     await using bridge = await startOpcuaBridge(runtime, {
       port: freePort(),
-      pkiDir: join(dir, "server"),
+      pkiDir: sharedPki("server"),
       users: [{ user: "plc", password: "s3cret" }],
       log: () => {},
     });
-    const client = opcuaClient(join(dir, "client"));
+    const client = opcuaClient(sharedPki("client"));
     await client.connect(bridge.endpointUrl);
     await rejects(client.createSession());
     await rejects(client.createSession({ type: UserTokenType.UserName, userName: "plc", password: "wrong" }));
@@ -120,6 +117,5 @@ Deno.test("startOpcuaBridge() with users refuses anonymous sessions and accepts 
     await client.disconnect();
   } finally {
     await cleanup(server);
-    await Deno.remove(dir, { recursive: true });
   }
 });
