@@ -71,70 +71,8 @@ export async function startWebhookBridge(
 ): Promise<WebhookBridge> {
   const log = opts.log ?? ((line: string) => console.error(line));
   const delivery = new WebhookDelivery({ ...opts, log });
-  const bodyOf = bodyMaker(nc, opts, log);
-  const wanted = (station: string) => !opts.stations?.length || opts.stations.includes(station);
-  let stopIntake: () => Promise<void>;
-  if (opts.jetstream) {
-    const consumer = await durableConsumer(nc, opts);
-    let stopping = false;
-    const intake = (async () => {
-      // Short fetches rather than one endless consume: once the last fetch ended, no pull request of
-      // this bridge is left on the server, so events abandoned at stop go to the next run at once.
-      while (!stopping && !nc.isClosed()) {
-        const batch = await consumer.fetch({ max_messages: 100, expires: 1000 }).catch(() => undefined);
-        if (!batch) {
-          await new Promise((r) => setTimeout(r, 250));
-          continue;
-        }
-        for await (const m of batch) {
-          const event = parse(m, log);
-          if (!event || !wanted(event.station)) {
-            m.ack();
-            continue;
-          }
-          delivery.add({
-            eventId: anomalyMsgId(event.station, event.frameId),
-            station: event.station,
-            body: await bodyOf(event),
-            done: () => m.ack(),
-            working: () => m.working(),
-            abandon: () => m.nak(),
-          });
-        }
-      }
-    })();
-    stopIntake = async () => {
-      stopping = true;
-      await intake;
-    };
-  } else {
-    const subs: Subscription[] =
-      (opts.stations?.length ? opts.stations.map(anomaliesSubject) : [ANOMALIES_WILDCARD])
-        .map((subject) =>
-          nc.subscribe(subject, {
-            callback: (_e, m) => {
-              const event = parse(m, log);
-              if (!event) return;
-              void bodyOf(event).then((body) =>
-                delivery.add({
-                  eventId: anomalyMsgId(event.station, event.frameId),
-                  station: event.station,
-                  body,
-                  done: () => {},
-                  working: () => {},
-                  abandon: () =>
-                    log(`adp bridge webhook: ${event.station}.${event.frameId} not delivered before stop`),
-                })
-              );
-            },
-          })
-        );
-    await nc.flush();
-    stopIntake = () => {
-      for (const s of subs) s.unsubscribe();
-      return Promise.resolve();
-    };
-  }
+  const intake: Intake = { nc, opts, log, delivery, bodyOf: bodyMaker(nc, opts, log) };
+  const stopIntake = opts.jetstream ? await streamIntake(intake) : await liveIntake(intake);
   log(`adp bridge webhook: POSTing anomaly events to ${opts.url}${opts.jetstream ? " from JetStream" : ""}`);
   let stopped: Promise<void> | undefined;
   const stop = () =>
@@ -143,6 +81,81 @@ export async function startWebhookBridge(
       await delivery.stop();
     })();
   return { stats: () => ({ ...delivery.stats }), stop, [Symbol.asyncDispose]: stop };
+}
+
+/** What both intakes need. */
+interface Intake {
+  nc: NatsConnection;
+  opts: WebhookBridgeOptions;
+  log: (line: string) => void;
+  delivery: WebhookDelivery;
+  bodyOf: (event: AnomalyMessage) => Promise<Record<string, unknown>>;
+}
+
+/** Events from the durable consumer, acknowledged after their 2xx; returns the intake's stop. */
+async function streamIntake({ nc, opts, log, delivery, bodyOf }: Intake): Promise<() => Promise<void>> {
+  const consumer = await durableConsumer(nc, opts);
+  const wanted = (station: string) => !opts.stations?.length || opts.stations.includes(station);
+  let stopping = false;
+  const loop = (async () => {
+    // Short fetches rather than one endless consume: once the last fetch ended, no pull request of
+    // this bridge is left on the server, so events abandoned at stop go to the next run at once.
+    while (!stopping && !nc.isClosed()) {
+      const batch = await consumer.fetch({ max_messages: 100, expires: 1000 }).catch(() => undefined);
+      if (!batch) {
+        await new Promise((r) => setTimeout(r, 250));
+        continue;
+      }
+      for await (const m of batch) {
+        const event = parse(m, log);
+        if (!event || !wanted(event.station)) {
+          m.ack();
+          continue;
+        }
+        delivery.add({
+          eventId: anomalyMsgId(event.station, event.frameId),
+          station: event.station,
+          body: await bodyOf(event),
+          done: () => m.ack(),
+          working: () => m.working(),
+          abandon: () => m.nak(),
+        });
+      }
+    }
+  })();
+  return async () => {
+    stopping = true;
+    await loop;
+  };
+}
+
+/** Events followed live on `adp.anomalies.*` (lost while the bridge is down); returns the intake's stop. */
+async function liveIntake({ nc, opts, log, delivery, bodyOf }: Intake): Promise<() => Promise<void>> {
+  const subjects = opts.stations?.length ? opts.stations.map(anomaliesSubject) : [ANOMALIES_WILDCARD];
+  const subs: Subscription[] = subjects.map((subject) =>
+    nc.subscribe(subject, {
+      callback: (_e, m) => {
+        const event = parse(m, log);
+        if (!event) return;
+        void bodyOf(event).then((body) =>
+          delivery.add({
+            eventId: anomalyMsgId(event.station, event.frameId),
+            station: event.station,
+            body,
+            done: () => {},
+            working: () => {},
+            abandon: () =>
+              log(`adp bridge webhook: ${event.station}.${event.frameId} not delivered before stop`),
+          })
+        );
+      },
+    })
+  );
+  await nc.flush();
+  return () => {
+    for (const s of subs) s.unsubscribe();
+    return Promise.resolve();
+  };
 }
 
 /** The durable consumer; the stream is created (as `adp serve` would) when missing. */
