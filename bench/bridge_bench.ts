@@ -90,6 +90,11 @@ async function main(): Promise<void> {
   const publisher = await connect({ servers: server.url });
   const runtime = await startBridgeRuntime(nc, { stations: ["line-1"], serviceCheck: false, log: () => {} });
   const setAt: number[] = [];
+  // A plain subscriber: when the result reached any NATS client (what a PLC reading NATS would see).
+  const busAt: number[] = [];
+  const plain = await connect({ servers: server.url });
+  plain.subscribe("adp.results.line-1", { callback: () => void busAt.push(performance.now()) });
+  await plain.flush();
   runtime.addSink({ update: () => void setAt.push(performance.now()), health: () => {} });
   const opcua = await startOpcuaBridge(runtime, {
     port: freePort(),
@@ -130,24 +135,35 @@ async function main(): Promise<void> {
   const plc = new Modbus.client.TCP(socket, 1, 2000);
   await new Promise<void>((r) => socket.connect({ host: "127.0.0.1", port: modbus.port }, r));
   const coil = 8; // defaultModbusMap: the first station's verdict coil
-  const lat = { runtime: [] as number[], opcua: [] as number[], modbus: [] as number[] };
+  const lat = {
+    runtime: [] as number[],
+    opcua: [] as number[],
+    modbus: [] as number[],
+    bus: [] as number[],
+    opcuaAdded: [] as number[],
+    modbusAdded: [] as number[],
+  };
   let seq = 0;
   /** Publishes the next result; resolves with its send time once `seen(expected)` holds. */
   const step = async (seen: (expected: boolean) => boolean | Promise<boolean>) => {
     const i = seq++;
     const expected = i % 2 === 1;
-    const before = setAt.length;
+    const before = setAt.length, busBefore = busAt.length;
     const t0 = performance.now();
     publisher.publish("adp.results.line-1", encodeMessage(result(i)));
     await until(() => seen(expected));
-    await until(() => setAt.length > before);
-    return { t0, setAt: setAt[before], warm: i >= 20 };
+    await until(() => setAt.length > before && busAt.length > busBefore);
+    return { t0, setAt: setAt[before], busAt: busAt[busBefore], warm: i >= 20 };
   };
   try {
     // Phase 1: OPC UA alone (no polling client competing for the event loop).
     for (let k = 0; k < n + 20; k++) {
       const r = await step((expected) => opcuaValue === expected);
-      if (r.warm) lat.opcua.push(opcuaAt - r.t0), lat.runtime.push(r.setAt - r.t0);
+      if (!r.warm) continue;
+      lat.opcua.push(opcuaAt - r.t0);
+      lat.runtime.push(r.setAt - r.t0);
+      lat.bus.push(r.busAt - r.t0);
+      lat.opcuaAdded.push(opcuaAt - r.busAt);
     }
     // Phase 2: a PLC polling the verdict coil back to back.
     seq = 0;
@@ -158,7 +174,9 @@ async function main(): Promise<void> {
         if (v === expected) modbusAt = performance.now();
         return v === expected;
       });
-      if (r.warm) lat.modbus.push(modbusAt - r.t0);
+      if (!r.warm) continue;
+      lat.modbus.push(modbusAt - r.t0);
+      lat.modbusAdded.push(modbusAt - r.busAt);
     }
   } finally {
     socket.destroy();
@@ -175,6 +193,7 @@ async function main(): Promise<void> {
     await runtime.stop();
     await nc.close();
     await publisher.close();
+    await plain.close();
     await server.stop();
     await Deno.remove(dir, { recursive: true });
   }
@@ -184,9 +203,14 @@ async function main(): Promise<void> {
       percentile(xs, 99).toFixed(2).padStart(6)
     } ms`;
   console.log(`bridge latency, result published on NATS → PLC-visible verdict (${n} results):`);
+  console.log(row("NATS subscriber (the bus alone, no bridge)", lat.bus));
   console.log(row("bridge runtime (result folded, variables set)", lat.runtime));
   console.log(row(`OPC UA data change at the client (publishing ${interval} ms)`, lat.opcua));
   console.log(row("Modbus verdict coil read by a polling client", lat.modbus));
+  console.log(row("added by the OPC UA bridge (data change − bus)", lat.opcuaAdded));
+  console.log(row("added by the Modbus bridge (coil read − bus)", lat.modbusAdded));
+  const [l1] = Deno.build.os === "linux" ? (await Deno.readTextFile("/proc/loadavg")).split(" ") : ["?"];
+  console.log(`  (one process, ${navigator.hardwareConcurrency} cores, load average ${l1} at the end)`);
 }
 
 if (import.meta.main) await main();

@@ -45,10 +45,11 @@ export interface OpcuaBridgeOptions {
   /** Trust every client certificate (commissioning only). @default false */
   trustAllClients?: boolean;
   /**
-   * The fastest publishing interval granted to a client's subscription, in ms: a data change reaches
-   * the client at its next publish, so this bounds the added latency. node-opcua's default is 50; it
-   * is one setting per process.
-   * @default 50
+   * The fastest publishing interval granted to a client's subscription, in ms, and the window over
+   * which value changes of an item sampled "on change" (interval 0) are coalesced: a data change
+   * reaches the client within about twice this. (node-opcua's own default is 50.) It is one setting
+   * per process.
+   * @default 10
    */
   minPublishingIntervalMs?: number;
   /** Further host names or addresses clients use to reach the server (advertised in its endpoints). */
@@ -98,9 +99,7 @@ export async function startOpcuaBridge(
   runtime: BridgeRuntime,
   opts: OpcuaBridgeOptions,
 ): Promise<OpcuaBridge> {
-  if (opts.minPublishingIntervalMs !== undefined) {
-    Subscription.minimumPublishingInterval = Math.max(1, opts.minPublishingIntervalMs);
-  }
+  Subscription.minimumPublishingInterval = Math.max(1, opts.minPublishingIntervalMs ?? 10);
   const server = new OPCUAServer(serverOptions(opts));
   await server.initialize();
   const addressSpace = server.engine.addressSpace!;
@@ -165,6 +164,8 @@ function serverOptions(opts: OpcuaBridgeOptions) {
     port: opts.port,
     resourcePath: "",
     alternateHostname: ["127.0.0.1", "localhost", ...(opts.hostnames ?? [])],
+    // Exception-based monitored items coalesce changes over this window: keep it at the publishing floor.
+    serverCapabilities: { minSupportedSampleRate: opts.minPublishingIntervalMs ?? 10 },
     buildInfo: { productName: "ADP Edge bridge", manufacturerName: "ADP Edge" },
     serverCertificateManager: new OPCUACertificateManager({
       automaticallyAcceptUnknownCertificate: opts.trustAllClients ?? false,

@@ -50,8 +50,9 @@ Variables ns=1;s=<station>.Anomalous (Boolean), .Score, .Threshold (Double), .Fr
   --trust-all-clients  accept every client certificate (commissioning only)
   --pki DIR          the server's certificate store (own/, trusted/, rejected/)
   --hostname H       a further name clients reach the server by (advertised in its endpoints)
-  --min-publishing-interval MS  fastest subscription publishing interval granted (default 50;
-                     a data change reaches a client at its next publish)${COMMON_USAGE}${NATS_USAGE}`,
+  --min-publishing-interval MS  fastest subscription publishing interval granted, and the window
+                     over which on-change items coalesce (default 10; a data change reaches a client
+                     within about twice this)${COMMON_USAGE}${NATS_USAGE}`,
   flags: {
     ...COMMON_FLAGS,
     port: { type: "string" },
@@ -78,7 +79,7 @@ Variables ns=1;s=<station>.Anomalous (Boolean), .Score, .Threshold (Double), .Fr
         trustAllClients: Boolean(args.values["trust-all-clients"]),
         pkiDir: args.values.pki as string | undefined,
         hostnames: args.values.hostname as string[] | undefined,
-        minPublishingIntervalMs: intFlag(args, "min-publishing-interval", 50, [1, 60_000]),
+        minPublishingIntervalMs: intFlag(args, "min-publishing-interval", 10, [1, 60_000]),
       },
     });
   },
