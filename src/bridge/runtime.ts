@@ -5,6 +5,7 @@
  * bridge is connected to NATS, an `adp serve` instance answers its status endpoint, and every station
  * with a freshness limit has had a result recently. The heartbeat counter advances only while the
  * chain is healthy, so a PLC watching it alone fails safe when anything (this bridge included) stops.
+ * Stations appear with their first result, or as soon as `adp serve`'s status reply names them.
  *
  * @module
  */
@@ -257,11 +258,28 @@ class Runtime implements BridgeRuntime {
     return now - last > limit;
   }
 
+  /** Stations the service knows (enrolled, or seen) appear at once, before their first result. */
+  #discover(data: Uint8Array): void {
+    if (this.#opts.only) return;
+    let stations: unknown;
+    try {
+      stations = (JSON.parse(new TextDecoder().decode(data)) as { stations?: unknown }).stations;
+    } catch {
+      return;
+    }
+    if (!Array.isArray(stations)) return;
+    for (const entry of stations) {
+      const id = (entry as { station?: unknown })?.station;
+      if (isStationId(id) && !this.#states.has(id)) this.#push(this.#state(id));
+    }
+  }
+
   async #pingService(): Promise<void> {
     if (this.nc.isClosed()) return;
     try {
-      await this.nc.request(serviceSubject(Endpoint.status), undefined, { timeout: 2000 });
+      const reply = await this.nc.request(serviceSubject(Endpoint.status), undefined, { timeout: 2000 });
       this.#serviceSeenAt = Date.now();
+      this.#discover(reply.data);
     } catch {
       // no instance answered: the watchdog counts the silence
     }

@@ -6,6 +6,7 @@ import {
   guardLateSocketErrors,
   parseBridgeConfig,
   parseModbusMap,
+  startBridgeRuntime,
   startBridges,
 } from "../../src/bridge/mod.ts";
 import { cleanup, setup } from "../_nats.ts";
@@ -81,5 +82,25 @@ Deno.test("startBridges() fails safe: the heartbeat stops and healthz says why w
   } finally {
     await cleanup(server);
     unguard();
+  }
+});
+
+Deno.test("startBridgeRuntime() shows the stations adp serve's status names before their first result", async () => {
+  const server = await setup({ jetstream: false });
+  try {
+    const service = await server.connect("stand-in service");
+    service.subscribe("adp.svc.status", {
+      callback: (_e, m) =>
+        void m.respond(JSON.stringify({ stations: [{ station: "oven-3" }, { station: "$bad" }] })),
+    });
+    await service.flush();
+    await using runtime = await startBridgeRuntime(await server.connect("bridge"), {
+      heartbeatMs: 50,
+      log: () => {},
+    });
+    await waitFor(() => runtime.stations().some((s) => s.station === "oven-3"), 3000, "oven-3");
+    deepStrictEqual(runtime.stations().map((s) => s.station), ["oven-3"]);
+  } finally {
+    await cleanup(server);
   }
 });
