@@ -5,18 +5,20 @@
  *
  * @module
  */
-import { DataType, type Namespace, StatusCodes, type UAObject, Variant } from "node-opcua";
+import type { Namespace, UAObject } from "node-opcua";
 import type { BridgeRuntime } from "./runtime.ts";
 
 /**
  * Adds `Acknowledge` and `RequestEnrollment` to a station's object.
  *
+ * @param ua the node-opcua module
  * @param ns the server's namespace
  * @param station the station's object (`ns=1;s=<station>`)
  * @param runtime acknowledges and requests
  * @param id the station id
  */
 export function addStationMethods(
+  ua: typeof import("node-opcua"),
   ns: Namespace,
   station: UAObject,
   runtime: BridgeRuntime,
@@ -30,7 +32,7 @@ export function addStationMethods(
   });
   ack.bindMethod((_inputs, _context, callback) => {
     runtime.acknowledge(id);
-    callback(null, { statusCode: StatusCodes.Good, outputArguments: [] });
+    callback(null, { statusCode: ua.StatusCodes.Good, outputArguments: [] });
   });
   const enroll = ns.addMethod(station, {
     browseName: "RequestEnrollment",
@@ -38,12 +40,12 @@ export function addStationMethods(
     inputArguments: [{
       name: "Shots",
       description: { text: "Good parts to learn from (1–16): the station's next frames" },
-      dataType: DataType.UInt32,
+      dataType: ua.DataType.UInt32,
     }],
     outputArguments: [{
       name: "Result",
       description: { text: "The job id, or why the request was refused" },
-      dataType: DataType.String,
+      dataType: ua.DataType.String,
     }],
   });
   enroll.bindMethod((inputs, _context, callback) => {
@@ -52,14 +54,14 @@ export function addStationMethods(
       (reply) => {
         const text = reply.ok ? `job ${reply.jobId}` : `refused (${reply.code}): ${reply.error}`;
         callback(null, {
-          statusCode: reply.ok ? StatusCodes.Good : StatusCodes.BadInvalidArgument,
-          outputArguments: [new Variant({ dataType: DataType.String, value: text })],
+          statusCode: reply.ok ? ua.StatusCodes.Good : ua.StatusCodes.BadInvalidArgument,
+          outputArguments: [new ua.Variant({ dataType: ua.DataType.String, value: text })],
         });
       },
       (error: Error) =>
         callback(null, {
-          statusCode: StatusCodes.BadCommunicationError,
-          outputArguments: [new Variant({ dataType: DataType.String, value: error.message })],
+          statusCode: ua.StatusCodes.BadCommunicationError,
+          outputArguments: [new ua.Variant({ dataType: ua.DataType.String, value: error.message })],
         }),
     );
   });

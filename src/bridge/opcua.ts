@@ -7,20 +7,11 @@
  *
  * @module
  */
-import {
-  DataType,
-  MessageSecurityMode,
-  type Namespace,
-  OPCUACertificateManager,
-  OPCUAServer,
-  SecurityPolicy,
-  StatusCodes,
-  Subscription,
-  type UAObject,
-  type UAVariable,
-  Variant,
-  VariantArrayType,
-} from "node-opcua";
+// node-opcua is large: it is loaded when an OPC UA bridge starts, not with the bridge module.
+import type { DataType, Namespace, UAObject, UAVariable } from "node-opcua";
+
+/** The node-opcua module, loaded on first use. */
+type NodeOpcua = typeof import("node-opcua");
 import type { BridgeRuntime, ChainHealth } from "./runtime.ts";
 import type { StationState } from "./station_state.ts";
 import { addStationMethods } from "./_opcua_methods.ts";
@@ -66,18 +57,18 @@ export interface OpcuaBridge extends AsyncDisposable {
 }
 
 const STATION_VARIABLES = {
-  Anomalous: DataType.Boolean,
-  Valid: DataType.Boolean,
-  Healthy: DataType.Boolean,
-  Acknowledged: DataType.Boolean,
-  Score: DataType.Double,
-  Threshold: DataType.Double,
-  FrameId: DataType.String,
-  LastError: DataType.String,
-  ProfileVersion: DataType.UInt64,
-  FramesScored: DataType.UInt64,
-  FramesAnomalous: DataType.UInt64,
-  LastResultAt: DataType.DateTime,
+  Anomalous: "Boolean",
+  Valid: "Boolean",
+  Healthy: "Boolean",
+  Acknowledged: "Boolean",
+  Score: "Double",
+  Threshold: "Double",
+  FrameId: "String",
+  LastError: "String",
+  ProfileVersion: "UInt64",
+  FramesScored: "UInt64",
+  FramesAnomalous: "UInt64",
+  LastResultAt: "DateTime",
 } as const;
 
 type StationVariable = keyof typeof STATION_VARIABLES;
@@ -99,20 +90,22 @@ export async function startOpcuaBridge(
   runtime: BridgeRuntime,
   opts: OpcuaBridgeOptions,
 ): Promise<OpcuaBridge> {
-  Subscription.minimumPublishingInterval = Math.max(1, opts.minPublishingIntervalMs ?? 10);
-  const server = new OPCUAServer(serverOptions(opts));
+  const ua: NodeOpcua = await import("node-opcua");
+  ua.Subscription.minimumPublishingInterval = Math.max(1, opts.minPublishingIntervalMs ?? 10);
+  const server = new ua.OPCUAServer(serverOptions(ua, opts));
   await server.initialize();
   const addressSpace = server.engine.addressSpace!;
   const ns = addressSpace.getOwnNamespace();
   const root = ns.addFolder(addressSpace.rootFolder.objects, { browseName: "ADP", nodeId: "s=ADP" });
-  const chain = addChain(ns, root);
+  const chain = addChain(ua, ns, root);
   const stations = new Map<string, Map<StationVariable, UAVariable>>();
   let health: ChainHealth = runtime.health();
   const setStation = (s: StationState) => {
     let vars = stations.get(s.station);
     if (!vars) {
-      vars = addStation(ns, root, s.station);
+      vars = addStation(ua, ns, root, s.station);
       addStationMethods(
+        ua,
         ns,
         addressSpace.findNode(`ns=${ns.index};s=${s.station}`) as UAObject,
         runtime,
@@ -120,19 +113,24 @@ export async function startOpcuaBridge(
       );
       stations.set(s.station, vars);
     }
-    writeStation(vars, s, health);
+    writeStation(ua, vars, s, health);
   };
   const removeSink = runtime.addSink({
     update: setStation,
     health(h, heartbeat) {
       health = h;
-      set(chain.Healthy, DataType.Boolean, h.healthy);
-      set(chain.Reason, DataType.String, h.reason);
-      set(chain.Heartbeat, DataType.UInt32, heartbeat);
+      set(ua, chain.Healthy, ua.DataType.Boolean, h.healthy);
+      set(ua, chain.Reason, ua.DataType.String, h.reason);
+      set(ua, chain.Heartbeat, ua.DataType.UInt32, heartbeat);
       for (const s of runtime.stations()) {
         const vars = stations.get(s.station);
         if (vars) {
-          set(vars.get("Healthy")!, DataType.Boolean, h.healthy && !h.staleStations.includes(s.station));
+          set(
+            ua,
+            vars.get("Healthy")!,
+            ua.DataType.Boolean,
+            h.healthy && !h.staleStations.includes(s.station),
+          );
         }
       }
     },
@@ -156,7 +154,7 @@ export async function startOpcuaBridge(
   return { endpointUrl, stop, [Symbol.asyncDispose]: stop };
 }
 
-function serverOptions(opts: OpcuaBridgeOptions) {
+function serverOptions(ua: NodeOpcua, opts: OpcuaBridgeOptions) {
   const users = opts.users ?? [];
   const allowAnonymous = opts.allowAnonymous ?? users.length === 0;
   const unsecured = opts.allowUnsecured ?? true;
@@ -167,20 +165,20 @@ function serverOptions(opts: OpcuaBridgeOptions) {
     // Exception-based monitored items coalesce changes over this window: keep it at the publishing floor.
     serverCapabilities: { minSupportedSampleRate: opts.minPublishingIntervalMs ?? 10 },
     buildInfo: { productName: "ADP Edge bridge", manufacturerName: "ADP Edge" },
-    serverCertificateManager: new OPCUACertificateManager({
+    serverCertificateManager: new ua.OPCUACertificateManager({
       automaticallyAcceptUnknownCertificate: opts.trustAllClients ?? false,
       ...(opts.pkiDir ? { rootFolder: opts.pkiDir } : {}),
     }),
     securityPolicies: [
-      ...(unsecured ? [SecurityPolicy.None] : []),
-      SecurityPolicy.Basic256Sha256,
-      SecurityPolicy.Aes128_Sha256_RsaOaep,
-      SecurityPolicy.Aes256_Sha256_RsaPss,
+      ...(unsecured ? [ua.SecurityPolicy.None] : []),
+      ua.SecurityPolicy.Basic256Sha256,
+      ua.SecurityPolicy.Aes128_Sha256_RsaOaep,
+      ua.SecurityPolicy.Aes256_Sha256_RsaPss,
     ],
     securityModes: [
-      ...(unsecured ? [MessageSecurityMode.None] : []),
-      MessageSecurityMode.Sign,
-      MessageSecurityMode.SignAndEncrypt,
+      ...(unsecured ? [ua.MessageSecurityMode.None] : []),
+      ua.MessageSecurityMode.Sign,
+      ua.MessageSecurityMode.SignAndEncrypt,
     ],
     allowAnonymous,
     userManager: {
@@ -190,7 +188,7 @@ function serverOptions(opts: OpcuaBridgeOptions) {
   };
 }
 
-function addChain(ns: Namespace, root: UAObject) {
+function addChain(ua: NodeOpcua, ns: Namespace, root: UAObject) {
   const obj = ns.addObject({ organizedBy: root, browseName: "Chain", nodeId: "s=Chain" });
   const v = (name: string, dataType: DataType, value: unknown) =>
     ns.addVariable({
@@ -199,19 +197,27 @@ function addChain(ns: Namespace, root: UAObject) {
       nodeId: `s=Chain.${name}`,
       dataType,
       minimumSamplingInterval: 0,
-      value: new Variant({ dataType, value }),
+      value: new ua.Variant({ dataType, value }),
     });
   return {
-    Healthy: v("Healthy", DataType.Boolean, false),
-    Reason: v("Reason", DataType.String, "starting"),
-    Heartbeat: v("Heartbeat", DataType.UInt32, 0),
+    Healthy: v("Healthy", ua.DataType.Boolean, false),
+    Reason: v("Reason", ua.DataType.String, "starting"),
+    Heartbeat: v("Heartbeat", ua.DataType.UInt32, 0),
   };
 }
 
-function addStation(ns: Namespace, root: UAObject, station: string): Map<StationVariable, UAVariable> {
+function addStation(
+  ua: NodeOpcua,
+  ns: Namespace,
+  root: UAObject,
+  station: string,
+): Map<StationVariable, UAVariable> {
   const folder = ns.addObject({ organizedBy: root, browseName: station, nodeId: `s=${station}` });
   const vars = new Map<StationVariable, UAVariable>();
-  for (const [name, dataType] of Object.entries(STATION_VARIABLES) as [StationVariable, DataType][]) {
+  for (
+    const [name, type] of Object.entries(STATION_VARIABLES) as [StationVariable, keyof typeof DataType][]
+  ) {
+    const dataType = ua.DataType[type];
     vars.set(
       name,
       ns.addVariable({
@@ -226,10 +232,15 @@ function addStation(ns: Namespace, root: UAObject, station: string): Map<Station
   return vars;
 }
 
-function writeStation(vars: Map<StationVariable, UAVariable>, s: StationState, h: ChainHealth): void {
+function writeStation(
+  ua: NodeOpcua,
+  vars: Map<StationVariable, UAVariable>,
+  s: StationState,
+  h: ChainHealth,
+): void {
   const at = s.lastResultAt ?? new Date(0);
   const set2 = (name: StationVariable, value: unknown) =>
-    set(vars.get(name)!, STATION_VARIABLES[name], value, at);
+    set(ua, vars.get(name)!, ua.DataType[STATION_VARIABLES[name]], value, at);
   set2("FrameId", s.frameId);
   set2("Score", s.score);
   set2("Threshold", s.threshold);
@@ -250,10 +261,10 @@ function uint64(n: number): [number, number] {
   return [Math.floor(n / 2 ** 32), n >>> 0];
 }
 
-function set(v: UAVariable, dataType: DataType, value: unknown, at: Date = new Date()): void {
+function set(ua: NodeOpcua, v: UAVariable, dataType: DataType, value: unknown, at: Date = new Date()): void {
   v.setValueFromSource(
-    new Variant({ dataType, arrayType: VariantArrayType.Scalar, value }),
-    StatusCodes.Good,
+    new ua.Variant({ dataType, arrayType: ua.VariantArrayType.Scalar, value }),
+    ua.StatusCodes.Good,
     at,
   );
 }
