@@ -73,13 +73,13 @@ Deno.test("startCapture() resumes an HTTP MJPEG stream that was killed and resta
       maxBackoffMs: 200,
       log: (l) => logs.push(l),
     });
-    await waitFor(() => frames.length >= 3, 10_000, "3 frames before the drop");
+    await waitFor(() => frames.length >= 3, 20_000, "3 frames before the drop");
     await camera.kill();
-    await waitFor(() => cam.stats().reconnects >= 1, 10_000, "the drop to be noticed");
+    await waitFor(() => cam.stats().reconnects >= 1, 20_000, "the drop to be noticed");
     const before = frames.length;
     await new Promise((r) => setTimeout(r, 300));
     camera.start();
-    await waitFor(() => frames.length >= before + 3, 10_000, "3 frames after the restart");
+    await waitFor(() => frames.length >= before + 3, 20_000, "3 frames after the restart");
     const s = cam.stats();
     ok(s.gaps >= 1 && s.gapMs >= 300, `the gap is counted: ${JSON.stringify(s)}`);
     ok(
@@ -107,7 +107,7 @@ Deno.test("startCapture() with trigger publishes exactly one frame per trigger, 
       backoffMs: 50,
       log: () => {},
     });
-    await waitFor(() => cam.stats().streaming, 10_000, "the stream");
+    await waitFor(() => cam.stats().streaming, 20_000, "the stream");
     const reply = await nc.request("adp.trigger.press", "part-4711", { timeout: 5000 });
     deepStrictEqual(reply.json(), { ok: true, station: "press", frameId: "part-4711" });
     nc.publish("adp.trigger.press", JSON.stringify({ partId: "part-4712" }));
