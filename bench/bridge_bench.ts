@@ -30,6 +30,7 @@ import { connect } from "@nats-io/transport-node";
 import { startNatsServer } from "../src/stream/nats_server.ts";
 import {
   defaultModbusMap,
+  pinOpensslConf,
   startBridgeRuntime,
   startModbusBridge,
   startOpcuaBridge,
@@ -78,6 +79,7 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000):
 }
 
 async function main(): Promise<void> {
+  pinOpensslConf();
   const { values } = parseArgs({
     args: Deno.args,
     options: { n: { type: "string" }, "publishing-interval": { type: "string" } },

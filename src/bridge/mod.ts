@@ -41,3 +41,4 @@ export { startBridges } from "./run.ts";
 export type { Bridges } from "./run.ts";
 export { serveBridgeHttp } from "./health_http.ts";
 export { guardLateSocketErrors } from "./transport_guard.ts";
+export { pinOpensslConf } from "./openssl_env.ts";

@@ -15,6 +15,7 @@ type NodeOpcua = typeof import("node-opcua");
 import type { BridgeRuntime, ChainHealth } from "./runtime.ts";
 import type { StationState } from "./station_state.ts";
 import { addStationMethods } from "./_opcua_methods.ts";
+import { pinOpensslConf } from "./openssl_env.ts";
 
 /** A user allowed to open a session. */
 export interface OpcuaUser {
@@ -90,6 +91,7 @@ export async function startOpcuaBridge(
   runtime: BridgeRuntime,
   opts: OpcuaBridgeOptions,
 ): Promise<OpcuaBridge> {
+  pinOpensslConf();
   const ua: NodeOpcua = await import("node-opcua");
   ua.Subscription.minimumPublishingInterval = Math.max(1, opts.minPublishingIntervalMs ?? 10);
   const server = new ua.OPCUAServer(serverOptions(ua, opts));

@@ -12,6 +12,10 @@ import {
 import { startBridgeRuntime, startOpcuaBridge } from "../../src/bridge/mod.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { sharedPki } from "./_pki.ts";
+import { pinOpensslConf } from "../../src/bridge/mod.ts";
+
+// Before any node-opcua key read: other test files of this process start openssl (openssl_env.ts).
+pinOpensslConf();
 import { freePort, publishResult, result, waitFor } from "./_results.ts";
 
 function opcuaClient(pki: string) {
