@@ -11,6 +11,9 @@
  * - Enrollment of ViT-B/16 with K = 8 (time, peak memory) and what scoring adds to the vision graph
  *   at each precision (bench/enroll_bench.ts, in a child process).
  *
+ * - Bridge latency: a result on NATS → the OPC UA data change and the Modbus coil a PLC sees
+ *   (bench/bridge_bench.ts, in a child process).
+ *
  * `deno task bench --vision` stops after the vision table; `--vit-h` adds the ViT-H/14 load check (bench/vit_h.ts in a child process, so its
  * peak memory is its own). Benchmarks report; they never assert timings.
  *
@@ -159,6 +162,7 @@ async function main(): Promise<void> {
   console.log();
   await runChild("enroll_bench.ts");
   await runChild("nats_bench.ts");
+  await runChild("bridge_bench.ts");
   if (values["vit-h"]) await runChild("vit_h.ts");
 }
 

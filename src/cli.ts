@@ -19,6 +19,7 @@ import { evalCommand } from "./cli/eval.ts";
 import { score } from "./cli/score.ts";
 import { thresholdGet, thresholdSet } from "./cli/threshold.ts";
 import { profilesDelete, profilesGet, profilesList } from "./cli/profiles.ts";
+import { bridgeConfig, bridgeModbus, bridgeOpcua, bridgeWebhook } from "./cli/bridge.ts";
 
 const COMMANDS: readonly Command[] = [
   modelsTiny,
@@ -39,6 +40,11 @@ const COMMANDS: readonly Command[] = [
   profilesList,
   profilesGet,
   profilesDelete,
+  // The sub-commands first: "bridge" alone matches every "bridge …" command line.
+  bridgeOpcua,
+  bridgeModbus,
+  bridgeWebhook,
+  bridgeConfig,
 ];
 
 /** Exit codes by failure kind, so scripts can tell a usage mistake from a broken model. */

@@ -9,13 +9,14 @@ import { headers } from "@nats-io/transport-node";
 import { framesSubject, Header } from "../stream/mod.ts";
 import { type Command, requireString, UsageError } from "./_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
+import { isLiveCamera, LIVE_CAMERA_USAGE, runLiveCamera } from "./_camera_live.ts";
 
 const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg"];
 
 /** `adp camera` */
 export const camera: Command = {
   name: "camera",
-  summary: "replay a folder of images as a camera on adp.frames.<station>",
+  summary: "publish a camera (RTSP, MJPEG, file, V4L2, or a folder of images) on adp.frames.<station>",
   usage: `
 adp camera --dir DIR --station S [--fps 5] [--loop] [--count N] [--id-prefix P] [--nats URL]
 
@@ -24,7 +25,8 @@ Adp-Frame-Id <prefix>-<n> and Adp-Captured-At (RFC 3339) headers.
   --fps        frames per second (default 5; fractions allowed)
   --loop       start over at the end of the folder until stopped (Ctrl-C)
   --count      stop after this many frames
-  --id-prefix  frame id prefix (default <station>-<start time in base 36>)${NATS_USAGE}`,
+  --id-prefix  frame id prefix (default <station>-<start time in base 36>)
+${LIVE_CAMERA_USAGE}${NATS_USAGE}`,
   flags: {
     ...NATS_FLAGS,
     dir: { type: "string" },
@@ -33,8 +35,15 @@ Adp-Frame-Id <prefix>-<n> and Adp-Captured-At (RFC 3339) headers.
     loop: { type: "boolean" },
     count: { type: "string" },
     "id-prefix": { type: "string" },
+    url: { type: "string" },
+    device: { type: "string" },
+    trigger: { type: "boolean" },
+    "trigger-timeout": { type: "string" },
+    quality: { type: "string" },
+    width: { type: "string" },
   },
   async run(args) {
+    if (isLiveCamera(args)) return await runLiveCamera(args, requireString(args, "station", this.name));
     const dir = requireString(args, "dir", this.name);
     const station = requireString(args, "station", this.name);
     const subject = framesSubject(station);

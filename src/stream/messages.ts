@@ -28,6 +28,8 @@ export const FrameErrorReason = {
   overload: "overload",
   /** The model failed on the batch. */
   scoringFailed: "scoring-failed",
+  /** A triggered camera had no frame in time (published by `adp camera --trigger`, not the service). */
+  captureFailed: "capture-failed",
 } as const;
 
 /** One of {@linkcode FrameErrorReason}'s values. */

@@ -94,6 +94,7 @@ export {
   serviceSubject,
   STATION_ID_REGEXP,
   SubjectPrefix,
+  triggerSubject,
 } from "./subjects.ts";
 export { requestService } from "./service_client.ts";
 export type { ServiceErrorBody } from "./service_client.ts";

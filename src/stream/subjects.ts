@@ -15,6 +15,7 @@ export const SubjectPrefix = {
   anomalies: "adp.anomalies",
   enroll: "adp.enroll",
   service: "adp.svc",
+  trigger: "adp.trigger",
 } as const;
 
 /** Station ids: what may follow a prefix, and what may name a profile file. */
@@ -119,6 +120,11 @@ export function enrollSubject(station: string): string {
 /** `adp.enroll.<station>.progress` */
 export function enrollProgressSubject(station: string): string {
   return `${enrollSubject(station)}.progress`;
+}
+
+/** `adp.trigger.<station>`: a PLC asks the station's camera for a capture; the payload is the part id. */
+export function triggerSubject(station: string): string {
+  return `${SubjectPrefix.trigger}.${checkStationId(station)}`;
 }
 
 /** `adp.svc.<endpoint>` */
