@@ -34,7 +34,7 @@ import {
   startBridgeRuntime,
   startModbusBridge,
   startOpcuaBridge,
-} from "../src/bridge/mod.ts";
+} from "../src/bridges/mod.ts";
 import { encodeMessage, type ResultMessage } from "../src/stream/mod.ts";
 
 function percentile(xs: number[], p: number): number {

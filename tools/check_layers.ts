@@ -25,6 +25,7 @@ export const FLOORS: readonly string[] = [
   "adp/patch",
   "adp",
   "stream",
+  "camera",
   "bridges",
   "console",
   "eval",

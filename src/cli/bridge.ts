@@ -5,7 +5,7 @@
  * @module
  */
 // Types only: the bridges (node-opcua is large) load when a bridge command runs, not with every command.
-import type { BridgeConfig } from "../bridge/mod.ts";
+import type { BridgeConfig } from "../bridges/mod.ts";
 import { ConfigError } from "../errors.ts";
 import {
   type Command,
@@ -183,7 +183,7 @@ deploy/bridges.example.json. They share one NATS connection, one watchdog and he
   flags: { ...NATS_FLAGS, config: { type: "string" } },
   async run(args) {
     const file = requireString(args, "config", this.name);
-    const { parseBridgeConfig } = await import("../bridge/mod.ts");
+    const { parseBridgeConfig } = await import("../bridges/mod.ts");
     const cfg = parseBridgeConfig(await Deno.readTextFile(file), file);
     if (!args.values.nats && cfg.nats) args.values.nats = cfg.nats;
     await runBridges(args, cfg);
@@ -203,7 +203,7 @@ async function runBridges(args: ParsedArgs, cfg: BridgeConfig): Promise<void> {
   for (const block of [cfg.opcua, cfg.modbus]) {
     if (block && block.port < 0) throw new UsageError("Missing --port (see --help)");
   }
-  const { guardLateSocketErrors, startBridges } = await import("../bridge/mod.ts");
+  const { guardLateSocketErrors, startBridges } = await import("../bridges/mod.ts");
   const unguard = guardLateSocketErrors((line) => console.error(line));
   const nc = await connectFromFlags(args, { name: "adp bridge", persistent: true });
   const bridges = await startBridges(nc, cfg).catch(async (error) => {

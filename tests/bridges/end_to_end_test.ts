@@ -7,7 +7,7 @@ import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import net from "node:net";
 import Modbus from "jsmodbus";
 import { startCapture } from "../../src/camera/mod.ts";
-import { defaultModbusMap, startBridgeRuntime, startModbusBridge } from "../../src/bridge/mod.ts";
+import { defaultModbusMap, startBridgeRuntime, startModbusBridge } from "../../src/bridges/mod.ts";
 import { decodeResult, type ResultMessage, startProcessor } from "../../src/stream/mod.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { needsShared } from "../_shared.ts";

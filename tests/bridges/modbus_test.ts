@@ -8,7 +8,7 @@ import {
   startModbusBridge,
   StationCoil,
   StationRegister,
-} from "../../src/bridge/mod.ts";
+} from "../../src/bridges/mod.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { publishResult, result, waitFor } from "./_results.ts";
 

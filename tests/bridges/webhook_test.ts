@@ -1,5 +1,5 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import { startWebhookBridge } from "../../src/bridge/mod.ts";
+import { startWebhookBridge } from "../../src/bridges/mod.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { anomaly, publishAnomaly, waitFor } from "./_results.ts";
 import { endpoint } from "./_endpoint.ts";

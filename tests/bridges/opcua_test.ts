@@ -9,10 +9,10 @@ import {
   TimestampsToReturn,
   UserTokenType,
 } from "node-opcua";
-import { startBridgeRuntime, startOpcuaBridge } from "../../src/bridge/mod.ts";
+import { startBridgeRuntime, startOpcuaBridge } from "../../src/bridges/mod.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { sharedPki } from "./_pki.ts";
-import { pinOpensslConf } from "../../src/bridge/mod.ts";
+import { pinOpensslConf } from "../../src/bridges/mod.ts";
 
 // Before any node-opcua key read: other test files of this process start openssl (openssl_env.ts).
 pinOpensslConf();
