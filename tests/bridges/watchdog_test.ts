@@ -12,7 +12,7 @@ import {
 import { cleanup, setup } from "../_nats.ts";
 import { freePort, publishResult, result, waitFor } from "./_results.ts";
 
-const DEPLOY = fileURLToPath(new URL("../../deploy", import.meta.url));
+const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
 
 Deno.test("deploy/bridges.example.json and deploy/modbus-map.example.json are valid", async () => {
   const file = `${DEPLOY}bridges.example.json`;
