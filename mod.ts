@@ -188,3 +188,4 @@ export type { BackboneInterpolation, BackboneResize, IntensityMode } from "./src
 export { VIEWS } from "./src/adp/patch/mod.ts";
 export { DEFECT_KINDS } from "./src/adp/synth/mod.ts";
 export type { EnrollAccepted, RequestEnrollmentOptions } from "./src/stream/mod.ts";
+export type { ProcessorTelemetry, ThresholdSetReply, ThresholdSetRequest } from "./src/stream/mod.ts";

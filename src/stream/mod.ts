@@ -70,6 +70,7 @@ export type {
 export { startNatsServer } from "./nats_server.ts";
 export type { NatsServerProcess } from "./nats_server.ts";
 export { startProcessor } from "./processor.ts";
+export type { ProcessorTelemetry } from "./station_stats.ts";
 export type { Processor, ProcessorConfig } from "./processor.ts";
 export {
   ANOMALIES_WILDCARD,
