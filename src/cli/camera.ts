@@ -5,8 +5,8 @@
  * @module
  */
 import { extname, join } from "node:path";
-import { headers } from "@nats-io/transport-node";
-import { framesSubject, Header } from "../stream/mod.ts";
+import { errors, headers } from "@nats-io/transport-node";
+import { type BusConnection, BusError, framesSubject, Header } from "../stream/mod.ts";
 import { type Command, requireString, UsageError } from "./_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 
@@ -56,6 +56,7 @@ Adp-Frame-Id <prefix>-<n> and Adp-Captured-At (RFC 3339) headers.
     if (!files.length) throw new UsageError(`Folder ${dir} holds no PNG or JPEG images`);
 
     const nc = await connectFromFlags(args, { name: `adp camera ${station}` });
+    const refusals = watchRefusals(nc);
     let stopped = false;
     const stop = () => stopped = true;
     Deno.addSignalListener("SIGINT", stop);
@@ -86,7 +87,14 @@ Adp-Frame-Id <prefix>-<n> and Adp-Captured-At (RFC 3339) headers.
         nc.publish(subject, bytes, { headers: h });
         sent++;
       }
+      // The server refuses a publish with an error after it, not a reply: the flush's round trip
+      // makes sure any refusal of these frames has arrived.
       await nc.flush();
+      if (refusals.length) {
+        throw new BusError(
+          `The server refused the frames: ${refusals[0]} (is this camera allowed on ${subject}?)`,
+        );
+      }
     } finally {
       Deno.removeSignalListener("SIGINT", stop);
       await nc.drain().catch(() => nc.close());
@@ -99,3 +107,16 @@ Adp-Frame-Id <prefix>-<n> and Adp-Captured-At (RFC 3339) headers.
     );
   },
 };
+
+/** Permission violations the server reports on `nc`, as they come. */
+function watchRefusals(nc: BusConnection): string[] {
+  const refusals: string[] = [];
+  (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "error" && s.error instanceof errors.PermissionViolationError) {
+        refusals.push(s.error.message);
+      }
+    }
+  })().catch(() => {});
+  return refusals;
+}

@@ -20,7 +20,7 @@
  */
 export { requestEnrollment } from "./client.ts";
 export type { EnrollAccepted, RequestEnrollmentOptions } from "./client.ts";
-export { connectNats, explainRequestError } from "./connect.ts";
+export { connectNats, explainRequestError, natsOptionsFromEnv } from "./connect.ts";
 export type { BusConnection, NatsConnectOptions } from "./connect.ts";
 export {
   BusError,
