@@ -90,6 +90,7 @@ Adp-Frame-Id <prefix>-<n> and Adp-Captured-At (RFC 3339) headers.
       // The server refuses a publish with an error after it, not a reply: the flush's round trip
       // makes sure any refusal of these frames has arrived.
       await nc.flush();
+      await new Promise((r) => setTimeout(r, 0)); // lets the status iterator deliver what arrived
       if (refusals.length) {
         throw new BusError(
           `The server refused the frames: ${refusals[0]} (is this camera allowed on ${subject}?)`,
