@@ -116,6 +116,7 @@ function parseStations(raw: unknown, file: string | undefined): Record<string, S
   }
   const out: Record<string, StationSettings> = {};
   for (const [station, s] of Object.entries(raw as Record<string, unknown>)) {
+    if (station === "$comment") continue;
     if (typeof s !== "object" || s === null) {
       throw new ConfigError(`${file}: stations.${station} must be an object`);
     }
