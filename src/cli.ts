@@ -16,6 +16,7 @@ import { enrollCommand } from "./cli/enroll.ts";
 import { events } from "./cli/events.ts";
 import { status } from "./cli/status.ts";
 import { evalCommand } from "./cli/eval.ts";
+import { versionLine } from "./cli/_version.ts";
 
 const COMMANDS: readonly Command[] = [
   modelsTiny,
@@ -32,7 +33,10 @@ const COMMANDS: readonly Command[] = [
   evalCommand,
 ];
 
-/** Exit codes by failure kind, so scripts can tell a usage mistake from a broken model. */
+/**
+ * Exit codes by failure kind, so scripts can tell a usage mistake from a broken model (README,
+ * "Exit codes"). Any other failure, OS errors included, exits 1.
+ */
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   USAGE: 2,
   CONFIG_INVALID: 3,
@@ -61,6 +65,10 @@ function overview(): string {
 
 /** Runs the CLI on `argv`; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "--version" || argv[0] === "-V" || argv[0] === "version") {
+    console.log(await versionLine());
+    return 0;
+  }
   if (!argv.length || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
     console.log(overview());
     return argv.length ? 0 : 2;

@@ -49,5 +49,5 @@ export { gelu, layerNorm, softmax } from "./ops/nn.ts";
 export { reduceMax, reduceSum } from "./ops/reduce.ts";
 export { concat, expand, gather, reshape, shapeOf, slice, split, transpose, unsqueeze } from "./ops/shape.ts";
 export { averagePool, upsampleLinear } from "./ops/spatial.ts";
-export { createSession, DEVICES, listProviders } from "./runtime.ts";
+export { createSession, DEVICES, listProviders, runtimeVersion } from "./runtime.ts";
 export type { Device, OnnxSession, Provider, RunTensor, SessionOptions } from "./runtime.ts";
