@@ -10,6 +10,8 @@
  * - Enrollment of ViT-B/16 with K = 8 (time, peak memory) and what scoring adds to the vision graph
  *   (bench/enroll_bench.ts, in a child process).
  *
+ * - Throughput with `/metrics` scraped every second as a ratio to without (bench/metrics_bench.ts).
+ *
  * `deno task bench --vit-h` adds the ViT-H/14 load check (bench/vit_h.ts in a child process, so its
  * peak memory is its own). Benchmarks report; they never assert timings.
  *
@@ -148,6 +150,7 @@ async function main(): Promise<void> {
   console.log();
   await runChild("enroll_bench.ts");
   await runChild("nats_bench.ts");
+  await runChild("metrics_bench.ts");
   if (values["vit-h"]) await runChild("vit_h.ts");
 }
 
