@@ -1,6 +1,6 @@
 /**
  * The `adp` command line: `deno task adp <command> [flags]`, or installed with
- * `deno install -g -A -n adp src/cli.ts`. Each command has `--help`; an error is one line on stderr
+ * `deno install -g -A -n adp --config deno.json src/cli.ts`. Each command has `--help`; an error is one line on stderr
  * and a non-zero exit code chosen by its {@linkcode ErrorCode}.
  *
  * @module
