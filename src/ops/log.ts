@@ -44,7 +44,7 @@ export interface LoggerOptions {
 
 const STATION_PATTERNS = [
   /\bstation ([A-Za-z0-9_-]{1,64})\b/,
-  /\b(?:of|for) ([A-Za-z0-9_-]{1,64})(?:\/|:| set| v\d| taken| deleted| failed| refused|$)/,
+  /\b(?:of|for) ([A-Za-z0-9_-]{1,64})(?:\/|:| set| v\d| taken| deleted| failed| refused| not| was|$)/,
 ];
 
 /**
