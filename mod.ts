@@ -197,3 +197,4 @@ export { DEFECT_KINDS } from "./src/adp/synth/mod.ts";
 export type { EnrollAccepted, RequestEnrollmentOptions } from "./src/stream/mod.ts";
 export type { CalibrationInputs, HeldOutDistances } from "./src/adp/mod.ts";
 export type { BranchScores } from "./src/adp/mod.ts";
+export type { ProcessorTelemetry, ThresholdSetReply, ThresholdSetRequest } from "./src/stream/mod.ts";

@@ -14,6 +14,8 @@
  * - Bridge latency: a result on NATS → the OPC UA data change and the Modbus coil a PLC sees
  *   (bench/bridge_bench.ts, in a child process).
  *
+ * - Throughput with `/metrics` scraped every second as a ratio to without (bench/metrics_bench.ts).
+ *
  * `deno task bench --vision` stops after the vision table; `--vit-h` adds the ViT-H/14 load check (bench/vit_h.ts in a child process, so its
  * peak memory is its own). Benchmarks report; they never assert timings.
  *
@@ -163,6 +165,7 @@ async function main(): Promise<void> {
   await runChild("enroll_bench.ts");
   await runChild("nats_bench.ts");
   await runChild("bridge_bench.ts");
+  await runChild("metrics_bench.ts");
   if (values["vit-h"]) await runChild("vit_h.ts");
 }
 

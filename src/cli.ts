@@ -1,6 +1,6 @@
 /**
  * The `adp` command line: `deno task adp <command> [flags]`, or installed with
- * `deno install -g -A -n adp src/cli.ts`. Each command has `--help`; an error is one line on stderr
+ * `deno install -g -A -n adp --config deno.json src/cli.ts`. Each command has `--help`; an error is one line on stderr
  * and a non-zero exit code chosen by its {@linkcode ErrorCode}.
  *
  * @module
@@ -20,6 +20,7 @@ import { score } from "./cli/score.ts";
 import { thresholdGet, thresholdSet } from "./cli/threshold.ts";
 import { profilesDelete, profilesGet, profilesList } from "./cli/profiles.ts";
 import { bridgeConfig, bridgeModbus, bridgeOpcua, bridgeWebhook } from "./cli/bridge.ts";
+import { versionLine } from "./cli/_version.ts";
 
 const COMMANDS: readonly Command[] = [
   modelsTiny,
@@ -47,7 +48,10 @@ const COMMANDS: readonly Command[] = [
   bridgeConfig,
 ];
 
-/** Exit codes by failure kind, so scripts can tell a usage mistake from a broken model. */
+/**
+ * Exit codes by failure kind, so scripts can tell a usage mistake from a broken model (README,
+ * "Exit codes"). Any other failure, OS errors included, exits 1.
+ */
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   USAGE: 2,
   CONFIG_INVALID: 3,
@@ -76,6 +80,10 @@ function overview(): string {
 
 /** Runs the CLI on `argv`; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "--version" || argv[0] === "-V" || argv[0] === "version") {
+    console.log(await versionLine());
+    return 0;
+  }
   if (!argv.length || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
     console.log(overview());
     return argv.length ? 0 : 2;

@@ -15,6 +15,7 @@ import { dirname, join, relative, resolve } from "node:path";
 /** The floors, bottom up: an area may import only areas listed before it. */
 export const FLOORS: readonly string[] = [
   "core",
+  "ops",
   "image",
   "metrics",
   "onnx",

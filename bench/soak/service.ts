@@ -168,7 +168,7 @@ export async function spawnServe(opts: ServeOptions): Promise<ServeProcess> {
   };
   // Ready once a line says it listens (its subscriptions are flushed by then).
   const deadline = Date.now() + 60_000;
-  while (!stderr.some((l) => l.startsWith("adp serve: listening"))) {
+  while (!stderr.some((l) => l.includes("adp serve: listening"))) {
     if (exited !== undefined) {
       await reading;
       throw new Error(`adp serve exited with ${exited} before listening:\n${stderr.join("\n")}`);

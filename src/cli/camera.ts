@@ -5,8 +5,8 @@
  * @module
  */
 import { extname, join } from "node:path";
-import { headers } from "@nats-io/transport-node";
-import { framesSubject, Header } from "../stream/mod.ts";
+import { errors, headers } from "@nats-io/transport-node";
+import { type BusConnection, BusError, framesSubject, Header } from "../stream/mod.ts";
 import { type Command, requireString, UsageError } from "./_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 import { isLiveCamera, LIVE_CAMERA_USAGE, runLiveCamera } from "./_camera_live.ts";
@@ -65,6 +65,7 @@ ${LIVE_CAMERA_USAGE}${NATS_USAGE}`,
     if (!files.length) throw new UsageError(`Folder ${dir} holds no PNG or JPEG images`);
 
     const nc = await connectFromFlags(args, { name: `adp camera ${station}` });
+    const refusals = watchRefusals(nc);
     let stopped = false;
     const stop = () => stopped = true;
     Deno.addSignalListener("SIGINT", stop);
@@ -95,7 +96,15 @@ ${LIVE_CAMERA_USAGE}${NATS_USAGE}`,
         nc.publish(subject, bytes, { headers: h });
         sent++;
       }
+      // The server refuses a publish with an error after it, not a reply: the flush's round trip
+      // makes sure any refusal of these frames has arrived.
       await nc.flush();
+      await new Promise((r) => setTimeout(r, 0)); // lets the status iterator deliver what arrived
+      if (refusals.length) {
+        throw new BusError(
+          `The server refused the frames: ${refusals[0]} (is this camera allowed on ${subject}?)`,
+        );
+      }
     } finally {
       Deno.removeSignalListener("SIGINT", stop);
       await nc.drain().catch(() => nc.close());
@@ -108,3 +117,16 @@ ${LIVE_CAMERA_USAGE}${NATS_USAGE}`,
     );
   },
 };
+
+/** Permission violations the server reports on `nc`, as they come. */
+function watchRefusals(nc: BusConnection): string[] {
+  const refusals: string[] = [];
+  (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "error" && s.error instanceof errors.PermissionViolationError) {
+        refusals.push(s.error.message);
+      }
+    }
+  })().catch(() => {});
+  return refusals;
+}

@@ -7,28 +7,35 @@
 import { basename, resolve } from "node:path";
 import { loadClip, type Precision, PRECISIONS } from "../model/mod.ts";
 import { type Device, DEVICES } from "../onnx/mod.ts";
-import { startProcessor } from "../stream/mod.ts";
+import { type BusConnection, type Processor, startProcessor } from "../stream/mod.ts";
 import { loadBackboneConfig } from "../adp/patch/mod.ts";
-import { choiceFlag, type Command, intFlag, requireString } from "./_command.ts";
+import { createLogger, type Logger, parseLogFormat, ServiceMetrics, startOpsServer } from "../ops/mod.ts";
+import { choiceFlag, type Command, intFlag, type ParsedArgs, requireString } from "./_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
+import { applyServeConfig, type StationSettings } from "./_serve_config.ts";
 
 /** `adp serve` */
 export const serve: Command = {
   name: "serve",
   summary: "score camera frames from NATS, run enrollments, publish results and anomaly events",
   usage: `
-adp serve --model DIR --state-dir DIR [--nats URL] [--device auto|cpu|cuda|webgpu] [--precision fp32|int8|fp16] [--jetstream]
+adp serve --model DIR --state-dir DIR [--config FILE] [--nats URL] [--device auto|cpu|cuda|webgpu] [--precision fp32|int8|fp16] [--jetstream]
+          [--http HOST:PORT] [--log-format text|json]
           [--backbone FILE] [--queue-group adp] [--max-batch 8] [--max-wait-ms 10] [--max-frame-bytes N] [--max-pixels N]
           [--queue-depth N] [--workers N] [--threads N] [--collect-timeout-s 120]
 
 Subscribes adp.frames.> in a queue group and publishes a result on adp.results.<station> for every
 frame, anomaly events with a heat map on adp.anomalies.<station>, runs enrollments requested on
 adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profiles, threshold).
+  --config           JSON file of these settings (names without --; "stations": {"<id>": {"threshold": T}});
+                     flags win over ADP_<FLAG> variables (ADP_MAX_BATCH), which win over the file
   --model            CLIP checkpoint folder
   --state-dir        profiles (profiles/<station>.safetensors), job records, heat maps without JetStream
   --device           execution provider (default auto)
   --precision        of the CLIP vision graph: int8 (CPU) or fp16 (GPU) trade a little accuracy for speed
                      (default fp32); enrollments record it in the profile
+  --http             serve GET /metrics (Prometheus), /healthz and /readyz on HOST:PORT (127.0.0.1:9464)
+  --log-format       text (default: timestamp, level, message) or json (one object per line)
   --backbone         backbone JSON for the patch branch of enrollments (default: CLIP's patch tokens);
                      profiles record it, so scoring any profile needs no setting
   --jetstream        share profiles through object store bucket adp-profiles, keep anomaly events in
@@ -44,10 +51,13 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --collect-timeout-s  how long an enrollment waits for the station's frames (default 120)${NATS_USAGE}`,
   flags: {
     ...NATS_FLAGS,
+    config: { type: "string" },
     model: { type: "string" },
     "state-dir": { type: "string" },
     device: { type: "string" },
     precision: { type: "string" },
+    http: { type: "string" },
+    "log-format": { type: "string" },
     backbone: { type: "string" },
     jetstream: { type: "boolean" },
     "queue-group": { type: "string" },
@@ -61,65 +71,130 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     "collect-timeout-s": { type: "string" },
   },
   async run(args) {
+    const stationSettings = await applyServeConfig(args, this.flags);
     const model = requireString(args, "model", this.name);
     const stateDir = requireString(args, "state-dir", this.name);
     const device = choiceFlag<Device>(args, "device", DEVICES, "auto");
-    const maxBatch = intFlag(args, "max-batch", 8, [1, 256]);
-    const maxWaitMs = intFlag(args, "max-wait-ms", 10, [0, 10_000]);
-    const maxFrameBytes = intFlag(args, "max-frame-bytes", 8 * 1024 * 1024, [1, 1 << 30]);
-    const maxPixels = intFlag(args, "max-pixels", 50_000_000, [1, 1_000_000_000]);
-    const queueDepth = intFlag(args, "queue-depth", 2 * maxBatch, [1, 100_000]);
-    const workers = args.values.workers === undefined ? undefined : intFlag(args, "workers", 1, [1, 64]);
+    const logger = createLogger({ format: parseLogFormat(args.values["log-format"] as string | undefined) });
+    const settings = processorSettings(args);
     const threads = args.values.threads === undefined ? undefined : intFlag(args, "threads", 1, [1, 1024]);
-    const collectTimeoutMs = intFlag(args, "collect-timeout-s", 120, [1, 86_400]) * 1000;
-    const queueGroup = (args.values["queue-group"] as string | undefined) ?? "adp";
+    const precision = args.values.precision === undefined
+      ? undefined
+      : choiceFlag<Precision>(args, "precision", PRECISIONS, "fp32");
     const backboneFlag = args.values.backbone as string | undefined;
     // Checked now: a wrong path should stop the service at start, not fail the first enrollment.
     if (backboneFlag !== undefined) await loadBackboneConfig(backboneFlag);
     const backbone = backboneFlag === undefined ? undefined : resolve(backboneFlag);
 
-    const precision = args.values.precision === undefined
-      ? undefined
-      : choiceFlag<Precision>(args, "precision", PRECISIONS, "fp32");
-    const clip = await loadClip(model, { device, threads, precision });
-    const nc = await connectFromFlags(args, {
-      name: `adp serve ${basename(resolve(model))}`,
-      persistent: true,
+    const state = { modelLoaded: false, connected: false, profilesLoaded: false };
+    const metrics = new ServiceMetrics();
+    const http = args.values.http === undefined ? undefined : await startOpsServer({
+      listen: args.values.http as string,
+      metrics,
+      ready: {
+        connected: () => state.connected,
+        model: () => state.modelLoaded,
+        profiles: () => state.profilesLoaded,
+      },
+      log: logger.line,
     });
-    (async () => {
-      for await (const s of nc.status()) {
-        if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") {
-          console.error(`nats: ${s.type}${"server" in s && s.server ? ` ${s.server}` : ""}`);
-        }
-      }
-    })();
-    const processor = await startProcessor(nc, {
-      clip,
-      stateDir,
-      queueGroup,
-      jetstream: args.values.jetstream === true,
-      maxBatch,
-      maxWaitMs,
-      maxFrameBytes,
-      maxPixels,
-      queueDepth,
-      workers,
-      collectTimeoutMs,
-      backbone,
-    });
-    console.error(
-      `adp serve: listening on ${nc.getServer()}; Ctrl-C stops after answering every frame received`,
-    );
-    const stop = () => processor.stop();
-    const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-    for (const s of signals) Deno.addSignalListener(s, stop);
+    if (http) logger.log("info", `serving /metrics, /healthz, /readyz on ${http.hostname}:${http.port}`);
     try {
-      const outcome = await processor.closed;
-      if (outcome instanceof Error) throw outcome;
+      const clip = await loadClip(model, { device, threads, precision, log: logger.line });
+      state.modelLoaded = true;
+      try {
+        const nc = await connectFromFlags(args, {
+          name: `adp serve ${basename(resolve(model))}`,
+          persistent: true,
+        });
+        state.connected = true;
+        followConnection(nc, logger, (up) => state.connected = up);
+        const processor = await startProcessor(nc, {
+          ...settings,
+          clip,
+          stateDir,
+          jetstream: args.values.jetstream === true,
+          backbone,
+          log: logger.line,
+          telemetry: metrics,
+        });
+        metrics.setSource({
+          stations: () => processor.status().stations,
+          heatmapFailures: () => processor.status().heatmapFailures,
+          enrollQueue: () => processor.status().enrollQueue,
+        });
+        await applyStationSettings(processor, stationSettings, logger);
+        state.profilesLoaded = true;
+        logger.log(
+          "info",
+          `adp serve: listening on ${nc.getServer()}; Ctrl-C stops after answering every frame received`,
+        );
+        await runUntilSignal(processor, nc);
+      } finally {
+        await clip.dispose();
+      }
     } finally {
-      for (const s of signals) Deno.removeSignalListener(s, stop);
-      if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
-      await clip.dispose();
+      await http?.close();
     }
   },
 };
+
+/** The processor's limits from the flags (or the config file and environment they were filled from). */
+function processorSettings(args: ParsedArgs) {
+  const maxBatch = intFlag(args, "max-batch", 8, [1, 256]);
+  return {
+    queueGroup: (args.values["queue-group"] as string | undefined) ?? "adp",
+    maxBatch,
+    maxWaitMs: intFlag(args, "max-wait-ms", 10, [0, 10_000]),
+    maxFrameBytes: intFlag(args, "max-frame-bytes", 8 * 1024 * 1024, [1, 1 << 30]),
+    maxPixels: intFlag(args, "max-pixels", 50_000_000, [1, 1_000_000_000]),
+    queueDepth: intFlag(args, "queue-depth", 2 * maxBatch, [1, 100_000]),
+    workers: args.values.workers === undefined ? undefined : intFlag(args, "workers", 1, [1, 64]),
+    collectTimeoutMs: intFlag(args, "collect-timeout-s", 120, [1, 86_400]) * 1000,
+  };
+}
+
+/** Logs the connection's disconnects and reconnects and keeps `/readyz`'s view of it. */
+function followConnection(nc: BusConnection, logger: Logger, up: (connected: boolean) => void): void {
+  (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "reconnect" || s.type === "error") {
+        if (s.type !== "error") up(s.type === "reconnect");
+        const server = "server" in s && s.server ? ` ${s.server}` : "";
+        logger.log(s.type === "reconnect" ? "info" : "warn", `nats: ${s.type}${server}`);
+      }
+    }
+  })();
+  nc.closed().then(() => up(false));
+}
+
+/** Puts the config file's per-station thresholds in force; a station without a profile is reported. */
+async function applyStationSettings(
+  processor: Processor,
+  settings: Record<string, StationSettings>,
+  logger: Logger,
+): Promise<void> {
+  for (const [station, s] of Object.entries(settings)) {
+    if (s.threshold === undefined) continue;
+    const current = processor.status().stations.find((x) => x.station === station)?.threshold;
+    if (current === s.threshold) continue;
+    if (current === undefined || current === null) {
+      logger.log("warn", `config threshold of ${station} not applied: no profile yet`, { station });
+      continue;
+    }
+    await processor.setThreshold({ station, threshold: s.threshold });
+  }
+}
+
+async function runUntilSignal(processor: Processor, nc: BusConnection): Promise<void> {
+  const stop = () => processor.stop();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, stop);
+  try {
+    const outcome = await processor.closed;
+    if (outcome instanceof Error) throw outcome;
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, stop);
+    if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+  }
+}

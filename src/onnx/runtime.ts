@@ -161,6 +161,12 @@ export function listProviders(): { name: string; bundled: boolean }[] {
   return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
 }
 
+/** The version of onnxruntime-node (the npm package, which carries the native library's). */
+export function runtimeVersion(): string {
+  const versions = (ort.env as unknown as { versions?: Record<string, string> }).versions;
+  return versions?.node ?? versions?.common ?? "unknown";
+}
+
 /** onnxruntime prefixes messages with its source path and function; the reason is what follows. */
 function firstLine(text: string): string {
   const line = text.split("\n")[0]

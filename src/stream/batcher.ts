@@ -23,6 +23,7 @@ import type { FrameIntake } from "./intake.ts";
 import { FrameErrorReason } from "./messages.ts";
 import { reason } from "./profile_store.ts";
 import type { ResultPublisher } from "./publisher.ts";
+import type { ProcessorTelemetry } from "./station_stats.ts";
 import type { Frame, Station } from "./stations.ts";
 
 /** Options of {@linkcode Batcher}. */
@@ -35,6 +36,8 @@ export interface BatcherOptions {
   maxPixels: number;
   /** Where a batch failing outside scoring is reported. */
   log: (line: string) => void;
+  /** Where queue, decode, model and scoring times are reported. */
+  telemetry?: ProcessorTelemetry;
 }
 
 /** A frame back from a worker. */
@@ -130,8 +133,11 @@ export class Batcher {
   #decode(station: Station, frame: Frame): void {
     this.#decoding++;
     const preparation = station.slot.current?.preparation ?? null;
+    const t0 = performance.now();
+    this.#opts.telemetry?.queueWait(station.id, (t0 - frame.receivedAt) / 1000);
     this.#pool.decode(frame.bytes, this.#opts.maxPixels, preparation).then(
       ({ image, prepared }) => {
+        this.#opts.telemetry?.decodeTime(station.id, (performance.now() - t0) / 1000);
         this.#ready.push({ station, frame, image, prepared });
       },
       (error) => {
@@ -175,8 +181,10 @@ export class Batcher {
         for (const d of items) frames.push(preparedFor(d, scorer));
       }
       let pass: VisionPass;
+      const t0 = performance.now();
       try {
         pass = await runVisionPass(this.#clip, frames, [...blocks], { batch: this.#opts.maxBatch });
+        this.#opts.telemetry?.modelPass(frames.length, (performance.now() - t0) / 1000);
       } catch (error) {
         for (const group of groups) this.#failGroup(group, error);
         return;
@@ -211,8 +219,10 @@ export class Batcher {
   async #scoreGroup(group: StationGroup, own: PreparedFrame[], pass: VisionPass, at: number): Promise<void> {
     const { station, scorer, items } = group;
     let scores: FrameScore[];
+    const t0 = performance.now();
     try {
       scores = await scorer.scorePrepared(own, selectFromPass(pass, items.map((_, i) => at + i)));
+      this.#opts.telemetry?.scoringTime(station.id, (performance.now() - t0) / 1000);
     } catch (error) {
       return this.#failGroup(group, error);
     }

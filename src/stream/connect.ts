@@ -1,13 +1,16 @@
 /**
- * Connecting to NATS with the authentication the CLI offers: user and password, a token, an nkey
- * seed file, TLS (CA, client certificate and key). The service reconnects forever; short-lived
- * clients give up after a few tries.
+ * Connecting to NATS with the authentication the CLI offers: a JWT credentials file, user and
+ * password, a token, an nkey seed file, TLS (CA, client certificate and key). Secrets come from
+ * files or the environment ({@linkcode natsOptionsFromEnv}), so they never need to be on a command
+ * line, where `/proc/<pid>/cmdline` shows them to every local user. The service reconnects forever;
+ * short-lived clients give up after a few tries. Bridges and the console connect the same way.
  *
  * @module
  */
 import {
   connect,
   type ConnectionOptions,
+  credsAuthenticator,
   errors,
   type NatsConnection,
   nkeyAuthenticator,
@@ -35,6 +38,10 @@ export interface NatsConnectOptions {
   token?: string;
   /** A file holding an nkey seed (`SU…`). */
   nkeySeedFile?: string;
+  /** A NATS credentials file (`.creds`: the user JWT and its nkey seed), as `nsc` writes it. */
+  credsFile?: string;
+  /** Prefix of this client's reply subjects (`_INBOX_<role>`), so a role's permissions can keep other clients' replies from it. */
+  inboxPrefix?: string;
   /** CA certificate (PEM file) the server's certificate is checked against; turns TLS on. */
   tlsCa?: string;
   /** Client certificate (PEM file), with `tlsKey`, for servers that verify clients. */
@@ -58,14 +65,30 @@ export async function connectNats(opts: NatsConnectOptions = {}): Promise<BusCon
     name: opts.name,
     maxReconnectAttempts: opts.persistent ? -1 : 10,
     reconnectTimeWait: 1000,
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
   };
   if ((opts.user === undefined) !== (opts.password === undefined)) {
-    throw new ConfigError("User and password go together: give both --user and --password, or neither");
+    throw new ConfigError(
+      "User and password go together: give --user with NATS_PASSWORD (or NATS_USER and NATS_PASSWORD), or neither",
+    );
   }
-  const methods = [opts.user !== undefined, opts.token !== undefined, opts.nkeySeedFile !== undefined]
-    .filter(Boolean).length;
+  const methods = [
+    opts.user !== undefined,
+    opts.token !== undefined,
+    opts.nkeySeedFile !== undefined,
+    opts.credsFile !== undefined,
+  ].filter(Boolean).length;
   if (methods > 1) {
-    throw new ConfigError("Give one of --user/--password, --token or --nkey-seed, not several");
+    throw new ConfigError("Give one of --creds, --user/--password, --token or --nkey-seed, not several");
+  }
+  if (opts.credsFile !== undefined) {
+    const creds = await readSecret(opts.credsFile, "credentials");
+    if (!/-----BEGIN NATS USER JWT-----/.test(creds) || !/-----BEGIN USER NKEY SEED-----/.test(creds)) {
+      throw new ConfigError(
+        `File ${opts.credsFile} is not a NATS credentials file (a user JWT and its seed)`,
+      );
+    }
+    o.authenticator = credsAuthenticator(new TextEncoder().encode(creds));
   }
   if (opts.user !== undefined) {
     o.user = opts.user;
@@ -73,17 +96,7 @@ export async function connectNats(opts: NatsConnectOptions = {}): Promise<BusCon
   }
   if (opts.token !== undefined) o.token = opts.token;
   if (opts.nkeySeedFile !== undefined) {
-    let seed: string;
-    try {
-      seed = (await Deno.readTextFile(opts.nkeySeedFile)).trim();
-    } catch (error) {
-      throw new ConfigError(
-        `Cannot read the nkey seed file ${opts.nkeySeedFile}: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
-    }
+    const seed = (await readSecret(opts.nkeySeedFile, "nkey seed")).trim();
     if (!/^S[A-Z2-7]{50,}$/.test(seed)) {
       throw new ConfigError(
         `File ${opts.nkeySeedFile} does not hold an nkey seed (expected a line starting S)`,
@@ -110,6 +123,49 @@ export async function connectNats(opts: NatsConnectOptions = {}): Promise<BusCon
       },
     );
   }
+}
+
+async function readSecret(file: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(file);
+  } catch (error) {
+    throw new ConfigError(`Cannot read the ${what} file ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * The server and credentials the environment names, as the `nats` CLI and nats.go read them:
+ * `NATS_URL`, `NATS_CREDS` (a credentials file), `NATS_USER` with `NATS_PASSWORD`, `NATS_TOKEN`,
+ * `NATS_NKEY` (an nkey seed file), `NATS_CA`, `NATS_CERT`, `NATS_KEY`. Empty variables count as
+ * unset.
+ *
+ * @param env reads a variable
+ * @returns the options they set (none set: an empty object)
+ */
+export function natsOptionsFromEnv(
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): NatsConnectOptions {
+  const v = (name: string) => {
+    const value = env(name);
+    return value === undefined || value === "" ? undefined : value;
+  };
+  const out: NatsConnectOptions = {
+    servers: v("NATS_URL"),
+    credsFile: v("NATS_CREDS"),
+    user: v("NATS_USER"),
+    password: v("NATS_PASSWORD"),
+    token: v("NATS_TOKEN"),
+    nkeySeedFile: v("NATS_NKEY"),
+    tlsCa: v("NATS_CA"),
+    tlsCert: v("NATS_CERT"),
+    tlsKey: v("NATS_KEY"),
+  };
+  for (const key of Object.keys(out) as (keyof NatsConnectOptions)[]) {
+    if (out[key] === undefined) delete out[key];
+  }
+  return out;
 }
 
 /**

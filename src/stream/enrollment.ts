@@ -49,6 +49,8 @@ export interface EnrollmentHost {
   install(station: string, profile: StationProfile): Promise<number>;
   /** Where job log lines go. */
   log(line: string): void;
+  /** Sees every progress message published (metrics). */
+  onProgress?: (msg: EnrollProgressMessage) => void;
 }
 
 /** Options of {@linkcode EnrollmentManager}. */
@@ -490,6 +492,7 @@ export class EnrollmentManager {
   }
 
   #publish(msg: EnrollProgressMessage): void {
+    this.#host.onProgress?.(msg);
     if (this.#nc.isClosed()) return;
     this.#nc.publish(enrollProgressSubject(msg.station), encodeMessage(msg));
   }

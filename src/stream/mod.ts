@@ -20,7 +20,7 @@
  */
 export { requestEnrollment } from "./client.ts";
 export type { EnrollAccepted, RequestEnrollmentOptions } from "./client.ts";
-export { connectNats, explainRequestError } from "./connect.ts";
+export { connectNats, explainRequestError, natsOptionsFromEnv } from "./connect.ts";
 export type { BusConnection, NatsConnectOptions } from "./connect.ts";
 export {
   BusError,
@@ -70,6 +70,7 @@ export type {
 export { startNatsServer } from "./nats_server.ts";
 export type { NatsServerProcess } from "./nats_server.ts";
 export { startProcessor } from "./processor.ts";
+export type { ProcessorTelemetry } from "./station_stats.ts";
 export type { Processor, ProcessorConfig } from "./processor.ts";
 export {
   ANOMALIES_WILDCARD,

@@ -39,6 +39,7 @@ import type {
 import { type ProfileChange, ProfileStore, reason, type StoredProfile } from "./profile_store.ts";
 import { ResultPublisher } from "./publisher.ts";
 import { startServiceApi } from "./service_api.ts";
+import type { ProcessorTelemetry } from "./station_stats.ts";
 import { StationTable } from "./stations.ts";
 import { FRAMES_WILDCARD, JetStreamName, SubjectPrefix } from "./subjects.ts";
 
@@ -88,6 +89,8 @@ export interface ProcessorConfig {
   instance?: string;
   /** Where the service's log lines go. @default console.error */
   log?: (line: string) => void;
+  /** Where latencies, batch sizes and enrollment outcomes are reported (metrics). */
+  telemetry?: ProcessorTelemetry;
 }
 
 /** A running processor. */
@@ -98,6 +101,8 @@ export interface Processor extends AsyncDisposable {
   readonly closed: Promise<void | Error>;
   /** The status endpoint's reply for this instance. */
   status(): StatusReply;
+  /** Sets a station's threshold and saves its profile (the threshold endpoint's work). */
+  setThreshold(req: ThresholdSetRequest): Promise<ThresholdSetReply>;
   /** Stops taking frames, answers every frame already received, cancels enrollment jobs, stops the service. */
   stop(): Promise<void>;
 }
@@ -130,8 +135,10 @@ class ProcessorImpl implements Processor {
   readonly #nc: NatsConnection;
   readonly #clip: ClipModel;
   readonly #cfg:
-    & Required<Omit<ProcessorConfig, "clip" | "modelId" | "instance" | "workers" | "log" | "backbone">>
-    & Pick<ProcessorConfig, "backbone">;
+    & Required<
+      Omit<ProcessorConfig, "clip" | "modelId" | "instance" | "workers" | "log" | "backbone" | "telemetry">
+    >
+    & Pick<ProcessorConfig, "backbone" | "telemetry">;
   readonly #log: (line: string) => void;
   readonly #model: ModelRef;
   readonly #stations: StationTable;
@@ -156,7 +163,7 @@ class ProcessorImpl implements Processor {
     this.#clip = cfg.clip;
     this.instance = cfg.instance ?? nuid.next();
     this.#log = cfg.log ?? ((line) => console.error(line));
-    this.#stations = new StationTable(this.#log);
+    this.#stations = new StationTable(this.#log, cfg.telemetry);
     const maxBatch = cfg.maxBatch ?? 8;
     this.#cfg = {
       stateDir: cfg.stateDir,
@@ -174,6 +181,7 @@ class ProcessorImpl implements Processor {
       heatmapTtlMs: cfg.heatmapTtlMs ?? 7 * 24 * 3600 * 1000,
       maxStations: cfg.maxStations ?? 4096,
       backbone: cfg.backbone,
+      telemetry: cfg.telemetry,
     };
     this.#model = { id: cfg.modelId ?? basename(cfg.clip.dir), hash: cfg.clip.hash };
     this.#ring = new FrameRing({ perStation: this.#cfg.ringSize });
@@ -239,6 +247,7 @@ class ProcessorImpl implements Processor {
       currentVersion: (station) => this.#stations.get(station)?.slot.current?.profile.meta.version ?? 0,
       install: (station, profile) => this.#install(station, profile),
       log: this.#log,
+      onProgress: this.#cfg.telemetry && ((msg) => this.#cfg.telemetry!.enrollProgress(msg)),
     }, {
       stateDir: this.#cfg.stateDir,
       queueGroup: this.#cfg.queueGroup,
@@ -272,6 +281,7 @@ class ProcessorImpl implements Processor {
       maxWaitMs: cfg.maxWaitMs,
       maxPixels: cfg.maxPixels,
       log: this.#log,
+      telemetry: cfg.telemetry,
     });
     this.#scoreLoop = this.#batcher.run();
     const sub = this.#framesSub = this.#nc.subscribe(FRAMES_WILDCARD, { queue: cfg.queueGroup });

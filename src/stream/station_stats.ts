@@ -6,6 +6,26 @@
  */
 import type { FrameErrorReason, LatencySummary } from "./messages.ts";
 
+/**
+ * What the processor reports as it works, for metrics (`ServiceMetrics` in `src/ops` is one):
+ * the counters are read from the status at scrape time, these are the observations that are not.
+ * Times in seconds.
+ */
+export interface ProcessorTelemetry {
+  /** A scored frame's receipt-to-result latency. */
+  frameLatency(station: string, seconds: number): void;
+  /** A frame's wait from receipt to the start of its decoding. */
+  queueWait(station: string, seconds: number): void;
+  /** A frame's decoding and preparation in a worker. */
+  decodeTime(station: string, seconds: number): void;
+  /** A station's scorer on its frames of one pass. */
+  scoringTime(station: string, seconds: number): void;
+  /** One vision pass over `frames` frames. */
+  modelPass(frames: number, seconds: number): void;
+  /** Every enrollment progress message published (the last has `done`). */
+  enrollProgress(msg: { jobId: string; station: string; stage: string; done?: boolean }): void;
+}
+
 /** Latencies kept per station. */
 const LATENCY_WINDOW = 1024;
 
@@ -21,6 +41,19 @@ export class StationStats {
   readonly dropped: Partial<Record<FrameErrorReason, number>> = {};
   readonly #latencies = new Float64Array(LATENCY_WINDOW);
   #count = 0;
+  readonly #id: string;
+  readonly #telemetry: ProcessorTelemetry | undefined;
+
+  /**
+   * Counters of one station.
+   *
+   * @param id the station (for telemetry)
+   * @param telemetry where latencies are also reported
+   */
+  constructor(id = "", telemetry?: ProcessorTelemetry) {
+    this.#id = id;
+    this.#telemetry = telemetry;
+  }
 
   /** Counts a frame that got an error result. */
   drop(reason: FrameErrorReason): void {
@@ -30,6 +63,7 @@ export class StationStats {
   /** Records a scored frame's latency. */
   latency(ms: number): void {
     this.#latencies[this.#count % LATENCY_WINDOW] = ms;
+    this.#telemetry?.frameLatency(this.#id, ms / 1000);
     this.#count++;
   }
 

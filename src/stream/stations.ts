@@ -8,7 +8,7 @@
 import type { ImageHeader } from "../image/mod.ts";
 import { reason } from "./profile_store.ts";
 import { ScorerSlot } from "./scorer_slot.ts";
-import { StationStats } from "./station_stats.ts";
+import { type ProcessorTelemetry, StationStats } from "./station_stats.ts";
 
 /** When and as what a frame arrived: enough to answer it even when it is never decoded. */
 export interface FrameRef {
@@ -52,14 +52,17 @@ export interface Station {
 export class StationTable {
   readonly #stations = new Map<string, Station>();
   readonly #log: (line: string) => void;
+  readonly #telemetry: ProcessorTelemetry | undefined;
 
   /**
    * An empty table.
    *
    * @param log where a scorer that fails to dispose is reported
+   * @param telemetry where the stations' latencies are also reported
    */
-  constructor(log: (line: string) => void) {
+  constructor(log: (line: string) => void, telemetry?: ProcessorTelemetry) {
     this.#log = log;
+    this.#telemetry = telemetry;
   }
 
   /** Stations tracked. */
@@ -80,7 +83,7 @@ export class StationTable {
         id,
         slot: new ScorerSlot((error) => this.#log(`warning: scorer of ${id} not disposed: ${reason(error)}`)),
         profileError: null,
-        stats: new StationStats(),
+        stats: new StationStats(id, this.#telemetry),
         queue: [],
       };
       this.#stations.set(id, station);
