@@ -16,6 +16,7 @@ import { enrollCommand } from "./cli/enroll.ts";
 import { events } from "./cli/events.ts";
 import { status } from "./cli/status.ts";
 import { evalCommand } from "./cli/eval.ts";
+import { consoleCommand } from "./cli/console.ts";
 
 const COMMANDS: readonly Command[] = [
   modelsTiny,
@@ -30,6 +31,7 @@ const COMMANDS: readonly Command[] = [
   events,
   status,
   evalCommand,
+  consoleCommand,
 ];
 
 /** Exit codes by failure kind, so scripts can tell a usage mistake from a broken model. */

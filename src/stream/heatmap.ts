@@ -92,7 +92,38 @@ export function summarizeMap(
     }
   }
   regions.sort((a, b) => b.peak - a.peak || b.area - a.area);
-  return { width, height, min, max, level, regions: regions.slice(0, MAX_REGIONS) };
+  const grid = coarseGrid(map, size, min, max);
+  return { width, height, min, max, level, regions: regions.slice(0, MAX_REGIONS), grid };
+}
+
+/** Longest side of the coarse grid sent with an anomaly event. */
+export const GRID_MAX_SIDE = 32;
+
+/** The map reduced to at most {@linkcode GRID_MAX_SIDE} cells a side (max pooling), bytes in base64. */
+function coarseGrid(
+  map: Float32Array,
+  size: { width: number; height: number },
+  min: number,
+  max: number,
+): { width: number; height: number; data: string } {
+  const scale = Math.min(1, GRID_MAX_SIDE / Math.max(size.width, size.height));
+  const width = Math.max(1, Math.round(size.width * scale));
+  const height = Math.max(1, Math.round(size.height * scale));
+  const cells = new Float32Array(width * height).fill(-Infinity);
+  for (let y = 0; y < size.height; y++) {
+    const gy = Math.min(height - 1, Math.floor((y * height) / size.height));
+    for (let x = 0; x < size.width; x++) {
+      const gx = Math.min(width - 1, Math.floor((x * width) / size.width));
+      const v = map[y * size.width + x];
+      if (v > cells[gy * width + gx]) cells[gy * width + gx] = v;
+    }
+  }
+  const span = max > min ? max - min : 1;
+  const bytes = new Uint8Array(cells.length);
+  for (let i = 0; i < cells.length; i++) bytes[i] = Math.round(255 * Math.max(0, (cells[i] - min) / span));
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return { width, height, data: btoa(text) };
 }
 
 function medianOf(map: Float32Array): number {
