@@ -24,6 +24,8 @@ export interface ApiContext {
   board: StationBoard;
   /** The enrollments. */
   jobs: EnrollJobs;
+  /** Closers of the event streams open now. */
+  streams: Set<() => void>;
 }
 
 /** Results a station page gets at first (the live feed adds to them). */
@@ -152,7 +154,9 @@ export async function handleApi(ctx: ApiContext, req: Request, session: Session)
   const parts = url.pathname.split("/").slice(2).map(decodeURIComponent);
   const get = req.method === "GET", post = req.method === "POST";
   if (get && parts[0] === "me") return json(session);
-  if (get && parts[0] === "events") return eventStream(ctx.board, ctx.jobs, url.searchParams.get("station"));
+  if (get && parts[0] === "events") {
+    return eventStream(ctx.board, ctx.jobs, url.searchParams.get("station"), ctx.streams);
+  }
   if (get && parts[0] === "stations" && parts.length === 1) {
     return json({ serviceUp: ctx.board.serviceUp, tiles: ctx.board.tiles() });
   }

@@ -72,7 +72,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleServer>
   }
   const board = new StationBoard(opts.nc, opts);
   await board.start();
-  const ctx: ApiContext = { nc: opts.nc, board, jobs: new EnrollJobs(opts.nc) };
+  const ctx: ApiContext = { nc: opts.nc, board, jobs: new EnrollJobs(opts.nc), streams: new Set() };
   const sessions = new SessionStore();
   const log = opts.log ?? ((line: string) => console.error(line));
   const server = Deno.serve(
@@ -81,6 +81,8 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleServer>
   );
   const { port } = server.addr as Deno.NetAddr;
   const stop = async () => {
+    // Event streams never end by themselves: close them, or shutdown waits for the browsers to leave.
+    for (const close of [...ctx.streams]) close();
     await server.shutdown();
     await board.stop();
     await ctx.jobs.settled();

@@ -17,9 +17,15 @@ const TILE_AT_LEAST_MS = 2000;
  * @param board the stations
  * @param jobs the enrollments
  * @param station the station whose results, anomalies and enrollment are sent
+ * @param open the streams open now: the stream adds its closer (the server closes them all on stop)
  * @returns the streaming response
  */
-export function eventStream(board: StationBoard, jobs: EnrollJobs, station: string | null): Response {
+export function eventStream(
+  board: StationBoard,
+  jobs: EnrollJobs,
+  station: string | null,
+  open: Set<() => void>,
+): Response {
   const encoder = new TextEncoder();
   let stopAll = () => {};
   const body = new ReadableStream<Uint8Array>({
@@ -48,11 +54,21 @@ export function eventStream(board: StationBoard, jobs: EnrollJobs, station: stri
         dirty = true;
         if (job.station === station) send("enroll", job);
       });
+      const close = () => {
+        stopAll();
+        try {
+          controller.close();
+        } catch {
+          // Already closed by the client leaving.
+        }
+      };
       stopAll = () => {
         clearInterval(tick);
         unBoard();
         unJobs();
+        open.delete(close);
       };
+      open.add(close);
       send("tiles", board.tiles());
       lastTiles = Date.now();
       dirty = false;
