@@ -11,6 +11,8 @@ export class ConsoleRequestError extends Error {
   readonly status: number;
 
   /**
+   * Makes the error from one clear sentence and the status to answer.
+   *
    * @param message one clear sentence
    * @param status the HTTP status
    * @param options `cause`

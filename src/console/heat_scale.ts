@@ -8,7 +8,16 @@
  *
  * @module
  */
-import type { ProfileMeta } from "../adp/mod.ts";
+
+/** What the scale needs of a profile's metadata (`adp.svc.profiles.get`'s `meta`). */
+export interface HeatScaleSource {
+  /** The profile version. */
+  version: number;
+  /** The threshold, in standardised units. */
+  threshold: number;
+  /** The patch branch's standardisation. */
+  fusion: { patchMean: number; patchStd: number };
+}
 
 /** How map values of one station become colours. */
 export interface HeatScale {
@@ -31,11 +40,13 @@ export interface HeatScale {
  * @returns the scale
  *
  * @example
- * ```ts ignore
- * const scale = heatScaleOf(meta);
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * const scale = heatScaleOf({ version: 2, threshold: 3, fusion: { patchMean: 0.2, patchStd: 0.01 } });
+ * strictEqual(scale.top, 6);
  * ```
  */
-export function heatScaleOf(meta: ProfileMeta): HeatScale {
+export function heatScaleOf(meta: HeatScaleSource): HeatScale {
   const threshold = meta.threshold;
   return {
     patchMean: meta.fusion.patchMean,

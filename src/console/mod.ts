@@ -25,4 +25,6 @@ export { ConsoleRequestError } from "./errors.ts";
 export { FEEDBACK_PREFIX, feedbackSubject } from "./service_client.ts";
 export type { Feedback, FeedbackOutcome } from "./service_client.ts";
 export { heatScaleOf } from "./heat_scale.ts";
-export type { HeatScale } from "./heat_scale.ts";
+export type { HeatScale, HeatScaleSource } from "./heat_scale.ts";
+/** The connection type of {@linkcode ConsoleOptions} (nats.js's, as the stream area names it). */
+export type { BusConnection } from "../stream/mod.ts";
