@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { hashPassword, loadUsers, startConsole } from "../console/mod.ts";
+import { ConsoleRequestError, hashPassword, loadUsers, startConsole } from "../console/mod.ts";
 import { type Command, UsageError } from "./_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 
@@ -48,7 +48,11 @@ name:role:hash (role viewer or operator), one a line or comma-separated.
     }
     const nc = await connectFromFlags(args, { name: "adp console", persistent: true });
     try {
-      const server = await startConsole({ nc, users, hostname, port, viewerWithoutLogin: open });
+      const server = await startConsole({ nc, users, hostname, port, viewerWithoutLogin: open }).catch(
+        (e) => {
+          throw e instanceof ConsoleRequestError ? new UsageError(e.message, { cause: e }) : e;
+        },
+      );
       console.error(
         `adp console: serving ${server.url} (${users.size} user(s)${open ? ", viewers without login" : ""})`,
       );

@@ -64,7 +64,8 @@ async function dragThreshold(page: Page): Promise<number> {
 }
 
 Deno.test({
-  name: "adp console serves live tiles, fixed-scale heat maps and a confirmed threshold to a real browser",
+  name:
+    "adp console serves live tiles, fixed-scale heat maps, a confirmed threshold and enrollment to a real browser",
   ignore: needsShared.ignore || chromium === undefined,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -82,6 +83,7 @@ Deno.test({
       const processor = await startProcessor(await ns.connect("service"), {
         clip: model.clip,
         stateDir,
+        backbone,
         log: () => {},
       });
       const client = await ns.connect("camera");
@@ -155,7 +157,6 @@ Deno.test({
         const shots = await page.$$(".shot");
         for (const s of shots.slice(1, 5)) await s.click();
         assert.equal(await text(page, ".picked-count"), "4");
-        await page.screenshot({ path: join(DOCS, "console-teach.png"), fullPage: true });
         await page.goto(`${server.url}#/review/${STATION}`);
         await page.waitForSelector(".review-item.anomaly canvas[data-has-heat=yes]");
         await page.click(".review-item.anomaly .mark-good");
@@ -180,6 +181,21 @@ Deno.test({
         }, STATION);
         assert.equal(status, 403);
         await context.close();
+      });
+      await t.step("an operator enrolls the station from frames picked on the page", async () => {
+        await page.goto(`${server.url}#/teach/${STATION}`);
+        await page.waitForSelector(".shot");
+        for (const id of ["good-0", "good-1", "good-2", "good-3"]) {
+          await page.click(`.shot[data-frame="${id}"]`);
+        }
+        await page.type("input.steps", "2");
+        await page.click("button.start-enroll");
+        await waitForText(page, ".enroll-progress .done", /Profile v2 is live/, 180_000);
+        for (let i = 0; i < 3; i++) {
+          sendFrame(client, framesSubject(STATION), await bottle(30 + i), `after-${i}`);
+        }
+        await waitForText(page, "section[aria-label='compare versions'] tbody", /v2/, 60_000);
+        await page.screenshot({ path: join(DOCS, "console-teach.png"), fullPage: true });
       });
       await processor.stop();
     } finally {

@@ -70,6 +70,7 @@ export function TeachPage({ station, me }) {
   const { data, error, reload } = useStation(station);
   const [picked, setPicked] = useState([]);
   const [message, setMessage] = useState(null);
+  const [steps, setSteps] = useState("");
   if (error) return html`<p class="error">${error}</p>`;
   if (!data) return html`<p class="loading">Loading ${station}…</p>`;
   const operator = me.role === "operator";
@@ -83,7 +84,8 @@ export function TeachPage({ station, me }) {
   };
   const start = async () => {
     try {
-      await api(`/api/stations/${encodeURIComponent(station)}/enroll`, { frameIds: picked, label: "part" });
+      const body = { frameIds: picked, ...(steps ? { steps: Number(steps) } : {}) };
+      await api(`/api/stations/${encodeURIComponent(station)}/enroll`, body);
       setMessage(null);
     } catch (e) {
       setMessage(e.message);
@@ -108,6 +110,8 @@ export function TeachPage({ station, me }) {
     ${
     operator
       ? html`<p><label>Upload <input type="file" accept="image/png,image/jpeg" multiple onChange=${onUpload} /></label>
+      <label>Steps per concept <input class="steps" type="number" min="1" max="1000" value=${steps}
+        placeholder="service default" onInput=${(e) => setSteps(e.target.value)} /></label>
       <button class="start-enroll" disabled=${!picked.length || data.enroll?.running} onClick=${start}>
         Enroll from ${picked.length} shot(s)</button></p>`
       : html`<p class="muted">Viewers cannot start an enrollment.</p>`
