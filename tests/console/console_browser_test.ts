@@ -107,7 +107,12 @@ Deno.test({
         sendFrame(client, framesSubject(STATION), await defect(), "defect-1");
         // The defect is flagged (a good part may be too: false rejects happen at the calibrated threshold).
         await waitForText(page, `[data-station="${STATION}"] .anomaly-count`, /^[1-9]\d*$/, 60_000);
-        await page.waitForSelector(`[data-station="${STATION}"] img.thumb`);
+        await page.waitForSelector(`[data-station="${STATION}"] img.thumb[src*="defect-1"]`, {
+          timeout: 60_000,
+        });
+        // A station the service has not enrolled shows up too, saying so.
+        sendFrame(client, framesSubject("line-2"), await bottle(20), "new-0");
+        await waitForText(page, `[data-station="line-2"] .health`, /not enrolled/, 30_000);
         await waitForText(page, `[data-station="${STATION}"] .score`, /^-?\d/, 60_000);
         await page.screenshot({ path: join(DOCS, "console-stations.png") });
       });

@@ -11,11 +11,13 @@ const HEALTH_TEXT = {
   waiting: "waiting for frames",
 };
 
+const VERDICT_TEXT = { anomalous: "ANOMALOUS", ok: "ok", error: "not scored", none: "–" };
+
 function Tile({ t }) {
   const href = `#/station/${encodeURIComponent(t.id)}`;
   return html`<a class=${`tile verdict-${t.verdict} health-${t.health}`} href=${href} data-station=${t.id}>
     <h2>${t.id}</h2>
-    <p class="verdict" aria-label="verdict">${t.verdict === "anomalous" ? "ANOMALOUS" : t.verdict}</p>
+    <p class="verdict" aria-label="verdict">${VERDICT_TEXT[t.verdict] ?? t.verdict}</p>
     <dl>
       <dt>score / threshold</dt><dd><span class="score">${fmt(t.score)}</span> / ${fmt(t.threshold)}</dd>
       <dt>frames/s</dt><dd>${t.fps}</dd>
