@@ -12,6 +12,7 @@ import {
   encodeMessage,
   Endpoint,
   explainRequestError,
+  type ProfileListReply,
   serviceSubject,
   type StatusReply,
   type ThresholdSetReply,
@@ -89,6 +90,11 @@ async function call<T>(nc: BusConnection, endpoint: Endpoint, body: unknown, tim
     );
   }
   return msg.json<T>();
+}
+
+/** Every station with a profile (`adp.svc.profiles.list`), including those that have sent no frame yet. */
+export function listProfiles(nc: BusConnection): Promise<ProfileListReply> {
+  return call(nc, Endpoint.profilesList, {});
 }
 
 /** A station's profile metadata (`adp.svc.profiles.get`). */

@@ -20,7 +20,7 @@ import {
   SubjectPrefix,
 } from "../stream/mod.ts";
 import { type AnomalyPoint, type ResultPoint, StationState, type StationTile } from "./station_state.ts";
-import { gatherStatus, getProfile } from "./service_client.ts";
+import { gatherStatus, getProfile, listProfiles } from "./service_client.ts";
 import { type HeatScale, heatScaleOf } from "./heat_scale.ts";
 
 /** What a listener hears. */
@@ -132,6 +132,22 @@ export class StationBoard {
     }
     if (wasUp !== this.#serviceUp) {
       for (const id of this.#stations.keys()) this.#emit({ type: "station", station: id });
+    }
+  }
+
+  /** Stations with a profile that no instance has seen frames of yet still get a tile. */
+  async #addProfiled(): Promise<void> {
+    try {
+      for (const p of (await listProfiles(this.#nc)).profiles) {
+        if (this.#stations.has(p.station)) continue;
+        const state = this.#state(p.station);
+        if (!state) continue;
+        state.statusVersion = p.version;
+        state.statusThreshold = p.threshold;
+        this.#emit({ type: "station", station: p.station });
+      }
+    } catch (error) {
+      this.#opts.log(`console: profiles unavailable: ${(error as Error).message}`);
     }
   }
 

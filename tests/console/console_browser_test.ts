@@ -101,6 +101,8 @@ Deno.test({
       await t.step("an operator logs in and sees the station's tile appear live", async () => {
         await login(page, server.url, "ada", "op-pass");
         await page.waitForSelector("section[aria-label=stations]");
+        // Enrolled but silent: the station is listed from the service's profiles before any frame.
+        await waitForText(page, `[data-station="${STATION}"] .health`, /waiting for frames/, 30_000);
         for (let i = 0; i < 9; i++) {
           sendFrame(client, framesSubject(STATION), await bottle(10 + i), `good-${i}`);
         }
