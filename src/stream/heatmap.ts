@@ -110,20 +110,19 @@ function coarseGrid(
   const width = Math.max(1, Math.round(size.width * scale));
   const height = Math.max(1, Math.round(size.height * scale));
   const cells = new Float32Array(width * height).fill(-Infinity);
-  for (let y = 0; y < size.height; y++) {
-    const gy = Math.min(height - 1, Math.floor((y * height) / size.height));
-    for (let x = 0; x < size.width; x++) {
-      const gx = Math.min(width - 1, Math.floor((x * width) / size.width));
-      const v = map[y * size.width + x];
-      if (v > cells[gy * width + gx]) cells[gy * width + gx] = v;
+  const column = new Int32Array(size.width);
+  for (let x = 0; x < size.width; x++) column[x] = Math.min(width - 1, Math.floor((x * width) / size.width));
+  for (let y = 0, i = 0; y < size.height; y++) {
+    const row = Math.min(height - 1, Math.floor((y * height) / size.height)) * width;
+    for (let x = 0; x < size.width; x++, i++) {
+      const c = row + column[x];
+      if (map[i] > cells[c]) cells[c] = map[i];
     }
   }
   const span = max > min ? max - min : 1;
   const bytes = new Uint8Array(cells.length);
   for (let i = 0; i < cells.length; i++) bytes[i] = Math.round(255 * Math.max(0, (cells[i] - min) / span));
-  let text = "";
-  for (const b of bytes) text += String.fromCharCode(b);
-  return { width, height, data: btoa(text) };
+  return { width, height, data: btoa(String.fromCharCode(...bytes)) };
 }
 
 function medianOf(map: Float32Array): number {
