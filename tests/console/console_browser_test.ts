@@ -134,6 +134,7 @@ Deno.test({
         const threshold = Number(await text(page, ".summary .threshold"));
         assert.ok(score >= threshold, `the defect's score ${score} reaches the threshold ${threshold}`);
         await page.waitForSelector(".legend .tick");
+        await page.waitForSelector("canvas[aria-label='live frame']");
         await page.screenshot({ path: join(DOCS, "console-station.png"), fullPage: true });
       });
 

@@ -106,7 +106,8 @@ function useThrottled(value, ms) {
   const [shown, setShown] = useState(value);
   const last = useRef(0);
   useEffect(() => {
-    const wait = Math.max(0, last.current + ms - Date.now());
+    // The first frame shows at once; later ones at most every `ms`.
+    const wait = shown === null ? 0 : Math.max(0, last.current + ms - Date.now());
     const t = setTimeout(() => {
       last.current = Date.now();
       setShown(value);
