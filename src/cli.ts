@@ -21,6 +21,7 @@ import { thresholdGet, thresholdSet } from "./cli/threshold.ts";
 import { profilesDelete, profilesGet, profilesList } from "./cli/profiles.ts";
 import { bridgeConfig, bridgeModbus, bridgeOpcua, bridgeWebhook } from "./cli/bridge.ts";
 import { versionLine } from "./cli/_version.ts";
+import { consoleCommand } from "./cli/console.ts";
 
 const COMMANDS: readonly Command[] = [
   modelsTiny,
@@ -46,6 +47,7 @@ const COMMANDS: readonly Command[] = [
   bridgeModbus,
   bridgeWebhook,
   bridgeConfig,
+  consoleCommand,
 ];
 
 /**

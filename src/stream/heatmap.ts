@@ -92,7 +92,37 @@ export function summarizeMap(
     }
   }
   regions.sort((a, b) => b.peak - a.peak || b.area - a.area);
-  return { width, height, min, max, level, regions: regions.slice(0, MAX_REGIONS) };
+  const grid = coarseGrid(map, size, min, max);
+  return { width, height, min, max, level, regions: regions.slice(0, MAX_REGIONS), grid };
+}
+
+/** Longest side of the coarse grid sent with an anomaly event. */
+export const GRID_MAX_SIDE = 32;
+
+/** The map reduced to at most {@linkcode GRID_MAX_SIDE} cells a side (max pooling), bytes in base64. */
+function coarseGrid(
+  map: Float32Array,
+  size: { width: number; height: number },
+  min: number,
+  max: number,
+): { width: number; height: number; data: string } {
+  const scale = Math.min(1, GRID_MAX_SIDE / Math.max(size.width, size.height));
+  const width = Math.max(1, Math.round(size.width * scale));
+  const height = Math.max(1, Math.round(size.height * scale));
+  const cells = new Float32Array(width * height).fill(-Infinity);
+  const column = new Int32Array(size.width);
+  for (let x = 0; x < size.width; x++) column[x] = Math.min(width - 1, Math.floor((x * width) / size.width));
+  for (let y = 0, i = 0; y < size.height; y++) {
+    const row = Math.min(height - 1, Math.floor((y * height) / size.height)) * width;
+    for (let x = 0; x < size.width; x++, i++) {
+      const c = row + column[x];
+      if (map[i] > cells[c]) cells[c] = map[i];
+    }
+  }
+  const span = max > min ? max - min : 1;
+  const bytes = new Uint8Array(cells.length);
+  for (let i = 0; i < cells.length; i++) bytes[i] = Math.round(255 * Math.max(0, (cells[i] - min) / span));
+  return { width, height, data: btoa(String.fromCharCode(...bytes)) };
 }
 
 function medianOf(map: Float32Array): number {

@@ -123,6 +123,13 @@ export interface MapSummary {
   level: number;
   /** Up to 5, hottest first. */
   regions: AnomalyRegion[];
+  /**
+   * The map itself, coarse: at most 32×32 cells (each the maximum of the map cells it covers),
+   * quantised to a byte between `min` (0) and `max` (255), row-major, base64. A reader can then
+   * draw the map on a scale of its own choosing (the console's fixed per-station scale).
+   * Absent from services that predate it.
+   */
+  grid?: { width: number; height: number; data: string };
 }
 
 /** `adp.anomalies.<station>`: the result of an anomalous frame, with the map and the heat map. */
