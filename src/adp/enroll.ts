@@ -357,7 +357,7 @@ async function calibrate(
   const { held, heldFeatures } = stages.pseudo;
   const { tuned } = stages;
   const { extractor, memory, bank, settings } = stages.patch;
-  run.progress("calibration", 0, "calibrating fusion and threshold (memory curves of the shots)");
+  run.progress("calibration", 0, "calibrating fusion and threshold (memory curves)");
   const textOf = (features: Float64Array) =>
     textAnomalyScores(features, tuned.prototypeNormal, tuned.prototypeAnomalous, clip.logitScale);
   const heldText = textOf(heldFeatures);
