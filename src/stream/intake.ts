@@ -15,7 +15,8 @@ import { FrameErrorReason, parseCapturedAt, parseFrameId } from "./messages.ts";
 import { reason } from "./profile_store.ts";
 import type { ResultPublisher } from "./publisher.ts";
 import type { Frame, FrameRef, Station, StationTable } from "./stations.ts";
-import { Header, isStationId, SubjectPrefix, subjectRest } from "./subjects.ts";
+import { readFrameHeaders } from "./frame_headers.ts";
+import { isStationId, SubjectPrefix, subjectRest } from "./subjects.ts";
 
 /** Limits of {@linkcode FrameIntake}. */
 export interface IntakeLimits {
@@ -47,6 +48,7 @@ export class FrameIntake {
   /** Stations with frames waiting, in the order they are served. */
   readonly #waiting: string[] = [];
   #invalidStationFrames = 0;
+  #malformedHeaderFrames = 0;
 
   /**
    * An intake with no frame waiting.
@@ -76,6 +78,11 @@ export class FrameIntake {
     return this.#invalidStationFrames;
   }
 
+  /** Frames whose header block nats.js could not read (read from the raw bytes instead). */
+  get malformedHeaderFrames(): number {
+    return this.#malformedHeaderFrames;
+  }
+
   /** Whether any station has frames waiting. */
   get hasWaiting(): boolean {
     return this.#waiting.length > 0;
@@ -84,9 +91,12 @@ export class FrameIntake {
   /** Admits one frame message: queued for scoring, or answered with why not. */
   admit(msg: Msg): void {
     const receivedAt = performance.now();
+    // Read defensively: a header name nats.js refuses must not cost the frame its answer.
+    const headers = readFrameHeaders(msg);
+    if (headers.malformed) this.#malformedHeaderFrames++;
     const ref: FrameRef = {
-      frameId: parseFrameId(msg.headers?.get(Header.frameId)) ?? nuid.next(),
-      capturedAt: parseCapturedAt(msg.headers?.get(Header.capturedAt)),
+      frameId: parseFrameId(headers.frameId) ?? nuid.next(),
+      capturedAt: parseCapturedAt(headers.capturedAt),
       receivedAt,
       receivedIso: new Date().toISOString(),
     };

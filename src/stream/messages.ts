@@ -322,6 +322,8 @@ export interface StatusReply {
   maxWaitMs: number;
   /** Frames whose subject named no valid station. */
   invalidStationFrames: number;
+  /** Frames whose header block did not parse as nats.js expects (read leniently; still answered). */
+  malformedHeaderFrames?: number;
   /** Anomaly events whose heat map was skipped or failed. */
   heatmapFailures: number;
   /** Enrollment jobs waiting for the model. */

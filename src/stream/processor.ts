@@ -404,6 +404,7 @@ class ProcessorImpl implements Processor {
       maxBatch: this.#cfg.maxBatch,
       maxWaitMs: this.#cfg.maxWaitMs,
       invalidStationFrames: this.#intake.invalidStationFrames,
+      malformedHeaderFrames: this.#intake.malformedHeaderFrames,
       heatmapFailures: this.#publisher.heatmapFailures,
       enrollQueue: this.#enrollment.queued,
       stations,
