@@ -19,7 +19,7 @@ export const serve: Command = {
   usage: `
 adp serve --model DIR --state-dir DIR [--nats URL] [--device auto|cpu|cuda|webgpu] [--jetstream]
           [--backbone FILE] [--queue-group adp] [--max-batch 8] [--max-wait-ms 10] [--max-frame-bytes N] [--max-pixels N]
-          [--queue-depth N] [--workers N] [--threads N] [--collect-timeout-s 120]
+          [--max-decode-cost N] [--decode-timeout-ms 5000] [--queue-depth N] [--workers N] [--threads N] [--collect-timeout-s 120]
 
 Subscribes adp.frames.> in a queue group and publishes a result on adp.results.<station> for every
 frame, anomaly events with a heat map on adp.anomalies.<station>, runs enrollments requested on
@@ -36,8 +36,11 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --max-wait-ms      longest wait for a batch to fill (default 10)
   --max-frame-bytes  larger frames are refused before decoding (default 8388608)
   --max-pixels       frames whose header announces more pixels are refused (default 50000000)
+  --max-decode-cost  frames whose header announces a larger decode cost (pixels × bytes per pixel ×
+                     JPEG scans) are refused (default 400000000)
+  --decode-timeout-ms  a decode taking longer is stopped, its worker replaced (default 5000)
   --queue-depth      frames waiting per station before the oldest is dropped (default 2 × max-batch)
-  --workers          decode workers (default cores − 1, 1 to 4)
+  --workers          decode workers (default cores − 1, 2 to 4); one station uses at most all but one
   --threads          onnxruntime CPU threads (default all cores)
   --collect-timeout-s  how long an enrollment waits for the station's frames (default 120)${NATS_USAGE}`,
   flags: {
@@ -52,6 +55,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     "max-wait-ms": { type: "string" },
     "max-frame-bytes": { type: "string" },
     "max-pixels": { type: "string" },
+    "max-decode-cost": { type: "string" },
+    "decode-timeout-ms": { type: "string" },
     "queue-depth": { type: "string" },
     workers: { type: "string" },
     threads: { type: "string" },
@@ -65,6 +70,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     const maxWaitMs = intFlag(args, "max-wait-ms", 10, [0, 10_000]);
     const maxFrameBytes = intFlag(args, "max-frame-bytes", 8 * 1024 * 1024, [1, 1 << 30]);
     const maxPixels = intFlag(args, "max-pixels", 50_000_000, [1, 1_000_000_000]);
+    const maxDecodeCost = intFlag(args, "max-decode-cost", 400_000_000, [1, 1e12]);
+    const decodeTimeoutMs = intFlag(args, "decode-timeout-ms", 5000, [10, 3_600_000]);
     const queueDepth = intFlag(args, "queue-depth", 2 * maxBatch, [1, 100_000]);
     const workers = args.values.workers === undefined ? undefined : intFlag(args, "workers", 1, [1, 64]);
     const threads = args.values.threads === undefined ? undefined : intFlag(args, "threads", 1, [1, 1024]);
@@ -96,6 +103,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
       maxWaitMs,
       maxFrameBytes,
       maxPixels,
+      maxDecodeCost,
+      decodeTimeoutMs,
       queueDepth,
       workers,
       collectTimeoutMs,

@@ -8,9 +8,9 @@
  * @module
  */
 import {
+  type FramePreparation,
   type FrameScore,
   type PreparedFrame,
-  prepareFrame,
   runVisionPass,
   type Scorer,
   selectFromPass,
@@ -19,6 +19,7 @@ import {
 import type { Rgb8Image } from "../image/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import type { DecodePool } from "./decode_pool.ts";
+import { DecodeBudgetError } from "./errors.ts";
 import type { FrameIntake } from "./intake.ts";
 import { FrameErrorReason } from "./messages.ts";
 import { reason } from "./profile_store.ts";
@@ -33,17 +34,24 @@ export interface BatcherOptions {
   maxWaitMs: number;
   /** The decode workers' pixel limit (the intake checked the header against the same one). */
   maxPixels: number;
+  /** Longest side of the preview kept for the heat map (the full frame stays in the worker). */
+  previewSide: number;
+  /** Frames of one station in the decode workers at once: fewer than the workers, so others always get one. */
+  perStationDecodes: number;
   /** Where a batch failing outside scoring is reported. */
   log: (line: string) => void;
 }
 
-/** A frame back from a worker. */
+/** A frame back from a worker: its size, the model's inputs and the heat map's preview; never the full frame. */
 interface Decoded {
   station: Station;
   frame: Frame;
-  image: Rgb8Image;
-  /** Made in the worker for the scorer in force at decode time; undefined when the station had none. */
-  prepared: PreparedFrame | undefined;
+  width: number;
+  height: number;
+  /** Made in the worker for the scorer in force at decode time. */
+  prepared: PreparedFrame;
+  /** The frame at the heat map's size. */
+  preview: Rgb8Image;
 }
 
 /** One station's part of a batch, with the scorer it holds until the batch is published. */
@@ -91,8 +99,9 @@ export class Batcher {
   /** Starts decoding while the pipeline has room: about two batches in flight. */
   pump(): void {
     const limit = 2 * this.#opts.maxBatch;
+    const may = (station: Station) => station.decoding < this.#opts.perStationDecodes;
     while (this.#decoding + this.#ready.length < limit) {
-      const next = this.#intake.take();
+      const next = this.#intake.take(may);
       if (!next) return;
       this.#decode(next.station, next.frame);
     }
@@ -128,22 +137,41 @@ export class Batcher {
   }
 
   #decode(station: Station, frame: Frame): void {
+    const preparation = station.slot.current?.preparation;
+    if (!preparation) return this.#publisher.failNoProfile(station, frame);
     this.#decoding++;
-    const preparation = station.slot.current?.preparation ?? null;
-    this.#pool.decode(frame.bytes, this.#opts.maxPixels, preparation).then(
-      ({ image, prepared }) => {
-        this.#ready.push({ station, frame, image, prepared });
-      },
-      (error) => {
-        // The intake refused every header over the same pixel limit, so a frame failing here is one
-        // that does not decode (or whose worker died on it), never one too large.
-        this.#publisher.fail(station, frame, FrameErrorReason.undecodable, reason(error));
+    station.decoding++;
+    this.#decodeFor(station, frame, preparation).then(
+      (decoded) => {
+        if (decoded) this.#ready.push(decoded);
       },
     ).finally(() => {
       this.#decoding--;
+      station.decoding--;
       this.pump();
       this.#wake.notify();
     });
+  }
+
+  /** The frame decoded and prepared in a worker, or undefined once it is answered with why not. */
+  async #decodeFor(station: Station, frame: Frame, prepare: FramePreparation): Promise<Decoded | undefined> {
+    try {
+      const d = await this.#pool.decodeForScoring(frame.bytes, {
+        maxPixels: this.#opts.maxPixels,
+        prepare,
+        previewSide: this.#opts.previewSide,
+        memoryBytes: frame.cost.memoryBytes,
+      });
+      return { station, frame, ...d };
+    } catch (error) {
+      // The intake refused every header over the same limits, so a frame failing here is one that
+      // does not decode, whose worker died on it, or that ran out of its time budget.
+      const why = error instanceof DecodeBudgetError
+        ? FrameErrorReason.tooLarge
+        : FrameErrorReason.undecodable;
+      this.#publisher.fail(station, frame, why, reason(error));
+      return undefined;
+    }
   }
 
   #idle(): boolean {
@@ -168,12 +196,15 @@ export class Batcher {
     const groups = this.#groupByStation(batch);
     if (!groups.length) return;
     try {
+      await Promise.all(groups.map((group) => this.#prepareGroup(group)));
       const frames: PreparedFrame[] = [];
       const blocks = new Set<number>();
       for (const { scorer, items } of groups) {
+        if (!items.length) continue;
         scorer.visionBlocks.forEach((b) => blocks.add(b));
-        for (const d of items) frames.push(preparedFor(d, scorer));
+        for (const d of items) frames.push(d.prepared);
       }
+      if (!frames.length) return;
       let pass: VisionPass;
       try {
         pass = await runVisionPass(this.#clip, frames, [...blocks], { batch: this.#opts.maxBatch });
@@ -207,6 +238,21 @@ export class Batcher {
     return [...groups.values()];
   }
 
+  /**
+   * Frames prepared for a scorer that has since been swapped for one needing other inputs are
+   * decoded again for it (the full frame was not kept); those that fail are answered and removed.
+   */
+  async #prepareGroup(group: StationGroup): Promise<void> {
+    const { station, scorer } = group;
+    const fits = (p: PreparedFrame) =>
+      scorer.preparation.patchInputs.every((spec) => spec.key in p.patchInputs);
+    if (group.items.every((d) => fits(d.prepared))) return;
+    const again = await Promise.all(
+      group.items.map((d) => fits(d.prepared) ? d : this.#decodeFor(station, d.frame, scorer.preparation)),
+    );
+    group.items = again.filter((d): d is Decoded => d !== undefined);
+  }
+
   /** Scores one station's frames from their rows of the pass, starting at row `at`, and publishes them. */
   async #scoreGroup(group: StationGroup, own: PreparedFrame[], pass: VisionPass, at: number): Promise<void> {
     const { station, scorer, items } = group;
@@ -218,7 +264,14 @@ export class Batcher {
     }
     const version = scorer.profile.meta.version;
     items.forEach((d, i) =>
-      this.#publisher.scored({ station, frame: d.frame, image: d.image, score: scores[i], version })
+      this.#publisher.scored({
+        station,
+        frame: d.frame,
+        frameSize: { width: d.width, height: d.height },
+        preview: d.preview,
+        score: scores[i],
+        version,
+      })
     );
   }
 
@@ -232,13 +285,6 @@ export class Batcher {
       );
     }
   }
-}
-
-/** The frame as `scorer` needs it: the worker's preparation, or made here when it lacks an input. */
-function preparedFor(d: Decoded, scorer: Scorer): PreparedFrame {
-  const ready = d.prepared;
-  if (ready && scorer.preparation.patchInputs.every((spec) => spec.key in ready.patchInputs)) return ready;
-  return prepareFrame(d.image, scorer.preparation);
 }
 
 /** A wake-up signal for the score loop: `wait` resolves on the next `notify` (or after `ms`). */

@@ -9,7 +9,7 @@
  * @module
  */
 import { type Msg, nuid } from "@nats-io/transport-node";
-import { type ImageHeader, readImageHeader } from "../image/mod.ts";
+import { type DecodeCost, type ImageHeader, readDecodeCost, readImageHeader } from "../image/mod.ts";
 import type { FrameRing } from "./frame_ring.ts";
 import { FrameErrorReason, parseCapturedAt, parseFrameId } from "./messages.ts";
 import { reason } from "./profile_store.ts";
@@ -28,6 +28,11 @@ export interface IntakeLimits {
   maxPixels: number;
   /** Frames waiting per station before the oldest is dropped. */
   queueDepth: number;
+  /**
+   * Images whose header announces a larger decode cost (pixels × working bytes per pixel × scans,
+   * `readDecodeCost`) are refused before decoding.
+   */
+  maxDecodeCost: number;
 }
 
 /** Who else sees an admitted frame. */
@@ -104,24 +109,32 @@ export class FrameIntake {
     const station = this.#stationOf(token, ref);
     if (!station) return;
     station.stats.received++;
-    const header = this.#checkPayload(station, ref, msg.data);
-    if (!header) return;
+    const checked = this.#checkPayload(station, ref, msg.data);
+    if (!checked) return;
     // Our own copy: msg.data is a view into the connection's read buffer.
     const bytes = msg.data.slice();
     this.#ring.add(token, ref.frameId, bytes);
     this.#listeners.offer(token, ref.frameId, bytes);
     if (!station.slot.current) return this.#publisher.failNoProfile(station, ref);
-    this.#enqueue(station, { ...ref, station: token, bytes, header });
+    this.#enqueue(station, { ...ref, station: token, bytes, ...checked });
   }
 
-  /** The next frame to decode, taken round-robin across stations; undefined when none waits. */
-  take(): { station: Station; frame: Frame } | undefined {
-    const id = this.#waiting.shift();
-    if (id === undefined) return undefined;
-    const station = this.#stations.get(id)!;
-    const frame = station.queue.shift()!;
-    if (station.queue.length) this.#waiting.push(id);
-    return { station, frame };
+  /**
+   * The next frame to decode, taken round-robin across stations; undefined when none waits.
+   *
+   * @param may whether a station may start another decode now (stations refused keep their turn)
+   */
+  take(may: (station: Station) => boolean = () => true): { station: Station; frame: Frame } | undefined {
+    for (let i = 0; i < this.#waiting.length; i++) {
+      const id = this.#waiting[i];
+      const station = this.#stations.get(id)!;
+      if (!may(station)) continue;
+      this.#waiting.splice(i, 1);
+      const frame = station.queue.shift()!;
+      if (station.queue.length) this.#waiting.push(id);
+      return { station, frame };
+    }
+    return undefined;
   }
 
   /** The station a subject's token names, or undefined when the frame was answered as invalid. */
@@ -146,9 +159,13 @@ export class FrameIntake {
     return this.#stations.getOrAdd(token);
   }
 
-  /** The image header when the payload may be decoded, else undefined once the frame is answered. */
-  #checkPayload(station: Station, ref: FrameRef, data: Uint8Array): ImageHeader | undefined {
-    const { maxFrameBytes, maxPixels } = this.#limits;
+  /** The image header and cost when the payload may be decoded, else undefined once the frame is answered. */
+  #checkPayload(
+    station: Station,
+    ref: FrameRef,
+    data: Uint8Array,
+  ): { header: ImageHeader; cost: DecodeCost } | undefined {
+    const { maxFrameBytes, maxPixels, maxDecodeCost } = this.#limits;
     if (data.length === 0) {
       this.#publisher.fail(station, ref, FrameErrorReason.empty, "Frame is empty: zero bytes");
       return undefined;
@@ -163,8 +180,10 @@ export class FrameIntake {
       return undefined;
     }
     let header: ImageHeader;
+    let cost: DecodeCost;
     try {
       header = readImageHeader(data);
+      cost = readDecodeCost(data);
     } catch (error) {
       this.#publisher.fail(station, ref, FrameErrorReason.undecodable, reason(error));
       return undefined;
@@ -180,7 +199,18 @@ export class FrameIntake {
       );
       return undefined;
     }
-    return header;
+    if (cost.cost > maxDecodeCost) {
+      this.#publisher.fail(
+        station,
+        ref,
+        FrameErrorReason.tooLarge,
+        `Image costs too much to decode: its header announces ${header.width}×${header.height} pixels × ` +
+          `${cost.bytesPerPixel} bytes × ${cost.scans} scan(s) = ${cost.cost}, the limit is ${maxDecodeCost} ` +
+          `(--max-decode-cost)`,
+      );
+      return undefined;
+    }
+    return { header, cost };
   }
 
   #enqueue(station: Station, frame: Frame): void {

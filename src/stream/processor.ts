@@ -60,9 +60,16 @@ export interface ProcessorConfig {
   maxFrameBytes?: number;
   /** Images whose header announces more pixels are refused before decoding. @default 50 M */
   maxPixels?: number;
+  /**
+   * Images whose header announces a larger decode cost (pixels × working bytes per pixel × JPEG
+   * scans) are refused before decoding. @default 400 M (a 12-megapixel baseline JPEG costs 144 M)
+   */
+  maxDecodeCost?: number;
+  /** A decode taking longer is stopped (its worker replaced) and the frame answered `too-large`. @default 5000 */
+  decodeTimeoutMs?: number;
   /** Frames waiting per station before the oldest is dropped. @default 2 × maxBatch */
   queueDepth?: number;
-  /** Decode workers. @default cores − 1, 1 to 4 */
+  /** Decode workers. @default cores − 1, 2 to 4 */
   workers?: number;
   /**
    * A backbone JSON (`../shared/models/proxy/backbone.json` is one) for the patch branch of the
@@ -116,6 +123,9 @@ export async function startProcessor(nc: BusConnection, cfg: ProcessorConfig): P
   return impl;
 }
 
+/** The default decode cost limit (pixels × working bytes per pixel × scans). */
+export const DEFAULT_MAX_DECODE_COST = 400_000_000;
+
 /** What JetStream adds: durable anomaly events, shared profiles, heat maps in a bucket, enrollment locks. */
 interface SharedState {
   js: JetStreamClient;
@@ -130,7 +140,12 @@ class ProcessorImpl implements Processor {
   readonly #nc: NatsConnection;
   readonly #clip: ClipModel;
   readonly #cfg:
-    & Required<Omit<ProcessorConfig, "clip" | "modelId" | "instance" | "workers" | "log" | "backbone">>
+    & Required<
+      Omit<
+        ProcessorConfig,
+        "clip" | "modelId" | "instance" | "workers" | "log" | "backbone" | "decodeTimeoutMs"
+      >
+    >
     & Pick<ProcessorConfig, "backbone">;
   readonly #log: (line: string) => void;
   readonly #model: ModelRef;
@@ -166,6 +181,7 @@ class ProcessorImpl implements Processor {
       maxWaitMs: cfg.maxWaitMs ?? 10,
       maxFrameBytes: cfg.maxFrameBytes ?? 8 * 1024 * 1024,
       maxPixels: cfg.maxPixels ?? DEFAULT_MAX_PIXELS,
+      maxDecodeCost: cfg.maxDecodeCost ?? DEFAULT_MAX_DECODE_COST,
       queueDepth: cfg.queueDepth ?? 2 * maxBatch,
       ringSize: cfg.ringSize ?? 16,
       collectTimeoutMs: cfg.collectTimeoutMs ?? 120_000,
@@ -177,7 +193,7 @@ class ProcessorImpl implements Processor {
     };
     this.#model = { id: cfg.modelId ?? basename(cfg.clip.dir), hash: cfg.clip.hash };
     this.#ring = new FrameRing({ perStation: this.#cfg.ringSize });
-    this.#pool = new DecodePool(cfg.workers);
+    this.#pool = new DecodePool(cfg.workers, { timeoutMs: cfg.decodeTimeoutMs });
     this.closed = new Promise((r) => this.#resolveClosed = r);
   }
 
@@ -271,6 +287,8 @@ class ProcessorImpl implements Processor {
       maxBatch: cfg.maxBatch,
       maxWaitMs: cfg.maxWaitMs,
       maxPixels: cfg.maxPixels,
+      previewSide: cfg.heatmapMaxSide,
+      perStationDecodes: Math.max(1, this.#pool.size - 1),
       log: this.#log,
     });
     this.#scoreLoop = this.#batcher.run();

@@ -62,8 +62,10 @@ export interface ScoredFrame {
   station: Station;
   /** Its id and receipt time. */
   frame: FrameRef;
-  /** The decoded frame; its pixels are handed to a worker for the heat map (unusable afterwards). */
-  image: Rgb8Image;
+  /** The frame's size (map regions are given in its pixels). */
+  frameSize: { width: number; height: number };
+  /** The frame at the heat map's size; its pixels are handed to a worker for the heat map (unusable afterwards). */
+  preview: Rgb8Image;
   /** What the station's scorer made of it. */
   score: FrameScore;
   /** Version of the profile that scored it. */
@@ -167,8 +169,7 @@ export class ResultPublisher {
   }
 
   async #anomalyEvent(scored: ScoredFrame, result: ResultMessage): Promise<void> {
-    const { station, frame, image, score: s } = scored;
-    const frameSize = { width: image.width, height: image.height };
+    const { station, frame, frameSize, score: s } = scored;
     const map = summarizeMap(s.map, { width: s.mapWidth, height: s.mapHeight }, frameSize);
     const { heatmap, heatmapError } = await this.#heatmap(scored);
     if (heatmapError) this.#heatmapFailures++;
@@ -210,10 +211,10 @@ export class ResultPublisher {
         heatmapError: `Heat map skipped: more than ${MAX_PENDING_HEATMAPS} anomaly events were pending`,
       };
     }
-    const { station, frame, image, score: s } = scored;
+    const { station, frame, preview, score: s } = scored;
     try {
       const png = await this.#pool.overlayPng(
-        image,
+        preview,
         { data: s.map, width: s.mapWidth, height: s.mapHeight },
         this.#opts.heatmapMaxSide,
       );

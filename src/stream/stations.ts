@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ImageHeader } from "../image/mod.ts";
+import type { DecodeCost, ImageHeader } from "../image/mod.ts";
 import { reason } from "./profile_store.ts";
 import { ScorerSlot } from "./scorer_slot.ts";
 import { StationStats } from "./station_stats.ts";
@@ -30,6 +30,8 @@ export interface Frame extends FrameRef {
   bytes: Uint8Array;
   /** Its header, read and checked against the limits on intake. */
   header: ImageHeader;
+  /** What decoding it costs, from its header (checked against the limit on intake). */
+  cost: DecodeCost;
 }
 
 /** One station's state in the processor. */
@@ -44,6 +46,8 @@ export interface Station {
   stats: StationStats;
   /** Frames waiting for a decode worker, oldest first. */
   queue: Frame[];
+  /** Frames of this station in the decode workers now (bounded, so one station cannot hold them all). */
+  decoding: number;
   /** Heat-map files written, oldest first (state dir only; read from disk on first use). */
   heatmaps?: string[];
 }
@@ -82,6 +86,7 @@ export class StationTable {
         profileError: null,
         stats: new StationStats(),
         queue: [],
+        decoding: 0,
       };
       this.#stations.set(id, station);
     }
