@@ -158,6 +158,8 @@ class ProcessorImpl implements Processor {
   #intake!: FrameIntake;
   #batcher!: Batcher;
   #service: Service | undefined;
+  /** The last profile change of each station: the next one waits for it. */
+  readonly #profileWrites = new Map<string, Promise<void>>();
   #framesSub: Subscription | undefined;
   #framesLoop: Promise<void> | undefined;
   #scoreLoop: Promise<void> | undefined;
@@ -252,7 +254,12 @@ class ProcessorImpl implements Processor {
     this.#enrollment = new EnrollmentManager(this.#nc, {
       clip: this.#clip,
       ring: this.#ring,
-      currentVersion: (station) => this.#stations.get(station)?.slot.current?.profile.meta.version ?? 0,
+      // Versions are never reused: a deleted profile's number stays taken.
+      currentVersion: (station) =>
+        Math.max(
+          this.#stations.get(station)?.slot.current?.profile.meta.version ?? 0,
+          this.#store.latestVersion(station),
+        ),
       install: (station, profile) => this.#install(station, profile),
       log: this.#log,
     }, {
@@ -351,8 +358,27 @@ class ProcessorImpl implements Processor {
     }
   }
 
+  /**
+   * Runs `fn` alone among the profile changes of station `id` (enrollment's install, threshold,
+   * delete): each reads the profile in force, writes and swaps without another change in between.
+   */
+  #exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#profileWrites.get(id) ?? Promise.resolve();
+    const run = previous.then(fn);
+    const tail = run.then(() => {}, () => {});
+    this.#profileWrites.set(id, tail);
+    tail.then(() => {
+      if (this.#profileWrites.get(id) === tail) this.#profileWrites.delete(id);
+    });
+    return run;
+  }
+
   /** Enrollment's last step: the new scorer must score a frame, then the profile is saved, then swapped in. */
-  async #install(id: string, profile: StationProfile): Promise<number> {
+  #install(id: string, profile: StationProfile): Promise<number> {
+    return this.#exclusive(id, () => this.#installNow(id, profile));
+  }
+
+  async #installNow(id: string, profile: StationProfile): Promise<number> {
     const scorer = createScorer(this.#clip, profile);
     try {
       const size = this.#clip.config.vision.imageSize;
@@ -457,7 +483,11 @@ class ProcessorImpl implements Processor {
     return { station: id, meta: scorer.profile.meta };
   }
 
-  async deleteProfile(id: string): Promise<{ station: string; deleted: true; version: number | null }> {
+  deleteProfile(id: string): Promise<{ station: string; deleted: true; version: number | null }> {
+    return this.#exclusive(id, () => this.#deleteProfileNow(id));
+  }
+
+  async #deleteProfileNow(id: string): Promise<{ station: string; deleted: true; version: number | null }> {
     const station = this.#stations.get(id);
     const version = station?.slot.current?.profile.meta.version ?? null;
     const existed = await this.#store.remove(id);
@@ -472,7 +502,11 @@ class ProcessorImpl implements Processor {
     return { station: id, deleted: true, version };
   }
 
-  async setThreshold(req: ThresholdSetRequest): Promise<ThresholdSetReply> {
+  setThreshold(req: ThresholdSetRequest): Promise<ThresholdSetReply> {
+    return this.#exclusive(req.station, () => this.#setThresholdNow(req));
+  }
+
+  async #setThresholdNow(req: ThresholdSetRequest): Promise<ThresholdSetReply> {
     const scorer = this.#requireScorer(req.station);
     const meta = scorer.profile.meta;
     const previous = meta.threshold;
