@@ -19,7 +19,7 @@ export const serve: Command = {
   usage: `
 adp serve --model DIR --state-dir DIR [--nats URL] [--device auto|cpu|cuda|webgpu] [--jetstream]
           [--backbone FILE] [--queue-group adp] [--max-batch 8] [--max-wait-ms 10] [--max-frame-bytes N] [--max-pixels N]
-          [--max-decode-cost N] [--decode-timeout-ms 5000] [--queue-depth N] [--workers N] [--threads N] [--collect-timeout-s 120]
+          [--max-decode-cost N] [--decode-timeout-ms 5000] [--max-stations 4096] [--queue-depth N] [--workers N] [--threads N] [--collect-timeout-s 120]
 
 Subscribes adp.frames.> in a queue group and publishes a result on adp.results.<station> for every
 frame, anomaly events with a heat map on adp.anomalies.<station>, runs enrollments requested on
@@ -39,6 +39,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --max-decode-cost  frames whose header announces a larger decode cost (pixels × bytes per pixel ×
                      JPEG scans) are refused (default 400000000)
   --decode-timeout-ms  a decode taking longer is stopped, its worker replaced (default 5000)
+  --max-stations     stations tracked at most; beyond it the longest idle one without a profile is
+                     forgotten (default 4096)
   --queue-depth      frames waiting per station before the oldest is dropped (default 2 × max-batch)
   --workers          decode workers (default cores − 1, 2 to 4); one station uses at most all but one
   --threads          onnxruntime CPU threads (default all cores)
@@ -57,6 +59,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     "max-pixels": { type: "string" },
     "max-decode-cost": { type: "string" },
     "decode-timeout-ms": { type: "string" },
+    "max-stations": { type: "string" },
     "queue-depth": { type: "string" },
     workers: { type: "string" },
     threads: { type: "string" },
@@ -71,6 +74,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     const maxFrameBytes = intFlag(args, "max-frame-bytes", 8 * 1024 * 1024, [1, 1 << 30]);
     const maxPixels = intFlag(args, "max-pixels", 50_000_000, [1, 1_000_000_000]);
     const maxDecodeCost = intFlag(args, "max-decode-cost", 400_000_000, [1, 1e12]);
+    const maxStations = intFlag(args, "max-stations", 4096, [1, 1_000_000]);
     const decodeTimeoutMs = intFlag(args, "decode-timeout-ms", 5000, [10, 3_600_000]);
     const queueDepth = intFlag(args, "queue-depth", 2 * maxBatch, [1, 100_000]);
     const workers = args.values.workers === undefined ? undefined : intFlag(args, "workers", 1, [1, 64]);
@@ -105,6 +109,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
       maxPixels,
       maxDecodeCost,
       decodeTimeoutMs,
+      maxStations,
       queueDepth,
       workers,
       collectTimeoutMs,

@@ -20,7 +20,7 @@ import { isStationId, SubjectPrefix, subjectRest } from "./subjects.ts";
 
 /** Limits of {@linkcode FrameIntake}. */
 export interface IntakeLimits {
-  /** Stations tracked at most (a camera may invent ids). */
+  /** Stations tracked at most (a camera may invent ids); beyond it idle stations without a profile are forgotten. */
   maxStations: number;
   /** Larger payloads are refused before decoding. */
   maxFrameBytes: number;
@@ -41,6 +41,8 @@ export interface IntakeListeners {
   offer(station: string, frameId: string, bytes: Uint8Array): void;
   /** A frame was queued: the batcher may start decoding it. */
   queued(): void;
+  /** Whether the station has an enrollment job (it must stay tracked). */
+  enrolling(station: string): boolean;
 }
 
 /** Checks, keeps and queues incoming frames; answers those it refuses. */
@@ -144,19 +146,17 @@ export class FrameIntake {
       this.#publisher.invalidStation(token, ref);
       return undefined;
     }
-    const known = this.#stations.get(token);
-    if (known) return known;
     const { maxStations } = this.#limits;
-    if (this.#stations.size >= maxStations) {
-      this.#invalidStationFrames++;
-      this.#publisher.invalidStation(
-        token,
-        ref,
-        `Too many stations: this service tracks at most ${maxStations}, and ${token} is not one of them`,
-      );
-      return undefined;
-    }
-    return this.#stations.getOrAdd(token);
+    const station = this.#stations.admit(token, maxStations, (s) => this.#listeners.enrolling(s.id));
+    if (station) return station;
+    this.#invalidStationFrames++;
+    this.#publisher.invalidStation(
+      token,
+      ref,
+      `Too many stations: this service tracks at most ${maxStations}, each with a profile or work in ` +
+        `progress, and ${token} is not one of them`,
+    );
+    return undefined;
   }
 
   /** The image header and cost when the payload may be decoded, else undefined once the frame is answered. */

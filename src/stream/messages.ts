@@ -179,6 +179,8 @@ export const EnrollRefusal = {
   alreadyEnrolling: "already-enrolling",
   framesNotFound: "frames-not-found",
   stopping: "stopping",
+  /** The service tracks its limit of stations, none of them idle. */
+  tooManyStations: "too-many-stations",
 } as const;
 
 /** One of {@linkcode EnrollRefusal}'s values. */

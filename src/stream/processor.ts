@@ -87,7 +87,10 @@ export interface ProcessorConfig {
   heatmapsPerStation?: number;
   /** How long heat maps stay in the object store bucket. @default 7 days */
   heatmapTtlMs?: number;
-  /** Stations tracked at most (a camera may invent ids). @default 4096 */
+  /**
+   * Stations tracked at most (a camera may invent ids); beyond it the longest idle station without
+   * a profile or work in progress is forgotten. @default 4096
+   */
   maxStations?: number;
   /** The model's name in events. @default the model folder's name */
   modelId?: string;
@@ -261,6 +264,12 @@ class ProcessorImpl implements Processor {
           this.#store.latestVersion(station),
         ),
       install: (station, profile) => this.#install(station, profile),
+      canTrack: (station) =>
+        this.#stations.hasRoomFor(
+          station,
+          this.#cfg.maxStations,
+          (s) => this.#enrollment.jobOf(s.id) !== null || this.#enrollment.reserved(s.id),
+        ),
       log: this.#log,
     }, {
       stateDir: this.#cfg.stateDir,
@@ -289,6 +298,7 @@ class ProcessorImpl implements Processor {
     this.#intake = new FrameIntake(this.#stations, this.#publisher, this.#ring, {
       offer: (station, frameId, bytes) => this.#enrollment.offer(station, frameId, bytes),
       queued: () => this.#batcher.pump(),
+      enrolling: (station) => this.#enrollment.jobOf(station) !== null || this.#enrollment.reserved(station),
     }, cfg);
     this.#batcher = new Batcher(this.#clip, this.#intake, this.#publisher, this.#pool, {
       maxBatch: cfg.maxBatch,

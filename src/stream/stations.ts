@@ -56,6 +56,7 @@ export interface Station {
 export class StationTable {
   readonly #stations = new Map<string, Station>();
   readonly #log: (line: string) => void;
+  #evicted = 0;
 
   /**
    * An empty table.
@@ -74,6 +75,50 @@ export class StationTable {
   /** The station, when it is tracked. */
   get(id: string): Station | undefined {
     return this.#stations.get(id);
+  }
+
+  /**
+   * The station, tracked from now on when it was not and there is room: at `limit` stations the
+   * longest idle one that holds nothing is forgotten (no profile in force or refused, no frame
+   * waiting or decoding, not `busy`; its counters go, its files stay). Undefined when every tracked
+   * station holds something.
+   *
+   * @param id the station
+   * @param limit stations tracked at most
+   * @param busy whether a station is in use elsewhere (an enrollment job)
+   */
+  admit(id: string, limit: number, busy: (station: Station) => boolean): Station | undefined {
+    const known = this.#stations.get(id);
+    if (known) {
+      // Most recently seen last: the first idle one found is the longest idle.
+      this.#stations.delete(id);
+      this.#stations.set(id, known);
+      return known;
+    }
+    if (this.#stations.size >= limit) {
+      const idle = this.#findIdle(busy);
+      if (!idle) return undefined;
+      this.#stations.delete(idle.id);
+      this.#evicted++;
+    }
+    return this.getOrAdd(id);
+  }
+
+  /** Whether a new station could be tracked now (see {@linkcode admit}). */
+  hasRoomFor(id: string, limit: number, busy: (station: Station) => boolean): boolean {
+    return this.#stations.has(id) || this.#stations.size < limit || this.#findIdle(busy) !== undefined;
+  }
+
+  /** Stations forgotten so far to make room for new ones. */
+  get evicted(): number {
+    return this.#evicted;
+  }
+
+  #findIdle(busy: (station: Station) => boolean): Station | undefined {
+    for (const s of this.#stations.values()) {
+      if (!s.slot.current && !s.profileError && !s.queue.length && !s.decoding && !busy(s)) return s;
+    }
+    return undefined;
   }
 
   /** The station, tracked from now on when it was not. */
