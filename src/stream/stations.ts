@@ -48,6 +48,8 @@ export interface Station {
   queue: Frame[];
   /** Frames of this station in the decode workers now (bounded, so one station cannot hold them all). */
   decoding: number;
+  /** Digest of the bytes of each recent anomalous frame id (to tell a reused id from a retry). */
+  eventDigests?: Map<string, string>;
   /** Heat-map files written, oldest first (state dir only; read from disk on first use). */
   heatmaps?: string[];
 }
