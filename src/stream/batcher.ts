@@ -36,7 +36,10 @@ export interface BatcherOptions {
   maxPixels: number;
   /** Longest side of the preview kept for the heat map (the full frame stays in the worker). */
   previewSide: number;
-  /** Frames of one station in the decode workers at once: fewer than the workers, so others always get one. */
+  /**
+   * Frames of one station in the decode workers at once while other stations have frames waiting:
+   * fewer than the workers, so another station's frame waits for at most one decode budget.
+   */
   perStationDecodes: number;
   /** Where a batch failing outside scoring is reported. */
   log: (line: string) => void;
@@ -99,8 +102,12 @@ export class Batcher {
   /** Starts decoding while the pipeline has room: about two batches in flight. */
   pump(): void {
     const limit = 2 * this.#opts.maxBatch;
-    const may = (station: Station) => station.decoding < this.#opts.perStationDecodes;
-    while (this.#decoding + this.#ready.length < limit) {
+    // A station alone may use every worker; with others waiting it holds at most all but one.
+    const may = (station: Station) =>
+      station.decoding < this.#opts.perStationDecodes || !this.#intake.othersWaiting(station);
+    // No more frames in the pool than it has workers: a frame is chosen (fairly) when a worker is
+    // free, never queued inside the pool behind another station's.
+    while (this.#decoding < this.#pool.size && this.#decoding + this.#ready.length < limit) {
       const next = this.#intake.take(may);
       if (!next) return;
       this.#decode(next.station, next.frame);

@@ -90,6 +90,11 @@ export class FrameIntake {
     return this.#malformedHeaderFrames;
   }
 
+  /** Whether a station other than `station` has frames waiting. */
+  othersWaiting(station: Station): boolean {
+    return this.#waiting.length > 1 || (this.#waiting.length === 1 && this.#waiting[0] !== station.id);
+  }
+
   /** Whether any station has frames waiting. */
   get hasWaiting(): boolean {
     return this.#waiting.length > 0;
