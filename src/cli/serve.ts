@@ -37,7 +37,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --max-frame-bytes  larger frames are refused before decoding (default 8388608)
   --max-pixels       frames whose header announces more pixels are refused (default 50000000)
   --max-decode-cost  frames whose header announces a larger decode cost (pixels × bytes per pixel ×
-                     JPEG scans) are refused (default 400000000)
+                     JPEG scans) are refused (default 200000000)
   --decode-timeout-ms  a decode taking longer is stopped, its worker replaced (default 5000)
   --max-stations     stations tracked at most; beyond it the longest idle one without a profile is
                      forgotten (default 4096)
@@ -73,7 +73,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     const maxWaitMs = intFlag(args, "max-wait-ms", 10, [0, 10_000]);
     const maxFrameBytes = intFlag(args, "max-frame-bytes", 8 * 1024 * 1024, [1, 1 << 30]);
     const maxPixels = intFlag(args, "max-pixels", 50_000_000, [1, 1_000_000_000]);
-    const maxDecodeCost = intFlag(args, "max-decode-cost", 400_000_000, [1, 1e12]);
+    const maxDecodeCost = intFlag(args, "max-decode-cost", 200_000_000, [1, 1e12]);
     const maxStations = intFlag(args, "max-stations", 4096, [1, 1_000_000]);
     const decodeTimeoutMs = intFlag(args, "decode-timeout-ms", 5000, [10, 3_600_000]);
     const queueDepth = intFlag(args, "queue-depth", 2 * maxBatch, [1, 100_000]);

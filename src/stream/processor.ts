@@ -62,7 +62,7 @@ export interface ProcessorConfig {
   maxPixels?: number;
   /**
    * Images whose header announces a larger decode cost (pixels × working bytes per pixel × JPEG
-   * scans) are refused before decoding. @default 400 M (a 12-megapixel baseline JPEG costs 144 M)
+   * scans) are refused before decoding. @default 200 M (a 12-megapixel baseline JPEG costs 144 M; on a loaded 2-core machine about 1.5 s)
    */
   maxDecodeCost?: number;
   /** A decode taking longer is stopped (its worker replaced) and the frame answered `too-large`. @default 5000 */
@@ -127,7 +127,7 @@ export async function startProcessor(nc: BusConnection, cfg: ProcessorConfig): P
 }
 
 /** The default decode cost limit (pixels × working bytes per pixel × scans). */
-export const DEFAULT_MAX_DECODE_COST = 400_000_000;
+export const DEFAULT_MAX_DECODE_COST = 200_000_000;
 
 /** What JetStream adds: durable anomaly events, shared profiles, heat maps in a bucket, enrollment locks. */
 interface SharedState {
