@@ -221,6 +221,7 @@ export class Batcher {
       }
       let at = 0;
       for (const group of groups) {
+        if (!group.items.length) continue;
         await this.#scoreGroup(group, frames.slice(at, at + group.items.length), pass, at);
         at += group.items.length;
       }
