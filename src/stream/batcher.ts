@@ -74,6 +74,8 @@ export class Batcher {
   readonly #wake = new Wake();
   #decoding = 0;
   #ready: Decoded[] = [];
+  /** Each station's decodes in the order they started. */
+  readonly #order = new Map<Station, { done: boolean; decoded?: Decoded }[]>();
   #finishing = false;
 
   /**
@@ -148,9 +150,21 @@ export class Batcher {
     if (!preparation) return this.#publisher.failNoProfile(station, frame);
     this.#decoding++;
     station.decoding++;
+    // Decodes of one station may finish out of order on several workers: its frames join the
+    // ready list in the order they arrived, so its results and events keep that order.
+    const entry: { done: boolean; decoded?: Decoded } = { done: false };
+    const order = this.#order.get(station) ?? [];
+    this.#order.set(station, order);
+    order.push(entry);
     this.#decodeFor(station, frame, preparation).then(
       (decoded) => {
-        if (decoded) this.#ready.push(decoded);
+        entry.done = true;
+        entry.decoded = decoded;
+        while (order.length && order[0].done) {
+          const next = order.shift()!;
+          if (next.decoded) this.#ready.push(next.decoded);
+        }
+        if (!order.length) this.#order.delete(station);
       },
     ).finally(() => {
       this.#decoding--;
