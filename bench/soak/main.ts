@@ -6,12 +6,16 @@
  * 2. Service fuzz: mutated frames through a running `adp serve` (a child process, tiny model): one
  *    clear result per frame, none lost.
  * 3. Overload: 5× the sustainable frame rate for 60 s against a fresh `adp serve`, then a trickle.
+ * 4. Attacks (issue 17): hostile header names, scan and PNG bombs from a second station (the victim's
+ *    p99 during the attack beside its quiet p99), threshold.set racing an enrollment, 5,000 station
+ *    names; each with frames sent, answered, lost and the service's peak RSS.
  *
  * Exits 1 when a frame was lost, answered unclearly or twice, or anything crashed.
  *
  * ```sh
  * deno task soak                  # 10,000 fuzz, 1,000 through the service, 60 s overload
  * deno task soak --quick          # 2,000, 300, 15 s
+ * deno task soak --attacks-only   # only the attacks
  * deno task soak --fuzz 50000 --service-fuzz 5000 --overload-s 300 --factor 5 --frame-side 900
  * ```
  *
@@ -26,6 +30,7 @@ import { loadCorpus } from "./mutate.ts";
 import { bottleFrames, type OverloadReport, runOverload } from "./overload.ts";
 import { publishFrame, type ServeProcess, spawnServe, type TinyModelDir, writeTinyModel } from "./service.ts";
 import { runServiceFuzz, type ServiceFuzzReport } from "./service_fuzz.ts";
+import { type AttackReport, runAttacks } from "./attacks.ts";
 
 const SHARED = new URL("../../../shared/", import.meta.url).pathname;
 const STATION = "soak";
@@ -52,6 +57,8 @@ async function main(): Promise<number> {
       factor: { type: "string" },
       "frame-side": { type: "string" },
       seed: { type: "string" },
+      "attacks-only": { type: "boolean" },
+      "station-names": { type: "string" },
     },
   });
   const quick = values.quick === true;
@@ -61,6 +68,8 @@ async function main(): Promise<number> {
   const factor = Number(values.factor ?? 5);
   const side = values["frame-side"] === undefined ? undefined : Number(values["frame-side"]);
   const seed = Number(values.seed ?? 1);
+  const attacksOnly = values["attacks-only"] === true;
+  const stationNames = Number(values["station-names"] ?? 5000);
   for (const [name, v] of Object.entries({ fuzzCount, serviceCount, overloadS, factor, seed })) {
     if (!Number.isFinite(v) || v < 0) {
       throw new Error(`Option ${name} must be a non-negative number: got ${v}`);
@@ -69,6 +78,12 @@ async function main(): Promise<number> {
   const started = performance.now();
   const rows: Row[] = [];
   let failed = false;
+
+  if (attacksOnly) {
+    const attacks = await attackStage(stationNames);
+    printAttacks(attacks, performance.now() - started);
+    return attacks.some((a) => a.lost > 0 || a.problems.length) ? 1 : 0;
+  }
 
   // 1. Decoder fuzz.
   console.log(`decoder fuzz: ${fuzzCount} mutated frames from ../shared (seed ${seed})`);
@@ -160,13 +175,70 @@ async function main(): Promise<number> {
     await Deno.remove(root, { recursive: true });
   }
 
+  const attacks = await attackStage(stationNames);
+  failed ||= attacks.some((a) => a.lost > 0 || a.problems.length > 0);
   failed ||= rows.some((r) => r.crashes > 0 || r.lost > 0);
   printTable(rows, performance.now() - started);
+  printAttacks(attacks, performance.now() - started);
   return failed ? 1 : 0;
 }
 
-async function startService(model: TinyModelDir, stateDir: string, natsUrl: string): Promise<ServeProcess> {
-  return await spawnServe({ model, stateDir, natsUrl, args: ["--workers", "1"] });
+async function startService(
+  model: TinyModelDir,
+  stateDir: string,
+  natsUrl: string,
+  workers = 1,
+): Promise<ServeProcess> {
+  return await spawnServe({ model, stateDir, natsUrl, args: ["--workers", String(workers)] });
+}
+
+/** 4. The attacks against a fresh `adp serve` with two decode workers and a fresh state dir. */
+async function attackStage(stationNames: number): Promise<AttackReport[]> {
+  const root = await Deno.makeTempDir({ prefix: "adp-soak-attacks-" });
+  const ns = await setup({ jetstream: false });
+  try {
+    const model = await writeTinyModel(
+      root,
+      join(SHARED, "fixtures/clip-oracle/tokenizer/bpe_simple_vocab_16e6.txt.gz"),
+    );
+    const stateDir = join(root, "state");
+    const nc = await ns.connect("soak-attacks");
+    console.log(`\nattacks: a fresh adp serve (2 decode workers), victim station ${STATION}`);
+    const serve = await startService(model, stateDir, ns.url, 2);
+    try {
+      await enrollOverBus(nc, serve);
+      return await runAttacks({
+        nc,
+        natsUrl: ns.url,
+        serve,
+        stateDir,
+        victim: STATION,
+        frames: await bottleFrames(SHARED, 8),
+        stationNames,
+        log: (l) => console.log(`  ${l}`),
+      });
+    } finally {
+      const end = await endService(serve);
+      if (end.crashed) console.log("  the service crashed or exited non-zero");
+      await nc.close();
+    }
+  } finally {
+    await cleanup(ns);
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+function printAttacks(reports: AttackReport[], ms: number): void {
+  console.log(`\nattacks (${(ms / 1000).toFixed(0)} s in all)`);
+  console.log("attack | sent | answered | lost | peak RSS | victim p99 quiet → attack | problems");
+  for (const r of reports) {
+    const p99 = r.quietP99 === null ? "–" : `${r.quietP99} ms → ${r.attackP99} ms`;
+    console.log(
+      `${r.attack} | ${r.sent} | ${r.answered} | ${r.lost} | ${mib(r.peakRssBytes)} | ${p99} | ${
+        r.problems.join("; ") || "none"
+      }`,
+    );
+  }
 }
 
 /** Stops a service; a non-zero exit, or one that had already died, is a crash. */

@@ -22,7 +22,7 @@ export const serve: Command = {
 adp serve --model DIR --state-dir DIR [--config FILE] [--nats URL] [--device auto|cpu|cuda|webgpu] [--precision fp32|int8|fp16] [--jetstream]
           [--http HOST:PORT] [--log-format text|json]
           [--backbone FILE] [--queue-group adp] [--max-batch 8] [--max-wait-ms 10] [--max-frame-bytes N] [--max-pixels N]
-          [--queue-depth N] [--workers N] [--threads N] [--collect-timeout-s 120]
+          [--max-decode-cost N] [--decode-timeout-ms 5000] [--max-stations 4096] [--queue-depth N] [--workers N] [--threads N] [--collect-timeout-s 120]
 
 Subscribes adp.frames.> in a queue group and publishes a result on adp.results.<station> for every
 frame, anomaly events with a heat map on adp.anomalies.<station>, runs enrollments requested on
@@ -46,7 +46,12 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --max-frame-bytes  larger frames are refused before decoding (default 8388608)
   --max-pixels       frames whose header announces more pixels are refused (default 50000000)
   --queue-depth      frames waiting per station before the oldest is dropped (default 2 × max-batch)
-  --workers          decode workers (default cores − 1, 1 to 4)
+  --max-decode-cost  frames whose header announces a larger decode cost (pixels × bytes per pixel ×
+                     JPEG scans) are refused (default 200000000)
+  --decode-timeout-ms  a decode taking longer is stopped, its worker replaced (default 5000)
+  --max-stations     stations tracked at most; beyond it the longest idle one without a profile is
+                     forgotten (default 4096)
+  --workers          decode workers (default cores − 1, 2 to 4); one station uses at most all but one
   --threads          onnxruntime CPU threads (default all cores)
   --collect-timeout-s  how long an enrollment waits for the station's frames (default 120)${NATS_USAGE}`,
   flags: {
@@ -65,6 +70,9 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     "max-wait-ms": { type: "string" },
     "max-frame-bytes": { type: "string" },
     "max-pixels": { type: "string" },
+    "max-decode-cost": { type: "string" },
+    "decode-timeout-ms": { type: "string" },
+    "max-stations": { type: "string" },
     "queue-depth": { type: "string" },
     workers: { type: "string" },
     threads: { type: "string" },
@@ -148,6 +156,9 @@ function processorSettings(args: ParsedArgs) {
     maxWaitMs: intFlag(args, "max-wait-ms", 10, [0, 10_000]),
     maxFrameBytes: intFlag(args, "max-frame-bytes", 8 * 1024 * 1024, [1, 1 << 30]),
     maxPixels: intFlag(args, "max-pixels", 50_000_000, [1, 1_000_000_000]),
+    maxDecodeCost: intFlag(args, "max-decode-cost", 200_000_000, [1, 1e12]),
+    decodeTimeoutMs: intFlag(args, "decode-timeout-ms", 5000, [10, 3_600_000]),
+    maxStations: intFlag(args, "max-stations", 4096, [1, 1_000_000]),
     queueDepth: intFlag(args, "queue-depth", 2 * maxBatch, [1, 100_000]),
     workers: args.values.workers === undefined ? undefined : intFlag(args, "workers", 1, [1, 64]),
     collectTimeoutMs: intFlag(args, "collect-timeout-s", 120, [1, 86_400]) * 1000,

@@ -22,6 +22,8 @@
 export { decodeImage, DEFAULT_MAX_PIXELS } from "./decode.ts";
 export type { DecodeOptions } from "./decode.ts";
 export { readImageHeader } from "./header.ts";
+export { readDecodeCost } from "./decode_cost.ts";
+export type { DecodeCost } from "./decode_cost.ts";
 export type { ImageFormat, ImageHeader } from "./header.ts";
 export type { Rgb8Image } from "./rgb8_image.ts";
 export { clipResizeGeometry, resizeBicubic, resizeForClip } from "./resize_bicubic.ts";

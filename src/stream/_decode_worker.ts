@@ -8,9 +8,9 @@
  */
 /// <reference lib="deno.worker" />
 import { Image } from "imagescript";
-import { decodeImage } from "../image/mod.ts";
+import { decodeImage, type Rgb8Image } from "../image/mod.ts";
 import { prepareFrame } from "../adp/mod.ts";
-import { renderOverlay } from "./heatmap.ts";
+import { previewForOverlay, renderOverlay } from "./heatmap.ts";
 import type { WorkerReply, WorkerRequest } from "./decode_pool.ts";
 import { describeFailure } from "./_worker_failure.ts";
 
@@ -21,24 +21,35 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
       const image = await decodeImage(req.bytes, { maxPixels: req.maxPixels });
       const data = owned(image.data);
       const prepared = req.prepare ? prepareFrame({ ...image, data }, req.prepare) : undefined;
-      const transfer: ArrayBuffer[] = [data.buffer];
+      // Without keepImage only what scoring and the heat map need leaves the worker.
+      const kept = req.keepImage ? data : new Uint8Array(0);
+      const transfer: ArrayBuffer[] = req.keepImage ? [data.buffer] : [];
+      const sent = new Set<Uint8Array>([kept]);
       if (prepared) {
         transfer.push(prepared.clipPixels.buffer as ArrayBuffer);
         for (const [key, input] of Object.entries(prepared.patchInputs)) {
           // An input at the frame's own size is the frame itself: send it once.
-          if (input.data === data) continue;
+          if (sent.has(input.data)) continue;
           const own = owned(input.data);
           prepared.patchInputs[key] = { ...input, data: own };
           transfer.push(own.buffer);
+          sent.add(own);
         }
+      }
+      let preview: Rgb8Image | undefined;
+      if (req.previewSide > 0) {
+        const small = previewForOverlay({ ...image, data }, req.previewSide);
+        preview = { ...small, data: small.data === data ? data.slice() : small.data };
+        transfer.push(preview.data.buffer as ArrayBuffer);
       }
       const message: WorkerReply = {
         id: req.id,
         ok: true,
         width: image.width,
         height: image.height,
-        data,
+        data: kept,
         ...(prepared ? { prepared } : {}),
+        ...(preview ? { preview } : {}),
       };
       reply(message, transfer);
     } else {
@@ -62,6 +73,9 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
     reply({ id: req.id, ok: false, failure: describeFailure(error) }, []);
   }
 };
+
+// Loaded: the pool starts counting request budgets from here.
+self.postMessage({ ready: true });
 
 /** `bytes` in an ArrayBuffer of its own, so a transfer moves exactly these bytes. */
 function owned(bytes: Uint8Array): Uint8Array<ArrayBuffer> {

@@ -8,9 +8,9 @@
  * @module
  */
 import {
+  type FramePreparation,
   type FrameScore,
   type PreparedFrame,
-  prepareFrame,
   runVisionPass,
   type Scorer,
   selectFromPass,
@@ -19,12 +19,13 @@ import {
 import type { Rgb8Image } from "../image/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import type { DecodePool } from "./decode_pool.ts";
+import { DecodeBudgetError } from "./errors.ts";
 import type { FrameIntake } from "./intake.ts";
 import { FrameErrorReason } from "./messages.ts";
 import { reason } from "./profile_store.ts";
 import type { ResultPublisher } from "./publisher.ts";
-import type { ProcessorTelemetry } from "./station_stats.ts";
 import type { Frame, Station } from "./stations.ts";
+import type { ProcessorTelemetry } from "./station_stats.ts";
 
 /** Options of {@linkcode Batcher}. */
 export interface BatcherOptions {
@@ -34,19 +35,29 @@ export interface BatcherOptions {
   maxWaitMs: number;
   /** The decode workers' pixel limit (the intake checked the header against the same one). */
   maxPixels: number;
+  /** Longest side of the preview kept for the heat map (the full frame stays in the worker). */
+  previewSide: number;
+  /**
+   * Frames of one station in the decode workers at once while other stations have frames waiting:
+   * fewer than the workers, so another station's frame waits for at most one decode budget.
+   */
+  perStationDecodes: number;
   /** Where a batch failing outside scoring is reported. */
   log: (line: string) => void;
   /** Where queue, decode, model and scoring times are reported. */
   telemetry?: ProcessorTelemetry;
 }
 
-/** A frame back from a worker. */
+/** A frame back from a worker: its size, the model's inputs and the heat map's preview; never the full frame. */
 interface Decoded {
   station: Station;
   frame: Frame;
-  image: Rgb8Image;
-  /** Made in the worker for the scorer in force at decode time; undefined when the station had none. */
-  prepared: PreparedFrame | undefined;
+  width: number;
+  height: number;
+  /** Made in the worker for the scorer in force at decode time. */
+  prepared: PreparedFrame;
+  /** The frame at the heat map's size. */
+  preview: Rgb8Image;
 }
 
 /** One station's part of a batch, with the scorer it holds until the batch is published. */
@@ -66,6 +77,8 @@ export class Batcher {
   readonly #wake = new Wake();
   #decoding = 0;
   #ready: Decoded[] = [];
+  /** Each station's decodes in the order they started. */
+  readonly #order = new Map<Station, { done: boolean; decoded?: Decoded }[]>();
   #finishing = false;
 
   /**
@@ -94,8 +107,13 @@ export class Batcher {
   /** Starts decoding while the pipeline has room: about two batches in flight. */
   pump(): void {
     const limit = 2 * this.#opts.maxBatch;
-    while (this.#decoding + this.#ready.length < limit) {
-      const next = this.#intake.take();
+    // A station alone may use every worker; with others waiting it holds at most all but one.
+    const may = (station: Station) =>
+      station.decoding < this.#opts.perStationDecodes || !this.#intake.othersWaiting(station);
+    // No more frames in the pool than it has workers: a frame is chosen (fairly) when a worker is
+    // free, never queued inside the pool behind another station's.
+    while (this.#decoding < this.#pool.size && this.#decoding + this.#ready.length < limit) {
+      const next = this.#intake.take(may);
       if (!next) return;
       this.#decode(next.station, next.frame);
     }
@@ -131,25 +149,56 @@ export class Batcher {
   }
 
   #decode(station: Station, frame: Frame): void {
+    const preparation = station.slot.current?.preparation;
+    if (!preparation) return this.#publisher.failNoProfile(station, frame);
     this.#decoding++;
-    const preparation = station.slot.current?.preparation ?? null;
-    const t0 = performance.now();
-    this.#opts.telemetry?.queueWait(station.id, (t0 - frame.receivedAt) / 1000);
-    this.#pool.decode(frame.bytes, this.#opts.maxPixels, preparation).then(
-      ({ image, prepared }) => {
-        this.#opts.telemetry?.decodeTime(station.id, (performance.now() - t0) / 1000);
-        this.#ready.push({ station, frame, image, prepared });
-      },
-      (error) => {
-        // The intake refused every header over the same pixel limit, so a frame failing here is one
-        // that does not decode (or whose worker died on it), never one too large.
-        this.#publisher.fail(station, frame, FrameErrorReason.undecodable, reason(error));
+    station.decoding++;
+    // Decodes of one station may finish out of order on several workers: its frames join the
+    // ready list in the order they arrived, so its results and events keep that order.
+    const entry: { done: boolean; decoded?: Decoded } = { done: false };
+    const order = this.#order.get(station) ?? [];
+    this.#order.set(station, order);
+    order.push(entry);
+    this.#decodeFor(station, frame, preparation).then(
+      (decoded) => {
+        entry.done = true;
+        entry.decoded = decoded;
+        while (order.length && order[0].done) {
+          const next = order.shift()!;
+          if (next.decoded) this.#ready.push(next.decoded);
+        }
+        if (!order.length) this.#order.delete(station);
       },
     ).finally(() => {
       this.#decoding--;
+      station.decoding--;
       this.pump();
       this.#wake.notify();
     });
+  }
+
+  /** The frame decoded and prepared in a worker, or undefined once it is answered with why not. */
+  async #decodeFor(station: Station, frame: Frame, prepare: FramePreparation): Promise<Decoded | undefined> {
+    const t0 = performance.now();
+    this.#opts.telemetry?.queueWait(station.id, (t0 - frame.receivedAt) / 1000);
+    try {
+      const d = await this.#pool.decodeForScoring(frame.bytes, {
+        maxPixels: this.#opts.maxPixels,
+        prepare,
+        previewSide: this.#opts.previewSide,
+        memoryBytes: frame.cost.memoryBytes,
+      });
+      this.#opts.telemetry?.decodeTime(station.id, (performance.now() - t0) / 1000);
+      return { station, frame, ...d };
+    } catch (error) {
+      // The intake refused every header over the same limits, so a frame failing here is one that
+      // does not decode, whose worker died on it, or that ran out of its time budget.
+      const why = error instanceof DecodeBudgetError
+        ? FrameErrorReason.tooLarge
+        : FrameErrorReason.undecodable;
+      this.#publisher.fail(station, frame, why, reason(error));
+      return undefined;
+    }
   }
 
   #idle(): boolean {
@@ -174,15 +223,18 @@ export class Batcher {
     const groups = this.#groupByStation(batch);
     if (!groups.length) return;
     try {
+      await Promise.all(groups.map((group) => this.#prepareGroup(group)));
       const frames: PreparedFrame[] = [];
       const blocks = new Set<number>();
       for (const { scorer, items } of groups) {
+        if (!items.length) continue;
         scorer.visionBlocks.forEach((b) => blocks.add(b));
-        for (const d of items) frames.push(preparedFor(d, scorer));
+        for (const d of items) frames.push(d.prepared);
       }
+      if (!frames.length) return;
       let pass: VisionPass;
-      const t0 = performance.now();
       try {
+        const t0 = performance.now();
         pass = await runVisionPass(this.#clip, frames, [...blocks], { batch: this.#opts.maxBatch });
         this.#opts.telemetry?.modelPass(frames.length, (performance.now() - t0) / 1000);
       } catch (error) {
@@ -191,6 +243,7 @@ export class Batcher {
       }
       let at = 0;
       for (const group of groups) {
+        if (!group.items.length) continue;
         await this.#scoreGroup(group, frames.slice(at, at + group.items.length), pass, at);
         at += group.items.length;
       }
@@ -215,12 +268,27 @@ export class Batcher {
     return [...groups.values()];
   }
 
+  /**
+   * Frames prepared for a scorer that has since been swapped for one needing other inputs are
+   * decoded again for it (the full frame was not kept); those that fail are answered and removed.
+   */
+  async #prepareGroup(group: StationGroup): Promise<void> {
+    const { station, scorer } = group;
+    const fits = (p: PreparedFrame) =>
+      scorer.preparation.patchInputs.every((spec) => spec.key in p.patchInputs);
+    if (group.items.every((d) => fits(d.prepared))) return;
+    const again = await Promise.all(
+      group.items.map((d) => fits(d.prepared) ? d : this.#decodeFor(station, d.frame, scorer.preparation)),
+    );
+    group.items = again.filter((d): d is Decoded => d !== undefined);
+  }
+
   /** Scores one station's frames from their rows of the pass, starting at row `at`, and publishes them. */
   async #scoreGroup(group: StationGroup, own: PreparedFrame[], pass: VisionPass, at: number): Promise<void> {
     const { station, scorer, items } = group;
     let scores: FrameScore[];
-    const t0 = performance.now();
     try {
+      const t0 = performance.now();
       scores = await scorer.scorePrepared(own, selectFromPass(pass, items.map((_, i) => at + i)));
       this.#opts.telemetry?.scoringTime(station.id, (performance.now() - t0) / 1000);
     } catch (error) {
@@ -228,7 +296,14 @@ export class Batcher {
     }
     const version = scorer.profile.meta.version;
     items.forEach((d, i) =>
-      this.#publisher.scored({ station, frame: d.frame, image: d.image, score: scores[i], version })
+      this.#publisher.scored({
+        station,
+        frame: d.frame,
+        frameSize: { width: d.width, height: d.height },
+        preview: d.preview,
+        score: scores[i],
+        version,
+      })
     );
   }
 
@@ -242,13 +317,6 @@ export class Batcher {
       );
     }
   }
-}
-
-/** The frame as `scorer` needs it: the worker's preparation, or made here when it lacks an input. */
-function preparedFor(d: Decoded, scorer: Scorer): PreparedFrame {
-  const ready = d.prepared;
-  if (ready && scorer.preparation.patchInputs.every((spec) => spec.key in ready.patchInputs)) return ready;
-  return prepareFrame(d.image, scorer.preparation);
 }
 
 /** A wake-up signal for the score loop: `wait` resolves on the next `notify` (or after `ms`). */

@@ -45,6 +45,8 @@ export interface EnrollmentHost {
   readonly ring: FrameRing;
   /** The version of the station's profile in force; 0 when it has none. */
   currentVersion(station: string): number;
+  /** Whether the station can be tracked (the station table has room, or it is tracked already). */
+  canTrack(station: string): boolean;
   /** Checks, persists and swaps in a new profile; returns its version. */
   install(station: string, profile: StationProfile): Promise<number>;
   /** Where job log lines go. */
@@ -146,6 +148,11 @@ export class EnrollmentManager {
   jobOf(station: string): string | null {
     const job = this.#stations.get(station);
     return job && job !== "reserved" ? job.id : null;
+  }
+
+  /** Whether a request of the station is being checked (its job not yet accepted). */
+  reserved(station: string): boolean {
+    return this.#stations.get(station) === "reserved";
   }
 
   /** Jobs running or waiting for the model. */
@@ -259,6 +266,13 @@ export class EnrollmentManager {
     } catch (error) {
       if (!(error instanceof MessageError)) throw error;
       return refusal(EnrollRefusal.badRequest, error.message);
+    }
+    if (!this.#host.canTrack(token)) {
+      return refusal(
+        EnrollRefusal.tooManyStations,
+        `Station ${token} cannot be tracked: this service holds its limit of stations, each with a profile ` +
+          `or work in progress (--max-stations); delete a profile or raise the limit`,
+      );
     }
     const existing = this.#stations.get(token);
     if (existing) {

@@ -55,6 +55,23 @@ export class DecoderCrashError extends ImageError {
 }
 
 /**
+ * A frame's decoding ran past its time budget: its worker was terminated and replaced. It is an
+ * {@linkcode ImageError} because the frame is what cost too much.
+ */
+export class DecodeBudgetError extends ImageError {
+  /**
+   * Reports a decode stopped at its budget.
+   *
+   * @param message the budget and what was done
+   * @param options `cause` chains
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "DecodeBudgetError";
+  }
+}
+
+/**
  * The bus or the service cannot be reached (no server at the URL, no `adp serve` answering): the
  * usual cause is a wrong `--nats` URL or credentials, or a service that is not running.
  */

@@ -197,6 +197,34 @@ export function renderOverlay(
   return { width, height, rgba };
 }
 
+/**
+ * The frame reduced to the size {@linkcode renderOverlay} would render it at, sampled as it samples:
+ * the overlay of the preview is the overlay of the frame, pixel for pixel, so the full-resolution
+ * frame need not be kept for the heat map.
+ *
+ * @param frame the decoded frame
+ * @param maxSide the overlay's longest side
+ * @returns the frame itself when it is no larger, else a reduced copy
+ */
+export function previewForOverlay(frame: Rgb8Image, maxSide: number): Rgb8Image {
+  const scale = Math.min(1, maxSide / Math.max(frame.width, frame.height));
+  if (scale === 1) return frame;
+  const width = Math.max(1, Math.round(frame.width * scale));
+  const height = Math.max(1, Math.round(frame.height * scale));
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const fy = Math.min(frame.height - 1, Math.floor(((y + 0.5) * frame.height) / height));
+    for (let x = 0; x < width; x++) {
+      const fx = Math.min(frame.width - 1, Math.floor(((x + 0.5) * frame.width) / width));
+      const s = (fy * frame.width + fx) * 3, o = (y * width + x) * 3;
+      data[o] = frame.data[s];
+      data[o + 1] = frame.data[s + 1];
+      data[o + 2] = frame.data[s + 2];
+    }
+  }
+  return { width, height, data };
+}
+
 /** A jet-like palette: blue → cyan → yellow → red for t in [0, 1]. */
 function heatColour(t: number): [number, number, number] {
   const c = (v: number) => Math.round(255 * Math.min(1, Math.max(0, v)));

@@ -9,17 +9,18 @@
  * @module
  */
 import { type Msg, nuid } from "@nats-io/transport-node";
-import { type ImageHeader, readImageHeader } from "../image/mod.ts";
+import { type DecodeCost, type ImageHeader, readDecodeCost, readImageHeader } from "../image/mod.ts";
 import type { FrameRing } from "./frame_ring.ts";
 import { FrameErrorReason, parseCapturedAt, parseFrameId } from "./messages.ts";
 import { reason } from "./profile_store.ts";
 import type { ResultPublisher } from "./publisher.ts";
 import type { Frame, FrameRef, Station, StationTable } from "./stations.ts";
-import { Header, isStationId, SubjectPrefix, subjectRest } from "./subjects.ts";
+import { readFrameHeaders } from "./frame_headers.ts";
+import { isStationId, SubjectPrefix, subjectRest } from "./subjects.ts";
 
 /** Limits of {@linkcode FrameIntake}. */
 export interface IntakeLimits {
-  /** Stations tracked at most (a camera may invent ids). */
+  /** Stations tracked at most (a camera may invent ids); beyond it idle stations without a profile are forgotten. */
   maxStations: number;
   /** Larger payloads are refused before decoding. */
   maxFrameBytes: number;
@@ -27,6 +28,11 @@ export interface IntakeLimits {
   maxPixels: number;
   /** Frames waiting per station before the oldest is dropped. */
   queueDepth: number;
+  /**
+   * Images whose header announces a larger decode cost (pixels × working bytes per pixel × scans,
+   * `readDecodeCost`) are refused before decoding.
+   */
+  maxDecodeCost: number;
 }
 
 /** Who else sees an admitted frame. */
@@ -35,6 +41,8 @@ export interface IntakeListeners {
   offer(station: string, frameId: string, bytes: Uint8Array): void;
   /** A frame was queued: the batcher may start decoding it. */
   queued(): void;
+  /** Whether the station has an enrollment job (it must stay tracked). */
+  enrolling(station: string): boolean;
 }
 
 /** Checks, keeps and queues incoming frames; answers those it refuses. */
@@ -47,6 +55,7 @@ export class FrameIntake {
   /** Stations with frames waiting, in the order they are served. */
   readonly #waiting: string[] = [];
   #invalidStationFrames = 0;
+  #malformedHeaderFrames = 0;
 
   /**
    * An intake with no frame waiting.
@@ -76,6 +85,16 @@ export class FrameIntake {
     return this.#invalidStationFrames;
   }
 
+  /** Frames whose header block nats.js could not read (read from the raw bytes instead). */
+  get malformedHeaderFrames(): number {
+    return this.#malformedHeaderFrames;
+  }
+
+  /** Whether a station other than `station` has frames waiting. */
+  othersWaiting(station: Station): boolean {
+    return this.#waiting.length > 1 || (this.#waiting.length === 1 && this.#waiting[0] !== station.id);
+  }
+
   /** Whether any station has frames waiting. */
   get hasWaiting(): boolean {
     return this.#waiting.length > 0;
@@ -84,9 +103,12 @@ export class FrameIntake {
   /** Admits one frame message: queued for scoring, or answered with why not. */
   admit(msg: Msg): void {
     const receivedAt = performance.now();
+    // Read defensively: a header name nats.js refuses must not cost the frame its answer.
+    const headers = readFrameHeaders(msg);
+    if (headers.malformed) this.#malformedHeaderFrames++;
     const ref: FrameRef = {
-      frameId: parseFrameId(msg.headers?.get(Header.frameId)) ?? nuid.next(),
-      capturedAt: parseCapturedAt(msg.headers?.get(Header.capturedAt)),
+      frameId: parseFrameId(headers.frameId) ?? nuid.next(),
+      capturedAt: parseCapturedAt(headers.capturedAt),
       receivedAt,
       receivedIso: new Date().toISOString(),
     };
@@ -94,24 +116,32 @@ export class FrameIntake {
     const station = this.#stationOf(token, ref);
     if (!station) return;
     station.stats.received++;
-    const header = this.#checkPayload(station, ref, msg.data);
-    if (!header) return;
+    const checked = this.#checkPayload(station, ref, msg.data);
+    if (!checked) return;
     // Our own copy: msg.data is a view into the connection's read buffer.
     const bytes = msg.data.slice();
     this.#ring.add(token, ref.frameId, bytes);
     this.#listeners.offer(token, ref.frameId, bytes);
     if (!station.slot.current) return this.#publisher.failNoProfile(station, ref);
-    this.#enqueue(station, { ...ref, station: token, bytes, header });
+    this.#enqueue(station, { ...ref, station: token, bytes, ...checked });
   }
 
-  /** The next frame to decode, taken round-robin across stations; undefined when none waits. */
-  take(): { station: Station; frame: Frame } | undefined {
-    const id = this.#waiting.shift();
-    if (id === undefined) return undefined;
-    const station = this.#stations.get(id)!;
-    const frame = station.queue.shift()!;
-    if (station.queue.length) this.#waiting.push(id);
-    return { station, frame };
+  /**
+   * The next frame to decode, taken round-robin across stations; undefined when none waits.
+   *
+   * @param may whether a station may start another decode now (stations refused keep their turn)
+   */
+  take(may: (station: Station) => boolean = () => true): { station: Station; frame: Frame } | undefined {
+    for (let i = 0; i < this.#waiting.length; i++) {
+      const id = this.#waiting[i];
+      const station = this.#stations.get(id)!;
+      if (!may(station)) continue;
+      this.#waiting.splice(i, 1);
+      const frame = station.queue.shift()!;
+      if (station.queue.length) this.#waiting.push(id);
+      return { station, frame };
+    }
+    return undefined;
   }
 
   /** The station a subject's token names, or undefined when the frame was answered as invalid. */
@@ -121,24 +151,26 @@ export class FrameIntake {
       this.#publisher.invalidStation(token, ref);
       return undefined;
     }
-    const known = this.#stations.get(token);
-    if (known) return known;
     const { maxStations } = this.#limits;
-    if (this.#stations.size >= maxStations) {
-      this.#invalidStationFrames++;
-      this.#publisher.invalidStation(
-        token,
-        ref,
-        `Too many stations: this service tracks at most ${maxStations}, and ${token} is not one of them`,
-      );
-      return undefined;
-    }
-    return this.#stations.getOrAdd(token);
+    const station = this.#stations.admit(token, maxStations, (s) => this.#listeners.enrolling(s.id));
+    if (station) return station;
+    this.#invalidStationFrames++;
+    this.#publisher.invalidStation(
+      token,
+      ref,
+      `Too many stations: this service tracks at most ${maxStations}, each with a profile or work in ` +
+        `progress, and ${token} is not one of them`,
+    );
+    return undefined;
   }
 
-  /** The image header when the payload may be decoded, else undefined once the frame is answered. */
-  #checkPayload(station: Station, ref: FrameRef, data: Uint8Array): ImageHeader | undefined {
-    const { maxFrameBytes, maxPixels } = this.#limits;
+  /** The image header and cost when the payload may be decoded, else undefined once the frame is answered. */
+  #checkPayload(
+    station: Station,
+    ref: FrameRef,
+    data: Uint8Array,
+  ): { header: ImageHeader; cost: DecodeCost } | undefined {
+    const { maxFrameBytes, maxPixels, maxDecodeCost } = this.#limits;
     if (data.length === 0) {
       this.#publisher.fail(station, ref, FrameErrorReason.empty, "Frame is empty: zero bytes");
       return undefined;
@@ -153,8 +185,10 @@ export class FrameIntake {
       return undefined;
     }
     let header: ImageHeader;
+    let cost: DecodeCost;
     try {
       header = readImageHeader(data);
+      cost = readDecodeCost(data);
     } catch (error) {
       this.#publisher.fail(station, ref, FrameErrorReason.undecodable, reason(error));
       return undefined;
@@ -170,7 +204,18 @@ export class FrameIntake {
       );
       return undefined;
     }
-    return header;
+    if (cost.cost > maxDecodeCost) {
+      this.#publisher.fail(
+        station,
+        ref,
+        FrameErrorReason.tooLarge,
+        `Image costs too much to decode: its header announces ${header.width}×${header.height} pixels × ` +
+          `${cost.bytesPerPixel} bytes × ${cost.scans} scan(s) = ${cost.cost}, the limit is ${maxDecodeCost} ` +
+          `(--max-decode-cost)`,
+      );
+      return undefined;
+    }
+    return { header, cost };
   }
 
   #enqueue(station: Station, frame: Frame): void {

@@ -188,6 +188,8 @@ export const EnrollRefusal = {
   alreadyEnrolling: "already-enrolling",
   framesNotFound: "frames-not-found",
   stopping: "stopping",
+  /** The service tracks its limit of stations, none of them idle. */
+  tooManyStations: "too-many-stations",
 } as const;
 
 /** One of {@linkcode EnrollRefusal}'s values. */
@@ -331,6 +333,8 @@ export interface StatusReply {
   maxWaitMs: number;
   /** Frames whose subject named no valid station. */
   invalidStationFrames: number;
+  /** Frames whose header block did not parse as nats.js expects (read leniently; still answered). */
+  malformedHeaderFrames?: number;
   /** Anomaly events whose heat map was skipped or failed. */
   heatmapFailures: number;
   /** Enrollment jobs waiting for the model. */

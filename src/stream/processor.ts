@@ -61,9 +61,16 @@ export interface ProcessorConfig {
   maxFrameBytes?: number;
   /** Images whose header announces more pixels are refused before decoding. @default 50 M */
   maxPixels?: number;
+  /**
+   * Images whose header announces a larger decode cost (pixels × working bytes per pixel × JPEG
+   * scans) are refused before decoding. @default 200 M (a 12-megapixel baseline JPEG costs 144 M; on a loaded 2-core machine about 1.5 s)
+   */
+  maxDecodeCost?: number;
+  /** A decode taking longer is stopped (its worker replaced) and the frame answered `too-large`. @default 5000 */
+  decodeTimeoutMs?: number;
   /** Frames waiting per station before the oldest is dropped. @default 2 × maxBatch */
   queueDepth?: number;
-  /** Decode workers. @default cores − 1, 1 to 4 */
+  /** Decode workers. @default cores − 1, 2 to 4 */
   workers?: number;
   /**
    * A backbone JSON (`../shared/models/proxy/backbone.json` is one) for the patch branch of the
@@ -81,7 +88,10 @@ export interface ProcessorConfig {
   heatmapsPerStation?: number;
   /** How long heat maps stay in the object store bucket. @default 7 days */
   heatmapTtlMs?: number;
-  /** Stations tracked at most (a camera may invent ids). @default 4096 */
+  /**
+   * Stations tracked at most (a camera may invent ids); beyond it the longest idle station without
+   * a profile or work in progress is forgotten. @default 4096
+   */
   maxStations?: number;
   /** The model's name in events. @default the model folder's name */
   modelId?: string;
@@ -121,6 +131,9 @@ export async function startProcessor(nc: BusConnection, cfg: ProcessorConfig): P
   return impl;
 }
 
+/** The default decode cost limit (pixels × working bytes per pixel × scans). */
+export const DEFAULT_MAX_DECODE_COST = 200_000_000;
+
 /** What JetStream adds: durable anomaly events, shared profiles, heat maps in a bucket, enrollment locks. */
 interface SharedState {
   js: JetStreamClient;
@@ -136,7 +149,10 @@ class ProcessorImpl implements Processor {
   readonly #clip: ClipModel;
   readonly #cfg:
     & Required<
-      Omit<ProcessorConfig, "clip" | "modelId" | "instance" | "workers" | "log" | "backbone" | "telemetry">
+      Omit<
+        ProcessorConfig,
+        "clip" | "modelId" | "instance" | "workers" | "log" | "backbone" | "decodeTimeoutMs" | "telemetry"
+      >
     >
     & Pick<ProcessorConfig, "backbone" | "telemetry">;
   readonly #log: (line: string) => void;
@@ -150,6 +166,8 @@ class ProcessorImpl implements Processor {
   #intake!: FrameIntake;
   #batcher!: Batcher;
   #service: Service | undefined;
+  /** The last profile change of each station: the next one waits for it. */
+  readonly #profileWrites = new Map<string, Promise<void>>();
   #framesSub: Subscription | undefined;
   #framesLoop: Promise<void> | undefined;
   #scoreLoop: Promise<void> | undefined;
@@ -173,6 +191,7 @@ class ProcessorImpl implements Processor {
       maxWaitMs: cfg.maxWaitMs ?? 10,
       maxFrameBytes: cfg.maxFrameBytes ?? 8 * 1024 * 1024,
       maxPixels: cfg.maxPixels ?? DEFAULT_MAX_PIXELS,
+      maxDecodeCost: cfg.maxDecodeCost ?? DEFAULT_MAX_DECODE_COST,
       queueDepth: cfg.queueDepth ?? 2 * maxBatch,
       ringSize: cfg.ringSize ?? 16,
       collectTimeoutMs: cfg.collectTimeoutMs ?? 120_000,
@@ -185,7 +204,7 @@ class ProcessorImpl implements Processor {
     };
     this.#model = { id: cfg.modelId ?? basename(cfg.clip.dir), hash: cfg.clip.hash };
     this.#ring = new FrameRing({ perStation: this.#cfg.ringSize });
-    this.#pool = new DecodePool(cfg.workers);
+    this.#pool = new DecodePool(cfg.workers, { timeoutMs: cfg.decodeTimeoutMs });
     this.closed = new Promise((r) => this.#resolveClosed = r);
   }
 
@@ -244,8 +263,19 @@ class ProcessorImpl implements Processor {
     this.#enrollment = new EnrollmentManager(this.#nc, {
       clip: this.#clip,
       ring: this.#ring,
-      currentVersion: (station) => this.#stations.get(station)?.slot.current?.profile.meta.version ?? 0,
+      // Versions are never reused: a deleted profile's number stays taken.
+      currentVersion: (station) =>
+        Math.max(
+          this.#stations.get(station)?.slot.current?.profile.meta.version ?? 0,
+          this.#store.latestVersion(station),
+        ),
       install: (station, profile) => this.#install(station, profile),
+      canTrack: (station) =>
+        this.#stations.hasRoomFor(
+          station,
+          this.#cfg.maxStations,
+          (s) => this.#enrollment.jobOf(s.id) !== null || this.#enrollment.reserved(s.id),
+        ),
       log: this.#log,
       onProgress: this.#cfg.telemetry && ((msg) => this.#cfg.telemetry!.enrollProgress(msg)),
     }, {
@@ -275,11 +305,14 @@ class ProcessorImpl implements Processor {
     this.#intake = new FrameIntake(this.#stations, this.#publisher, this.#ring, {
       offer: (station, frameId, bytes) => this.#enrollment.offer(station, frameId, bytes),
       queued: () => this.#batcher.pump(),
+      enrolling: (station) => this.#enrollment.jobOf(station) !== null || this.#enrollment.reserved(station),
     }, cfg);
     this.#batcher = new Batcher(this.#clip, this.#intake, this.#publisher, this.#pool, {
       maxBatch: cfg.maxBatch,
       maxWaitMs: cfg.maxWaitMs,
       maxPixels: cfg.maxPixels,
+      previewSide: cfg.heatmapMaxSide,
+      perStationDecodes: Math.max(1, this.#pool.size - 1),
       log: this.#log,
       telemetry: cfg.telemetry,
     });
@@ -343,8 +376,27 @@ class ProcessorImpl implements Processor {
     }
   }
 
+  /**
+   * Runs `fn` alone among the profile changes of station `id` (enrollment's install, threshold,
+   * delete): each reads the profile in force, writes and swaps without another change in between.
+   */
+  #exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#profileWrites.get(id) ?? Promise.resolve();
+    const run = previous.then(fn);
+    const tail = run.then(() => {}, () => {});
+    this.#profileWrites.set(id, tail);
+    tail.then(() => {
+      if (this.#profileWrites.get(id) === tail) this.#profileWrites.delete(id);
+    });
+    return run;
+  }
+
   /** Enrollment's last step: the new scorer must score a frame, then the profile is saved, then swapped in. */
-  async #install(id: string, profile: StationProfile): Promise<number> {
+  #install(id: string, profile: StationProfile): Promise<number> {
+    return this.#exclusive(id, () => this.#installNow(id, profile));
+  }
+
+  async #installNow(id: string, profile: StationProfile): Promise<number> {
     const scorer = createScorer(this.#clip, profile);
     try {
       const size = this.#clip.config.vision.imageSize;
@@ -414,6 +466,7 @@ class ProcessorImpl implements Processor {
       maxBatch: this.#cfg.maxBatch,
       maxWaitMs: this.#cfg.maxWaitMs,
       invalidStationFrames: this.#intake.invalidStationFrames,
+      malformedHeaderFrames: this.#intake.malformedHeaderFrames,
       heatmapFailures: this.#publisher.heatmapFailures,
       enrollQueue: this.#enrollment.queued,
       stations,
@@ -448,7 +501,11 @@ class ProcessorImpl implements Processor {
     return { station: id, meta: scorer.profile.meta };
   }
 
-  async deleteProfile(id: string): Promise<{ station: string; deleted: true; version: number | null }> {
+  deleteProfile(id: string): Promise<{ station: string; deleted: true; version: number | null }> {
+    return this.#exclusive(id, () => this.#deleteProfileNow(id));
+  }
+
+  async #deleteProfileNow(id: string): Promise<{ station: string; deleted: true; version: number | null }> {
     const station = this.#stations.get(id);
     const version = station?.slot.current?.profile.meta.version ?? null;
     const existed = await this.#store.remove(id);
@@ -463,7 +520,11 @@ class ProcessorImpl implements Processor {
     return { station: id, deleted: true, version };
   }
 
-  async setThreshold(req: ThresholdSetRequest): Promise<ThresholdSetReply> {
+  setThreshold(req: ThresholdSetRequest): Promise<ThresholdSetReply> {
+    return this.#exclusive(req.station, () => this.#setThresholdNow(req));
+  }
+
+  async #setThresholdNow(req: ThresholdSetRequest): Promise<ThresholdSetReply> {
     const scorer = this.#requireScorer(req.station);
     const meta = scorer.profile.meta;
     const previous = meta.threshold;

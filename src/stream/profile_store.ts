@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import type { ObjectInfo, ObjectStore } from "@nats-io/obj";
 import { loadProfile, saveProfile, type StationProfile } from "../adp/mod.ts";
-import { ProcessorError } from "../errors.ts";
+import { ErrorCode, ProcessorError } from "../errors.ts";
 import { checkStationId, isStationId } from "./subjects.ts";
 
 /** A profile as loaded, with the digest of its file. */
@@ -39,6 +39,10 @@ export class ProfileStore {
   readonly #log: (line: string) => void;
   /** Digest of the file this instance last wrote or loaded per station: its own uploads are not news. */
   readonly #known = new Map<string, string>();
+  /** Highest profile version written or loaded per station (the compare-and-swap's reference). */
+  readonly #versions = new Map<string, number>();
+  /** The last write of each station: the next one waits for it. */
+  readonly #writes = new Map<string, Promise<void>>();
   #watchStop: (() => void) | undefined;
   #watchChain: Promise<void> = Promise.resolve();
 
@@ -70,28 +74,64 @@ export class ProfileStore {
    */
   async loadAll(): Promise<{ loaded: StoredProfile[]; refused: { station: string; error: string }[] }> {
     await Deno.mkdir(this.dir, { recursive: true });
+    await this.#removeOrphans();
     if (this.#bucket) await this.#reconcile(this.#bucket);
     const loaded: StoredProfile[] = [];
     const refused: { station: string; error: string }[] = [];
     for await (const entry of Deno.readDir(this.dir)) {
-      if (!entry.isFile || !entry.name.endsWith(SUFFIX)) continue;
+      if (!entry.name.endsWith(SUFFIX)) continue;
       const station = entry.name.slice(0, -SUFFIX.length);
       if (!isStationId(station)) continue;
+      if (entry.isSymlink) {
+        this.#log(
+          `warning: profile ${entry.name} is a symbolic link: skipped (profiles must be plain files)`,
+        );
+        continue;
+      }
+      if (!entry.isFile) continue;
       try {
         loaded.push(await this.#loadLocal(station));
       } catch (error) {
-        refused.push({ station, error: reason(error) });
+        // Said to every subscriber of the station's results: no absolute state-dir path in it.
+        refused.push({ station, error: this.#withoutDir(reason(error)) });
       }
     }
     loaded.sort((a, b) => a.station.localeCompare(b.station));
     return { loaded, refused };
   }
 
-  /** Persists a profile (atomically) and shares it; returns the stored record. */
-  async save(station: string, profile: StationProfile): Promise<StoredProfile> {
+  /**
+   * Persists a profile (atomically) and shares it; returns the stored record. Writes of one station
+   * run one at a time, and a version older than the last one written for it is refused
+   * ({@linkcode ProfileConflictError}): a late writer holding an old profile cannot put it back.
+   */
+  save(station: string, profile: StationProfile): Promise<StoredProfile> {
+    const previous = this.#writes.get(station) ?? Promise.resolve();
+    const write = previous.catch(() => {}).then(() => this.#save(station, profile));
+    const tail = write.then(() => {}, () => {});
+    this.#writes.set(station, tail);
+    tail.then(() => {
+      if (this.#writes.get(station) === tail) this.#writes.delete(station);
+    });
+    return write;
+  }
+
+  /** The highest version written or loaded for a station by this store; 0 when none. */
+  latestVersion(station: string): number {
+    return this.#versions.get(station) ?? 0;
+  }
+
+  async #save(station: string, profile: StationProfile): Promise<StoredProfile> {
+    const latest = this.latestVersion(station);
+    if (profile.meta.version < latest) {
+      throw new ProfileConflictError(
+        `Profile of ${station} v${profile.meta.version} not saved: v${latest} was written since`,
+      );
+    }
     const path = this.path(station);
     await Deno.mkdir(this.dir, { recursive: true });
     await saveProfile(path, profile);
+    this.#versions.set(station, profile.meta.version);
     const bytes = await Deno.readFile(path);
     const digest = await digestOf(bytes);
     this.#known.set(station, digest);
@@ -214,6 +254,7 @@ export class ProfileStore {
     try {
       const profile = await loadProfile(tmp);
       await Deno.rename(tmp, this.path(station));
+      this.#versions.set(station, Math.max(this.latestVersion(station), profile.meta.version));
       const digest = await digestOf(bytes);
       this.#known.set(station, digest);
       return { station, profile, digest };
@@ -222,12 +263,29 @@ export class ProfileStore {
     }
   }
 
+  /** Temporary files a killed write left behind (`.*.safetensors.tmp`, `*.remote`). */
+  async #removeOrphans(): Promise<void> {
+    for await (const entry of Deno.readDir(this.dir)) {
+      if (!entry.isFile || !(entry.name.endsWith(".tmp") || entry.name.endsWith(".remote"))) continue;
+      await Deno.remove(join(this.dir, entry.name)).then(
+        () => this.#log(`removed ${entry.name}, left in profiles/ by an interrupted write`),
+        (error) => this.#log(`warning: ${entry.name} not removed: ${reason(error)}`),
+      );
+    }
+  }
+
+  /** A message with this store's folder (an absolute state-dir path) cut to `profiles/`. */
+  #withoutDir(message: string): string {
+    return message.replaceAll(`${this.dir}/`, "profiles/").replaceAll(this.dir, "profiles");
+  }
+
   async #loadLocal(station: string): Promise<StoredProfile> {
     const path = this.path(station);
     const bytes = await Deno.readFile(path);
     const profile = await loadProfile(path);
     const digest = await digestOf(bytes);
     this.#known.set(station, digest);
+    this.#versions.set(station, Math.max(this.latestVersion(station), profile.meta.version));
     return { station, profile, digest };
   }
 }
@@ -248,6 +306,19 @@ async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
   let at = 0;
   while (at < bytes.length) at += await file.write(bytes.subarray(at));
   await file.sync();
+}
+
+/** A profile write refused because a newer version of the station was written since it was read. */
+export class ProfileConflictError extends ProcessorError {
+  /**
+   * Refuses a stale write.
+   *
+   * @param message which station and versions
+   */
+  constructor(message: string) {
+    super(ErrorCode.USAGE, message);
+    this.name = "ProfileConflictError";
+  }
 }
 
 /** One sentence for a failure. */

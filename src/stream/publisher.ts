@@ -25,7 +25,7 @@ import {
   type ResultMessage,
 } from "./messages.ts";
 import { reason } from "./profile_store.ts";
-import type { FrameRef, Station, StationTable } from "./stations.ts";
+import type { Frame, FrameRef, Station, StationTable } from "./stations.ts";
 import {
   anomaliesSubject,
   anomalyMsgId,
@@ -34,6 +34,9 @@ import {
   JetStreamName,
   resultsSubject,
 } from "./subjects.ts";
+
+/** Frame ids remembered per station to tell a reused id from a retry. */
+const EVENT_IDS_KEPT = 1024;
 
 /** Anomaly events whose heat maps are being made at once; beyond it events go out without one. */
 const MAX_PENDING_HEATMAPS = 32;
@@ -60,10 +63,12 @@ export interface PublisherOptions {
 export interface ScoredFrame {
   /** The station it came from. */
   station: Station;
-  /** Its id and receipt time. */
-  frame: FrameRef;
-  /** The decoded frame; its pixels are handed to a worker for the heat map (unusable afterwards). */
-  image: Rgb8Image;
+  /** Its id, receipt time and bytes. */
+  frame: Frame;
+  /** The frame's size (map regions are given in its pixels). */
+  frameSize: { width: number; height: number };
+  /** The frame at the heat map's size; its pixels are handed to a worker for the heat map (unusable afterwards). */
+  preview: Rgb8Image;
   /** What the station's scorer made of it. */
   score: FrameScore;
   /** Version of the profile that scored it. */
@@ -166,11 +171,28 @@ export class ResultPublisher {
     while (this.#anomalyTasks.size) await Promise.all([...this.#anomalyTasks]);
   }
 
+  /**
+   * The storage name of a frame's event: its id, or, when the station's id was used before for
+   * other bytes (a camera whose counter restarted), the id with a digest of the bytes, so a reused
+   * id never overwrites an earlier heat map or event. The same bytes again (a retry) keep the name,
+   * and stay de-duplicated.
+   */
+  #eventName(station: Station, frame: Frame): string {
+    const digest = createHash("sha256").update(frame.bytes).digest("hex").slice(0, 16);
+    const seen = station.eventDigests ??= new Map();
+    const first = seen.get(frame.frameId);
+    if (first === undefined) {
+      seen.set(frame.frameId, digest);
+      if (seen.size > EVENT_IDS_KEPT) seen.delete(seen.keys().next().value!);
+    }
+    return first === undefined || first === digest ? frame.frameId : `${frame.frameId}.${digest}`;
+  }
+
   async #anomalyEvent(scored: ScoredFrame, result: ResultMessage): Promise<void> {
-    const { station, frame, image, score: s } = scored;
-    const frameSize = { width: image.width, height: image.height };
+    const { station, frame, frameSize, score: s } = scored;
     const map = summarizeMap(s.map, { width: s.mapWidth, height: s.mapHeight }, frameSize);
-    const { heatmap, heatmapError } = await this.#heatmap(scored);
+    const name = this.#eventName(station, frame);
+    const { heatmap, heatmapError } = await this.#heatmap(scored, name);
     if (heatmapError) this.#heatmapFailures++;
     const event: AnomalyMessage = {
       ...result,
@@ -188,7 +210,7 @@ export class ResultPublisher {
     if (this.#opts.js) {
       try {
         await this.#opts.js.publish(subject, encodeMessage(event), {
-          msgID: anomalyMsgId(station.id, frame.frameId),
+          msgID: anomalyMsgId(station.id, name),
           headers: frameHeaders(frame.frameId),
         });
         return;
@@ -203,21 +225,24 @@ export class ResultPublisher {
   }
 
   /** The frame's heat map rendered and stored, or why there is none. */
-  async #heatmap(scored: ScoredFrame): Promise<{ heatmap: HeatmapRef | null; heatmapError?: string }> {
+  async #heatmap(
+    scored: ScoredFrame,
+    name: string,
+  ): Promise<{ heatmap: HeatmapRef | null; heatmapError?: string }> {
     if (this.#anomalyTasks.size > MAX_PENDING_HEATMAPS) {
       return {
         heatmap: null,
         heatmapError: `Heat map skipped: more than ${MAX_PENDING_HEATMAPS} anomaly events were pending`,
       };
     }
-    const { station, frame, image, score: s } = scored;
+    const { station, preview, score: s } = scored;
     try {
       const png = await this.#pool.overlayPng(
-        image,
+        preview,
         { data: s.map, width: s.mapWidth, height: s.mapHeight },
         this.#opts.heatmapMaxSide,
       );
-      return { heatmap: await this.#storeHeatmap(station, frame.frameId, png) };
+      return { heatmap: await this.#storeHeatmap(station, name, png) };
     } catch (error) {
       return { heatmap: null, heatmapError: `Heat map not stored: ${reason(error)}` };
     }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ImageHeader } from "../image/mod.ts";
+import type { DecodeCost, ImageHeader } from "../image/mod.ts";
 import { reason } from "./profile_store.ts";
 import { ScorerSlot } from "./scorer_slot.ts";
 import { type ProcessorTelemetry, StationStats } from "./station_stats.ts";
@@ -30,6 +30,8 @@ export interface Frame extends FrameRef {
   bytes: Uint8Array;
   /** Its header, read and checked against the limits on intake. */
   header: ImageHeader;
+  /** What decoding it costs, from its header (checked against the limit on intake). */
+  cost: DecodeCost;
 }
 
 /** One station's state in the processor. */
@@ -44,6 +46,10 @@ export interface Station {
   stats: StationStats;
   /** Frames waiting for a decode worker, oldest first. */
   queue: Frame[];
+  /** Frames of this station in the decode workers now (bounded, so one station cannot hold them all). */
+  decoding: number;
+  /** Digest of the bytes of each recent anomalous frame id (to tell a reused id from a retry). */
+  eventDigests?: Map<string, string>;
   /** Heat-map files written, oldest first (state dir only; read from disk on first use). */
   heatmaps?: string[];
 }
@@ -53,6 +59,7 @@ export class StationTable {
   readonly #stations = new Map<string, Station>();
   readonly #log: (line: string) => void;
   readonly #telemetry: ProcessorTelemetry | undefined;
+  #evicted = 0;
 
   /**
    * An empty table.
@@ -75,6 +82,50 @@ export class StationTable {
     return this.#stations.get(id);
   }
 
+  /**
+   * The station, tracked from now on when it was not and there is room: at `limit` stations the
+   * longest idle one that holds nothing is forgotten (no profile in force or refused, no frame
+   * waiting or decoding, not `busy`; its counters go, its files stay). Undefined when every tracked
+   * station holds something.
+   *
+   * @param id the station
+   * @param limit stations tracked at most
+   * @param busy whether a station is in use elsewhere (an enrollment job)
+   */
+  admit(id: string, limit: number, busy: (station: Station) => boolean): Station | undefined {
+    const known = this.#stations.get(id);
+    if (known) {
+      // Most recently seen last: the first idle one found is the longest idle.
+      this.#stations.delete(id);
+      this.#stations.set(id, known);
+      return known;
+    }
+    if (this.#stations.size >= limit) {
+      const idle = this.#findIdle(busy);
+      if (!idle) return undefined;
+      this.#stations.delete(idle.id);
+      this.#evicted++;
+    }
+    return this.getOrAdd(id);
+  }
+
+  /** Whether a new station could be tracked now (see {@linkcode admit}). */
+  hasRoomFor(id: string, limit: number, busy: (station: Station) => boolean): boolean {
+    return this.#stations.has(id) || this.#stations.size < limit || this.#findIdle(busy) !== undefined;
+  }
+
+  /** Stations forgotten so far to make room for new ones. */
+  get evicted(): number {
+    return this.#evicted;
+  }
+
+  #findIdle(busy: (station: Station) => boolean): Station | undefined {
+    for (const s of this.#stations.values()) {
+      if (!s.slot.current && !s.profileError && !s.queue.length && !s.decoding && !busy(s)) return s;
+    }
+    return undefined;
+  }
+
   /** The station, tracked from now on when it was not. */
   getOrAdd(id: string): Station {
     let station = this.#stations.get(id);
@@ -85,6 +136,7 @@ export class StationTable {
         profileError: null,
         stats: new StationStats(id, this.#telemetry),
         queue: [],
+        decoding: 0,
       };
       this.#stations.set(id, station);
     }
