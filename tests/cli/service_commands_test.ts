@@ -4,28 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { main } from "../../src/cli.ts";
+import { runCli as run } from "../_cli.ts";
 import { enroll, saveProfile } from "../../src/adp/mod.ts";
 import { Endpoint, serviceSubject, startProcessor } from "../../src/stream/mod.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 import { tempDir } from "../_temp_dir.ts";
 import { tinyModel } from "../stream/_fixture.ts";
-
-/** Runs the CLI in-process, returning its exit code and what it printed. */
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  try {
-    const code = await main(args);
-    return { code, out: out.join("\n"), err: err.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 Deno.test({
   name: "adp threshold and adp profiles read, change and delete a station's profile on the service",

@@ -5,28 +5,13 @@
 import assert from "node:assert/strict";
 import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
-import { main } from "../../src/cli.ts";
+import { runCli as run } from "../_cli.ts";
 import { startProcessor } from "../../src/stream/processor.ts";
 import { decodeResult, type ResultMessage } from "../../src/stream/messages.ts";
 import { framesSubject } from "../../src/stream/subjects.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 import { bottle, Gather, sendFrame, sleep, tinyModel } from "./_fixture.ts";
-
-/** Runs the CLI, returning its exit code and what it printed. */
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const { log, error } = console;
-  console.log = (...a: unknown[]) => out.push(a.join(" "));
-  console.error = (...a: unknown[]) => err.push(a.join(" "));
-  try {
-    const code = await main(args);
-    return { code, out: out.join("\n"), err: err.join("\n") };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 Deno.test({
   name: "adp camera, enroll, events and status work against a running service",
