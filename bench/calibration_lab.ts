@@ -15,6 +15,7 @@ import { type BranchScores, fuseScores } from "../src/adp/fusion.ts";
 import { calibrateStation, type ThresholdOptions } from "../src/adp/calibration.ts";
 import { verdictMetrics } from "../src/eval/calibration_gap.ts";
 import { imageAuroc } from "../src/metrics/mod.ts";
+import { addCalibrationRow, type CalibrationRows, calibrationTable } from "./_calibration_rows.ts";
 
 export interface DumpedRun {
   category: string;
@@ -62,7 +63,6 @@ export function quantile(xs: readonly number[], q: number): number {
   const at = q * (s.length - 1), lo = Math.floor(at), hi = Math.ceil(at);
   return s[lo] + (s[hi] - s[lo]) * (at - lo);
 }
-export const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Recomputes every run's calibration with the product's code and tabulates it like calibration_table.ts. */
 async function main(args: string[]): Promise<void> {
@@ -76,8 +76,7 @@ async function main(args: string[]): Promise<void> {
       : Number(v);
   }
   const runs = await loadDumps(args.filter((x) => !x.includes("=")));
-  type Row = { gap: number; frr: number; miss: number; text: boolean; fused: number; plain: number };
-  const byCategory = new Map<string, Map<number, Row[]>>();
+  const byCategory: CalibrationRows = new Map();
   for (const r of runs) {
     const d = r.distances;
     const cal = calibrateStation(
@@ -86,44 +85,16 @@ async function main(args: string[]): Promise<void> {
     );
     const fused = r.test.patch.map((p, i) => fuseScores({ patch: p, text: r.test.text[i] }, cal.fusion));
     const m = verdictMetrics(fused, r.labels, cal.threshold);
-    const rows = byCategory.get(r.category) ?? new Map<number, Row[]>();
-    byCategory.set(r.category, rows);
-    rows.set(d.shots, [...(rows.get(d.shots) ?? []), {
+    addCalibrationRow(byCategory, r.category, d.shots, {
       gap: m.calibrationGap,
       frr: m.falseRejectRate,
       miss: m.missRate,
       text: cal.fusion.textWeight > 0,
       fused: imageAuroc(fused, r.labels),
       plain: r.test["plain-patch"] ? imageAuroc(r.test["plain-patch"], r.labels) : NaN,
-    }]);
+    });
   }
-  const f3 = (x: number) => (Number.isNaN(x) ? "–" : x.toFixed(3));
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-  console.log(
-    "| data set | K | runs | mean gap | worst gap | FRR | miss | text admitted | fused AUROC | plain NN AUROC | fused − plain |",
-  );
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-  for (const [cat, rows] of [...byCategory].sort()) {
-    const all: Row[] = [];
-    for (const [k, xs] of [...rows].sort((a, b) => a[0] - b[0])) {
-      all.push(...xs);
-      const fused = mean(xs.map((x) => x.fused)), plain = mean(xs.map((x) => x.plain));
-      console.log(
-        `| ${cat} | ${k} | ${xs.length} | ${f3(mean(xs.map((x) => x.gap)))} | ${
-          f3(Math.max(...xs.map((x) => x.gap)))
-        } | ${pct(mean(xs.map((x) => x.frr)))} | ${pct(mean(xs.map((x) => x.miss)))} | ${
-          xs.filter((x) => x.text).length
-        } | ${f3(fused)} | ${f3(plain)} | ${(fused - plain >= 0 ? "+" : "") + f3(fused - plain)} |`,
-      );
-    }
-    console.log(
-      `| **${cat}, all K** | | ${all.length} | **${f3(mean(all.map((x) => x.gap)))}** | **${
-        f3(Math.max(...all.map((x) => x.gap)))
-      }** | **${pct(mean(all.map((x) => x.frr)))}** | ${pct(mean(all.map((x) => x.miss)))} | **${
-        all.filter((x) => x.text).length
-      }** | | | |`,
-    );
-  }
+  console.log(calibrationTable(byCategory).join("\n"));
 }
 
 if (import.meta.main) await main(Deno.args);

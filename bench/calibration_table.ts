@@ -10,17 +10,9 @@
 import { join } from "node:path";
 import { verdictMetrics } from "../src/eval/calibration_gap.ts";
 import { imageAuroc } from "../src/metrics/mod.ts";
+import { addCalibrationRow, type CalibrationRows, calibrationTable } from "./_calibration_rows.ts";
 
-interface Row {
-  gap: number;
-  frr: number;
-  miss: number;
-  text: boolean;
-  fused: number;
-  plain: number;
-}
-
-const byCategory = new Map<string, Map<number, Row[]>>();
+const byCategory: CalibrationRows = new Map();
 for (const out of Deno.args) {
   for await (const cat of Deno.readDir(join(out, "runs"))) {
     if (!cat.isDirectory) continue;
@@ -30,44 +22,15 @@ for (const out of Deno.args) {
       const fused: number[] = r.variants.fused.scores;
       const m = verdictMetrics(fused, r.labels, r.threshold);
       const plain = r.variants["plain-patch"]?.scores;
-      const rows = byCategory.get(cat.name) ?? new Map<number, Row[]>();
-      byCategory.set(cat.name, rows);
-      rows.set(r.k, [...(rows.get(r.k) ?? []), {
+      addCalibrationRow(byCategory, cat.name, r.k, {
         gap: m.calibrationGap,
         frr: m.falseRejectRate,
         miss: m.missRate,
         text: (r.fusion?.textWeight ?? 0) > 0,
         fused: imageAuroc(fused, r.labels),
         plain: plain ? imageAuroc(plain, r.labels) : NaN,
-      }]);
+      });
     }
   }
 }
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const f3 = (x: number) => (Number.isNaN(x) ? "–" : x.toFixed(3));
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-console.log(
-  "| data set | K | runs | mean gap | worst gap | FRR | miss | text admitted | fused AUROC | plain NN AUROC | fused − plain |",
-);
-console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-for (const [cat, rows] of [...byCategory].sort()) {
-  const all: Row[] = [];
-  for (const [k, xs] of [...rows].sort((a, b) => a[0] - b[0])) {
-    all.push(...xs);
-    const fused = mean(xs.map((x) => x.fused)), plain = mean(xs.map((x) => x.plain));
-    console.log(
-      `| ${cat} | ${k} | ${xs.length} | ${f3(mean(xs.map((x) => x.gap)))} | ${
-        f3(Math.max(...xs.map((x) => x.gap)))
-      } | ${pct(mean(xs.map((x) => x.frr)))} | ${pct(mean(xs.map((x) => x.miss)))} | ${
-        xs.filter((x) => x.text).length
-      } | ${f3(fused)} | ${f3(plain)} | ${(fused - plain >= 0 ? "+" : "") + f3(fused - plain)} |`,
-    );
-  }
-  console.log(
-    `| **${cat}, all K** | | ${all.length} | **${f3(mean(all.map((x) => x.gap)))}** | **${
-      f3(Math.max(...all.map((x) => x.gap)))
-    }** | **${pct(mean(all.map((x) => x.frr)))}** | ${pct(mean(all.map((x) => x.miss)))} | **${
-      all.filter((x) => x.text).length
-    }** | | | |`,
-  );
-}
+console.log(calibrationTable(byCategory).join("\n"));
