@@ -93,6 +93,7 @@ export {
   type PreparedFrame,
   prepareFrame,
   type ProfileMeta,
+  type ProfileRevision,
   runVisionPass,
   saveProfile,
   type Scorer,

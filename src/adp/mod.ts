@@ -22,13 +22,14 @@ export { ENROLL_STAGES } from "./enroll_progress.ts";
 export type { EnrollProgress, EnrollStage } from "./enroll_progress.ts";
 export { prepareFrame } from "./frame_input.ts";
 export type { FramePreparation, PatchInputSpec, PreparedFrame } from "./frame_input.ts";
-export { loadProfile, PROFILE_FORMAT_VERSION, saveProfile } from "./profile.ts";
+export { loadProfile, PROFILE_FORMAT_VERSION, REVISION_KINDS, saveProfile } from "./profile.ts";
 export type {
   CalibrationSpec,
   EnrollmentSpec,
   FusionSpec,
   PatchSpec,
   ProfileMeta,
+  ProfileRevision,
   StationProfile,
 } from "./profile.ts";
 export { createScorer } from "./scorer.ts";

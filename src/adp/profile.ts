@@ -119,6 +119,27 @@ export interface EnrollmentSpec {
   losses: { normal: number[]; anomaly: number[] };
 }
 
+/** What made a profile version, recorded in it so the station's history can say who changed what. */
+export interface ProfileRevision {
+  /** The kind of change that produced this version. */
+  kind: "enrollment" | "threshold" | "feedback" | "rollback" | "import" | "roi";
+  /** When (ISO 8601). */
+  at: string;
+  /** Who asked: a NATS user, an operator's login, a PLC's name; absent when unknown. */
+  by?: string;
+  /** The version this one was made from (a rollback's target, the profile feedback was applied to). */
+  fromVersion?: number;
+  /** Feedback: the frame an operator labelled, and the label. */
+  frameId?: string;
+  /** Feedback: what the operator said the part is. */
+  label?: "good" | "defect";
+  /** Free text from whoever made the change. */
+  note?: string;
+}
+
+/** The kinds of {@linkcode ProfileRevision}. */
+export const REVISION_KINDS = ["enrollment", "threshold", "feedback", "rollback", "import", "roi"] as const;
+
 /** The JSON part of a profile. */
 export interface ProfileMeta {
   /** The profile file format ({@linkcode PROFILE_FORMAT_VERSION} once loaded). */
@@ -148,6 +169,8 @@ export interface ProfileMeta {
   calibration: CalibrationSpec;
   /** How the profile was made. */
   enrollment: EnrollmentSpec;
+  /** What produced this version (absent in profiles written before revisions were recorded). */
+  revision?: ProfileRevision;
 }
 
 /** A complete station profile. */
@@ -282,6 +305,7 @@ export function validateProfile(profile: StationProfile, file: string): void {
   const patch = checkPatchSpec(guard, m.patch);
   checkScoring(guard, m);
   checkEnrollmentSpec(guard, m.enrollment);
+  if (m.revision !== undefined) checkRevision(guard, m.revision);
 
   const expect = (t: Float32Array, n: number, name: string) => {
     if (!(t instanceof Float32Array) || t.length !== n) {
@@ -294,6 +318,18 @@ export function validateProfile(profile: StationProfile, file: string): void {
   expect(profile.prototypes.normal, embed, "prototype.normal");
   expect(profile.prototypes.anomaly, embed, "prototype.anomaly");
   expect(profile.memory, patch.count * patch.dim, "memory");
+}
+
+/** Checks `revision` (a {@linkcode ProfileRevision}). */
+function checkRevision(guard: Guard, v: unknown): void {
+  const r = guard.object(v, "revision");
+  guard.oneOf(r.kind, "revision.kind", REVISION_KINDS);
+  guard.string(r.at, "revision.at");
+  if (r.by !== undefined) guard.string(r.by, "revision.by", { max: 256 });
+  if (r.fromVersion !== undefined) guard.integer(r.fromVersion, "revision.fromVersion", { min: 1 });
+  if (r.frameId !== undefined) guard.string(r.frameId, "revision.frameId", { max: 256 });
+  if (r.label !== undefined) guard.oneOf(r.label, "revision.label", ["good", "defect"]);
+  if (r.note !== undefined) guard.string(r.note, "revision.note", { max: 1024 });
 }
 
 /** Metadata is data: a key that JavaScript treats as an object's prototype has no place in it. */

@@ -16,6 +16,7 @@ export const SubjectPrefix = {
   enroll: "adp.enroll",
   service: "adp.svc",
   trigger: "adp.trigger",
+  feedback: "adp.feedback",
 } as const;
 
 /** Station ids: what may follow a prefix, and what may name a profile file. */
@@ -33,6 +34,8 @@ export const FRAMES_WILDCARD = `${SubjectPrefix.frames}.>`;
 export const RESULTS_WILDCARD = `${SubjectPrefix.results}.*`;
 /** Every station's anomaly events (also the JetStream stream's subject filter). */
 export const ANOMALIES_WILDCARD = `${SubjectPrefix.anomalies}.*`;
+/** Every station's operator feedback (`adp.feedback.<station>`). */
+export const FEEDBACK_WILDCARD = `${SubjectPrefix.feedback}.*`;
 /** Every station's enrollment requests (progress subjects have one more token, so `*` excludes them). */
 export const ENROLL_WILDCARD = `${SubjectPrefix.enroll}.*`;
 
@@ -55,7 +58,13 @@ export const Endpoint = {
   profilesList: "profiles.list",
   profilesGet: "profiles.get",
   profilesDelete: "profiles.delete",
+  profilesHistory: "profiles.history",
+  profilesRollback: "profiles.rollback",
+  profilesExport: "profiles.export",
+  profilesImport: "profiles.import",
   thresholdSet: "threshold.set",
+  roiSet: "roi.set",
+  enrollCancel: "enroll.cancel",
 } as const;
 
 /** One of {@linkcode Endpoint}'s values. */
@@ -110,6 +119,11 @@ export function invalidResultsSubject(): string {
 /** `adp.anomalies.<station>` */
 export function anomaliesSubject(station: string): string {
   return `${SubjectPrefix.anomalies}.${checkStationId(station)}`;
+}
+
+/** `adp.feedback.<station>` */
+export function feedbackSubject(station: string): string {
+  return `${SubjectPrefix.feedback}.${checkStationId(station)}`;
 }
 
 /** `adp.enroll.<station>` */
