@@ -18,7 +18,13 @@ import {
 import { parseClipConfig, validateClipConfig } from "./config_parse.ts";
 import { inferClipConfig } from "./infer_clip_config.ts";
 import { openSafetensors, type SafetensorsReader } from "./safetensors.ts";
-import type { BlockWeights, ClipWeights, FloatTensor, LayerNormWeights } from "./weights.ts";
+import {
+  type BlockWeights,
+  type ClipWeights,
+  type FloatTensor,
+  type LayerNormWeights,
+  lazyTensor,
+} from "./weights.ts";
 
 /** File names of each layout. */
 export const CHECKPOINT_FILES: Readonly<{
@@ -51,7 +57,10 @@ export interface Checkpoint {
    * size and modification time, so a restart does not rehash gigabytes.
    */
   hash(cacheDir?: string): Promise<string>;
-  /** Every tensor, converted to float32 in canonical orientation. */
+  /**
+   * Every tensor, converted to float32 in canonical orientation. The tensors are lazy: each read of
+   * `data` reads the file again (while the checkpoint is open), so keep what you use.
+   */
   readWeights(): Promise<ClipWeights>;
   /** Rows of the token embedding ([ids.length · width], in the order given), read alone. */
   readTokenEmbeddingRows(ids: readonly number[]): Promise<Float32Array>;
@@ -432,9 +441,15 @@ class CheckpointImpl implements Checkpoint {
     return sha256;
   }
 
-  async readWeights(): Promise<ClipWeights> {
+  readWeights(): Promise<ClipWeights> {
+    // Lazy: each tensor is read from the file when a graph writer takes it, and not kept.
     const byKey = new Map<string, FloatTensor>();
-    for (const t of this.#tensors) byKey.set(t.key, await this.#readCanonical(t));
+    for (const t of this.#tensors) {
+      byKey.set(
+        t.key,
+        lazyTensor(t.shape, () => canonicalOf(t, t.parts.map((p) => this.#reader.readSync(p.name).data))),
+      );
+    }
     const get = (key: string): FloatTensor => byKey.get(key)!;
     const ln = (key: string): LayerNormWeights => ({
       weight: get(`${key}.weight`),
@@ -456,7 +471,7 @@ class CheckpointImpl implements Checkpoint {
           projBias: get(`${k}.projBias`),
         };
       });
-    return {
+    return Promise.resolve({
       vision: {
         patchEmbed: get("vision.patchEmbed"),
         classEmbed: get("vision.classEmbed"),
@@ -474,7 +489,7 @@ class CheckpointImpl implements Checkpoint {
         proj: get("text.proj"),
       },
       logitScale: get("logitScale").data[0],
-    };
+    });
   }
 
   async readTokenEmbeddingRows(ids: readonly number[]): Promise<Float32Array> {
@@ -508,19 +523,24 @@ class CheckpointImpl implements Checkpoint {
   }
 
   async #readCanonical(t: LayoutTensor): Promise<FloatTensor> {
-    if (t.parts.length === 1) {
-      const { data } = await this.#reader.read(t.parts[0].name);
-      if (!t.transposed) return { shape: t.shape, data };
-      const [rows, cols] = t.parts[0].shape;
-      return { shape: t.shape, data: _transpose2d(data, rows, cols) };
-    }
-    const data = new Float32Array(t.shape.reduce((a, b) => a * b, 1));
-    let offset = 0;
-    for (const part of t.parts) {
-      const p = await this.#reader.read(part.name);
-      data.set(p.data, offset);
-      offset += p.data.length;
-    }
-    return { shape: t.shape, data };
+    const parts: Float32Array[] = [];
+    for (const part of t.parts) parts.push((await this.#reader.read(part.name)).data);
+    return { shape: t.shape, data: canonicalOf(t, parts) };
   }
+}
+
+/** A canonical tensor's values from its stored parts: one part (transposed when the layout says), or several stacked. */
+function canonicalOf(t: LayoutTensor, parts: Float32Array[]): Float32Array {
+  if (parts.length === 1) {
+    if (!t.transposed) return parts[0];
+    const [rows, cols] = t.parts[0].shape;
+    return _transpose2d(parts[0], rows, cols);
+  }
+  const data = new Float32Array(t.shape.reduce((a, b) => a * b, 1));
+  let offset = 0;
+  for (const part of parts) {
+    data.set(part, offset);
+    offset += part.length;
+  }
+  return data;
 }

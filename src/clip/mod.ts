@@ -64,6 +64,7 @@ export { writeSafetensors } from "./safetensors_writer.ts";
 export type { TensorToWrite, WriteSafetensorsOptions } from "./safetensors_writer.ts";
 export { ClipTokenizer, loadTokenizer } from "./tokenizer.ts";
 export type { TokenizeOptions } from "./tokenizer.ts";
+export { lazyTensor } from "./weights.ts";
 export type {
   BlockWeights,
   ClipWeights,

@@ -71,6 +71,11 @@ export interface SafetensorsReader {
   readonly metadata: Readonly<Record<string, string>>;
   /** One floating-point tensor (F32, F16, BF16 or F64) as float32. */
   read(name: string): Promise<FloatTensor>;
+  /**
+   * {@linkcode SafetensorsReader.read}, synchronously, through its own handle (so it never
+   * interleaves with queued asynchronous reads): for lazy tensors read while a graph is written.
+   */
+  readSync(name: string): FloatTensor;
   /** One tensor: floats as float32, I32 as Int32Array, I64 as BigInt64Array. */
   readRaw(name: string): Promise<RawTensor>;
   /**
@@ -278,6 +283,46 @@ async function _readFully(file: Deno.FsFile, position: number, dst: Uint8Array, 
   }
 }
 
+function readFullySync(file: Deno.FsFile, position: number, dst: Uint8Array, path: string): void {
+  file.seekSync(position, Deno.SeekMode.Start);
+  let done = 0;
+  while (done < dst.length) {
+    const n = file.readSync(dst.subarray(done));
+    if (n === null) throw truncatedAt(path, position + done, dst.length - done);
+    done += n;
+  }
+}
+
+function truncatedAt(path: string, at: number, missing: number): WeightsError {
+  return new WeightsError(
+    `Truncated safetensors file ${path}: end of file at byte ${at}, expected ${missing} more`,
+    { file: path },
+  );
+}
+
+/**
+ * Where a float tensor's stored bytes are read to, and their widening to float32. Half-width data
+ * goes into the upper half of the output and is widened in place, front to back: element i is read
+ * before its 4 bytes overwrite anything still unread. This halves the memory a multi-gigabyte load
+ * allocates.
+ */
+function floatLanding(
+  dtype: "F32" | "F16" | "BF16" | "F64",
+  count: number,
+): { bytes: Uint8Array; widen(): Float32Array } {
+  if (dtype === "F64") {
+    const bytes = new Uint8Array(count * 8);
+    return { bytes, widen: () => Float32Array.from(new Float64Array(bytes.buffer)) };
+  }
+  const out = new Float32Array(count);
+  if (dtype === "F32") return { bytes: new Uint8Array(out.buffer), widen: () => out };
+  const bits = new Uint16Array(out.buffer, 2 * count, count);
+  return {
+    bytes: new Uint8Array(out.buffer, 2 * count, 2 * count),
+    widen: () => dtype === "F16" ? f16ToF32(bits, out) : bf16ToF32(bits, out),
+  };
+}
+
 /** Reverses the bytes of each `itemSize`-byte item in place (for big-endian hosts). */
 export function byteSwap(bytes: Uint8Array, itemSize: number): void {
   for (let i = 0; i < bytes.length; i += itemSize) bytes.subarray(i, i + itemSize).reverse();
@@ -305,14 +350,23 @@ class SafetensorsReaderImpl implements SafetensorsReader {
   }
 
   async read(name: string): Promise<FloatTensor> {
-    const entry = this.#entry(name);
-    if (!_isFloat(entry.dtype)) {
-      throw new WeightsError(
-        `Tensor "${name}" in ${this.path} is ${entry.dtype}, not a floating-point tensor`,
-        { file: this.path, tensor: name },
-      );
-    }
+    const entry = this.#floatEntry(name);
     return { shape: entry.shape, data: await this.#readFloat(name, entry, 0, numel(entry.shape)) };
+  }
+
+  readSync(name: string): FloatTensor {
+    const entry = this.#floatEntry(name);
+    if (this.#closed) throw this.#closedError(name);
+    const dtype = entry.dtype as "F32" | "F16" | "BF16" | "F64";
+    const landing = floatLanding(dtype, numel(entry.shape));
+    using file = Deno.openSync(this.path, { read: true });
+    try {
+      readFullySync(file, entry.byteOffset, landing.bytes, this.path);
+    } catch (err) {
+      throw err instanceof WeightsError ? this.#truncated(name, err) : err;
+    }
+    if (!HOST_IS_LITTLE_ENDIAN) byteSwap(landing.bytes, SAFETENSORS_DTYPES[dtype]);
+    return { shape: entry.shape, data: landing.widen() };
   }
 
   async readRaw(name: string): Promise<RawTensor> {
@@ -377,6 +431,32 @@ class SafetensorsReaderImpl implements SafetensorsReader {
     return entry;
   }
 
+  #floatEntry(name: string): SafetensorsEntry {
+    const entry = this.#entry(name);
+    if (!_isFloat(entry.dtype)) {
+      throw new WeightsError(
+        `Tensor "${name}" in ${this.path} is ${entry.dtype}, not a floating-point tensor`,
+        { file: this.path, tensor: name },
+      );
+    }
+    return entry;
+  }
+
+  #closedError(name: string): WeightsError {
+    return new WeightsError(`Cannot read tensor "${name}": ${this.path} is closed`, {
+      file: this.path,
+      tensor: name,
+    });
+  }
+
+  #truncated(name: string, cause: WeightsError): WeightsError {
+    return new WeightsError(`Truncated safetensors file ${this.path}: tensor "${name}" is cut short`, {
+      file: this.path,
+      tensor: name,
+      cause,
+    });
+  }
+
   /** `count` elements from element `start` of a float tensor, as float32. */
   async #readFloat(
     name: string,
@@ -387,43 +467,18 @@ class SafetensorsReaderImpl implements SafetensorsReader {
     const dtype = entry.dtype as "F32" | "F16" | "BF16" | "F64";
     const itemSize = SAFETENSORS_DTYPES[dtype];
     const position = entry.byteOffset + start * itemSize;
-    if (dtype === "F64") {
-      const bytes = new Uint8Array(count * 8);
-      await this.#readBytes(name, position, bytes, itemSize);
-      return Float32Array.from(new Float64Array(bytes.buffer));
-    }
-    const out = new Float32Array(count);
-    if (dtype === "F32") {
-      await this.#readBytes(name, position, new Uint8Array(out.buffer), itemSize);
-      return out;
-    }
-    // Half-width data goes into the upper half of the output and is widened in place, front to
-    // back: element i is read before its 4 bytes overwrite anything still unread. This halves
-    // the memory a multi-gigabyte load allocates.
-    await this.#readBytes(name, position, new Uint8Array(out.buffer, 2 * count, 2 * count), itemSize);
-    const bits = new Uint16Array(out.buffer, 2 * count, count);
-    return dtype === "F16" ? f16ToF32(bits, out) : bf16ToF32(bits, out);
+    const landing = floatLanding(dtype, count);
+    await this.#readBytes(name, position, landing.bytes, itemSize);
+    return landing.widen();
   }
 
   #readBytes(name: string, position: number, dst: Uint8Array, itemSize: number): Promise<void> {
     const job = this.#queue.then(async () => {
-      if (this.#closed) {
-        throw new WeightsError(`Cannot read tensor "${name}": ${this.path} is closed`, {
-          file: this.path,
-          tensor: name,
-        });
-      }
+      if (this.#closed) throw this.#closedError(name);
       try {
         await _readFully(this.#file, position, dst, this.path);
       } catch (err) {
-        if (err instanceof WeightsError) {
-          throw new WeightsError(`Truncated safetensors file ${this.path}: tensor "${name}" is cut short`, {
-            file: this.path,
-            tensor: name,
-            cause: err,
-          });
-        }
-        throw err;
+        throw err instanceof WeightsError ? this.#truncated(name, err) : err;
       }
       if (!HOST_IS_LITTLE_ENDIAN && itemSize > 1) byteSwap(dst, itemSize);
     });

@@ -13,6 +13,19 @@ export interface FloatTensor {
   readonly data: Float32Array;
 }
 
+/**
+ * A tensor whose values are produced each time `data` is read, never kept: a checkpoint's weights
+ * read from the file as a graph writer takes them, so a multi-gigabyte model is never in memory twice.
+ */
+export function lazyTensor(shape: readonly number[], read: () => Float32Array): FloatTensor {
+  return {
+    shape,
+    get data() {
+      return read();
+    },
+  };
+}
+
 /** LayerNorm affine parameters, each [width]. */
 export interface LayerNormWeights {
   /** Scale, [width]. */

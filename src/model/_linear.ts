@@ -44,18 +44,22 @@ export function linearParams(
   w: { weight: FloatTensor; bias?: Float32Array; scale?: number; orientation?: "out-in" | "in-out" },
   precision: Precision,
 ): LinearParams {
-  const { rows, cols, data } = inOut(w.weight, w.orientation ?? "out-in", w.scale ?? 1);
+  const orientation = w.orientation ?? "out-in";
+  const [outs, ins] = orientation === "out-in" ? w.weight.shape : [w.weight.shape[1], w.weight.shape[0]];
+  const rows = ins, cols = outs;
+  // Produced when the graph is written (see InitializerData): one layer's matrix at a time.
+  const matrix = () => inOut(w.weight, orientation, w.scale ?? 1);
   const bias = w.bias && floatInitializer(g, `${name}_bias`, [cols], w.bias, computeType(precision));
   if (precision === "int8") {
-    const q = quantizeColumns(data, rows, cols);
+    const quantized = sharedBetween(2, () => quantizeColumns(matrix(), rows, cols));
     return {
       precision,
-      weight: g.initializer(name, "int8", [rows, cols], q.weight),
-      scale: g.initializer(`${name}_scale`, "float32", [cols], q.scale),
+      weight: g.initializer(name, "int8", [rows, cols], () => quantized().weight),
+      scale: g.initializer(`${name}_scale`, "float32", [cols], () => quantized().scale),
       bias,
     };
   }
-  return { precision, weight: floatInitializer(g, name, [rows, cols], data, computeType(precision)), bias };
+  return { precision, weight: floatInitializer(g, name, [rows, cols], matrix, computeType(precision)), bias };
 }
 
 /**
@@ -72,33 +76,48 @@ export function toType(x: Value, dtype: "float32" | "float16"): Value {
   return x.dtype === dtype ? x : cast(x, dtype);
 }
 
-/** A float initializer in `dtype` (float16 stored as its bit patterns). */
+/** A float initializer in `dtype` (float16 stored as its bit patterns), its values now or when written. */
 export function floatInitializer(
   g: GraphBuilder,
   name: string,
   shape: readonly number[],
-  data: Float32Array,
+  data: Float32Array | (() => Float32Array),
   dtype: "float32" | "float16",
 ): Value {
-  return dtype === "float16"
-    ? g.initializer(name, "float16", shape, toFloat16Bits(data))
-    : g.initializer(name, "float32", shape, data);
+  if (dtype === "float32") return g.initializer(name, "float32", shape, data);
+  return g.initializer(
+    name,
+    "float16",
+    shape,
+    () => toFloat16Bits(typeof data === "function" ? data() : data),
+  );
+}
+
+/**
+ * `make()`'s result for the next `uses` calls, then forgotten: an int8 layer's weight and scales come
+ * from one quantization, written one after the other, and the layer is not kept once both are.
+ */
+function sharedBetween<T>(uses: number, make: () => T): () => T {
+  let value: T | undefined, left = 0;
+  return () => {
+    if (left === 0) {
+      value = make();
+      left = uses;
+    }
+    const result = value!;
+    if (--left === 0) value = undefined;
+    return result;
+  };
 }
 
 /** The weight as a row-major [in, out] matrix, times `scale`. */
-function inOut(
-  t: FloatTensor,
-  orientation: "out-in" | "in-out",
-  scale: number,
-): { rows: number; cols: number; data: Float32Array } {
-  if (orientation === "in-out") {
-    const [rows, cols] = t.shape;
-    return { rows, cols, data: scale === 1 ? t.data : t.data.map((v) => v * scale) };
-  }
+function inOut(t: FloatTensor, orientation: "out-in" | "in-out", scale: number): Float32Array {
+  const data = t.data;
+  if (orientation === "in-out") return scale === 1 ? data : data.map((v) => v * scale);
   const [outs, ins] = t.shape;
-  const data = new Float32Array(outs * ins);
+  const out = new Float32Array(outs * ins);
   for (let r = 0; r < outs; r++) {
-    for (let c = 0; c < ins; c++) data[c * outs + r] = t.data[r * ins + c] * scale;
+    for (let c = 0; c < ins; c++) out[c * outs + r] = data[r * ins + c] * scale;
   }
-  return { rows: ins, cols: outs, data };
+  return out;
 }

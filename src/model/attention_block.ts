@@ -19,7 +19,7 @@ import {
   transpose,
   type Value,
 } from "../onnx/mod.ts";
-import type { Activation, BlockWeights } from "../clip/mod.ts";
+import { type Activation, type BlockWeights, lazyTensor } from "../clip/mod.ts";
 import { weight } from "./_initializers.ts";
 import { floatInitializer, linear, type LinearParams, linearParams, toType } from "./_linear.ts";
 import type { Precision } from "./precision.ts";
@@ -58,10 +58,10 @@ export interface BlockParams {
 export function blockParams(g: GraphBuilder, prefix: string, w: BlockWeights, cfg: BlockConfig): BlockParams {
   const scale = 1 / Math.sqrt(cfg.width / cfg.heads);
   const qkvBias = Float32Array.from(w.qkvBias.data, (v, i) => (i < cfg.width ? v * scale : v));
-  const qkvWeight = {
-    shape: w.qkvWeight.shape,
-    data: Float32Array.from(w.qkvWeight.data, (v, i) => (i < cfg.width * cfg.width ? v * scale : v)),
-  };
+  const qkvWeight = lazyTensor(
+    w.qkvWeight.shape,
+    () => Float32Array.from(w.qkvWeight.data, (v, i) => (i < cfg.width * cfg.width ? v * scale : v)),
+  );
   const precision = cfg.precision ?? "fp32";
   const lin = (name: string, weight: BlockWeights["outWeight"], bias: Float32Array) =>
     linearParams(g, `${prefix}.${name}`, { weight, bias }, precision);

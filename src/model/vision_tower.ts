@@ -26,7 +26,7 @@ import {
   transpose,
   type Value,
 } from "../onnx/mod.ts";
-import type { ClipConfig, VisionWeights } from "../clip/mod.ts";
+import { type ClipConfig, lazyTensor, type VisionWeights } from "../clip/mod.ts";
 import { weight } from "./_initializers.ts";
 import { linear, linearParams, toType } from "./_linear.ts";
 import { attentionBlock, blockParams } from "./attention_block.ts";
@@ -49,7 +49,7 @@ export function buildVisionGraph(
 
   const patchTokens = patchEmbedding(pixels, config, weights, precision);
   const width = config.vision.width;
-  const cls = weight(g, "visual.class_embed", { shape: [1, 1, width], data: weights.classEmbed.data });
+  const cls = weight(g, "visual.class_embed", lazyTensor([1, 1, width], () => weights.classEmbed.data));
   const batchClass = expand(cls, concat([shapeOf(pixels, 0, 1), g.int64s([1, width])], 0));
   const tokens = add(
     concat([reshape(batchClass, [-1, 1, width]), patchTokens], 1),
@@ -105,7 +105,7 @@ function patchEmbedding(
   }
   const cut = transpose(reshape(pixels, [0, 3, grid, patchSize, grid, patchSize]), [0, 2, 4, 1, 3, 5]);
   const rows = reshape(cut, [0, grid * grid, 3 * patchSize * patchSize]);
-  const kernel = { shape: [width, 3 * patchSize * patchSize], data: weights.patchEmbed.data };
+  const kernel = lazyTensor([width, 3 * patchSize * patchSize], () => weights.patchEmbed.data);
   return toType(
     linear(rows, linearParams(g, "visual.patch_embed", { weight: kernel }, precision)),
     "float32",

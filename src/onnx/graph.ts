@@ -49,6 +49,12 @@ export type Attrs = Readonly<Record<string, Attr>>;
 /** The data of an initializer. */
 export type TensorData = Float32Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
 
+/**
+ * An initializer's elements, or a function that produces them when the model is written: a large
+ * model's weights then exist one tensor at a time instead of all at once beside the checkpoint's.
+ */
+export type InitializerData = TensorData | (() => TensorData);
+
 /** A tensor-valued edge of the graph. */
 export interface Value {
   /** The graph it belongs to. */
@@ -81,8 +87,8 @@ export interface Node {
 export interface Initializer {
   /** The graph value it defines. */
   readonly value: Value;
-  /** Its elements, row-major. */
-  readonly data: TensorData;
+  /** Its elements, row-major, or what produces them (see {@linkcode initializerData}). */
+  readonly data: InitializerData;
 }
 
 /** What an op's shape inference returns per output. */
@@ -155,11 +161,15 @@ export class GraphBuilder {
     return value;
   }
 
-  /** Adds an initializer (weights or a constant). */
-  initializer(hint: string, dtype: DType, shape: readonly Dim[], data: TensorData): Value {
+  /**
+   * Adds an initializer (weights or a constant). Data given as a function is produced, and its size
+   * checked, only when the model is written; such an initializer is never a known constant.
+   */
+  initializer(hint: string, dtype: DType, shape: readonly Dim[], data: InitializerData): Value {
     const count = shape.reduce<number>((a, d) => a * (d as number), 1);
-    if (shape.some((d) => typeof d !== "number") || data.length !== count) {
-      throw this.#error(`Initializer ${hint} has ${data.length} elements for shape [${shape}]`);
+    if (shape.some((d) => typeof d !== "number") || (typeof data !== "function" && data.length !== count)) {
+      const length = typeof data === "function" ? "deferred" : data.length;
+      throw this.#error(`Initializer ${hint} has ${length} elements for shape [${shape}]`);
     }
     const value: Value = { graph: this, name: this.uniqueName(hint), dtype, shape };
     const init = { value, data };
@@ -208,7 +218,8 @@ export class GraphBuilder {
 
   /** The stored data of a value when it is an initializer, else undefined. */
   constantData(value: Value | null): TensorData | undefined {
-    return value ? this.#initializerByName.get(value.name)?.data : undefined;
+    const data = value ? this.#initializerByName.get(value.name)?.data : undefined;
+    return typeof data === "function" ? undefined : data;
   }
 
   /** The integer values of a constant int64/int32 value (shapes, axes), or undefined when not constant. */
@@ -285,3 +296,20 @@ export const IDENTITY: OpDef = {
   infer: ([x]) => [{ dtype: x!.dtype, shape: x!.shape }],
   vjp: (_node, [g]) => [g],
 };
+
+/**
+ * An initializer's elements, produced now when they were deferred.
+ *
+ * @throws {RangeError} when a deferred producer returns a different number of elements than the shape holds
+ */
+export function initializerData(init: Initializer): TensorData {
+  if (typeof init.data !== "function") return init.data;
+  const data = init.data();
+  const count = init.value.shape.reduce<number>((a, d) => a * (d as number), 1);
+  if (data.length !== count) {
+    throw new RangeError(
+      `Initializer ${init.value.name} produced ${data.length} elements for shape [${init.value.shape}]`,
+    );
+  }
+  return data;
+}

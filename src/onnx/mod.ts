@@ -32,6 +32,7 @@ export type {
   Attrs,
   Dim,
   Initializer,
+  InitializerData,
   Node,
   OpDef,
   OutputSpec,

@@ -13,6 +13,7 @@ import {
   DType,
   type GraphBuilder,
   type Initializer,
+  initializerData,
   type Node,
   OPSET,
   type Value,
@@ -123,7 +124,7 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
 }
 
 function tensorBytes(init: Initializer): Uint8Array {
-  const d = init.data;
+  const d = initializerData(init);
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
