@@ -19,6 +19,7 @@ import { evalCommand } from "./cli/eval.ts";
 import { score } from "./cli/score.ts";
 import { thresholdGet, thresholdSet } from "./cli/threshold.ts";
 import { profilesDelete, profilesGet, profilesList } from "./cli/profiles.ts";
+import { roiClear, roiGet, roiSet } from "./cli/roi.ts";
 import { bridgeConfig, bridgeModbus, bridgeOpcua, bridgeWebhook } from "./cli/bridge.ts";
 import { versionLine } from "./cli/_version.ts";
 import { consoleCommand } from "./cli/console.ts";
@@ -42,6 +43,9 @@ const COMMANDS: readonly Command[] = [
   profilesList,
   profilesGet,
   profilesDelete,
+  roiSet,
+  roiClear,
+  roiGet,
   // The sub-commands first: "bridge" alone matches every "bridge …" command line.
   bridgeOpcua,
   bridgeModbus,

@@ -157,20 +157,21 @@ export function maskPatchScores(scores: PatchScores, cells: Uint8Array, rule: Im
 /**
  * Checks an untrusted region (a profile's metadata, a request) through `guard`.
  *
+ * @param field the region's field name ("roi"); "" names its lists alone ("ignore[0]")
  * @returns the region, with only the lists it holds
  * @throws the guard's error naming the first bad field
  */
 export function checkRoi(guard: Guard, v: unknown, field: string): RegionOfInterest {
-  const fields = guard.object(v, field);
-  guard.only(fields, ["include", "ignore"], field);
+  const fields = guard.object(v, field || "region");
+  guard.only(fields, ["include", "ignore"], field || "region");
   const roi: RegionOfInterest = {};
   for (const key of ["include", "ignore"] as const) {
     if (fields[key] === undefined) continue;
-    const list = fields[key];
+    const list = fields[key], name = field ? `${field}.${key}` : key;
     if (!Array.isArray(list) || list.length > ROI_LIMITS.polygons) {
-      guard.reject(`${field}.${key}`, `a list of at most ${ROI_LIMITS.polygons} polygons`, list);
+      guard.reject(name, `a list of at most ${ROI_LIMITS.polygons} polygons`, list);
     }
-    roi[key] = list.map((p, i) => checkPolygon(guard, p, `${field}.${key}[${i}]`));
+    roi[key] = list.map((p, i) => checkPolygon(guard, p, `${name}[${i}]`));
   }
   return roi;
 }
