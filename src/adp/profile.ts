@@ -225,7 +225,9 @@ export async function loadProfile(path: string): Promise<StationProfile> {
   try {
     reader = await openSafetensors(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw error;
+    // A missing file is the OS's answer, not a bad profile: callers tell the two apart.
+    const os = error instanceof ProcessorError ? error.cause : error;
+    if (os instanceof Deno.errors.NotFound) throw os;
     const why = error instanceof ProcessorError ? error.message : String(error);
     throw new ProfileError(`Profile ${path} is not a readable profile file: ${why}`, {
       file: path,

@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Image } from "imagescript";
 import { createScorer, loadProfile } from "../../src/adp/mod.ts";
 import {
   decodeResult,
@@ -18,14 +17,7 @@ import {
 import { runCli as run } from "../_cli.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { needsShared } from "../_shared.ts";
-import { bottle, Gather, sendFrame, stateDirWith, tinyModel } from "./_fixture.ts";
-
-/** Bottle frame 10 with a red square painted over x, y 100–300 (a 900×900 frame): the defect. */
-async function paintedFrame(): Promise<Uint8Array> {
-  const image = await Image.decode(await bottle(10));
-  image.drawBox(101, 101, 200, 200, Image.rgbToColor(230, 20, 20));
-  return await image.encode();
-}
+import { Gather, paintedBottle, sendFrame, stateDirWith, tinyModel } from "./_fixture.ts";
 
 Deno.test({
   name:
@@ -50,7 +42,7 @@ Deno.test({
           (m) => decodeResult(m.data),
         );
         await client.flush();
-        const frame = await paintedFrame();
+        const frame = await paintedBottle();
         const scoreOnce = async (id: string) => {
           sendFrame(client, framesSubject("line-1"), frame, id);
           return (await results.until((items) => items.some((r) => r.frameId === id))).find((r) =>
