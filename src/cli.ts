@@ -56,7 +56,7 @@ const COMMANDS: readonly Command[] = [
 
 /**
  * Exit codes by failure kind, so scripts can tell a usage mistake from a broken model (README,
- * "Exit codes"). Any other failure, OS errors included, exits 1.
+ * "Command line"). Any other failure, OS errors included, exits 1.
  */
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   USAGE: 2,
@@ -120,7 +120,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** What a failure prints (one line) and the exit code its kind is documented with (README, "Exit codes"). */
+/** What a failure prints (one line) and the exit code its kind is documented with (README, "Command line"). */
 function failure(error: unknown): { line: string; code: number } {
   if (error instanceof ProcessorError) {
     return { line: oneLine(error.message), code: EXIT_CODES[error.code] ?? 1 };
