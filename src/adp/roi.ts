@@ -1,7 +1,8 @@
 /**
  * Regions of interest: which parts of a station's frame are inspected. An operator draws include
  * polygons (only what lies inside one is inspected; none: the whole frame) and ignore polygons
- * (never inspected: a fixture, a label, a moving conveyor edge), in frame pixels.
+ * (never inspected: a fixture, a label, a moving conveyor edge), in frame pixels, or paints a mask
+ * image the frame's size (bright: inspected, dark: not), stored run-length encoded.
  *
  * The rule everywhere: a patch of the grid, or a pixel of the anomaly map, is inside a polygon when
  * its centre is, by the even–odd rule; a centre exactly on an edge counts as inside on the left and
@@ -13,17 +14,34 @@
  * @module
  */
 import type { Guard } from "../guard.ts";
+import type { Rgb8Image } from "../image/mod.ts";
 import { imageScore, type ImageScoreRule, type PatchScores } from "./patch/mod.ts";
 
 /** A polygon's vertices `[x, y]` in frame pixels, in drawing order; the last joins the first. */
 export type Polygon = [number, number][];
 
-/** The inspected area of a station's frames. */
+/**
+ * A mask image over the frame's pixels [0, width) × [0, height), run-length encoded row-major:
+ * `runs` alternates lengths of not-inspected and inspected pixels, starting with not inspected (a
+ * first run of 0 when the first pixel is inspected). Beyond the mask nothing is inspected.
+ */
+export interface RoiMask {
+  /** The mask's width in frame pixels. */
+  width: number;
+  /** Its height. */
+  height: number;
+  /** Run lengths, summing to width × height. */
+  runs: number[];
+}
+
+/** The inspected area of a station's frames: inside an include polygon (if any), on the mask (if any), outside every ignore polygon. */
 export interface RegionOfInterest {
   /** Only what lies inside one of these is inspected; absent or empty: the whole frame. */
   include?: Polygon[];
   /** Never inspected, even inside an include polygon. */
   ignore?: Polygon[];
+  /** Only the mask's inspected pixels are. */
+  mask?: RoiMask;
 }
 
 /** How a patch grid lies over the frame: the backbone's input and how the frame became it. */
@@ -41,7 +59,7 @@ export interface GridPlacement {
 }
 
 /** Polygons per list, and vertices per polygon, a profile may hold. */
-export const ROI_LIMITS = { polygons: 64, vertices: 1024 } as const;
+export const ROI_LIMITS = { polygons: 64, vertices: 1024, maskSide: 8192, maskRuns: 262_144 } as const;
 
 /**
  * Whether (x, y) lies inside `polygon` (even–odd rule, half-open edges: see the module).
@@ -68,16 +86,65 @@ export function insidePolygon(x: number, y: number, polygon: Polygon): boolean {
   return inside;
 }
 
-/** Whether the frame point (x, y) is inspected under `roi`. */
+/** Whether the frame point (x, y) is inspected under `roi`: the mask's pixel is the one (x, y) lies in. */
 export function insideRoi(roi: RegionOfInterest, x: number, y: number): boolean {
   const include = roi.include ?? [];
   if (include.length && !include.some((p) => insidePolygon(x, y, p))) return false;
+  if (roi.mask && !onMask(roi.mask, x, y)) return false;
   return !(roi.ignore ?? []).some((p) => insidePolygon(x, y, p));
 }
 
 /** Whether `roi` restricts anything at all. */
 export function roiIsEmpty(roi: RegionOfInterest | undefined): boolean {
-  return !roi || (!roi.include?.length && !roi.ignore?.length);
+  return !roi || (!roi.include?.length && !roi.ignore?.length && !roi.mask);
+}
+
+/** Each mask's pixels, decoded once (a region is immutable once in a profile). */
+const decodedMasks = new WeakMap<RoiMask, Uint8Array>();
+
+function onMask(mask: RoiMask, x: number, y: number): boolean {
+  const col = Math.floor(x), row = Math.floor(y);
+  if (col < 0 || row < 0 || col >= mask.width || row >= mask.height) return false;
+  let pixels = decodedMasks.get(mask);
+  if (!pixels) {
+    pixels = new Uint8Array(mask.width * mask.height);
+    let at = 0;
+    mask.runs.forEach((run, i) => {
+      if (i % 2 === 1) pixels!.fill(1, at, at + run);
+      at += run;
+    });
+    decodedMasks.set(mask, pixels);
+  }
+  return pixels[row * mask.width + col] === 1;
+}
+
+/**
+ * A mask from an image the frame's size: a pixel is inspected when its luma (BT.601) is at least
+ * 128 — white inspected, black ignored, as an operator paints it.
+ *
+ * @example A 3×1 mask: black, white, white
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * const image = { width: 3, height: 1, data: Uint8Array.of(0, 0, 0, 255, 255, 255, 200, 200, 200) };
+ * deepStrictEqual(maskFromImage(image), { width: 3, height: 1, runs: [1, 2] });
+ * ```
+ */
+export function maskFromImage(image: Rgb8Image): RoiMask {
+  const runs: number[] = [];
+  let current = 0, length = 0;
+  for (let i = 0; i < image.width * image.height; i++) {
+    const [r, g, b] = image.data.subarray(i * 3, i * 3 + 3);
+    // In thousandths, so that a grey of exactly 128 is not lost to rounding.
+    const inspected = 299 * r + 587 * g + 114 * b >= 128_000 ? 1 : 0;
+    if (inspected !== current) {
+      runs.push(length);
+      current = inspected;
+      length = 0;
+    }
+    length++;
+  }
+  runs.push(length);
+  return { width: image.width, height: image.height, runs };
 }
 
 /**
@@ -163,7 +230,7 @@ export function maskPatchScores(scores: PatchScores, cells: Uint8Array, rule: Im
  */
 export function checkRoi(guard: Guard, v: unknown, field: string): RegionOfInterest {
   const fields = guard.object(v, field || "region");
-  guard.only(fields, ["include", "ignore"], field || "region");
+  guard.only(fields, ["include", "ignore", "mask"], field || "region");
   const roi: RegionOfInterest = {};
   for (const key of ["include", "ignore"] as const) {
     if (fields[key] === undefined) continue;
@@ -173,7 +240,25 @@ export function checkRoi(guard: Guard, v: unknown, field: string): RegionOfInter
     }
     roi[key] = list.map((p, i) => checkPolygon(guard, p, `${name}[${i}]`));
   }
+  if (fields.mask !== undefined) roi.mask = checkMask(guard, fields.mask, field ? `${field}.mask` : "mask");
   return roi;
+}
+
+function checkMask(guard: Guard, v: unknown, field: string): RoiMask {
+  const m = guard.object(v, field);
+  guard.only(m, ["width", "height", "runs"], field);
+  const width = guard.integer(m.width, `${field}.width`, { min: 1, max: ROI_LIMITS.maskSide });
+  const height = guard.integer(m.height, `${field}.height`, { min: 1, max: ROI_LIMITS.maskSide });
+  const runs = m.runs;
+  if (!Array.isArray(runs) || runs.length > ROI_LIMITS.maskRuns) {
+    guard.reject(`${field}.runs`, `a list of at most ${ROI_LIMITS.maskRuns} run lengths`, runs);
+  }
+  let total = 0;
+  for (const [i, run] of runs.entries()) total += guard.integer(run, `${field}.runs[${i}]`, { min: 0 });
+  if (total !== width * height) {
+    throw guard.error(`field ${field}.runs must cover the ${width}×${height} mask: got ${total} pixels`);
+  }
+  return { width, height, runs: runs as number[] };
 }
 
 function checkPolygon(guard: Guard, v: unknown, field: string): Polygon {

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { loadProfile, type Polygon, type RegionOfInterest, saveProfile } from "../adp/mod.ts";
+import { loadProfile, maskFromImage, type Polygon, type RegionOfInterest, saveProfile } from "../adp/mod.ts";
+import { decodeImage } from "../image/mod.ts";
 import {
   Endpoint,
   profileWithRoi,
@@ -59,21 +60,24 @@ export const roiSet: Command = {
   summary: "set a station's region of interest: include and ignore polygons (a new profile version)",
   usage: `
 adp roi set (--station S | --profile FILE) [--include "x,y x,y x,y …"]… [--ignore "x,y x,y x,y …"]…
-            [--by NAME] [--note TEXT] [--json]
+            [--mask FILE.png] [--by NAME] [--note TEXT] [--json]
 
 Polygons are in frame pixels (x right, y down). Only what lies inside an --include polygon is
-inspected (none: the whole frame); nothing inside an --ignore polygon is. A patch or map pixel is
-inside when its centre is. Excluded patches never set the image score, and the heat map is 0 there.
+inspected (none: the whole frame); nothing inside an --ignore polygon is; with --mask, only the
+mask's bright pixels are (an image the frame's size: white inspected, black ignored). A patch or map
+pixel is inside when its centre is. Excluded patches never set the image score, and the heat map is 0 there.
 The region replaces the one in force; the threshold is kept (a region only lowers scores).
 ${TARGET_USAGE}
   --include P        an inspected polygon (repeat for several)
   --ignore P         an ignored polygon (repeat for several)
+  --mask FILE        a PNG or JPEG the frame's size: pixels of luma ≥ 128 are inspected
   --by NAME          who changes it (recorded in the profile's revision)
   --note TEXT        why (recorded too)${NATS_USAGE}`,
   flags: {
     ...TARGET_FLAGS,
     include: { type: "string", multiple: true },
     ignore: { type: "string", multiple: true },
+    mask: { type: "string" },
     by: { type: "string" },
     note: { type: "string" },
   },
@@ -83,8 +87,13 @@ ${TARGET_USAGE}
       const texts = (args.values[key] ?? []) as string[];
       if (texts.length) region[key] = texts.map((t) => parsePolygon(t, key));
     }
-    if (!region.include && !region.ignore) {
-      throw new UsageError(`Give --include or --ignore polygons (adp roi clear removes the region)`);
+    if (typeof args.values.mask === "string") {
+      region.mask = maskFromImage(await decodeImage(await Deno.readFile(args.values.mask)));
+    }
+    if (!region.include && !region.ignore && !region.mask) {
+      throw new UsageError(
+        `Give --include or --ignore polygons, or a --mask (adp roi clear removes the region)`,
+      );
     }
     await changeRoi(args, this.name, region);
   },
@@ -176,5 +185,6 @@ function describeRoi(roi: RegionOfInterest | null): string {
   if (!roi) return "the whole frame is inspected";
   const count = (list: Polygon[] | undefined, what: string) =>
     list?.length ? `${list.length} ${what} polygon${list.length > 1 ? "s" : ""}` : undefined;
-  return [count(roi.include, "include"), count(roi.ignore, "ignore")].filter(Boolean).join(", ");
+  const mask = roi.mask && `a ${roi.mask.width}×${roi.mask.height} mask`;
+  return [count(roi.include, "include"), count(roi.ignore, "ignore"), mask].filter(Boolean).join(", ");
 }

@@ -12,7 +12,7 @@ import { Guard } from "../guard.ts";
 import { MessageError } from "./errors.ts";
 import { stationField } from "./messages.ts";
 
-/** `adp.svc.roi.set` request: both lists absent (or empty) clear the region. */
+/** `adp.svc.roi.set` request: no list and no mask clear the region. */
 export interface RoiSetRequest extends RegionOfInterest {
   /** The station whose region is set. */
   station: string;
@@ -34,7 +34,7 @@ export interface RoiSetReply {
   previousVersion: number;
 }
 
-/** Polygons are larger than other requests: 64 polygons of up to 1024 points each fit. */
+/** Regions are larger than other requests: 64 polygons of 1024 points, or a mask of 100 000 runs, fit. */
 const MAX_ROI_REQUEST_BYTES = 1024 * 1024;
 
 const guard = new Guard((message, options) => new MessageError(message, options));
@@ -56,12 +56,13 @@ const guard = new Guard((message, options) => new MessageError(message, options)
  */
 export function decodeRoiSetRequest(data: Uint8Array | string): RoiSetRequest {
   const f = guard.object(guard.parseJson(data, "ROI request", MAX_ROI_REQUEST_BYTES), "request");
-  guard.only(f, ["station", "include", "ignore", "by", "note"], "request");
+  guard.only(f, ["station", "include", "ignore", "mask", "by", "note"], "request");
   const req: RoiSetRequest = { station: stationField(f.station) };
   // Fields named as the sender wrote them ("ignore[0]"), not under a parent.
-  const roi = checkRoi(guard, withoutUndefined({ include: f.include, ignore: f.ignore }), "");
+  const roi = checkRoi(guard, withoutUndefined({ include: f.include, ignore: f.ignore, mask: f.mask }), "");
   if (roi.include) req.include = roi.include;
   if (roi.ignore) req.ignore = roi.ignore;
+  if (roi.mask) req.mask = roi.mask;
   if (f.by !== undefined) req.by = guard.string(f.by, "by", { max: 256, controls: false });
   if (f.note !== undefined) req.note = guard.string(f.note, "note", { max: 1024, controls: false });
   return req;
@@ -83,7 +84,8 @@ export function profileWithRoi(profile: StationProfile, req: RoiSetRequest, at =
   const roi: RegionOfInterest = {};
   if (req.include?.length) roi.include = req.include;
   if (req.ignore?.length) roi.ignore = req.ignore;
-  if (roi.include || roi.ignore) meta.roi = roi;
+  if (req.mask) roi.mask = req.mask;
+  if (roi.include || roi.ignore || roi.mask) meta.roi = roi;
   else delete meta.roi;
   meta.version = profile.meta.version + 1;
   meta.revision = {

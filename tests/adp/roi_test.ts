@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import {
   checkRoi,
   insidePolygon,
+  insideRoi,
+  maskFromImage,
   maskPatchScores,
   type Polygon,
   roiCellMask,
@@ -117,4 +119,38 @@ Deno.test("checkRoi refuses what is not a region, naming the field", () => {
   );
   assert.throws(() => checkRoi(guard, { exclude: [] }, "roi"), /unknown field "exclude"/);
   assert.throws(() => checkRoi(guard, [], "roi"), /field roi must be a JSON object/);
+});
+
+Deno.test("a mask image: luma ≥ 128 inspected, run-length encoded, looked up at the pixel a point lies in", () => {
+  // 4×2: row 0 black black white white; row 1 white grey(100) grey(128) black.
+  const px = [0, 0, 255, 255, 255, 100, 128, 0];
+  const image = { width: 4, height: 2, data: Uint8Array.from(px.flatMap((v) => [v, v, v])) };
+  const mask = maskFromImage(image);
+  assert.deepEqual(mask, { width: 4, height: 2, runs: [2, 3, 1, 1, 1] });
+  const at = (x: number, y: number) => insideRoi({ mask }, x, y);
+  assert.deepEqual([at(0.5, 0.5), at(2, 0), at(3.99, 0.5), at(0, 1), at(1.5, 1.5), at(2.5, 1.5)], [
+    false,
+    true,
+    true,
+    true,
+    false,
+    true,
+  ]);
+  assert.equal(at(4, 0), false, "beyond the mask nothing is inspected");
+  assert.equal(at(-0.5, 0), false);
+  // With an ignore polygon, both apply.
+  assert.equal(insideRoi({ mask, ignore: [rect(2, 0, 3, 1)] }, 2.5, 0.5), false);
+  // A 2×2 grid: cell centres at x 1, 3 and y 0.5, 1.5 fall on pixels (1, 0) black, (3, 0) white,
+  // (1, 1) grey 100, (3, 1) black.
+  const grid = { gridW: 2, gridH: 2, resize: "whole" as const, inputWidth: 2, inputHeight: 2 };
+  assert.deepEqual([...roiCellMask({ mask }, grid, { width: 4, height: 2 })], [0, 1, 0, 0]);
+
+  const guard = new Guard((m) => new ConfigError(m));
+  assert.deepEqual(checkRoi(guard, { mask }, "roi"), { mask });
+  assert.throws(
+    () => checkRoi(guard, { mask: { ...mask, runs: [2, 3] } }, "roi"),
+    /field roi.mask.runs must cover the 4×2 mask: got 5 pixels/,
+  );
+  assert.throws(() => checkRoi(guard, { mask: { ...mask, runs: [2, -1, 7] } }, "roi"), /roi.mask.runs\[1\]/);
+  assert.throws(() => checkRoi(guard, { mask: { ...mask, width: 0 } }, "roi"), /roi.mask.width/);
 });

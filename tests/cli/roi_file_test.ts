@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { Image } from "imagescript";
 import { createScorer, loadProfile, saveProfile } from "../../src/adp/mod.ts";
 import { runCli as run } from "../_cli.ts";
 import { needsShared } from "../_shared.ts";
@@ -75,5 +76,18 @@ Deno.test({
     assert.equal(cleared.code, 0, cleared.err);
     assert.match(cleared.out, /the whole frame is inspected \(profile v2 → v3\)/);
     assert.equal((await loadProfile(file)).meta.roi, undefined);
+
+    // A mask image black over the same square scores exactly as the polygon: same rule, same cells and pixels.
+    const maskFile = join(dir.path, "mask.png");
+    const mask = new Image(900, 900).fill(0xffffffff);
+    mask.drawBox(61, 61, 280, 280, 0x000000ff); // 1-based: pixels 60…339
+    await Deno.writeFile(maskFile, await mask.encode());
+    const masked = await run(["roi", "set", "--profile", file, "--mask", maskFile]);
+    assert.equal(masked.code, 0, masked.err);
+    assert.match(masked.out, /a 900×900 mask \(profile v3 → v4\)/);
+    const scorer = createScorer(model.clip, await loadProfile(file));
+    const [byMask] = await scorer.score([bytes]);
+    await scorer.dispose();
+    assert.equal(byMask.score, withRoi);
   },
 });
