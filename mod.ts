@@ -173,6 +173,7 @@ export type {
   WrittenCheckpoint,
 } from "./src/clip/mod.ts";
 export type { CalibrationSpec, EnrollmentSpec, FusionSpec, PatchSpec } from "./src/adp/mod.ts";
+export type { Polygon, RegionOfInterest, RoiMask } from "./src/adp/mod.ts";
 export type { DecodeOptions } from "./src/image/mod.ts";
 export type { EnrollRefusal, HeatmapRef, MapSummary, ModelRef, StationStatus } from "./src/stream/mod.ts";
 export type { PatchInputSpec } from "./src/adp/patch/mod.ts";

@@ -19,6 +19,7 @@ import { evalCommand } from "./cli/eval.ts";
 import { score } from "./cli/score.ts";
 import { thresholdGet, thresholdSet } from "./cli/threshold.ts";
 import { profilesDelete, profilesGet, profilesList } from "./cli/profiles.ts";
+import { roiClear, roiGet, roiSet } from "./cli/roi.ts";
 import { bridgeConfig, bridgeModbus, bridgeOpcua, bridgeWebhook } from "./cli/bridge.ts";
 import { versionLine } from "./cli/_version.ts";
 import { consoleCommand } from "./cli/console.ts";
@@ -42,6 +43,9 @@ const COMMANDS: readonly Command[] = [
   profilesList,
   profilesGet,
   profilesDelete,
+  roiSet,
+  roiClear,
+  roiGet,
   // The sub-commands first: "bridge" alone matches every "bridge …" command line.
   bridgeOpcua,
   bridgeModbus,
@@ -52,7 +56,7 @@ const COMMANDS: readonly Command[] = [
 
 /**
  * Exit codes by failure kind, so scripts can tell a usage mistake from a broken model (README,
- * "Exit codes"). Any other failure, OS errors included, exits 1.
+ * "Command line"). Any other failure, OS errors included, exits 1.
  */
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
   USAGE: 2,
@@ -108,17 +112,30 @@ export async function main(argv: string[]): Promise<number> {
     if (args) await command.run(args);
     return 0;
   } catch (error) {
-    if (error instanceof ProcessorError) {
-      console.error(`adp ${command.name}: ${error.message}`);
-      return EXIT_CODES[error.code] ?? 1;
-    }
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
-      console.error(`adp ${command.name}: ${(error as Error).message}`);
-      return 1;
-    }
-    console.error(`adp ${command.name}: unexpected failure: ${(error as Error).stack ?? error}`);
-    return 1;
+    const { line, code } = failure(error);
+    console.error(`adp ${command.name}: ${line}`);
+    // The stack only on request: an operator's terminal and a supervisor's log get one line.
+    if (code === 1 && Deno.env.get("ADP_DEBUG")) console.error((error as Error).stack ?? error);
+    return code;
   }
+}
+
+/** What a failure prints (one line) and the exit code its kind is documented with (README, "Command line"). */
+function failure(error: unknown): { line: string; code: number } {
+  if (error instanceof ProcessorError) {
+    return { line: oneLine(error.message), code: EXIT_CODES[error.code] ?? 1 };
+  }
+  // Files missing or unreadable, a folder where a file was expected: the OS said so.
+  if (Object.values(Deno.errors).some((kind) => error instanceof kind)) {
+    return { line: oneLine((error as Error).message), code: 1 };
+  }
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return { line: `unexpected failure: ${oneLine(text)} (ADP_DEBUG=1 prints the stack)`, code: 1 };
+}
+
+/** A message on one line: whatever spans several is joined with "; ". */
+function oneLine(text: string): string {
+  return text.split(/\s*\n\s*/).filter(Boolean).join("; ");
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -32,6 +32,8 @@ export type {
   ProfileRevision,
   StationProfile,
 } from "./profile.ts";
+export { checkRoi, insideRoi, maskFromImage, roiIsEmpty } from "./roi.ts";
+export type { Polygon, RegionOfInterest, RoiMask } from "./roi.ts";
 export { createScorer } from "./scorer.ts";
 export type { FrameScore, Scorer, ScorerOptions } from "./scorer.ts";
 export { imageEmbeddings, runVisionPass, selectFromPass, VISION_BATCH } from "./vision_pass.ts";

@@ -19,6 +19,7 @@ import {
   type View,
   VIEWS,
 } from "./patch/mod.ts";
+import { checkRoi, type RegionOfInterest } from "./roi.ts";
 
 /** Marks a safetensors file as a station profile. */
 export const PROFILE_FORMAT = "adp-station-profile";
@@ -171,6 +172,11 @@ export interface ProfileMeta {
   enrollment: EnrollmentSpec;
   /** What produced this version (absent in profiles written before revisions were recorded). */
   revision?: ProfileRevision;
+  /**
+   * The inspected area of the frames (roi.ts); absent: the whole frame. The calibration is not
+   * redone when it is set: a region only ever lowers a frame's score (scorer.ts).
+   */
+  roi?: RegionOfInterest;
 }
 
 /** A complete station profile. */
@@ -219,7 +225,9 @@ export async function loadProfile(path: string): Promise<StationProfile> {
   try {
     reader = await openSafetensors(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw error;
+    // A missing file is the OS's answer, not a bad profile: callers tell the two apart.
+    const os = error instanceof ProcessorError ? error.cause : error;
+    if (os instanceof Deno.errors.NotFound) throw os;
     const why = error instanceof ProcessorError ? error.message : String(error);
     throw new ProfileError(`Profile ${path} is not a readable profile file: ${why}`, {
       file: path,
@@ -306,6 +314,7 @@ export function validateProfile(profile: StationProfile, file: string): void {
   checkScoring(guard, m);
   checkEnrollmentSpec(guard, m.enrollment);
   if (m.revision !== undefined) checkRevision(guard, m.revision);
+  if (m.roi !== undefined) checkRoi(guard, m.roi, "roi");
 
   const expect = (t: Float32Array, n: number, name: string) => {
     if (!(t instanceof Float32Array) || t.length !== n) {

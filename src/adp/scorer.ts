@@ -18,6 +18,7 @@ import { ProfileError } from "../errors.ts";
 import {
   anomalyMap,
   type FeatureExtractor,
+  type ImageScoreRule,
   openPatchExtractor,
   openPatchMemory,
   patchInputSpec,
@@ -28,6 +29,7 @@ import {
 import { type FramePreparation, type PreparedFrame, prepareFrame } from "./frame_input.ts";
 import { fuseScores } from "./fusion.ts";
 import type { FusionSpec, StationProfile } from "./profile.ts";
+import { maskPatchScores, roiIsEmpty, type RoiMasks, roiMasks } from "./roi.ts";
 import { textAnomalyScores } from "./text/mod.ts";
 import { clipPreparation, passPatchFeatures, runVisionPass, type VisionPass } from "./vision_pass.ts";
 
@@ -101,6 +103,16 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
   };
   const visionBlocks = patch.extractor.kind === "clip" ? [...patch.extractor.blocks] : [];
   let threshold = profile.meta.threshold;
+  const { roi } = profile.meta;
+  // Without a patch input the CLIP extractor reads the vision pass: the frame squashed whole.
+  const side = clip.config.vision.imageSize;
+  const masks = roi && !roiIsEmpty(roi)
+    ? roiMasks(roi, {
+      resize: inputSpec?.resize ?? "whole",
+      inputWidth: inputSpec?.width ?? side,
+      inputHeight: inputSpec?.height ?? side,
+    })
+    : undefined;
   // Beside the model by default: it keeps the CPU free for decoding. On WebGPU the placement measured
   // the same either way (bench/gpu-check.sh --patch-device); on CUDA it is unmeasured.
   const parts = lazyPatchParts(clip, profile, opts.device ?? clip.provider);
@@ -127,6 +139,7 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
         threshold,
         mapSize,
         sigma: patch.sigma,
+        masks: masks && { ...masks, rule: patch.imageScore },
       })
     );
   };
@@ -210,14 +223,28 @@ function framePatchInputs(frames: readonly PreparedFrame[], key: string): Rgb8Im
   });
 }
 
-/** One frame's verdict from its branch scores, and its anomaly map at most `mapSize` on a side. */
+/**
+ * One frame's verdict from its branch scores, and its anomaly map at most `mapSize` on a side.
+ * With a region of interest, the excluded cells' distances are 0 before the image score is taken
+ * and the map is blurred (an excluded defect neither flags the frame nor bleeds into the inspected
+ * area), and the map's excluded pixels are exactly 0.
+ */
 function frameScore(
   frame: { width: number; height: number },
   branches: { patch: PatchScores; text: number },
-  opts: { fusion: FusionSpec; threshold: number; mapSize: number; sigma: number },
+  opts: {
+    fusion: FusionSpec;
+    threshold: number;
+    mapSize: number;
+    sigma: number;
+    masks?: RoiMasks & { rule: ImageScoreRule };
+  },
 ): FrameScore {
-  const { distances, gridH, gridW } = branches.patch;
-  const branch = { patch: branches.patch.imageScores[0], text: branches.text };
+  const patch = opts.masks
+    ? maskPatchScores(branches.patch, opts.masks.cells(frame, branches.patch), opts.masks.rule)
+    : branches.patch;
+  const { distances, gridH, gridW } = patch;
+  const branch = { patch: patch.imageScores[0], text: branches.text };
   const score = fuseScores(branch, opts.fusion);
   const scale = Math.min(1, opts.mapSize / Math.max(frame.width, frame.height));
   const width = Math.max(1, Math.round(frame.width * scale));
@@ -228,6 +255,10 @@ function frameScore(
     height: Math.max(1, Math.round(frame.height * scale)),
     sigma: opts.sigma * (width / gridW),
   });
+  if (opts.masks) {
+    const inside = opts.masks.pixels(map, frame);
+    for (let i = 0; i < inside.length; i++) if (!inside[i]) map.data[i] = 0;
+  }
   return {
     score,
     anomalous: score >= opts.threshold,

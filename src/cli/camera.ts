@@ -4,24 +4,28 @@
  *
  * @module
  */
-import { extname, join } from "node:path";
 import { errors, headers } from "@nats-io/transport-node";
 import { type BusConnection, BusError, framesSubject, Header } from "../stream/mod.ts";
-import { type Command, requireString, UsageError } from "./_command.ts";
+import { type Command, intFlag, requireString, UsageError } from "./_command.ts";
+import { folderImages } from "./_image_files.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 import { isLiveCamera, LIVE_CAMERA_USAGE, runLiveCamera } from "./_camera_live.ts";
-
-const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg"];
 
 /** `adp camera` */
 export const camera: Command = {
   name: "camera",
   summary: "publish a camera (RTSP, MJPEG, file, V4L2, or a folder of images) on adp.frames.<station>",
   usage: `
-adp camera --dir DIR --station S [--fps 5] [--loop] [--count N] [--id-prefix P] [--nats URL]
+adp camera --dir DIR --station S [--glob PATTERN] [--shuffle [--seed N]] [--fps 5] [--loop] [--count N]
+           [--id-prefix P] [--nats URL]
 
-Publishes the folder's PNG and JPEG files (sorted by name) on adp.frames.<station>, each with
-Adp-Frame-Id <prefix>-<n> and Adp-Captured-At (RFC 3339) headers.
+Publishes the PNG and JPEG files below DIR (subfolders too, symbolic links followed; sorted by
+path) on adp.frames.<station>, each with Adp-Frame-Id <prefix>-<n> and Adp-Captured-At (RFC 3339)
+headers. An MVTec test/ folder plays its defect types one after the other, good/ among them.
+  --glob       only files matching PATTERN, relative to DIR (* within a name, ** across folders;
+               without a "/" it matches file names at any depth): --glob "good/*.png", --glob "*.jpg"
+  --shuffle    play the files in a seeded random order (the same each loop)
+  --seed       the shuffle's seed (default 0: the same order every run)
   --fps        frames per second (default 5; fractions allowed)
   --loop       start over at the end of the folder until stopped (Ctrl-C)
   --count      stop after this many frames
@@ -30,6 +34,9 @@ ${LIVE_CAMERA_USAGE}${NATS_USAGE}`,
   flags: {
     ...NATS_FLAGS,
     dir: { type: "string" },
+    glob: { type: "string" },
+    shuffle: { type: "boolean" },
+    seed: { type: "string" },
     station: { type: "string" },
     fps: { type: "string" },
     loop: { type: "boolean" },
@@ -57,12 +64,15 @@ ${LIVE_CAMERA_USAGE}${NATS_USAGE}`,
     }
     const prefix = (args.values["id-prefix"] as string | undefined) ??
       `${station}-${Date.now().toString(36)}`;
-    const files: string[] = [];
-    for await (const e of Deno.readDir(dir)) {
-      if (e.isFile && IMAGE_EXTENSIONS.includes(extname(e.name).toLowerCase())) files.push(join(dir, e.name));
+    if (args.values.seed !== undefined && !args.values.shuffle) {
+      throw new UsageError("--seed orders a --shuffle: give both (see adp camera --help)");
     }
-    files.sort();
-    if (!files.length) throw new UsageError(`Folder ${dir} holds no PNG or JPEG images`);
+    const glob = args.values.glob as string | undefined;
+    const seed = intFlag(args, "seed", 0, [0, 2 ** 32 - 1]);
+    const files = await folderImages(dir, { glob, shuffle: args.values.shuffle === true, seed });
+    if (!files.length) {
+      throw new UsageError(`Folder ${dir} holds no PNG or JPEG images${glob ? ` matching ${glob}` : ""}`);
+    }
 
     const nc = await connectFromFlags(args, { name: `adp camera ${station}` });
     const refusals = watchRefusals(nc);

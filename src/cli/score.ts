@@ -13,8 +13,7 @@ import { loadClip } from "../model/mod.ts";
 import { type Device, DEVICES } from "../onnx/mod.ts";
 import { renderOverlay } from "../stream/mod.ts";
 import { choiceFlag, type Command, intFlag, type ParsedArgs, UsageError } from "./_command.ts";
-
-const IMAGE_EXTENSIONS = new Set([".png", ".jpg", ".jpeg"]);
+import { collectImages } from "./_image_files.ts";
 
 /** The verdict on one image file. */
 export interface ImageVerdict {
@@ -108,50 +107,6 @@ function profilePath(args: ParsedArgs): string {
 function modelDir(args: ParsedArgs, profile: StationProfile): string {
   const flag = (args.values.model as string | undefined) ?? Deno.env.get("ADP_MODEL_DIR");
   return flag ?? join("models", profile.meta.model.id);
-}
-
-/** Image files under `paths`, sorted within each path, each once. */
-export async function collectImages(paths: readonly string[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const path of paths) {
-    const glob = /[*?]/.test(path) ? globPattern(path) : undefined;
-    const root = glob ? glob.root : path;
-    const info = await Deno.stat(root);
-    const files = info.isDirectory ? await walkImages(root) : [root];
-    found.push(...files.filter((f) => !glob || glob.regex.test(f)).sort());
-  }
-  return [...new Set(found)];
-}
-
-/** The folder a glob starts from and a regular expression for whole paths under it. */
-function globPattern(pattern: string): { root: string; regex: RegExp } {
-  const parts = pattern.split("/");
-  const first = parts.findIndex((p) => /[*?]/.test(p));
-  const root = parts.slice(0, first).join("/") || ".";
-  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*\*\//g, "\uE000").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]").replace(
-      /\uE000/g,
-      "(?:.*/)?",
-    );
-  return {
-    root,
-    regex: new RegExp(`^${root === "." && !pattern.startsWith("./") ? "(?:\\./)?" : ""}${escaped}$`),
-  };
-}
-
-/** PNG and JPEG files below `dir`, following symbolic links (each real folder visited once). */
-async function walkImages(dir: string, seen = new Set<string>()): Promise<string[]> {
-  const real = await Deno.realPath(dir);
-  if (seen.has(real)) return [];
-  seen.add(real);
-  const out: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    const path = join(dir, entry.name);
-    const info = entry.isSymlink ? await Deno.stat(path).catch(() => undefined) : entry;
-    if (info?.isDirectory) out.push(...await walkImages(path, seen));
-    else if (info?.isFile && IMAGE_EXTENSIONS.has(extname(entry.name).toLowerCase())) out.push(path);
-  }
-  return out;
 }
 
 function formatVerdict(v: ImageVerdict): string {

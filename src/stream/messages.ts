@@ -463,7 +463,8 @@ export function decodeThresholdSetRequest(data: Uint8Array | string): ThresholdS
   return { station: stationField(f.station), threshold: guard.number(f.threshold, "threshold") };
 }
 
-function stationField(v: unknown): string {
+/** A request's `station` field, checked. */
+export function stationField(v: unknown): string {
   if (!isStationId(v)) guard.reject("station", "a station id (1–64 characters of A–Z, a–z, 0–9, _ and -)", v);
   return v;
 }

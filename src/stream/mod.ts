@@ -97,5 +97,7 @@ export {
   SubjectPrefix,
   triggerSubject,
 } from "./subjects.ts";
+export { decodeRoiSetRequest, profileWithRoi, roiSetReply } from "./roi_set.ts";
+export type { RoiSetReply, RoiSetRequest } from "./roi_set.ts";
 export { requestService } from "./service_client.ts";
 export type { ServiceErrorBody } from "./service_client.ts";

@@ -38,6 +38,7 @@ import type {
 } from "./messages.ts";
 import { type ProfileChange, ProfileStore, reason, type StoredProfile } from "./profile_store.ts";
 import { ResultPublisher } from "./publisher.ts";
+import { profileWithRoi, type RoiSetReply, roiSetReply, type RoiSetRequest } from "./roi_set.ts";
 import { startServiceApi } from "./service_api.ts";
 import type { ProcessorTelemetry } from "./station_stats.ts";
 import { StationTable } from "./stations.ts";
@@ -538,6 +539,16 @@ class ProcessorImpl implements Processor {
     scorer.setThreshold(req.threshold);
     this.#log(`threshold of ${req.station} set to ${req.threshold} (was ${previous})`);
     return { station: req.station, threshold: req.threshold, previous, profileVersion: meta.version };
+  }
+
+  /** `roi.set`: the region in a new profile version, checked, saved and swapped in like an enrollment's. */
+  setRoi(req: RoiSetRequest): Promise<RoiSetReply> {
+    return this.#exclusive(req.station, async () => {
+      const current = this.#requireScorer(req.station).profile, next = profileWithRoi(current, req);
+      await this.#installNow(req.station, next);
+      this.#log(`region of interest of ${req.station} set: profile v${next.meta.version}`);
+      return roiSetReply(req.station, current, next);
+    });
   }
 
   #requireScorer(id: string): Scorer {

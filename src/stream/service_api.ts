@@ -22,6 +22,7 @@ import {
 } from "./messages.ts";
 import { reason } from "./profile_store.ts";
 import { Endpoint, SERVICE_NAME, SubjectPrefix } from "./subjects.ts";
+import { decodeRoiSetRequest, type RoiSetReply, type RoiSetRequest } from "./roi_set.ts";
 
 /** What the endpoints do; the processor implements it. */
 export interface ServiceApi {
@@ -39,6 +40,8 @@ export interface ServiceApi {
   deleteProfile(station: string): Promise<{ station: string; deleted: true; version: number | null }>;
   /** `adp.svc.threshold.set`: changes a station's threshold and saves the profile. */
   setThreshold(req: ThresholdSetRequest): Promise<ThresholdSetReply>;
+  /** `adp.svc.roi.set`: a station's region of interest, as a new profile version in force. */
+  setRoi(req: RoiSetRequest): Promise<RoiSetReply>;
 }
 
 /** The service's version in INFO. */
@@ -94,5 +97,6 @@ export async function startServiceApi(
   add(Endpoint.profilesGet, true, (data) => api.getProfile(decodeStationRequest(data).station));
   add(Endpoint.profilesDelete, true, (data) => api.deleteProfile(decodeStationRequest(data).station));
   add(Endpoint.thresholdSet, true, (data) => api.setThreshold(decodeThresholdSetRequest(data)));
+  add(Endpoint.roiSet, true, (data) => api.setRoi(decodeRoiSetRequest(data)));
   return service;
 }

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { createScorer, enroll, loadProfile, saveProfile } from "../../src/adp/mod.ts";
 import { loadClip } from "../../src/model/mod.ts";
-import { collectImages } from "../../src/cli/score.ts";
+import { collectImages } from "../../src/cli/_image_files.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 import { tempDir } from "../_temp_dir.ts";
 

@@ -8,6 +8,7 @@
 import { copyFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { Image } from "imagescript";
 import { writeRandomCheckpoint } from "../../src/clip/random_checkpoint.ts";
 import { type ClipModel, loadClip } from "../../src/model/clip_model.ts";
 import { enroll } from "../../src/adp/enroll.ts";
@@ -60,6 +61,13 @@ export async function bottle(i: number): Promise<Uint8Array> {
     frameCache.set(i, bytes);
   }
   return bytes;
+}
+
+/** Good bottle frame 10 with a red square painted over x, y 100–300: a defect in its top-left corner. */
+export async function paintedBottle(): Promise<Uint8Array> {
+  const image = await Image.decode(await bottle(10));
+  image.drawBox(101, 101, 200, 200, Image.rgbToColor(230, 20, 20));
+  return await image.encode();
 }
 
 /**

@@ -48,6 +48,7 @@ Deno.test({
         "adp.svc.profiles.delete",
         "adp.svc.profiles.get",
         "adp.svc.profiles.list",
+        "adp.svc.roi.set",
         "adp.svc.status",
         "adp.svc.threshold.set",
       ]);
