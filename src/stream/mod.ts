@@ -97,5 +97,7 @@ export {
   SubjectPrefix,
   triggerSubject,
 } from "./subjects.ts";
-export { requestService } from "./service_client.ts";
+export { requestJson, requestService } from "./service_client.ts";
+export { decodeFeedbackRequest, requestFeedback } from "./feedback.ts";
+export type { FeedbackReply, FeedbackRequest } from "./feedback.ts";
 export type { ServiceErrorBody } from "./service_client.ts";
