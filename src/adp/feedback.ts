@@ -130,6 +130,9 @@ export function applyFeedback(
         } values`,
       );
     }
+    if (memory.length !== (before.shotParts + memoryFrames.length) * rows * meta.patch.dim) {
+      throw new RangeError(`The memory's ${count} rows are not whole parts of ${rows} rows`);
+    }
     const drop = memoryFrames.length + 1 > o.maxMemoryFrames ? 1 : 0;
     const keepFrom = before.shotParts * rows, dropEnd = keepFrom + drop * rows;
     const grown = new Float32Array(memory.length - drop * rows * meta.patch.dim + features.length);
