@@ -27,6 +27,7 @@
  *    force. Defect labels only lower the threshold and good labels only enter the goods' estimate,
  *    so a burst of mislabelled defects cannot take it below the goods' 95% point, and a burst of
  *    mislabelled goods cannot lift it above the shots' own calibration.
+ *    A threshold set by hand since the last label takes the shots' calibration's place as the ceiling.
  *
  * With the text branch in the fused score (text weight > 0) the same rules run on fused scores,
  * normal with the prior spread of calibration.ts, not carried (the text score does not follow the
@@ -110,7 +111,7 @@ export function applyFeedback(
 ): StationProfile {
   const o = { ...FEEDBACK_DEFAULTS, ...opts };
   const { meta } = profile;
-  const before = feedbackOf(meta);
+  const before = rebased(meta, o);
   const example: LabelledFrame = {
     frameId: frame.frameId,
     label,
@@ -183,6 +184,20 @@ function feedbackOf(meta: ProfileMeta): FeedbackRecord {
     examples: [],
     rule: "",
   };
+}
+
+/**
+ * The record, with a threshold set by hand since the last label (`adp threshold set`) taking the
+ * shots' calibration's place as the ceiling: feedback never undoes an operator's setting upward.
+ */
+function rebased(meta: ProfileMeta, o: FeedbackOptions): FeedbackRecord {
+  const record = feedbackOf(meta);
+  const placed = feedbackThreshold(meta, o).threshold;
+  if (Math.abs(placed - meta.threshold) <= 1e-9 * (1 + Math.abs(placed))) return record;
+  const space = spaceOf(meta, record.shotParts + record.memoryFrames.length);
+  // The ceiling is the record's threshold carried to the memory in force: carry the hand-set one back.
+  const x = space.ofFused(meta.threshold) - space.carry(0, record.shotParts);
+  return { ...record, shotThreshold: space.toFused(x) };
 }
 
 /** Where the scores live for the threshold: log patch scores, or fused scores with the text branch in. */

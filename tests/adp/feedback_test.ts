@@ -167,3 +167,13 @@ Deno.test("feedback: with one shot its views give one level, as calibration.ts t
   p.meta.threshold = t;
   close(feedbackThreshold(p.meta).threshold, t, "single-shot threshold");
 });
+
+Deno.test("feedback: a threshold set by hand since the last label becomes the ceiling", () => {
+  const p = good(profile(), "g1", 0.15);
+  p.meta.threshold -= 0.05; // adp threshold set, lower than the recalibration placed it
+  const q = defect(p, "d1", 0.9); // one defect: nothing else would move it
+  close(q.meta.threshold, p.meta.threshold, "the hand-set threshold stays");
+  close(feedbackThreshold(q.meta).ceiling, p.meta.threshold, "as the ceiling");
+  const r = defect(good(profile(), "g1", 0.15), "d1", 0.9);
+  close(r.meta.threshold, good(profile(), "g1", 0.15).meta.threshold, "without it, the recalibrated one");
+});
