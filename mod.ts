@@ -81,12 +81,15 @@ export {
 } from "./src/clip/mod.ts";
 export { decodeImage, type Rgb8Image } from "./src/image/mod.ts";
 export {
+  applyFeedback,
   createScorer,
   enroll,
   ENROLL_STAGES,
   type EnrollOptions,
   type EnrollProgress,
   type EnrollStage,
+  FEEDBACK_DEFAULTS,
+  feedbackThreshold,
   type FramePreparation,
   type FrameScore,
   loadProfile,
@@ -172,7 +175,18 @@ export type {
   WriteCheckpointOptions,
   WrittenCheckpoint,
 } from "./src/clip/mod.ts";
-export type { CalibrationSpec, EnrollmentSpec, FusionSpec, PatchSpec } from "./src/adp/mod.ts";
+export type {
+  CalibrationSpec,
+  EnrollmentSpec,
+  FeedbackFrame,
+  FeedbackOptions,
+  FeedbackRecord,
+  FeedbackSource,
+  FeedbackThreshold,
+  FusionSpec,
+  LabelledFrame,
+  PatchSpec,
+} from "./src/adp/mod.ts";
 export type { Polygon, RegionOfInterest, RoiMask } from "./src/adp/mod.ts";
 export type { DecodeOptions } from "./src/image/mod.ts";
 export type { EnrollRefusal, HeatmapRef, MapSummary, ModelRef, StationStatus } from "./src/stream/mod.ts";

@@ -16,6 +16,7 @@ import { enrollCommand } from "./cli/enroll.ts";
 import { events } from "./cli/events.ts";
 import { status } from "./cli/status.ts";
 import { evalCommand } from "./cli/eval.ts";
+import { feedback } from "./cli/feedback.ts";
 import { score } from "./cli/score.ts";
 import { thresholdGet, thresholdSet } from "./cli/threshold.ts";
 import { profilesDelete, profilesGet, profilesList } from "./cli/profiles.ts";
@@ -40,6 +41,7 @@ const COMMANDS: readonly Command[] = [
   score,
   thresholdGet,
   thresholdSet,
+  feedback,
   profilesList,
   profilesGet,
   profilesDelete,

@@ -20,13 +20,17 @@ export { enroll } from "./enroll.ts";
 export type { CalibrationInputs, EnrollOptions } from "./enroll.ts";
 export { ENROLL_STAGES } from "./enroll_progress.ts";
 export type { EnrollProgress, EnrollStage } from "./enroll_progress.ts";
+export { applyFeedback, FEEDBACK_DEFAULTS, feedbackThreshold, partRows } from "./feedback.ts";
+export type { FeedbackFrame, FeedbackOptions, FeedbackSource, FeedbackThreshold } from "./feedback.ts";
 export { prepareFrame } from "./frame_input.ts";
 export type { FramePreparation, PatchInputSpec, PreparedFrame } from "./frame_input.ts";
 export { loadProfile, PROFILE_FORMAT_VERSION, REVISION_KINDS, saveProfile } from "./profile.ts";
 export type {
   CalibrationSpec,
   EnrollmentSpec,
+  FeedbackRecord,
   FusionSpec,
+  LabelledFrame,
   PatchSpec,
   ProfileMeta,
   ProfileRevision,

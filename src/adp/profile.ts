@@ -90,6 +90,38 @@ export interface CalibrationSpec {
   memoryExponent?: number | null;
   /** The text branch's admission test: its AUROC gain over the patch branch, p-value, verdict. */
   textAdmission?: { admitted: boolean; gain: number; pValue: number; reason: string };
+  /** What operators said about scored frames, and how it moved the threshold (feedback.ts). */
+  feedback?: FeedbackRecord;
+}
+
+/** A frame an operator labelled: its branch scores against the memory as it was then. */
+export interface LabelledFrame {
+  /** The frame's id on the bus. */
+  frameId: string;
+  /** What the operator said the part is. */
+  label: "good" | "defect";
+  /** The patch branch's image score against the memory before the label was applied. */
+  patch: number;
+  /** The text branch's P(anomalous). */
+  text: number;
+  /** Parts (shots and fed goods) the memory held when the frame was scored. */
+  parts: number;
+  /** When the label was applied (ISO 8601). */
+  at: string;
+}
+
+/** The feedback a profile has learned from (feedback.ts says how it is used). */
+export interface FeedbackRecord {
+  /** The threshold calibrated from the shots alone (fused units): feedback never moves it higher. */
+  shotThreshold: number;
+  /** Parts in the memory at enrollment (the shots K). */
+  shotParts: number;
+  /** Frames labelled good whose patches the memory holds beyond the shots', oldest first. */
+  memoryFrames: string[];
+  /** Labelled frames, oldest first (bounded). */
+  examples: LabelledFrame[];
+  /** The rule the threshold came from, in words. */
+  rule: string;
 }
 
 /** How the profile was made, for reproduction and audit. */
@@ -418,6 +450,27 @@ function checkCalibrationSpec(guard: Guard, v: unknown): void {
     guard.number(t.pValue, "calibration.textAdmission.pValue", { min: 0 });
     guard.string(t.reason, "calibration.textAdmission.reason");
   }
+  if (calibration.feedback !== undefined) checkFeedback(guard, calibration.feedback);
+}
+
+/** Checks `calibration.feedback` (a {@linkcode FeedbackRecord}). */
+function checkFeedback(guard: Guard, v: unknown): void {
+  const f = guard.object(v, "calibration.feedback");
+  guard.number(f.shotThreshold, "calibration.feedback.shotThreshold");
+  guard.integer(f.shotParts, "calibration.feedback.shotParts", { min: 1 });
+  guard.strings(f.memoryFrames, "calibration.feedback.memoryFrames");
+  guard.string(f.rule, "calibration.feedback.rule");
+  if (!Array.isArray(f.examples)) guard.reject("calibration.feedback.examples", "a list", f.examples);
+  (f.examples as unknown[]).forEach((x, i) => {
+    const at = `calibration.feedback.examples[${i}]`;
+    const e = guard.object(x, at);
+    guard.string(e.frameId, `${at}.frameId`, { max: 256 });
+    guard.oneOf(e.label, `${at}.label`, ["good", "defect"]);
+    guard.number(e.patch, `${at}.patch`);
+    guard.number(e.text, `${at}.text`);
+    guard.integer(e.parts, `${at}.parts`, { min: 1 });
+    guard.string(e.at, `${at}.at`);
+  });
 }
 
 /** Checks `enrollment` (an {@linkcode EnrollmentSpec}). */

@@ -19,6 +19,7 @@ import {
   anomalyMap,
   type FeatureExtractor,
   type ImageScoreRule,
+  normalPatchBank,
   openPatchExtractor,
   openPatchMemory,
   patchInputSpec,
@@ -73,6 +74,11 @@ export interface Scorer {
    * @throws {RangeError} when the pass does not match the frames or a frame lacks a patch input
    */
   scorePrepared(frames: readonly PreparedFrame[], pass?: VisionPass): Promise<FrameScore[]>;
+  /**
+   * Each frame's patch features in every memory view, `[views·gridH·gridW, dim]` as the memory's
+   * rows are laid out: what a frame labelled good adds to the memory (feedback.ts).
+   */
+  memoryFeatures(images: Rgb8Image[]): Promise<Float32Array[]>;
   /** Changes the decision threshold (in fused units) from now on. */
   setThreshold(threshold: number): void;
   /** Releases the patch extractor and memory (the model stays open). */
@@ -153,6 +159,11 @@ export function createScorer(clip: ClipModel, profile: StationProfile, opts: Sco
     scorePrepared,
     scoreRgb,
     score: async (images) => scoreRgb(await Promise.all(images.map((b) => decodeImage(b)))),
+    memoryFeatures: async (images) => {
+      const { extractor } = await parts.open();
+      const bank = await normalPatchBank(extractor, images, patch.views);
+      return bank.map((f) => Float32Array.from(f.data));
+    },
     setThreshold: (t) => {
       if (!Number.isFinite(t)) throw new RangeError(`Threshold must be a finite number: got ${t}`);
       threshold = t;

@@ -27,6 +27,7 @@ export const evalCommand: Command = {
 adp eval --data DIR --categories a,b [--shots 2,4,8,16] [--seeds 0,1,2] [--model DIR] [--backbone FILE]
          [--variant fused,text,patch,plain-patch] [--ablation] [--steps N] [--out DIR] [--json] [--resume]
          [--limit N] [--draw adp|numpy] [--pixel-size N|mask] [--label-prompts] [--threads N] [--device D]
+         [--feedback N,…]
 
 For each category, K and seed: K normal images drawn from train/good, a profile enrolled from them,
 every test image scored; image AUROC, pixel AUROC, AUPRO (FPR ≤ 0.3), F1-max (image and pixel), and
@@ -54,7 +55,10 @@ ${VARIANTS.map((v) => `                    ${v.padEnd(18)} ${VARIANT_INFO[v].des
                   uses 224) or at each mask's own size (mask, the default)
   --label-prompts add the category's name as label prompts to self-tuning (ADP_ℓ)
   --threads       onnxruntime CPU threads (default all cores)
-  --device        ${DEVICES.join(", ")} (default cpu)`,
+  --device        ${DEVICES.join(", ")} (default cpu)
+  --feedback      budgets N: replay the test set as a stream in a seeded shuffled order, the ground
+                  truth correcting the first N mistakes (false reject → good, miss → defect) as
+                  adp feedback does; false rejects and misses on the frames after, before → after`,
   flags: {
     data: { type: "string" },
     categories: { type: "string" },
@@ -74,6 +78,7 @@ ${VARIANTS.map((v) => `                    ${v.padEnd(18)} ${VARIANT_INFO[v].des
     "label-prompts": { type: "boolean" },
     threads: { type: "string" },
     device: { type: "string" },
+    feedback: { type: "string" },
   },
   async run(args) {
     const settings = parseSettings(args);
@@ -191,6 +196,11 @@ function parseSettings(args: ParsedArgs): EvalSettings {
   if (args.values.backbone !== undefined) settings.backbone = requireString(args, "backbone", name);
   if (args.values.steps !== undefined) settings.steps = intFlag(args, "steps", 40, [1, 10_000]);
   if (args.values.limit !== undefined) settings.limit = intFlag(args, "limit", 2, [2, 1_000_000]);
+  if (args.values.feedback !== undefined) {
+    settings.feedback = ints("feedback", "");
+    if (settings.feedback.some((n) => n < 1)) throw new UsageError("--feedback takes budgets of 1 or more");
+    if (!variants.includes("fused")) throw new UsageError("--feedback needs the fused variant");
+  }
   return settings;
 }
 

@@ -67,6 +67,8 @@ export interface AdpRunOutput {
   calibrationInputs?: CalibrationInputs;
   /** The product's verdict per test image at the calibrated threshold. */
   anomalous: Uint8Array;
+  /** The product's fused score per test image. */
+  fused: Float64Array;
   /** The profile's calibrated threshold (fused units). */
   threshold: number;
   /** The enrolled profile. */
@@ -148,6 +150,7 @@ export async function runAdp(input: AdpRunInput): Promise<AdpRunOutput> {
     scores,
     calibrationInputs,
     anomalous,
+    fused,
     threshold: profile.meta.threshold,
     profile,
     enrollMs,

@@ -13,6 +13,7 @@ import { f1Max, imageAuroc, pixelMetrics } from "../metrics/mod.ts";
 import type { CategoryState } from "./_category_state.ts";
 import type { PixelTruth } from "./_ground_truth.ts";
 import { runAdp } from "./_adp_run.ts";
+import { type FeedbackOutcome, replayWithFeedback } from "./_feedback_replay.ts";
 import { plainPatchScores } from "./_plain_patch.ts";
 import { verdictMetrics } from "./calibration_gap.ts";
 import { loadImage, type TestSample } from "./datasets.ts";
@@ -70,13 +71,17 @@ export async function measureRun(category: CategoryState, run: RunRequest): Prom
   let calibrationInputs: CalibrationInputs | undefined;
   let threshold: number | null = null;
   let fusion: FusionSpec | null = null;
+  let feedback: FeedbackOutcome[] | undefined;
   const adpVariants = variants.filter(needsEnrollment);
   const plainShare = variants.includes("plain-patch") ? (adpVariants.length ? 0.2 : 0.85) : 0;
   const adpShare = adpVariants.length ? 0.85 - plainShare : 0;
 
   if (adpVariants.length) {
     const drawn = { shots, truth, adpVariants, adpShare };
-    ({ calibrationInputs, threshold, fusion } = await _measureAdp(category, run, drawn, { scores, maps }));
+    ({ calibrationInputs, threshold, fusion, feedback } = await _measureAdp(category, run, drawn, {
+      scores,
+      maps,
+    }));
   }
   if (variants.includes("plain-patch")) {
     await _measurePlainPatch(category, run, { shots, truth, adpShare, plainShare }, { scores, maps });
@@ -96,6 +101,7 @@ export async function measureRun(category: CategoryState, run: RunRequest): Prom
     variants: {},
     durationMs: 0,
     finishedAt: "",
+    ...(feedback ? { feedback } : {}),
   };
   for (const v of variants) {
     const s = scores[v]!;
@@ -130,9 +136,12 @@ async function _measureAdp(
   run: RunRequest,
   drawn: { shots: string[]; truth: PixelTruth | undefined; adpVariants: Variant[]; adpShare: number },
   { scores, maps }: _Measured,
-): Promise<
-  { calibrationInputs?: CalibrationInputs; threshold: number | null; fusion: FusionSpec | null }
-> {
+): Promise<{
+  calibrationInputs?: CalibrationInputs;
+  threshold: number | null;
+  fusion: FusionSpec | null;
+  feedback?: FeedbackOutcome[];
+}> {
   const { settings, test, dataset } = category;
   const { shots, truth, adpVariants, adpShare } = drawn;
   const wantsMap = (source: MapSource) => settings.variants.some((v) => VARIANT_INFO[v].map === source);
@@ -154,10 +163,24 @@ async function _measureAdp(
   });
   Object.assign(scores, result.scores);
   if (profileMaps) maps.profile = profileMaps;
+  let feedback: FeedbackOutcome[] | undefined;
+  if (settings.feedback?.length) {
+    run.progress(adpShare, "replaying the test set with operator feedback");
+    feedback = await replayWithFeedback({
+      clip,
+      profile: result.profile,
+      test,
+      labels: category.labels,
+      scores: result.fused,
+      seed: run.seed,
+      budgets: settings.feedback,
+    });
+  }
   return {
     calibrationInputs: result.calibrationInputs,
     threshold: result.threshold,
     fusion: result.profile.meta.fusion,
+    feedback,
   };
 }
 

@@ -128,6 +128,8 @@ export interface EvalSettings {
   pixelSize: PixelSize;
   /** Score only this many test images per category (evenly spaced, both classes kept). */
   limit?: number;
+  /** Replay the test set with an operator correcting the first N mistakes, for each N (`_feedback_replay.ts`). */
+  feedback?: number[];
 }
 
 /** What a saved run must match to be reused: the settings plus what identifies model and data. */
@@ -156,6 +158,8 @@ export interface RunIdentity {
   backbone: string | null;
   /** The scored test images, relative to the category folder. */
   test: string[];
+  /** The feedback budgets replayed; absent without --feedback. */
+  feedback?: number[];
 }
 
 /** Bumped when the way a run is measured changes, so old saved runs are not mixed in. */

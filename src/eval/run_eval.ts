@@ -19,6 +19,7 @@ import { type FeatureExtractor, loadBackboneConfig } from "../adp/patch/mod.ts";
 import { rocCurve } from "../metrics/mod.ts";
 import { CategoryState } from "./_category_state.ts";
 import { measureRun } from "./_measure_run.ts";
+import { type FeedbackSummaryRow, feedbackTable, summarizeFeedback } from "./_feedback_replay.ts";
 import { openPlainExtractor } from "./_plain_patch.ts";
 import { type AnomalyDataset, readDataset, type TestSample } from "./datasets.ts";
 import { renderHistogramSvg } from "./histogram_svg.ts";
@@ -32,7 +33,7 @@ import {
   type Variant,
   VARIANT_INFO,
 } from "./protocol.ts";
-import { renderTables, reportTables } from "./report_text.ts";
+import { renderTables, reportTables, type Table } from "./report_text.ts";
 import { renderRocSvg } from "./roc_svg.ts";
 import { loadRun, runPath, type RunRecord, saveRun, writeAtomic } from "./run_store.ts";
 import { type EvalSummary, summarize } from "./summary.ts";
@@ -93,6 +94,8 @@ export interface EvalDocument {
   categories: EvalSummary["categories"];
   /** K → means over categories (each seed's category mean, then mean ± std over seeds). */
   overall: EvalSummary["overall"];
+  /** With --feedback: per category, K and budget N, the rest's rates before and after (means over seeds). */
+  feedback?: FeedbackSummaryRow[];
   /** Runs in all, measured now, and reused from an earlier evaluation. */
   runs: { total: number; executed: number; resumed: number };
   /** Wall time of the whole evaluation. */
@@ -193,6 +196,7 @@ async function _planRuns(
       model: modelHash,
       backbone: backboneHash,
       test: test.map((s) => relative(dataset.root, s.path)),
+      ...(settings.feedback ? { feedback: settings.feedback } : {}),
     };
     for (const k of settings.shots) {
       for (const seed of settings.seeds) {
@@ -336,7 +340,15 @@ async function _writeResults(
     const sheet = join(out, "plots", `${dataset.category}-maps.png`);
     if (!plots.includes(sheet) && await exists(sheet)) plots.push(sheet);
   }
-  const text = renderTables(reportTables(summary), "text");
+  const feedback = settings.feedback
+    ? summarizeFeedback(records.map(({ category, record }) => ({
+      category,
+      k: record.k,
+      outcomes: record.feedback ?? [],
+    })))
+    : undefined;
+  const extra = feedback ? [feedbackTable(feedback)] : [];
+  const text = renderTables([...reportTables(summary), ...extra], "text");
   const files = {
     json: join(out, "results.json"),
     markdown: join(out, "results.md"),
@@ -350,11 +362,12 @@ async function _writeResults(
     metrics: METRIC_NOTES,
     categories: summary.categories,
     overall: summary.overall,
+    ...(feedback ? { feedback } : {}),
     runs: { total: run.planned, executed, resumed: run.planned - executed },
     durationSeconds: Math.round((performance.now() - started) / 100) / 10,
     files,
   };
-  const markdown = renderMarkdown(document, summary);
+  const markdown = renderMarkdown(document, summary, extra);
   await Deno.mkdir(out, { recursive: true });
   await writeAtomic(files.json, JSON.stringify(document, null, 2) + "\n");
   await writeAtomic(files.markdown, markdown);
@@ -400,7 +413,7 @@ async function writePlots(
   return written;
 }
 
-function renderMarkdown(doc: EvalDocument, summary: EvalSummary): string {
+function renderMarkdown(doc: EvalDocument, summary: EvalSummary, extra: readonly Table[]): string {
   const s = doc.settings;
   const rel = (p: string) => relative(join(doc.files.markdown, ".."), p);
   const lines = [
@@ -418,7 +431,7 @@ function renderMarkdown(doc: EvalDocument, summary: EvalSummary): string {
     `- pixel metrics at ${s.pixelSize === "mask" ? "each mask's own size" : `${s.pixelSize}×${s.pixelSize}`}`,
     `- runs: ${doc.runs.total} (${doc.runs.executed} measured now, ${doc.runs.resumed} resumed), ${doc.durationSeconds} s`,
     "",
-    renderTables(reportTables(summary, { detailed: true }), "markdown"),
+    renderTables([...reportTables(summary, { detailed: true }), ...extra], "markdown"),
     "## Plots",
     "",
     ...doc.files.plots.map((p) => `![${rel(p)}](${rel(p)})`),

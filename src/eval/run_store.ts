@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { ConfigError } from "../errors.ts";
 import type { FusionSpec } from "../adp/mod.ts";
 import type { RunIdentity, Variant } from "./protocol.ts";
+import type { FeedbackOutcome } from "./_feedback_replay.ts";
 
 /** The metrics of one variant in one run; null where the variant has no map or no verdict. */
 export interface RunMetrics {
@@ -69,6 +70,8 @@ export interface RunRecord {
   durationMs: number;
   /** When it finished (ISO 8601). */
   finishedAt: string;
+  /** The test set replayed with operator feedback, one outcome per budget N (with --feedback). */
+  feedback?: FeedbackOutcome[];
 }
 
 /** Marks a file as a saved run. */

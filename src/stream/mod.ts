@@ -99,5 +99,7 @@ export {
 } from "./subjects.ts";
 export { decodeRoiSetRequest, profileWithRoi, roiSetReply } from "./roi_set.ts";
 export type { RoiSetReply, RoiSetRequest } from "./roi_set.ts";
-export { requestService } from "./service_client.ts";
+export { requestJson, requestService } from "./service_client.ts";
+export { decodeFeedbackRequest, requestFeedback } from "./feedback.ts";
+export type { FeedbackReply, FeedbackRequest } from "./feedback.ts";
 export type { ServiceErrorBody } from "./service_client.ts";

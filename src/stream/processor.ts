@@ -26,6 +26,7 @@ import { Batcher } from "./batcher.ts";
 import { DecodePool } from "./decode_pool.ts";
 import { EnrollmentManager } from "./enrollment.ts";
 import { RequestRefusedError, ServiceErrorCode } from "./errors.ts";
+import { FeedbackService } from "./feedback.ts";
 import { FrameRing } from "./frame_ring.ts";
 import { FrameIntake } from "./intake.ts";
 import type {
@@ -167,6 +168,7 @@ class ProcessorImpl implements Processor {
   #intake!: FrameIntake;
   #batcher!: Batcher;
   #service: Service | undefined;
+  #feedback: FeedbackService | undefined;
   /** The last profile change of each station: the next one waits for it. */
   readonly #profileWrites = new Map<string, Promise<void>>();
   #framesSub: Subscription | undefined;
@@ -232,6 +234,13 @@ class ProcessorImpl implements Processor {
       this.#log(`station ${station} refuses to score: ${error}`);
     }
     await this.#startEnrollment(shared?.locks);
+    // Feedback: the next profile made from the one in force, alone among the station's changes, installed.
+    this.#feedback = new FeedbackService(this.#nc, this.#ring, {
+      evolve: (id, next) =>
+        this.#exclusive(id, async () => this.#installNow(id, await next(this.#requireScorer(id)))),
+      log: this.#log,
+    }, { queueGroup });
+    this.#feedback.start();
     this.#startPipeline(shared);
     this.#service = await startServiceApi(this.#nc, this, {
       queueGroup,
@@ -302,6 +311,7 @@ class ProcessorImpl implements Processor {
       js: shared?.js,
       heatmapBucket: shared?.heatmapBucket,
       log: this.#log,
+      flagged: (station, frameId) => this.#feedback?.flag(station, frameId),
     });
     this.#intake = new FrameIntake(this.#stations, this.#publisher, this.#ring, {
       offer: (station, frameId, bytes) => this.#enrollment.offer(station, frameId, bytes),
@@ -574,6 +584,7 @@ class ProcessorImpl implements Processor {
   async #stop(): Promise<void> {
     const connected = !this.#nc.isClosed();
     await this.#enrollment.stop();
+    await this.#feedback?.stop();
     if (connected && this.#framesSub && !this.#framesSub.isClosed()) {
       await this.#framesSub.drain().catch((error) => this.#log(`warning: drain failed: ${reason(error)}`));
     } else {

@@ -57,6 +57,8 @@ export interface PublisherOptions {
   heatmapBucket?: ObjectStore;
   /** Where failed events and heat maps are reported. */
   log: (line: string) => void;
+  /** Told of every anomalous verdict as it goes out (feedback keeps those frames longer). */
+  flagged?: (station: string, frameId: string) => void;
 }
 
 /** A scored frame as the publisher needs it. */
@@ -128,6 +130,7 @@ export class ResultPublisher {
     this.#publish(resultsSubject(station.id), result);
     if (!s.anomalous) return;
     station.stats.anomalies++;
+    this.#opts.flagged?.(station.id, frame.frameId);
     const task = this.#anomalyEvent(scored, result).catch((error) =>
       this.#opts.log(`error: anomaly event of ${station.id}/${frame.frameId} failed: ${reason(error)}`)
     );

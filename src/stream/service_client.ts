@@ -29,13 +29,28 @@ const DEFAULT_TIMEOUT_MS = 5000;
  * @throws {RequestRefusedError} when the service refuses (its status and sentence)
  * @throws {BusError} when no service answers
  */
-export async function requestService<T>(
+export function requestService<T>(
   nc: BusConnection,
   endpoint: Endpoint,
   body?: unknown,
   opts: { timeoutMs?: number } = {},
 ): Promise<T> {
-  const subject = serviceSubject(endpoint);
+  return requestJson<T>(nc, serviceSubject(endpoint), body, opts);
+}
+
+/**
+ * Sends `body` on `subject` and returns the JSON reply; a refusal answered as the service's
+ * endpoints answer (`Nats-Service-Error-Code` header, JSON error body) becomes a typed error.
+ *
+ * @throws {RequestRefusedError} when the service refuses (its status and sentence)
+ * @throws {BusError} when no service answers
+ */
+export async function requestJson<T>(
+  nc: BusConnection,
+  subject: string,
+  body?: unknown,
+  opts: { timeoutMs?: number } = {},
+): Promise<T> {
   let reply;
   try {
     reply = await nc.request(subject, body === undefined ? undefined : encodeMessage(body), {
