@@ -19,6 +19,12 @@ import { evalCommand } from "./cli/eval.ts";
 import { score } from "./cli/score.ts";
 import { thresholdGet, thresholdSet } from "./cli/threshold.ts";
 import { profilesDelete, profilesGet, profilesList } from "./cli/profiles.ts";
+import {
+  profilesExport,
+  profilesHistory,
+  profilesImport,
+  profilesRollback,
+} from "./cli/profile_lifecycle.ts";
 import { bridgeConfig, bridgeModbus, bridgeOpcua, bridgeWebhook } from "./cli/bridge.ts";
 import { versionLine } from "./cli/_version.ts";
 import { consoleCommand } from "./cli/console.ts";
@@ -42,6 +48,10 @@ const COMMANDS: readonly Command[] = [
   profilesList,
   profilesGet,
   profilesDelete,
+  profilesHistory,
+  profilesRollback,
+  profilesExport,
+  profilesImport,
   // The sub-commands first: "bridge" alone matches every "bridge …" command line.
   bridgeOpcua,
   bridgeModbus,

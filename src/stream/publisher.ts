@@ -141,9 +141,19 @@ export class ResultPublisher {
     this.#publish(resultsSubject(station.id), this.#errorResult(station.id, ref, why, error));
   }
 
-  /** Answers a frame of a station without a usable profile, saying whether it has none or a refused one. */
-  failNoProfile(station: Station, ref: FrameRef): void {
-    if (station.profileError) {
+  /**
+   * Answers a frame of a station without a usable profile, saying whether it is enrolling its
+   * first one, has none or has a refused one.
+   */
+  failNoProfile(station: Station, ref: FrameRef, enrolling = false): void {
+    if (enrolling) {
+      this.fail(
+        station,
+        ref,
+        FrameErrorReason.enrolling,
+        `Not scored: station ${station.id} is enrolling and has no profile in force yet`,
+      );
+    } else if (station.profileError) {
       this.fail(station, ref, FrameErrorReason.profileInvalid, `Profile refused: ${station.profileError}`);
     } else {
       this.fail(
