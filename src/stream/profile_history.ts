@@ -117,7 +117,7 @@ export class ProfileHistory {
    */
   async read(station: string, version: number): Promise<Uint8Array> {
     if (!await this.has(station, version)) {
-      const kept = (await this.#files(station)).versions;
+      const kept = (await this.#files(station)).versions.sort((a, b) => b - a);
       throw new RequestRefusedError(
         ServiceErrorCode.NOT_FOUND,
         `Station ${station} has no version ${version} in its history (kept: ${
