@@ -28,6 +28,7 @@ import {
 import { bridgeConfig, bridgeModbus, bridgeOpcua, bridgeWebhook } from "./cli/bridge.ts";
 import { versionLine } from "./cli/_version.ts";
 import { consoleCommand } from "./cli/console.ts";
+import { heatmapGet } from "./cli/heatmap.ts";
 
 const COMMANDS: readonly Command[] = [
   modelsTiny,
@@ -52,6 +53,7 @@ const COMMANDS: readonly Command[] = [
   profilesRollback,
   profilesExport,
   profilesImport,
+  heatmapGet,
   // The sub-commands first: "bridge" alone matches every "bridge …" command line.
   bridgeOpcua,
   bridgeModbus,

@@ -88,6 +88,7 @@ export { DEFAULT_PROFILE_HISTORY } from "./profile_history.ts";
 export type { ProfileHistoryEntry, RollbackRecord } from "./profile_history.ts";
 export { exportProfile, importProfile } from "./profile_transfer.ts";
 export { startNatsServer } from "./nats_server.ts";
+export { fileSafe } from "./publisher.ts";
 export type { NatsServerProcess } from "./nats_server.ts";
 export { startProcessor } from "./processor.ts";
 export type { ProcessorTelemetry } from "./station_stats.ts";

@@ -318,8 +318,11 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-/** A frame id as a file name: itself when harmless, else its hash (ids are the camera's, not ours). */
-function fileSafe(frameId: string): string {
+/**
+ * A frame id as a file name (a heat map's, `heatmaps/<station>/<name>.png`): itself when harmless,
+ * else its hash (ids are the camera's, not ours).
+ */
+export function fileSafe(frameId: string): string {
   if (/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(frameId)) return frameId;
   return createHash("sha256").update(frameId).digest("hex").slice(0, 32);
 }

@@ -4,6 +4,7 @@
  * the history kept across a restart and shared by instances of a queue group with JetStream.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { runCli as run } from "../_cli.ts";
 import { startProcessor } from "../../src/stream/processor.ts";
 import { decodeResult, type ResultMessage } from "../../src/stream/messages.ts";
@@ -172,18 +173,18 @@ Deno.test({
         0,
       );
       const b = await startProcessor(await ns.connect("b"), { ...opts, stateDir: dirB });
-      const versions = async () =>
+      const versions = async (station: string) =>
         (await gatherStatus(client, 300)).map((s) =>
-          s.stations.find((x) => x.station === "shared")?.profileVersion
+          s.stations.find((x) => x.station === station)?.profileVersion
         )
           .sort();
-      const converge = async (want: unknown[]) => {
+      const converge = async (want: unknown[], station = "shared") => {
         for (let i = 0; i < 50; i++) {
-          if (JSON.stringify(await versions()) === JSON.stringify(want)) return;
+          if (JSON.stringify(await versions(station)) === JSON.stringify(want)) return;
           await sleep(50);
         }
         assert.fail(
-          `instances did not converge on ${JSON.stringify(want)}: ${JSON.stringify(await versions())}`,
+          `instances did not converge on ${JSON.stringify(want)}: ${JSON.stringify(await versions(station))}`,
         );
       };
       await converge([2, 2]);
@@ -217,6 +218,16 @@ Deno.test({
         0,
       );
       await converge([1, 1]);
+
+      // An import's chunks wait in the bucket, so whichever instance gets the last one assembles it.
+      const file = join(dirB, "exported.safetensors");
+      assert.equal(
+        (await run(["profiles", "export", ...nats, "--station", "shared", "--out", file])).code,
+        0,
+      );
+      const imported = await run(["profiles", "import", ...nats, "--station", "copy", "--file", file]);
+      assert.equal(imported.code, 0, imported.err);
+      await converge([1, 1], "copy");
       await a.stop();
       await b.stop();
     } finally {

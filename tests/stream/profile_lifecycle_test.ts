@@ -122,8 +122,9 @@ Deno.test({
   async fn() {
     const ns = await setup();
     await using model = await tinyModel();
-    const stateDir = await stateDirWith(model.clip, { taught: {} });
+    const stateDir = await stateDirWith(model.clip, { taught: { threshold: -1e6 } });
     const nats = ["--nats", ns.url];
+    const out = await Deno.makeTempDir({ prefix: "adp-heatmap-" });
     try {
       const client = await ns.connect("client");
       const processor = await startProcessor(await ns.connect("service"), {
@@ -133,6 +134,7 @@ Deno.test({
         jetstream: true,
       });
       const results = new Gather<ResultMessage>(client, "adp.results.*", (m) => decodeResult(m.data));
+      const anomalies = new Gather<{ frameId: string }>(client, "adp.anomalies.taught");
       await client.flush();
       let accepted!: () => void;
       const isAccepted = new Promise<void>((r) => accepted = r);
@@ -161,9 +163,9 @@ Deno.test({
       const reply = decodeEnrollReply((await client.request(enrollSubject("fresh"), '{"shots":2}')).data);
       assert.equal(reply.ok, true, JSON.stringify(reply));
       assert.equal((await run(["enroll", ...nats, "--station", "fresh", "--cancel"])).code, 0);
-      const none = await run(["enroll", ...nats, "--station", "fresh", "--cancel"]);
-      assert.equal(none.code, 2);
-      assert.match(none.err, /^adp enroll: Station fresh has no enrollment running or collecting$/);
+      const noJob = await run(["enroll", ...nats, "--station", "fresh", "--cancel"]);
+      assert.equal(noJob.code, 2);
+      assert.match(noJob.err, /^adp enroll: Station fresh has no enrollment running or collecting$/);
 
       // adp enroll that sees no frames gives up honestly, and leaves the station free.
       const gaveUp = await run(["enroll", ...nats, "--station", "fresh", "--shots", "2", "--timeout-s", "1"]);
@@ -186,12 +188,42 @@ Deno.test({
       assert.equal(scored.profileVersion, 1);
       assert.notEqual(scored.score, null);
       assert.equal((await run(["enroll", ...nats, "--station", "taught", "--cancel"])).code, 0);
+      // Its heat map, from the bucket.
+      await anomalies.until((a) => a.some((x) => x.frameId === "scored"));
+      const png = join(out, "scored.png");
+      const got = await run([
+        "heatmap",
+        "get",
+        ...nats,
+        "--station",
+        "taught",
+        "--frame",
+        "scored",
+        "--out",
+        png,
+      ]);
+      assert.equal(got.code, 0, got.err);
+      assert.deepEqual([...(await Deno.readFile(png)).subarray(1, 4)], [0x50, 0x4e, 0x47], "a PNG");
+      const none = await run([
+        "heatmap",
+        "get",
+        ...nats,
+        "--station",
+        "taught",
+        "--frame",
+        "nope",
+        "--out",
+        png,
+      ]);
+      assert.equal(none.code, 2);
+      anomalies.stop();
       assert.equal(processor.status().stations.find((s) => s.station === "fresh")?.dropped.enrolling, 1);
       await processor.stop();
       results.stop();
     } finally {
       await cleanup(ns);
       await Deno.remove(stateDir, { recursive: true });
+      await Deno.remove(out, { recursive: true });
     }
   },
 });
