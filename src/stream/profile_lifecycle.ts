@@ -164,6 +164,7 @@ export class ProfileLifecycle implements LifecycleApi {
     const tmp = join(this.#host.stateDir, "imports", `${req.upload}.safetensors`);
     let profile: StationProfile;
     try {
+      await Deno.mkdir(join(this.#host.stateDir, "imports"), { recursive: true });
       await writeDurably(tmp, bytes);
       profile = await loadProfile(tmp);
     } catch (error) {
