@@ -48,7 +48,8 @@ export interface RequestEnrollmentOptions {
  * @param opts timeouts and the acceptance callback
  * @returns the job's progress, ending with its outcome
  * @throws {BusError} when no service answers the request
- * @throws {EnrollmentError} when the request is refused, or no outcome comes within `timeoutMs`
+ * @throws {EnrollmentError} when the request is refused, or no outcome comes within `timeoutMs` (the job
+ *   is then cancelled, so that the station is free, and the error says so)
  *
  * @example Enroll a station from its next four frames
  * ```ts ignore
