@@ -123,6 +123,7 @@ Deno.test({
     const ns = await setup();
     await using model = await tinyModel();
     const stateDir = await stateDirWith(model.clip, { taught: { threshold: -1e6 } });
+    const otherDir = await Deno.makeTempDir({ prefix: "adp-state-" });
     const nats = ["--nats", ns.url];
     const out = await Deno.makeTempDir({ prefix: "adp-heatmap-" });
     try {
@@ -153,12 +154,20 @@ Deno.test({
         .find((x) => x.frameId === "during")!;
       assert.equal(during.reason, "enrolling", during.error);
 
+      // A second instance hears the cancel too; the one running the job answers first.
+      const other = await startProcessor(await ns.connect("other"), {
+        clip: model.clip,
+        stateDir: otherDir,
+        log: quiet,
+        jetstream: true,
+      });
       const cancelled = await run(["enroll", ...nats, "--station", "fresh", "--cancel"]);
       assert.equal(cancelled.code, 0, cancelled.err);
       assert.match(cancelled.out, /station fresh: enrollment job \S+ cancelled, no profile in force/);
       const last = await outcome;
       assert.equal(last.stage, "cancelled");
       assert.match(last.error!, /cancelled on request/);
+      await other.stop();
       // Free at once, here and in the group-wide lock: a new request is accepted immediately.
       const reply = decodeEnrollReply((await client.request(enrollSubject("fresh"), '{"shots":2}')).data);
       assert.equal(reply.ok, true, JSON.stringify(reply));
@@ -224,6 +233,7 @@ Deno.test({
       await cleanup(ns);
       await Deno.remove(stateDir, { recursive: true });
       await Deno.remove(out, { recursive: true });
+      await Deno.remove(otherDir, { recursive: true });
     }
   },
 });
