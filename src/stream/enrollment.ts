@@ -19,6 +19,7 @@ import { enroll, type EnrollProgress, type StationProfile } from "../adp/mod.ts"
 import type { ClipModel } from "../model/mod.ts";
 import { MessageError, RequestRefusedError, ServiceErrorCode } from "./errors.ts";
 import type { FrameRing } from "./frame_ring.ts";
+import { EnrollLockView } from "./enroll_lock_view.ts";
 import {
   decodeEnrollRequest,
   encodeMessage,
@@ -121,6 +122,8 @@ export class EnrollmentManager {
     & Pick<EnrollmentOptions, "locks" | "backbone">;
   /** Stations with a job, including those whose request is still being checked. */
   readonly #stations = new Map<string, Job | "reserved">();
+  /** Stations enrolling on any instance of the group (JetStream). */
+  readonly #lockView: EnrollLockView | undefined;
   /** Cancelled jobs still winding down on the model: `stop()` waits for them too. */
   readonly #cancelled = new Set<Job>();
   #device: Promise<void> = Promise.resolve();
@@ -140,10 +143,12 @@ export class EnrollmentManager {
     this.#nc = nc;
     this.#host = host;
     this.#opts = { collectTimeoutMs: 120_000, ...opts };
+    this.#lockView = opts.locks && new EnrollLockView();
   }
 
-  /** Subscribes to enrollment requests (in the queue group). */
-  start(): void {
+  /** Subscribes to enrollment requests (in the queue group), once the group's locks are known. */
+  async start(): Promise<void> {
+    await this.#lockView?.follow(this.#opts.locks!, this.#host.log);
     this.#sub = this.#nc.subscribe(ENROLL_WILDCARD, { queue: this.#opts.queueGroup });
     this.#loop = (async () => {
       for await (const msg of this.#sub!) {
@@ -158,6 +163,11 @@ export class EnrollmentManager {
   jobOf(station: string): string | null {
     const job = this.#stations.get(station);
     return job && job !== "reserved" ? job.id : null;
+  }
+
+  /** Whether the station enrolls here (its request checked or its job running) or on another instance. */
+  enrolling(station: string): boolean {
+    return this.#stations.has(station) || this.#lockView?.has(station) === true;
   }
 
   /** Whether a request of the station is being checked (its job not yet accepted). */
@@ -226,6 +236,7 @@ export class EnrollmentManager {
   /** Stops taking requests, cancels every job (each reports its failure) and waits for them. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#lockView?.stop();
     if (this.#sub && !this.#sub.isClosed()) await this.#sub.drain().catch(() => {});
     await this.#loop;
     const jobs = [...this.#stations.values()].filter((j): j is Job => j !== "reserved");
@@ -234,10 +245,8 @@ export class EnrollmentManager {
   }
 
   /**
-   * Cancels the station's job at once: the requester gets a `cancelled` outcome now, and the
-   * station, its group-wide lock and its job record are freed now, so a new request is accepted
-   * while the cancelled job's model work stops at its next check (it never saves).
-   *
+   * Cancels the station's job at once: the requester gets a `cancelled` outcome, the station, its
+   * lock and job record are freed now; the job's model work stops at its next check, never saving.
    * @returns the job's id; null when the station has no job here
    * @throws {RequestRefusedError} 409 when the job is already saving its profile
    */

@@ -25,6 +25,7 @@ import type { ClipModel } from "../model/mod.ts";
 import { Batcher } from "./batcher.ts";
 import { DecodePool } from "./decode_pool.ts";
 import { EnrollmentManager } from "./enrollment.ts";
+import { ENROLL_LOCK_TTL_MS } from "./enroll_lock_view.ts";
 import { RequestRefusedError, ServiceErrorCode } from "./errors.ts";
 import { FrameRing } from "./frame_ring.ts";
 import { FrameIntake } from "./intake.ts";
@@ -290,7 +291,7 @@ class ProcessorImpl implements Processor {
       backbone: this.#cfg.backbone,
     });
     await this.#enrollment.recoverInterrupted();
-    this.#enrollment.start();
+    await this.#enrollment.start();
   }
 
   /** Publisher, intake and batcher wired together, and the frame subscription feeding them. */
@@ -308,7 +309,7 @@ class ProcessorImpl implements Processor {
     this.#intake = new FrameIntake(this.#stations, this.#publisher, this.#ring, {
       offer: (station, frameId, bytes) => this.#enrollment.offer(station, frameId, bytes),
       queued: () => this.#batcher.pump(),
-      enrolling: (station) => this.#enrollment.jobOf(station) !== null || this.#enrollment.reserved(station),
+      enrolling: (station) => this.#enrollment.enrolling(station),
     }, cfg);
     this.#batcher = new Batcher(this.#clip, this.#intake, this.#publisher, this.#pool, {
       maxBatch: cfg.maxBatch,
@@ -360,7 +361,7 @@ class ProcessorImpl implements Processor {
     });
     const locks = await new Kvm(this.#nc).create(JetStreamName.enrollLocks, {
       description: "ADP Edge: one key per station while it enrolls",
-      ttl: 3600 * 1000,
+      ttl: ENROLL_LOCK_TTL_MS,
     });
     return { js: jetstream(this.#nc), profileBucket, heatmapBucket, locks };
   }
