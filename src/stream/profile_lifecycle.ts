@@ -71,6 +71,7 @@ export interface LifecycleHost {
 /** The lifecycle endpoints over a processor. */
 export class ProfileLifecycle implements LifecycleApi {
   readonly #host: LifecycleHost;
+  #exporting: { key: string; bytes: Uint8Array; sha256: string } | undefined;
 
   /** @param host the store and the processor's swap */
   constructor(host: LifecycleHost) {
@@ -100,8 +101,14 @@ export class ProfileLifecycle implements LifecycleApi {
     if (version === undefined) {
       throw new RequestRefusedError(ServiceErrorCode.NOT_FOUND, `Station ${station} has no profile in force`);
     }
-    const bytes = await this.#host.store.historyBytes(station, version);
     const offset = req.offset ?? 0;
+    const key = `${station}/v${version}`;
+    // The file of the export in progress is read and hashed once, not once per chunk.
+    if (offset === 0 || this.#exporting?.key !== key) {
+      const bytes = await this.#host.store.historyBytes(station, version);
+      this.#exporting = { key, bytes, sha256: createHash("sha256").update(bytes).digest("hex") };
+    }
+    const { bytes, sha256 } = this.#exporting;
     if (offset > bytes.length) {
       throw new RequestRefusedError(
         ServiceErrorCode.BAD_REQUEST,
@@ -112,7 +119,7 @@ export class ProfileLifecycle implements LifecycleApi {
       station,
       version,
       size: bytes.length,
-      sha256: createHash("sha256").update(bytes).digest("hex"),
+      sha256,
       offset,
       data: Buffer.from(bytes.subarray(offset, offset + PROFILE_CHUNK_BYTES)).toString("base64"),
     };
