@@ -28,6 +28,9 @@ import type { ProfileStore } from "./profile_store.ts";
 import { reason } from "./profile_store.ts";
 import { writeDurably } from "./profile_history.ts";
 
+/** Chunks of an import not finished within this long are dropped by the next import. */
+const STALE_UPLOAD_MS = 3600 * 1000;
+
 /** How long an instance without the station's job waits before saying so (see cancelEnrollment). */
 const NO_JOB_REPLY_DELAY_MS = 500;
 
@@ -134,6 +137,7 @@ export class ProfileLifecycle implements LifecycleApi {
       );
     }
     const { station, upload } = req;
+    if (req.offset === 0) await this.#sweep();
     await this.#stash(upload, req.offset, chunk);
     const received = req.offset + chunk.length;
     if (received < req.size) return { station, upload, received, done: false };
@@ -255,6 +259,27 @@ export class ProfileLifecycle implements LifecycleApi {
       );
     }
     return out;
+  }
+
+  /** Drops the chunks of uploads abandoned long ago (a client that stopped mid-import). */
+  async #sweep(): Promise<void> {
+    const cutoff = Date.now() - STALE_UPLOAD_MS;
+    const bucket = this.#host.bucket;
+    if (bucket) {
+      for (const info of await bucket.list().catch(() => [])) {
+        if (info.deleted || !info.name.startsWith("imports/") || Date.parse(info.mtime) >= cutoff) continue;
+        await bucket.delete(info.name).catch(() => {});
+      }
+      return;
+    }
+    const dir = join(this.#host.stateDir, "imports");
+    await Deno.mkdir(dir, { recursive: true });
+    for await (const e of Deno.readDir(dir)) {
+      const at = (await Deno.stat(join(dir, e.name)).catch(() => null))?.mtime?.getTime();
+      if (at !== undefined && at < cutoff) {
+        await Deno.remove(join(dir, e.name), { recursive: true }).catch(() => {});
+      }
+    }
   }
 
   async #dropUpload(upload: string): Promise<void> {

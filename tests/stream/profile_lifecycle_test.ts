@@ -55,6 +55,11 @@ Deno.test({
       assert.deepEqual(bytes, await Deno.readFile(join(stateDir, "profiles", "src.safetensors")));
       assert.ok(bytes.length > 1024 * 1024, `more than max_payload (${bytes.length} bytes)`);
 
+      // An upload a client abandoned two hours ago is swept by the next import.
+      const stale = join(stateDir, "imports", "abandoned");
+      await Deno.mkdir(stale, { recursive: true });
+      await Deno.writeFile(join(stale, "000000000000"), new Uint8Array(10));
+      await Deno.utime(stale, new Date(Date.now() - 7200_000), new Date(Date.now() - 7200_000));
       const imported = await run([
         "profiles",
         "import",
@@ -105,7 +110,7 @@ Deno.test({
       ]);
       assert.equal(entries[0].revision?.by, "qa");
       const noImports = [...Deno.readDirSync(join(stateDir, "imports"))];
-      assert.deepEqual(noImports, [], "no upload left behind");
+      assert.deepEqual(noImports, [], "no upload left behind, the abandoned one swept");
       await processor.stop();
     } finally {
       await cleanup(ns);
