@@ -22,6 +22,7 @@ Deno.test({
   name:
     "a rollback restores the earlier version's verdicts exactly; numbers are never reused; history survives a restart",
   ...needsShared,
+  // long: one scenario on one service, each step building on the state the last one left
   async fn() {
     const ns = await setup({ jetstream: false });
     await using model = await tinyModel();

@@ -27,6 +27,7 @@ Deno.test({
   name:
     "adp profiles export and import move a profile in chunks; a corrupt file is refused and nothing changes",
   ...needsShared,
+  // long: one scenario on one service, each step building on the state the last one left
   async fn() {
     const ns = await setup({ jetstream: false, maxPayload: 1024 * 1024 });
     await using model = await tinyModel();
@@ -124,6 +125,7 @@ Deno.test({
   name:
     "enroll cancel frees the station and its lock at once; frames of a first enrollment are dropped enrolling",
   ...needsShared,
+  // long: one scenario on one service, each step building on the state the last one left
   async fn() {
     const ns = await setup();
     await using model = await tinyModel();
