@@ -21,9 +21,16 @@ import { score } from "./cli/score.ts";
 import { thresholdGet, thresholdSet } from "./cli/threshold.ts";
 import { profilesDelete, profilesGet, profilesList } from "./cli/profiles.ts";
 import { roiClear, roiGet, roiSet } from "./cli/roi.ts";
+import {
+  profilesExport,
+  profilesHistory,
+  profilesImport,
+  profilesRollback,
+} from "./cli/profile_lifecycle.ts";
 import { bridgeConfig, bridgeModbus, bridgeOpcua, bridgeWebhook } from "./cli/bridge.ts";
 import { versionLine } from "./cli/_version.ts";
 import { consoleCommand } from "./cli/console.ts";
+import { heatmapGet } from "./cli/heatmap.ts";
 
 const COMMANDS: readonly Command[] = [
   modelsTiny,
@@ -48,6 +55,11 @@ const COMMANDS: readonly Command[] = [
   roiSet,
   roiClear,
   roiGet,
+  profilesHistory,
+  profilesRollback,
+  profilesExport,
+  profilesImport,
+  heatmapGet,
   // The sub-commands first: "bridge" alone matches every "bridge …" command line.
   bridgeOpcua,
   bridgeModbus,

@@ -160,7 +160,10 @@ export interface ProfileRevision {
   at: string;
   /** Who asked: a NATS user, an operator's login, a PLC's name; absent when unknown. */
   by?: string;
-  /** The version this one was made from (a rollback's target, the profile feedback was applied to). */
+  /**
+   * The version this one was made from (the profile a threshold change or feedback was applied to).
+   * A rollback makes no new version: the service records it in the station's history instead.
+   */
   fromVersion?: number;
   /** Feedback: the frame an operator labelled, and the label. */
   frameId?: string;

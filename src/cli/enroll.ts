@@ -9,12 +9,17 @@ import { EnrollmentError } from "../errors.ts";
 import { renderProgressBar } from "../progress_bar.ts";
 import {
   checkStationId,
+  Endpoint,
   ENROLL_LIMITS,
+  type EnrollCancelReply,
   type EnrollProgressMessage,
   type EnrollRequest,
+  JobStage,
   requestEnrollment,
+  requestService,
 } from "../stream/mod.ts";
-import { type Command, intFlag, requireString } from "./_command.ts";
+import { type Command, intFlag, type ParsedArgs, requireString } from "./_command.ts";
+import { withServiceConnection } from "./_service_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 
 /** `adp enroll` */
@@ -23,17 +28,23 @@ export const enrollCommand: Command = {
   summary: "enroll a station from its next frames (or named ones), with a live progress bar",
   usage: `
 adp enroll --station S [--shots 8] [--seed N] [--label NAME] [--steps N] [--frame-id ID …] [--timeout-s 900]
+adp enroll --station S --cancel
 
 Sends {shots, seed, label, steps, frameIds} to adp.enroll.<station> and follows
 adp.enroll.<station>.progress until the job ends. The service takes the station's next <shots>
 frames (or the frames named by --frame-id, still held in its ring buffer), so a camera must be
-publishing. Exits 0 printing the new profile version; non-zero with the reason otherwise.
+publishing. Exits 0 printing the new profile version; non-zero with the reason otherwise (8 when
+the job fails or is cancelled, 2 when the request is refused, 10 when no service answers).
+With --cancel, stops the station's running or collecting job at once (adp.svc.enroll.cancel): its
+requester gets the outcome "cancelled", the station is free to enroll again, the profile in force
+stays; exit 2 when the station has no job.
   --shots      good parts to learn from, ${ENROLL_LIMITS.minShots}–${ENROLL_LIMITS.maxShots} (default 8)
   --seed       seed of everything random in enrollment (default 0)
   --label      the part's name, e.g. bottle
   --steps      optimisation steps per concept (default: the service's, 40)
   --frame-id   a frame id to enroll from (repeat; as many as --shots)
-  --timeout-s  give up following after this long (default 900)${NATS_USAGE}`,
+  --timeout-s  give up following after this long, cancelling the job (default 900)
+  --cancel     cancel the station's job instead${NATS_USAGE}`,
   flags: {
     ...NATS_FLAGS,
     station: { type: "string" },
@@ -43,9 +54,11 @@ publishing. Exits 0 printing the new profile version; non-zero with the reason o
     steps: { type: "string" },
     "frame-id": { type: "string", multiple: true },
     "timeout-s": { type: "string" },
+    cancel: { type: "boolean" },
   },
   async run(args) {
     const station = checkStationId(requireString(args, "station", this.name));
+    if (args.values.cancel) return await cancelEnrollment(args, station);
     const frameIds = args.values["frame-id"] as string[] | undefined;
     const request: EnrollRequest = {
       shots: intFlag(args, "shots", frameIds?.length ?? 8, [ENROLL_LIMITS.minShots, ENROLL_LIMITS.maxShots]),
@@ -70,6 +83,9 @@ publishing. Exits 0 printing the new profile version; non-zero with the reason o
           ),
       });
       const outcome = await followWithProgressBar(job);
+      if (outcome.stage === JobStage.cancelled) {
+        throw new EnrollmentError(`Enrollment of ${station} was cancelled: ${outcome.error}`);
+      }
       if (outcome.error !== undefined) {
         throw new EnrollmentError(`Enrollment of ${station} failed: ${outcome.error}`);
       }
@@ -79,6 +95,19 @@ publishing. Exits 0 printing the new profile version; non-zero with the reason o
     }
   },
 };
+
+/** `adp enroll --cancel`: the station's job stopped, the station freed. */
+async function cancelEnrollment(args: ParsedArgs, station: string): Promise<void> {
+  const reply = await withServiceConnection(
+    args,
+    "enroll",
+    (nc) => requestService<EnrollCancelReply>(nc, Endpoint.enrollCancel, { station }),
+  );
+  const kept = reply.profileVersion === null
+    ? "no profile in force"
+    : `profile v${reply.profileVersion} stays in force`;
+  console.log(`station ${station}: enrollment job ${reply.jobId} cancelled, ${kept}`);
+}
 
 /** Draws each progress message as a bar (redrawn in place on a terminal, one line per stage otherwise); returns the outcome. */
 async function followWithProgressBar(

@@ -7,7 +7,12 @@
 import { basename, resolve } from "node:path";
 import { loadClip, type Precision, PRECISIONS } from "../model/mod.ts";
 import { type Device, DEVICES } from "../onnx/mod.ts";
-import { type BusConnection, type Processor, startProcessor } from "../stream/mod.ts";
+import {
+  type BusConnection,
+  DEFAULT_PROFILE_HISTORY,
+  type Processor,
+  startProcessor,
+} from "../stream/mod.ts";
 import { loadBackboneConfig } from "../adp/patch/mod.ts";
 import { createLogger, type Logger, parseLogFormat, ServiceMetrics, startOpsServer } from "../ops/mod.ts";
 import { choiceFlag, type Command, intFlag, type ParsedArgs, requireString } from "./_command.ts";
@@ -23,6 +28,7 @@ adp serve --model DIR --state-dir DIR [--config FILE] [--nats URL] [--device aut
           [--http HOST:PORT] [--log-format text|json]
           [--backbone FILE] [--queue-group adp] [--max-batch 8] [--max-wait-ms 10] [--max-frame-bytes N] [--max-pixels N]
           [--max-decode-cost N] [--decode-timeout-ms 5000] [--max-stations 4096] [--queue-depth N] [--workers N] [--threads N] [--collect-timeout-s 120]
+          [--profile-history 20]
 
 Subscribes adp.frames.> in a queue group and publishes a result on adp.results.<station> for every
 frame, anomaly events with a heat map on adp.anomalies.<station>, runs enrollments requested on
@@ -53,7 +59,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
                      forgotten (default 4096)
   --workers          decode workers (default cores − 1, 2 to 4); one station uses at most all but one
   --threads          onnxruntime CPU threads (default all cores)
-  --collect-timeout-s  how long an enrollment waits for the station's frames (default 120)${NATS_USAGE}`,
+  --collect-timeout-s  how long an enrollment waits for the station's frames (default 120)
+  --profile-history  profile versions kept per station for rollback, oldest pruned (default 20)${NATS_USAGE}`,
   flags: {
     ...NATS_FLAGS,
     config: { type: "string" },
@@ -77,6 +84,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     workers: { type: "string" },
     threads: { type: "string" },
     "collect-timeout-s": { type: "string" },
+    "profile-history": { type: "string" },
   },
   async run(args) {
     const stationSettings = await applyServeConfig(args, this.flags);
@@ -162,6 +170,7 @@ function processorSettings(args: ParsedArgs) {
     queueDepth: intFlag(args, "queue-depth", 2 * maxBatch, [1, 100_000]),
     workers: args.values.workers === undefined ? undefined : intFlag(args, "workers", 1, [1, 64]),
     collectTimeoutMs: intFlag(args, "collect-timeout-s", 120, [1, 86_400]) * 1000,
+    profileHistory: intFlag(args, "profile-history", DEFAULT_PROFILE_HISTORY, [1, 10_000]),
   };
 }
 

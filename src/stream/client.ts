@@ -17,7 +17,9 @@ import {
   type EnrollReply,
   type EnrollRequest,
 } from "./messages.ts";
-import { enrollProgressSubject, enrollSubject } from "./subjects.ts";
+import { Endpoint, enrollProgressSubject, enrollSubject } from "./subjects.ts";
+import { RequestRefusedError, ServiceErrorCode } from "./errors.ts";
+import { requestService } from "./service_client.ts";
 
 /** The service's acknowledgement of an enrollment request. */
 export type EnrollAccepted = Extract<EnrollReply, { ok: true }>;
@@ -46,7 +48,8 @@ export interface RequestEnrollmentOptions {
  * @param opts timeouts and the acceptance callback
  * @returns the job's progress, ending with its outcome
  * @throws {BusError} when no service answers the request
- * @throws {EnrollmentError} when the request is refused, or no outcome comes within `timeoutMs`
+ * @throws {EnrollmentError} when the request is refused, or no outcome comes within `timeoutMs` (the job
+ *   is then cancelled, so that the station is free, and the error says so)
  *
  * @example Enroll a station from its next four frames
  * ```ts ignore
@@ -78,20 +81,38 @@ export async function* requestEnrollment(
     const timeoutMs = opts.timeoutMs ?? 900_000;
     // Ending the subscription ends the loop below: the timeout needs no race.
     const timer = setTimeout(() => progress.unsubscribe(), timeoutMs);
+    let last: EnrollProgressMessage | undefined;
     try {
       for await (const msg of progress) {
         const p = decodeEnrollProgress(msg.data);
         if (p.jobId !== reply.jobId) continue;
-        yield p;
+        yield last = p;
         if (p.done) return;
       }
     } finally {
       clearTimeout(timer);
     }
     throw new EnrollmentError(
-      `No outcome of job ${reply.jobId} within ${timeoutMs / 1000} s: it may still be running (adp status)`,
+      `No outcome of job ${reply.jobId} within ${timeoutMs / 1000} s${
+        last ? ` (last: ${last.stage}, ${last.message})` : ""
+      }: ${await giveUp(nc, station)}`,
     );
   } finally {
     if (!progress.isClosed()) progress.unsubscribe();
+  }
+}
+
+/** Cancels a job the client stops following, so that the station is free; says what became of it. */
+async function giveUp(nc: BusConnection, station: string): Promise<string> {
+  try {
+    await requestService(nc, Endpoint.enrollCancel, { station }, { timeoutMs: 3000 });
+    return "the job was cancelled, the station is free to enroll again";
+  } catch (error) {
+    if (error instanceof RequestRefusedError && error.status === ServiceErrorCode.NOT_FOUND) {
+      return "the job is no longer running";
+    }
+    return `the job could not be cancelled (${
+      (error as Error).message
+    }): adp enroll --station ${station} --cancel`;
   }
 }

@@ -17,8 +17,9 @@ import { type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io
 import type { KV } from "@nats-io/kv";
 import { enroll, type EnrollProgress, type StationProfile } from "../adp/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
-import { MessageError } from "./errors.ts";
+import { MessageError, RequestRefusedError, ServiceErrorCode } from "./errors.ts";
 import type { FrameRing } from "./frame_ring.ts";
+import { EnrollLockView } from "./enroll_lock_view.ts";
 import {
   decodeEnrollRequest,
   encodeMessage,
@@ -45,6 +46,8 @@ export interface EnrollmentHost {
   readonly ring: FrameRing;
   /** The version of the station's profile in force; 0 when it has none. */
   currentVersion(station: string): number;
+  /** The version a new profile of the station gets (never one its history holds). */
+  nextVersion(station: string): number;
   /** Whether the station can be tracked (the station table has room, or it is tracked already). */
   canTrack(station: string): boolean;
   /** Checks, persists and swaps in a new profile; returns its version. */
@@ -80,6 +83,12 @@ interface Job {
   collector?: { frames: Uint8Array[]; ids: Set<string>; resolve(): void };
   lockRevision?: number;
   done: Promise<void>;
+  /** Set once the job saves its profile: too late to cancel. */
+  saving?: boolean;
+  /** Set by a cancel, which has answered the requester and freed the station already. */
+  cancelled?: boolean;
+  /** Set once the station, its lock and its job record are freed. */
+  released?: boolean;
 }
 
 /** Why a request is refused, as its reply says it. */
@@ -113,6 +122,10 @@ export class EnrollmentManager {
     & Pick<EnrollmentOptions, "locks" | "backbone">;
   /** Stations with a job, including those whose request is still being checked. */
   readonly #stations = new Map<string, Job | "reserved">();
+  /** Stations enrolling on any instance of the group (JetStream). */
+  readonly #lockView: EnrollLockView | undefined;
+  /** Cancelled jobs still winding down on the model: `stop()` waits for them too. */
+  readonly #cancelled = new Set<Job>();
   #device: Promise<void> = Promise.resolve();
   #waiting = 0;
   #sub: Subscription | undefined;
@@ -130,10 +143,12 @@ export class EnrollmentManager {
     this.#nc = nc;
     this.#host = host;
     this.#opts = { collectTimeoutMs: 120_000, ...opts };
+    this.#lockView = opts.locks && new EnrollLockView();
   }
 
-  /** Subscribes to enrollment requests (in the queue group). */
-  start(): void {
+  /** Subscribes to enrollment requests (in the queue group), once the group's locks are known. */
+  async start(): Promise<void> {
+    await this.#lockView?.follow(this.#opts.locks!, this.#host.log);
     this.#sub = this.#nc.subscribe(ENROLL_WILDCARD, { queue: this.#opts.queueGroup });
     this.#loop = (async () => {
       for await (const msg of this.#sub!) {
@@ -148,6 +163,11 @@ export class EnrollmentManager {
   jobOf(station: string): string | null {
     const job = this.#stations.get(station);
     return job && job !== "reserved" ? job.id : null;
+  }
+
+  /** Whether the station enrolls here (its request checked or its job running) or on another instance. */
+  enrolling(station: string): boolean {
+    return this.#stations.has(station) || this.#lockView?.has(station) === true;
   }
 
   /** Whether a request of the station is being checked (its job not yet accepted). */
@@ -216,11 +236,47 @@ export class EnrollmentManager {
   /** Stops taking requests, cancels every job (each reports its failure) and waits for them. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#lockView?.stop();
     if (this.#sub && !this.#sub.isClosed()) await this.#sub.drain().catch(() => {});
     await this.#loop;
     const jobs = [...this.#stations.values()].filter((j): j is Job => j !== "reserved");
     for (const job of jobs) job.controller.abort("the service is stopping");
-    await Promise.all(jobs.map((j) => j.done));
+    await Promise.all([...jobs, ...this.#cancelled].map((j) => j.done));
+  }
+
+  /**
+   * Cancels the station's job at once: the requester gets a `cancelled` outcome, the station, its
+   * lock and job record are freed now; the job's model work stops at its next check, never saving.
+   * @returns the job's id; null when the station has no job here
+   * @throws {RequestRefusedError} 409 when the job is already saving its profile
+   */
+  cancel(station: string): string | null {
+    const job = this.#stations.get(station);
+    if (!job || job === "reserved") return null;
+    if (job.saving) {
+      throw new RequestRefusedError(
+        ServiceErrorCode.CONFLICT,
+        `Enrollment job ${job.id} of ${station} is saving its profile: too late to cancel`,
+      );
+    }
+    job.cancelled = true;
+    job.controller.abort("cancelled on request");
+    this.#cancelled.add(job);
+    job.done.then(() => this.#cancelled.delete(job));
+    const previous = this.#host.currentVersion(station);
+    this.#progress(job, {
+      stage: JobStage.cancelled,
+      percent: 0,
+      etaSeconds: null,
+      message: "cancelled",
+      done: true,
+      error: `Enrollment was cancelled on request${
+        previous ? `: profile v${previous} stays in force` : ": the station has no profile"
+      }`,
+    });
+    this.#host.log(`enrollment job ${job.id} of ${station} cancelled on request`);
+    this.#release(job).catch(() => {});
+    return job.id;
   }
 
   async #handle(msg: Msg): Promise<void> {
@@ -398,7 +454,7 @@ export class EnrollmentManager {
         }
         await Promise.race([previous, aborted(signal)]);
         signal.throwIfAborted();
-        const version = this.#host.currentVersion(station) + 1;
+        const version = this.#host.nextVersion(station);
         const profile = await enroll(this.#host.clip, frames, {
           seed: request.seed,
           label: request.label,
@@ -410,6 +466,8 @@ export class EnrollmentManager {
           onProgress: (p: EnrollProgress) => this.#progress(job, p),
         });
         signal.throwIfAborted();
+        job.saving = true;
+        profile.meta.revision = { kind: "enrollment", at: new Date().toISOString() };
         this.#progress(job, {
           stage: JobStage.saving,
           percent: 100,
@@ -432,6 +490,7 @@ export class EnrollmentManager {
         previous.then(release);
       }
     } catch (error) {
+      if (job.cancelled) return; // answered and freed by cancel()
       const why = signal.aborted ? `Enrollment was cancelled: ${signal.reason}` : reason(error);
       const previous = this.#host.currentVersion(station);
       this.#progress(job, {
@@ -444,13 +503,21 @@ export class EnrollmentManager {
       });
       this.#host.log(`enrollment job ${job.id} of ${station} failed: ${why}`);
     } finally {
-      this.#stations.delete(station);
-      await Deno.remove(this.#recordPath(station)).catch(() => {});
-      if (job.lockRevision !== undefined && this.#opts.locks) {
-        await this.#opts.locks.delete(station, { previousSeq: job.lockRevision }).catch((error) =>
-          this.#host.log(`warning: enrollment lock of ${station} not released: ${reason(error)}`)
-        );
-      }
+      await this.#release(job);
+    }
+  }
+
+  /** Frees the job's station, job record and group-wide lock (once). */
+  async #release(job: Job): Promise<void> {
+    if (job.released) return;
+    job.released = true;
+    const { station } = job;
+    if (this.#stations.get(station) === job) this.#stations.delete(station);
+    await Deno.remove(this.#recordPath(station)).catch(() => {});
+    if (job.lockRevision !== undefined && this.#opts.locks) {
+      await this.#opts.locks.delete(station, { previousSeq: job.lockRevision }).catch((error) =>
+        this.#host.log(`warning: enrollment lock of ${station} not released: ${reason(error)}`)
+      );
     }
   }
 

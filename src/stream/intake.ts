@@ -122,7 +122,9 @@ export class FrameIntake {
     const bytes = msg.data.slice();
     this.#ring.add(token, ref.frameId, bytes);
     this.#listeners.offer(token, ref.frameId, bytes);
-    if (!station.slot.current) return this.#publisher.failNoProfile(station, ref);
+    if (!station.slot.current) {
+      return this.#publisher.failNoProfile(station, ref, this.#listeners.enrolling(token));
+    }
     this.#enqueue(station, { ...ref, station: token, bytes, ...checked });
   }
 

@@ -22,6 +22,8 @@ export const FrameErrorReason = {
   invalidStation: "invalid-station",
   /** The station has not been enrolled. */
   noProfile: "no-profile",
+  /** The station has no profile in force yet and is enrolling. */
+  enrolling: "enrolling",
   /** The station's profile on disk was refused (corrupt, truncated, another model). */
   profileInvalid: "profile-invalid",
   /** Dropped from a full queue: the newest frames of a station are kept. */
@@ -227,6 +229,7 @@ export const JobStage = {
   saving: "saving",
   done: "done",
   failed: "failed",
+  cancelled: "cancelled",
 } as const;
 
 /** `adp.enroll.<station>.progress` */
@@ -235,7 +238,7 @@ export interface EnrollProgressMessage {
   jobId: string;
   /** The station being enrolled. */
   station: string;
-  /** `collecting`, `queued`, an enrollment stage (`features` … `calibration`), `saving`, `done` or `failed`. */
+  /** `collecting`, `queued`, an enrollment stage (`features` … `calibration`), `saving`, `done`, `failed`, `cancelled`. */
   stage: string;
   /** Of the enrollment, 0–100. */
   percent: number;
@@ -561,8 +564,7 @@ export function decodeEnrollProgress(data: Uint8Array | string): EnrollProgressM
   return f as unknown as EnrollProgressMessage;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Frame headers
+// ----------------------------------------------- Frame headers -----------------------------------------------
 
 /** Frame ids: printable ASCII without spaces, up to 128 characters. */
 export const FRAME_ID_REGEXP: RegExp = /^[\x21-\x7e]{1,128}$/;

@@ -67,7 +67,28 @@ export type {
   ThresholdSetReply,
   ThresholdSetRequest,
 } from "./messages.ts";
+export {
+  decodeExportRequest,
+  decodeImportRequest,
+  decodeRollbackRequest,
+  MAX_IMPORT_BYTES,
+  PROFILE_CHUNK_BYTES,
+} from "./lifecycle_messages.ts";
+export type {
+  EnrollCancelReply,
+  ExportReply,
+  ExportRequest,
+  ImportReply,
+  ImportRequest,
+  ProfileHistoryReply,
+  RollbackReply,
+  RollbackRequest,
+} from "./lifecycle_messages.ts";
+export { DEFAULT_PROFILE_HISTORY } from "./profile_history.ts";
+export type { ProfileHistoryEntry, RollbackRecord } from "./profile_history.ts";
+export { exportProfile, importProfile } from "./profile_transfer.ts";
 export { startNatsServer } from "./nats_server.ts";
+export { fileSafe } from "./publisher.ts";
 export type { NatsServerProcess } from "./nats_server.ts";
 export { startProcessor } from "./processor.ts";
 export type { ProcessorTelemetry } from "./station_stats.ts";

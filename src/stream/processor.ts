@@ -25,6 +25,7 @@ import type { ClipModel } from "../model/mod.ts";
 import { Batcher } from "./batcher.ts";
 import { DecodePool } from "./decode_pool.ts";
 import { EnrollmentManager } from "./enrollment.ts";
+import { ENROLL_LOCK_TTL_MS } from "./enroll_lock_view.ts";
 import { RequestRefusedError, ServiceErrorCode } from "./errors.ts";
 import { FeedbackService } from "./feedback.ts";
 import { FrameRing } from "./frame_ring.ts";
@@ -38,6 +39,8 @@ import type {
   ThresholdSetRequest,
 } from "./messages.ts";
 import { type ProfileChange, ProfileStore, reason, type StoredProfile } from "./profile_store.ts";
+import { DEFAULT_PROFILE_HISTORY } from "./profile_history.ts";
+import { ProfileLifecycle } from "./profile_lifecycle.ts";
 import { ResultPublisher } from "./publisher.ts";
 import { profileWithRoi, type RoiSetReply, roiSetReply, type RoiSetRequest } from "./roi_set.ts";
 import { startServiceApi } from "./service_api.ts";
@@ -80,6 +83,8 @@ export interface ProcessorConfig {
    * @default {CLIP's own patch tokens}
    */
   backbone?: string;
+  /** Profile versions kept per station for rollback (oldest pruned). @default 20 */
+  profileHistory?: number;
   /** Recent frames kept per station for enrollment by frame id. @default 16 */
   ringSize?: number;
   /** How long an enrollment waits for the station's next frames. @default 120000 */
@@ -197,6 +202,7 @@ class ProcessorImpl implements Processor {
       maxDecodeCost: cfg.maxDecodeCost ?? DEFAULT_MAX_DECODE_COST,
       queueDepth: cfg.queueDepth ?? 2 * maxBatch,
       ringSize: cfg.ringSize ?? 16,
+      profileHistory: cfg.profileHistory ?? DEFAULT_PROFILE_HISTORY,
       collectTimeoutMs: cfg.collectTimeoutMs ?? 120_000,
       heatmapMaxSide: cfg.heatmapMaxSide ?? 512,
       heatmapsPerStation: cfg.heatmapsPerStation ?? 200,
@@ -226,7 +232,8 @@ class ProcessorImpl implements Processor {
     const { stateDir, queueGroup } = this.#cfg;
     await Deno.mkdir(stateDir, { recursive: true });
     const shared = this.#cfg.jetstream ? await this.#setupJetStream() : undefined;
-    this.#store = new ProfileStore(stateDir, { bucket: shared?.profileBucket, log: this.#log });
+    const historyLimit = this.#cfg.profileHistory;
+    this.#store = new ProfileStore(stateDir, { bucket: shared?.profileBucket, historyLimit, log: this.#log });
     const { loaded, refused } = await this.#store.loadAll();
     for (const stored of loaded) this.#installLoaded(stored);
     for (const { station, error } of refused) {
@@ -237,13 +244,14 @@ class ProcessorImpl implements Processor {
     // Feedback: the next profile made from the one in force, alone among the station's changes, installed.
     this.#feedback = new FeedbackService(this.#nc, this.#ring, {
       evolve: (id, next) =>
-        this.#exclusive(id, async () => this.#installNow(id, await next(this.#requireScorer(id)))),
+        this.#exclusive(id, async () => this.#installChange(id, await next(this.#requireScorer(id)))),
       log: this.#log,
     }, { queueGroup });
     this.#feedback.start();
     this.#startPipeline(shared);
     this.#service = await startServiceApi(this.#nc, this, {
       queueGroup,
+      lifecycle: this.#lifecycle(shared?.profileBucket),
       metadata: {
         instance: this.instance,
         model: this.#model.id,
@@ -273,12 +281,8 @@ class ProcessorImpl implements Processor {
     this.#enrollment = new EnrollmentManager(this.#nc, {
       clip: this.#clip,
       ring: this.#ring,
-      // Versions are never reused: a deleted profile's number stays taken.
-      currentVersion: (station) =>
-        Math.max(
-          this.#stations.get(station)?.slot.current?.profile.meta.version ?? 0,
-          this.#store.latestVersion(station),
-        ),
+      currentVersion: (station) => this.#stations.get(station)?.slot.current?.profile.meta.version ?? 0,
+      nextVersion: (station) => this.#nextVersion(station),
       install: (station, profile) => this.#install(station, profile),
       canTrack: (station) =>
         this.#stations.hasRoomFor(
@@ -297,7 +301,7 @@ class ProcessorImpl implements Processor {
       backbone: this.#cfg.backbone,
     });
     await this.#enrollment.recoverInterrupted();
-    this.#enrollment.start();
+    await this.#enrollment.start();
   }
 
   /** Publisher, intake and batcher wired together, and the frame subscription feeding them. */
@@ -316,7 +320,7 @@ class ProcessorImpl implements Processor {
     this.#intake = new FrameIntake(this.#stations, this.#publisher, this.#ring, {
       offer: (station, frameId, bytes) => this.#enrollment.offer(station, frameId, bytes),
       queued: () => this.#batcher.pump(),
-      enrolling: (station) => this.#enrollment.jobOf(station) !== null || this.#enrollment.reserved(station),
+      enrolling: (station) => this.#enrollment.enrolling(station),
     }, cfg);
     this.#batcher = new Batcher(this.#clip, this.#intake, this.#publisher, this.#pool, {
       maxBatch: cfg.maxBatch,
@@ -368,7 +372,7 @@ class ProcessorImpl implements Processor {
     });
     const locks = await new Kvm(this.#nc).create(JetStreamName.enrollLocks, {
       description: "ADP Edge: one key per station while it enrolls",
-      ttl: 3600 * 1000,
+      ttl: ENROLL_LOCK_TTL_MS,
     });
     return { js: jetstream(this.#nc), profileBucket, heatmapBucket, locks };
   }
@@ -403,16 +407,28 @@ class ProcessorImpl implements Processor {
   }
 
   /** Enrollment's last step: the new scorer must score a frame, then the profile is saved, then swapped in. */
-  #install(id: string, profile: StationProfile): Promise<number> {
-    return this.#exclusive(id, () => this.#installNow(id, profile));
+  async #install(id: string, profile: StationProfile): Promise<number> {
+    await this.#exclusive(id, () => this.#swapIn(id, profile, () => this.#store.save(id, profile)));
+    return profile.meta.version;
   }
 
-  async #installNow(id: string, profile: StationProfile): Promise<number> {
+  /**
+   * A change made from the profile in force (feedback, region of interest): numbered after every
+   * version ever made (a rollback may have put a lower one in force), checked, saved and swapped in.
+   */
+  async #installChange(id: string, profile: StationProfile): Promise<number> {
+    profile.meta.version = this.#nextVersion(id);
+    await this.#swapIn(id, profile, () => this.#store.save(id, profile));
+    return profile.meta.version;
+  }
+
+  /** Puts `profile` in force once its scorer has scored a frame and `persist` has written it. */
+  async #swapIn(id: string, profile: StationProfile, persist: () => Promise<unknown>): Promise<void> {
     const scorer = createScorer(this.#clip, profile);
     try {
       const size = this.#clip.config.vision.imageSize;
       await scorer.scoreRgb([{ width: size, height: size, data: new Uint8Array(size * size * 3).fill(128) }]);
-      await this.#store.save(id, profile);
+      await persist();
     } catch (error) {
       await scorer.dispose().catch(() => {});
       throw error;
@@ -420,7 +436,26 @@ class ProcessorImpl implements Processor {
     const station = this.#stations.getOrAdd(id);
     station.slot.swap(scorer);
     station.profileError = null;
-    return profile.meta.version;
+  }
+
+  /** History, rollback, export/import and enroll cancel (profile_lifecycle.ts) over this processor. */
+  #lifecycle(bucket: ObjectStore | undefined): ProfileLifecycle {
+    return new ProfileLifecycle({
+      store: this.#store,
+      stateDir: this.#cfg.stateDir,
+      bucket,
+      inForce: (id) => this.#stations.get(id)?.slot.current?.profile,
+      nextVersion: (id) => this.#nextVersion(id),
+      swapIn: (id, profile, persist) => this.#exclusive(id, () => this.#swapIn(id, profile, persist)),
+      cancelEnrollment: (id) => this.#enrollment.cancel(id),
+      log: this.#log,
+    });
+  }
+
+  /** Versions are never reused: a deleted or rolled-back-over profile's number stays taken. */
+  #nextVersion(id: string): number {
+    const current = this.#stations.get(id)?.slot.current?.profile.meta.version ?? 0;
+    return Math.max(current, this.#store.latestVersion(id)) + 1;
   }
 
   #onSharedChange(change: ProfileChange): void {
@@ -485,26 +520,7 @@ class ProcessorImpl implements Processor {
   }
 
   listProfiles(): ProfileListReply {
-    const profiles = [];
-    const refused = [];
-    for (const s of this.#stations.values()) {
-      const meta = s.slot.current?.profile.meta;
-      if (meta) {
-        profiles.push({
-          station: s.id,
-          version: meta.version,
-          threshold: meta.threshold,
-          createdAt: meta.createdAt,
-          label: meta.label ?? null,
-          shots: meta.enrollment.shots,
-          model: { id: meta.model.id, hash: meta.model.hash },
-        });
-      } else if (s.profileError) {
-        refused.push({ station: s.id, error: s.profileError });
-      }
-    }
-    profiles.sort((a, b) => a.station.localeCompare(b.station));
-    return { profiles, refused };
+    return this.#stations.profileList();
   }
 
   getProfile(id: string): { station: string; meta: StationProfile["meta"] } {
@@ -538,12 +554,14 @@ class ProcessorImpl implements Processor {
   async #setThresholdNow(req: ThresholdSetRequest): Promise<ThresholdSetReply> {
     const scorer = this.#requireScorer(req.station);
     const meta = scorer.profile.meta;
-    const previous = meta.threshold;
-    meta.threshold = req.threshold;
+    const { threshold: previous, version: fromVersion, revision } = meta;
+    // A new version: the history keeps the one with the old threshold for a rollback.
+    Object.assign(meta, { threshold: req.threshold, version: this.#nextVersion(req.station) });
+    meta.revision = { kind: "threshold", at: new Date().toISOString(), fromVersion };
     try {
       await this.#store.save(req.station, scorer.profile);
     } catch (error) {
-      meta.threshold = previous;
+      Object.assign(meta, { threshold: previous, version: fromVersion, revision });
       throw error;
     }
     scorer.setThreshold(req.threshold);
@@ -555,7 +573,7 @@ class ProcessorImpl implements Processor {
   setRoi(req: RoiSetRequest): Promise<RoiSetReply> {
     return this.#exclusive(req.station, async () => {
       const current = this.#requireScorer(req.station).profile, next = profileWithRoi(current, req);
-      await this.#installNow(req.station, next);
+      await this.#installChange(req.station, next);
       this.#log(`region of interest of ${req.station} set: profile v${next.meta.version}`);
       return roiSetReply(req.station, current, next);
     });

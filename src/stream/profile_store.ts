@@ -4,6 +4,12 @@
  * validated on its own, so one corrupt profile is refused with its reason while the others load.
  * The shared bucket is the group's truth: at start-up a newer (or equal) shared version replaces the
  * local file, a newer local one is uploaded; afterwards a watch brings other instances' changes in.
+ * Every saved version is also kept in the station's history (profile_history.ts), for rollback.
+ *
+ * Versions: a save must carry a version no lower than the highest ever written for the station (in
+ * force or in history), so a late writer holding an old profile cannot put it back; only
+ * {@linkcode ProfileStore.rollback} puts an older version back in force, and the next save after it
+ * still gets a new number (highest + 1): no number in the history is ever reused.
  *
  * @module
  */
@@ -12,6 +18,12 @@ import type { ObjectInfo, ObjectStore } from "@nats-io/obj";
 import { loadProfile, saveProfile, type StationProfile } from "../adp/mod.ts";
 import { ErrorCode, ProcessorError } from "../errors.ts";
 import { checkStationId, isStationId } from "./subjects.ts";
+import {
+  ProfileHistory,
+  type ProfileHistoryEntry,
+  type RollbackRecord,
+  writeDurably,
+} from "./profile_history.ts";
 
 /** A profile as loaded, with the digest of its file. */
 export interface StoredProfile {
@@ -39,8 +51,11 @@ export class ProfileStore {
   readonly #log: (line: string) => void;
   /** Digest of the file this instance last wrote or loaded per station: its own uploads are not news. */
   readonly #known = new Map<string, string>();
-  /** Highest profile version written or loaded per station (the compare-and-swap's reference). */
+  /** Highest profile version written, loaded or in history per station (the compare-and-swap's reference). */
   readonly #versions = new Map<string, number>();
+  /** The version in force per station (lower than `#versions` after a rollback). */
+  readonly #inForce = new Map<string, number>();
+  readonly #history: ProfileHistory;
   /** The last write of each station: the next one waits for it. */
   readonly #writes = new Map<string, Promise<void>>();
   #watchStop: (() => void) | undefined;
@@ -50,12 +65,20 @@ export class ProfileStore {
    * A store over the state dir; nothing is read before {@linkcode ProfileStore.loadAll}.
    *
    * @param stateDir the service's state dir (profiles go to its `profiles/` folder)
-   * @param opts the shared bucket, when JetStream is on, and a log
+   * @param opts the shared bucket, when JetStream is on, versions kept per station, and a log
    */
-  constructor(stateDir: string, opts: { bucket?: ObjectStore; log?: (line: string) => void } = {}) {
+  constructor(
+    stateDir: string,
+    opts: { bucket?: ObjectStore; historyLimit?: number; log?: (line: string) => void } = {},
+  ) {
     this.dir = join(stateDir, "profiles");
     this.#bucket = opts.bucket;
     this.#log = opts.log ?? (() => {});
+    this.#history = new ProfileHistory(this.dir, {
+      bucket: opts.bucket,
+      limit: opts.historyLimit,
+      log: this.#log,
+    });
   }
 
   /** Path of a station's profile file. */
@@ -97,6 +120,8 @@ export class ProfileStore {
       }
     }
     loaded.sort((a, b) => a.station.localeCompare(b.station));
+    for (const { station, profile } of loaded) await this.#seedHistory(station, profile.meta.version);
+    await this.#history.push(loaded.map((l) => l.station));
     return { loaded, refused };
   }
 
@@ -122,17 +147,28 @@ export class ProfileStore {
   }
 
   async #save(station: string, profile: StationProfile): Promise<StoredProfile> {
-    const latest = this.latestVersion(station);
-    if (profile.meta.version < latest) {
+    const latest = this.latestVersion(station), version = profile.meta.version;
+    const inForce = this.#inForce.get(station);
+    if (version < latest || (version === latest && inForce !== undefined && inForce !== latest)) {
       throw new ProfileConflictError(
-        `Profile of ${station} v${profile.meta.version} not saved: v${latest} was written since`,
+        `Profile of ${station} v${version} not saved: v${latest} was written since${
+          inForce !== undefined && inForce !== latest ? ` and v${inForce} was rolled back to` : ""
+        }`,
       );
     }
     const path = this.path(station);
     await Deno.mkdir(this.dir, { recursive: true });
     await saveProfile(path, profile);
-    this.#versions.set(station, profile.meta.version);
+    this.#versions.set(station, version);
+    this.#inForce.set(station, version);
     const bytes = await Deno.readFile(path);
+    const stored = await this.#share(station, profile, bytes);
+    await this.#history.record(station, version, bytes, version);
+    return stored;
+  }
+
+  /** Notes the file now in force and uploads it to the bucket. */
+  async #share(station: string, profile: StationProfile, bytes: Uint8Array): Promise<StoredProfile> {
     const digest = await digestOf(bytes);
     this.#known.set(station, digest);
     if (this.#bucket) {
@@ -146,6 +182,66 @@ export class ProfileStore {
     return { station, profile, digest };
   }
 
+  /**
+   * A version kept in the station's history, loaded and validated (a rollback's or an export's
+   * source).
+   *
+   * @throws {RequestRefusedError} 404 when the history does not hold it
+   */
+  async historyProfile(
+    station: string,
+    version: number,
+  ): Promise<{ profile: StationProfile; bytes: Uint8Array }> {
+    const bytes = await this.#history.read(station, version);
+    const tmp = `${this.path(station)}.remote`;
+    await writeDurably(tmp, bytes);
+    try {
+      return { profile: await loadProfile(tmp), bytes };
+    } finally {
+      await Deno.remove(tmp).catch(() => {});
+    }
+  }
+
+  /** The raw bytes of a kept version (an export). */
+  historyBytes(station: string, version: number): Promise<Uint8Array> {
+    return this.#history.read(station, version);
+  }
+
+  /** The station's history, newest version first. */
+  history(station: string): Promise<ProfileHistoryEntry[]> {
+    return this.#history.entries(station, this.#inForce.get(station) ?? null);
+  }
+
+  /**
+   * Puts a kept version back in force (here and in the bucket) and records the rollback. The
+   * highest version stays the compare-and-swap's reference: a stale write is still refused, and
+   * the next save gets highest + 1.
+   */
+  rollback(
+    station: string,
+    kept: { profile: StationProfile; bytes: Uint8Array },
+    who: Pick<RollbackRecord, "by" | "note">,
+  ): Promise<RollbackRecord> {
+    const previous = this.#writes.get(station) ?? Promise.resolve();
+    const write = previous.catch(() => {}).then(async () => {
+      const version = kept.profile.meta.version;
+      const record: RollbackRecord = {
+        version,
+        at: new Date().toISOString(),
+        fromVersion: this.#inForce.get(station) ?? null,
+        ...who,
+      };
+      await writeDurably(`${this.path(station)}.tmp`, kept.bytes);
+      await Deno.rename(`${this.path(station)}.tmp`, this.path(station));
+      this.#inForce.set(station, version);
+      await this.#share(station, kept.profile, kept.bytes);
+      await this.#history.recordRollback(station, record);
+      return record;
+    });
+    this.#writes.set(station, write.then(() => {}, () => {}));
+    return write;
+  }
+
   /** Removes a station's profile here and in the shared bucket; false when there was none. */
   async remove(station: string): Promise<boolean> {
     const path = this.path(station);
@@ -155,6 +251,7 @@ export class ProfileStore {
       existed = false;
     });
     this.#known.delete(station);
+    this.#inForce.delete(station);
     if (this.#bucket) {
       const info = await this.#bucket.info(`${station}${SUFFIX}`).catch(() => null);
       if (info && !info.deleted) {
@@ -193,6 +290,7 @@ export class ProfileStore {
     if (info.deleted) {
       if (!this.#known.has(station)) return;
       this.#known.delete(station);
+      this.#inForce.delete(station);
       await Deno.remove(this.path(station)).catch(() => {});
       onChange({ kind: "delete", station });
       return;
@@ -206,10 +304,16 @@ export class ProfileStore {
     }
   }
 
-  /** Brings the local folder in line with the bucket: the higher version wins, the shared one on a tie. */
+  /**
+   * Brings the local folder in line with the bucket: the higher version wins, the shared one on a
+   * tie, and the shared one too when the group's history holds the local version (the group moved
+   * on from it, by a rollback for one).
+   */
   async #reconcile(bucket: ObjectStore): Promise<void> {
     const remote = new Map<string, ObjectInfo>();
+    const names = new Set<string>();
     for (const info of await bucket.list()) {
+      if (!info.deleted) names.add(info.name);
       const station = stationOf(info.name);
       if (station && !info.deleted) remote.set(station, info);
     }
@@ -230,12 +334,14 @@ export class ProfileStore {
           await Deno.remove(tmp).catch(() => {});
           throw error;
         });
-        if (local && local.profile.meta.version > shared.meta.version) {
+        const localVersion = local?.profile.meta.version ?? 0;
+        if (
+          localVersion > shared.meta.version &&
+          !names.has(`history/${station}/v${localVersion}${SUFFIX}`)
+        ) {
           await Deno.remove(tmp);
           await bucket.putBlob({ name: info.name }, await Deno.readFile(this.path(station)));
-          this.#log(
-            `shared profile of ${station} replaced by the newer local v${local.profile.meta.version}`,
-          );
+          this.#log(`shared profile of ${station} replaced by the newer local v${localVersion}`);
         } else {
           await Deno.rename(tmp, this.path(station));
           this.#log(`profile of ${station} taken from the shared bucket (v${shared.meta.version})`);
@@ -255,6 +361,7 @@ export class ProfileStore {
       const profile = await loadProfile(tmp);
       await Deno.rename(tmp, this.path(station));
       this.#versions.set(station, Math.max(this.latestVersion(station), profile.meta.version));
+      this.#inForce.set(station, profile.meta.version);
       const digest = await digestOf(bytes);
       this.#known.set(station, digest);
       return { station, profile, digest };
@@ -285,8 +392,16 @@ export class ProfileStore {
     const profile = await loadProfile(path);
     const digest = await digestOf(bytes);
     this.#known.set(station, digest);
-    this.#versions.set(station, Math.max(this.latestVersion(station), profile.meta.version));
+    const kept = await this.#history.maxVersion(station);
+    this.#versions.set(station, Math.max(this.latestVersion(station), profile.meta.version, kept));
+    this.#inForce.set(station, profile.meta.version);
     return { station, profile, digest };
+  }
+
+  /** A profile saved before histories were kept enters its station's history at start-up. */
+  async #seedHistory(station: string, version: number): Promise<void> {
+    if (await this.#history.has(station, version)) return;
+    await this.#history.record(station, version, await Deno.readFile(this.path(station)), version);
   }
 }
 
@@ -299,13 +414,6 @@ function stationOf(objectName: string): string | undefined {
 async function digestOf(bytes: Uint8Array): Promise<string> {
   const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
   return `SHA-256=${btoa(String.fromCharCode(...hash)).replaceAll("+", "-").replaceAll("/", "_")}`;
-}
-
-async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
-  using file = await Deno.open(path, { write: true, create: true, truncate: true });
-  let at = 0;
-  while (at < bytes.length) at += await file.write(bytes.subarray(at));
-  await file.sync();
 }
 
 /** A profile write refused because a newer version of the station was written since it was read. */

@@ -144,9 +144,19 @@ export class ResultPublisher {
     this.#publish(resultsSubject(station.id), this.#errorResult(station.id, ref, why, error));
   }
 
-  /** Answers a frame of a station without a usable profile, saying whether it has none or a refused one. */
-  failNoProfile(station: Station, ref: FrameRef): void {
-    if (station.profileError) {
+  /**
+   * Answers a frame of a station without a usable profile, saying whether it is enrolling its
+   * first one, has none or has a refused one.
+   */
+  failNoProfile(station: Station, ref: FrameRef, enrolling = false): void {
+    if (enrolling) {
+      this.fail(
+        station,
+        ref,
+        FrameErrorReason.enrolling,
+        `Not scored: station ${station.id} is enrolling and has no profile in force yet`,
+      );
+    } else if (station.profileError) {
       this.fail(station, ref, FrameErrorReason.profileInvalid, `Profile refused: ${station.profileError}`);
     } else {
       this.fail(
@@ -311,8 +321,11 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-/** A frame id as a file name: itself when harmless, else its hash (ids are the camera's, not ours). */
-function fileSafe(frameId: string): string {
+/**
+ * A frame id as a file name (a heat map's, `heatmaps/<station>/<name>.png`): itself when harmless,
+ * else its hash (ids are the camera's, not ours).
+ */
+export function fileSafe(frameId: string): string {
   if (/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(frameId)) return frameId;
   return createHash("sha256").update(frameId).digest("hex").slice(0, 32);
 }

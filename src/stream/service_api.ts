@@ -20,6 +20,8 @@ import {
   type ThresholdSetReply,
   type ThresholdSetRequest,
 } from "./messages.ts";
+import { decodeExportRequest, decodeImportRequest, decodeRollbackRequest } from "./lifecycle_messages.ts";
+import type { LifecycleApi } from "./profile_lifecycle.ts";
 import { reason } from "./profile_store.ts";
 import { Endpoint, SERVICE_NAME, SubjectPrefix } from "./subjects.ts";
 import { decodeRoiSetRequest, type RoiSetReply, type RoiSetRequest } from "./roi_set.ts";
@@ -52,13 +54,18 @@ export const SERVICE_VERSION = "0.1.0";
  *
  * @param nc the connection
  * @param api the handlers
- * @param opts queue group for the profile endpoints, metadata for INFO
+ * @param opts queue group for the profile endpoints, metadata for INFO, the lifecycle endpoints' handlers
  * @returns the running service (stop it on shutdown)
  */
 export async function startServiceApi(
   nc: NatsConnection,
   api: ServiceApi,
-  opts: { queueGroup: string; metadata?: Record<string, string>; description?: string },
+  opts: {
+    queueGroup: string;
+    metadata?: Record<string, string>;
+    description?: string;
+    lifecycle?: LifecycleApi;
+  },
 ): Promise<Service> {
   // @nats-io/services pins its own @nats-io/nats-core: the connection is the same at run time.
   const service = await new Svcm(nc as never).add({
@@ -98,5 +105,14 @@ export async function startServiceApi(
   add(Endpoint.profilesDelete, true, (data) => api.deleteProfile(decodeStationRequest(data).station));
   add(Endpoint.thresholdSet, true, (data) => api.setThreshold(decodeThresholdSetRequest(data)));
   add(Endpoint.roiSet, true, (data) => api.setRoi(decodeRoiSetRequest(data)));
+  const life = opts.lifecycle;
+  if (life) {
+    add(Endpoint.profilesHistory, true, (data) => life.history(decodeStationRequest(data).station));
+    add(Endpoint.profilesRollback, true, (data) => life.rollback(decodeRollbackRequest(data)));
+    add(Endpoint.profilesExport, true, (data) => life.exportChunk(decodeExportRequest(data)));
+    add(Endpoint.profilesImport, true, (data) => life.importChunk(decodeImportRequest(data)));
+    // Not in the queue group: only the instance running the station's job can cancel it.
+    add(Endpoint.enrollCancel, false, (data) => life.cancelEnrollment(decodeStationRequest(data).station));
+  }
   return service;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { DecodeCost, ImageHeader } from "../image/mod.ts";
+import type { ProfileListReply } from "./messages.ts";
 import { reason } from "./profile_store.ts";
 import { ScorerSlot } from "./scorer_slot.ts";
 import { type ProcessorTelemetry, StationStats } from "./station_stats.ts";
@@ -146,5 +147,29 @@ export class StationTable {
   /** Every tracked station, in the order first seen. */
   values(): IterableIterator<Station> {
     return this.#stations.values();
+  }
+
+  /** The `profiles.list` reply: every station's profile in force, or why its file was refused. */
+  profileList(): ProfileListReply {
+    const profiles = [];
+    const refused = [];
+    for (const s of this.values()) {
+      const meta = s.slot.current?.profile.meta;
+      if (meta) {
+        profiles.push({
+          station: s.id,
+          version: meta.version,
+          threshold: meta.threshold,
+          createdAt: meta.createdAt,
+          label: meta.label ?? null,
+          shots: meta.enrollment.shots,
+          model: { id: meta.model.id, hash: meta.model.hash },
+        });
+      } else if (s.profileError) {
+        refused.push({ station: s.id, error: s.profileError });
+      }
+    }
+    profiles.sort((a, b) => a.station.localeCompare(b.station));
+    return { profiles, refused };
   }
 }

@@ -142,7 +142,8 @@ Deno.test({
       assert.ok(results.items.every((r) => r.anomalous === true && r.threshold === -1e6));
 
       const del = await client.request("adp.svc.profiles.delete", JSON.stringify({ station: "shared" }));
-      assert.deepEqual(del.json(), { station: "shared", deleted: true, version: 1 });
+      // The threshold change made v2 (the history keeps v1).
+      assert.deepEqual(del.json(), { station: "shared", deleted: true, version: 2 });
       await converge((v) => v.length === 3 && v.every((x) => x === null), "no profile");
       await Promise.all([a.stop(), b.stop(), c.stop()]);
       results.stop();

@@ -68,7 +68,8 @@ Deno.test({
       assert.ok(!refused[0].error.includes(dir), refused[0].error);
       assert.match(refused[0].error, /profiles\/broken\.safetensors/);
       const left = [...Deno.readDirSync(profiles)].map((e) => e.name).sort();
-      assert.deepEqual(left, ["broken.safetensors", "good.safetensors", "linked.safetensors"]);
+      // history/: the good profile entered its station's history (the only new entry).
+      assert.deepEqual(left, ["broken.safetensors", "good.safetensors", "history", "linked.safetensors"]);
       assert.ok(
         lines.some((l) => /linked\.safetensors is a symbolic link: skipped/.test(l)),
         lines.join("\n"),

@@ -45,9 +45,14 @@ Deno.test({
         }
       >();
       assert.deepEqual(info.endpoints.map((e) => e.subject).sort(), [
+        "adp.svc.enroll.cancel",
         "adp.svc.profiles.delete",
+        "adp.svc.profiles.export",
         "adp.svc.profiles.get",
+        "adp.svc.profiles.history",
+        "adp.svc.profiles.import",
         "adp.svc.profiles.list",
+        "adp.svc.profiles.rollback",
         "adp.svc.roi.set",
         "adp.svc.status",
         "adp.svc.threshold.set",
