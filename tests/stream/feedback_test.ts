@@ -108,7 +108,7 @@ Deno.test({
           kind: "feedback",
           at: undefined,
           by: "tester",
-          fromVersion: 1,
+          fromVersion: before.meta.version,
           frameId: `b-${target}`,
           label: "good",
         },

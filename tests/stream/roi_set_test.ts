@@ -94,15 +94,15 @@ Deno.test({
         assert.equal((await run(["roi", "clear", ...nats, "--station", "line-1"])).code, 0);
         await run(["threshold", "set", ...nats, "--station", "line-1", "--threshold", String(midway)]);
         const cleared = await scoreOnce("cleared");
-        assert.equal(cleared.profileVersion, 3);
+        assert.equal(cleared.profileVersion, 4, "v3 cleared the region, v4 the threshold");
         assert.ok(cleared.anomalous, "the whole frame again: the defect flags it");
         assert.equal((await run(["roi", "set", ...nats, "--station", "line-1", "--ignore", ignore])).code, 0);
         const ignored = await scoreOnce("ignored");
-        assert.equal(ignored.profileVersion, 4);
+        assert.equal(ignored.profileVersion, 5);
         assert.equal(ignored.anomalous, false, `${ignored.score} < ${midway}`);
 
         const got = await run(["roi", "get", ...nats, "--station", "line-1"]);
-        assert.equal(got.out, "line-1 v4: 1 ignore polygon");
+        assert.equal(got.out, "line-1 v5: 1 ignore polygon");
 
         const unknown = await run(["roi", "set", ...nats, "--station", "nowhere", "--ignore", ignore]);
         assert.equal(unknown.code, 2);
