@@ -174,7 +174,16 @@ export type {
 } from "./src/clip/mod.ts";
 export type { CalibrationSpec, EnrollmentSpec, FusionSpec, PatchSpec } from "./src/adp/mod.ts";
 export type { DecodeOptions } from "./src/image/mod.ts";
-export type { EnrollRefusal, HeatmapRef, MapSummary, ModelRef, StationStatus } from "./src/stream/mod.ts";
+export type {
+  EnrollRefusal,
+  HeatmapLimits,
+  HeatmapRef,
+  HeatmapRetention,
+  HeatmapUsage,
+  MapSummary,
+  ModelRef,
+  StationStatus,
+} from "./src/stream/mod.ts";
 export type { PatchInputSpec } from "./src/adp/patch/mod.ts";
 export type { ProceduralOptions, SynthesizeOptions } from "./src/adp/synth/mod.ts";
 export type { Random } from "./src/random.ts";

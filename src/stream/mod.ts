@@ -32,6 +32,13 @@ export {
 } from "./errors.ts";
 export { renderOverlay, summarizeMap } from "./heatmap.ts";
 export {
+  DEFAULT_HEATMAP_LIMITS,
+  type HeatmapLimits,
+  type HeatmapRetention,
+  type HeatmapUsage,
+  limitsOf,
+} from "./heatmap_store.ts";
+export {
   decodeAnomaly,
   decodeEnrollProgress,
   decodeEnrollReply,
