@@ -112,13 +112,20 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`adp ${command.name}: ${error.message}`);
       return EXIT_CODES[error.code] ?? 1;
     }
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
-      console.error(`adp ${command.name}: ${(error as Error).message}`);
+    if (isOsError(error)) {
+      // A missing file, a refused permission, a directory where a file was meant: the OS's words say it.
+      console.error(`adp ${command.name}: ${error.message}`);
       return 1;
     }
     console.error(`adp ${command.name}: unexpected failure: ${(error as Error).stack ?? error}`);
     return 1;
   }
+}
+
+/** An error the OS reported (Deno's `Deno.errors.*` or node:fs's), by its errno name: ENOENT, EACCES, … */
+function isOsError(error: unknown): error is Error & { code: string } {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === "string" && /^E[A-Z0-9]+$/.test(code);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
