@@ -35,6 +35,7 @@ export interface BenchService extends AsyncDisposable {
  * @param camera the camera's connection (it also sets the threshold)
  * @param station the station id
  * @param root a folder for the model and the state
+ * @param serveFlags further flags of `adp serve` (`--threads 1`)
  * @returns the running service
  */
 export async function startBenchService(
@@ -42,6 +43,7 @@ export async function startBenchService(
   camera: NatsConnection,
   station: string,
   root: string,
+  serveFlags: string[] = [],
 ): Promise<BenchService> {
   const dir = join(root, "tiny");
   await writeRandomCheckpoint(dir, { arch: "tiny", layout: "openclip" });
@@ -71,6 +73,7 @@ export async function startBenchService(
     natsUrl,
     "--device",
     "cpu",
+    ...serveFlags,
   ], {
     XDG_CACHE_HOME: join(root, "cache"),
   });

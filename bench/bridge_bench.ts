@@ -13,7 +13,7 @@
  * contention for one event loop; the service runs in its own process, as deployed. OPC UA: a node-opcua client subscription
  * (publishing interval = the server's minimum, sampling 0); Modbus: a jsmodbus client polling the
  * verdict coil back to back. `deno run -A bench/bridge_bench.ts [--n 300] [--frames 200]
- * [--publishing-interval 10]`. Reports; never asserts. Part 2 needs ../shared.
+ * [--publishing-interval 10] [--service-threads cores−1]`. Reports; never asserts. Part 2 needs ../shared.
  *
  * @module
  */
@@ -155,6 +155,13 @@ async function startPlc(dir: string, runtime: BridgeRuntime, interval: number): 
   };
 }
 
+/** When each result reached a plain subscriber and the runtime, and the pause before each send. */
+interface Bus {
+  busAt: number[];
+  setAt: number[];
+  jitterMs: number;
+}
+
 /** Latencies in ms, by what was timed. */
 type Samples = Record<string, number[]>;
 
@@ -167,10 +174,13 @@ function push(lat: Samples, name: string, ms: number): void {
  * taken when the result reached a plain NATS subscriber and the bridge runtime, and when `seen` holds.
  */
 async function verdict(
-  bus: { busAt: number[]; setAt: number[] },
+  bus: Bus,
   send: () => void,
   seen: () => boolean | Promise<boolean>,
 ): Promise<{ t0: number; busAt: number; setAt: number }> {
+  // A random pause first: a result's arrival is not phase-locked to the OPC UA publishing cycle, but
+  // sending the next one the moment the last was seen would lock it there (always a whole cycle's wait).
+  await new Promise((r) => setTimeout(r, Math.random() * bus.jitterMs));
   const before = bus.setAt.length, busBefore = bus.busAt.length;
   const t0 = performance.now();
   send();
@@ -182,7 +192,7 @@ async function verdict(
 /** Part 1: results published straight on the bus; OPC UA alone, then the Modbus poller. */
 async function resultsPart(
   publisher: NatsConnection,
-  bus: { busAt: number[]; setAt: number[] },
+  bus: Bus,
   plc: Plc,
   n: number,
 ): Promise<Samples> {
@@ -215,7 +225,7 @@ async function resultsPart(
 /** Part 2: frames through the service, the verdict flipping every frame; OPC UA and Modbus together. */
 async function framesPart(
   service: BenchService,
-  bus: { busAt: number[]; setAt: number[] },
+  bus: Bus,
   plc: Plc,
   n: number,
 ): Promise<Samples> {
@@ -252,8 +262,16 @@ async function main(): Promise<void> {
   pinOpensslConf();
   const { values } = parseArgs({
     args: Deno.args,
-    options: { n: { type: "string" }, frames: { type: "string" }, "publishing-interval": { type: "string" } },
+    options: {
+      n: { type: "string" },
+      frames: { type: "string" },
+      "publishing-interval": { type: "string" },
+      "service-threads": { type: "string" },
+    },
   });
+  // The service's onnxruntime threads spin while they wait: leave the bridges a core, as a small edge
+  // box running both would (`adp serve --threads`).
+  const serviceThreads = values["service-threads"] ?? String(Math.max(1, navigator.hardwareConcurrency - 1));
   const n = Number(values.n ?? 300), frames = Number(values.frames ?? 200);
   const interval = Number(values["publishing-interval"] ?? 10);
   const dir = await Deno.makeTempDir({ prefix: "adp-bridge-bench-" });
@@ -263,7 +281,7 @@ async function main(): Promise<void> {
   const plain = await connect({ servers: server.url });
   const runtime = await startBridgeRuntime(nc, { stations: ["line-1"], serviceCheck: false, log: () => {} });
   // A plain subscriber: when the result reached any NATS client (the bus alone, no bridge).
-  const bus = { busAt: [] as number[], setAt: [] as number[] };
+  const bus: Bus = { busAt: [], setAt: [], jitterMs: interval };
   plain.subscribe("adp.results.line-1", { callback: () => void bus.busAt.push(performance.now()) });
   await plain.flush();
   runtime.addSink({ update: () => void bus.setAt.push(performance.now()), health: () => {} });
@@ -271,8 +289,11 @@ async function main(): Promise<void> {
   let results: Samples = {}, scored: Samples = {};
   try {
     results = await resultsPart(publisher, bus, plc, n);
-    if (hasShared()) {
-      await using service = await startBenchService(server.url, publisher, "line-1", join(dir, "service"));
+    if (hasShared() && frames > 0) {
+      await using service = await startBenchService(server.url, publisher, "line-1", join(dir, "service"), [
+        "--threads",
+        serviceThreads,
+      ]);
       scored = await framesPart(service, bus, plc, frames);
     }
   } finally {
@@ -290,7 +311,9 @@ async function main(): Promise<void> {
   console.log(row("Modbus verdict coil read by a polling client", results.modbus));
   console.log(row("added by the OPC UA bridge (data change − bus)", results.opcuaAdded));
   console.log(row("added by the Modbus bridge (coil read − bus)", results.modbusAdded));
-  console.log(`frame published → verdict, through adp serve (tiny CLIP, 900×900 PNG; ${frames} frames):`);
+  console.log(
+    `frame published → verdict, through adp serve (tiny CLIP, 900×900 PNG, --threads ${serviceThreads}; ${frames} frames):`,
+  );
   console.log(row("service: frame published → result on the bus", scored.service));
   console.log(row("frame → OPC UA data change", scored.opcua));
   console.log(row("frame → Modbus coil", scored.modbus));
