@@ -189,7 +189,16 @@ export type {
 } from "./src/adp/mod.ts";
 export type { Polygon, RegionOfInterest, RoiMask } from "./src/adp/mod.ts";
 export type { DecodeOptions } from "./src/image/mod.ts";
-export type { EnrollRefusal, HeatmapRef, MapSummary, ModelRef, StationStatus } from "./src/stream/mod.ts";
+export type {
+  EnrollRefusal,
+  HeatmapLimits,
+  HeatmapRef,
+  HeatmapRetention,
+  HeatmapUsage,
+  MapSummary,
+  ModelRef,
+  StationStatus,
+} from "./src/stream/mod.ts";
 export type { PatchInputSpec } from "./src/adp/patch/mod.ts";
 export type { ProceduralOptions, SynthesizeOptions } from "./src/adp/synth/mod.ts";
 export type { Random } from "./src/random.ts";

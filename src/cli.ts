@@ -140,7 +140,7 @@ function failure(error: unknown): { line: string; code: number } {
     return { line: oneLine(error.message), code: EXIT_CODES[error.code] ?? 1 };
   }
   // Files missing or unreadable, a folder where a file was expected: the OS said so.
-  if (Object.values(Deno.errors).some((kind) => error instanceof kind)) {
+  if (isOsError(error)) {
     return { line: oneLine((error as Error).message), code: 1 };
   }
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -150,6 +150,12 @@ function failure(error: unknown): { line: string; code: number } {
 /** A message on one line: whatever spans several is joined with "; ". */
 function oneLine(text: string): string {
   return text.split(/\s*\n\s*/).filter(Boolean).join("; ");
+}
+
+/** An error the OS reported (Deno's `Deno.errors.*` or node:fs's), by its errno name: ENOENT, EACCES, … */
+function isOsError(error: unknown): error is Error & { code: string } {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === "string" && /^E[A-Z0-9]+$/.test(code);
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -39,6 +39,6 @@ export { parseBridgeConfig } from "./config.ts";
 export type { BridgeConfig } from "./config.ts";
 export { startBridges } from "./run.ts";
 export type { Bridges } from "./run.ts";
-export { serveBridgeHttp } from "./health_http.ts";
+export { BridgeMetrics } from "./bridge_metrics.ts";
 export { guardLateSocketErrors } from "./transport_guard.ts";
 export { pinOpensslConf } from "./openssl_env.ts";

@@ -11,8 +11,9 @@ import { type OpcuaBridge, startOpcuaBridge } from "./opcua.ts";
 import { type ModbusBridge, startModbusBridge } from "./modbus.ts";
 import { defaultModbusMap, parseModbusMap } from "./modbus_map.ts";
 import { startWebhookBridge, type WebhookBridge } from "./webhook.ts";
-import { serveBridgeHttp } from "./health_http.ts";
+import { BridgeMetrics } from "./bridge_metrics.ts";
 import { ConfigError } from "../errors.ts";
+import { startOpsServer } from "../ops/mod.ts";
 
 /** Bridges running together. */
 export interface Bridges extends AsyncDisposable {
@@ -68,10 +69,21 @@ export async function startBridges(
     if (modbus) started.push(modbus);
     const webhook = cfg.webhook ? await startWebhookBridge(nc, { ...cfg.webhook, log }) : undefined;
     if (webhook) started.push(webhook);
-    const http = cfg.http !== undefined
-      ? serveBridgeHttp(runtime, { port: cfg.http, webhook: webhook ? () => webhook.stats() : undefined })
-      : undefined;
-    if (http) started.push({ stop: () => http.shutdown() });
+    if (cfg.http !== undefined) {
+      const health = () => runtime.health();
+      const http = await startOpsServer({
+        listen: `127.0.0.1:${cfg.http}`,
+        metrics: new BridgeMetrics(runtime, webhook ? () => webhook.stats() : undefined),
+        ready: {
+          nats: () => health().natsConnected,
+          service: () => health().serviceUp,
+          stations: () => health().staleStations.length === 0,
+        },
+        detail: () => health().reason,
+        log,
+      });
+      started.push({ stop: () => http.close() });
+    }
     let stopped: Promise<void> | undefined;
     const stop = () =>
       stopped ??= (async () => {

@@ -10,10 +10,19 @@ import { JpegSplitter } from "./jpeg_splitter.ts";
 
 /** Where frames come from. */
 export type CameraSource =
-  /** `rtsp://`, `http(s)://` (MJPEG or any stream ffmpeg reads) or a video file path. */
-  | { kind: "url"; url: string; loop?: boolean }
+  /**
+   * `rtsp://`, `http(s)://` (MJPEG or any stream ffmpeg reads) or a video file path. RTSP runs over
+   * TCP unless `rtspTransport` says `udp` (some RTSP servers offer only UDP).
+   */
+  | { kind: "url"; url: string; loop?: boolean; rtspTransport?: RtspTransport }
   /** A V4L2 capture device such as `/dev/video0`. */
   | { kind: "device"; device: string };
+
+/** How RTSP media travel: interleaved in the TCP connection (no loss, passes firewalls) or as UDP. */
+export type RtspTransport = "tcp" | "udp";
+
+/** The RTSP transports, for a flag's choices. */
+export const RTSP_TRANSPORTS: readonly RtspTransport[] = ["tcp", "udp"];
 
 /** How ffmpeg encodes what it reads. */
 export interface FfmpegEncodeOptions {
@@ -63,7 +72,7 @@ export function ffmpegArgs(source: CameraSource, opts: FfmpegEncodeOptions = {})
   else if (isFileSource(source)) {
     args.push("-re", ...(source.loop ? ["-stream_loop", "-1"] : []), "-i", source.url);
   } else if (source.url.startsWith("rtsp://") || source.url.startsWith("rtsps://")) {
-    args.push("-rtsp_transport", "tcp", "-i", source.url);
+    args.push("-rtsp_transport", source.rtspTransport ?? "tcp", "-i", source.url);
   } else args.push("-i", source.url);
   const filters = [
     ...(opts.fps ? [`fps=${opts.fps}`] : []),

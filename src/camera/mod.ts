@@ -15,6 +15,7 @@
 export { startCapture } from "./capture.ts";
 export type { Capture, CaptureOptions, CaptureStats } from "./capture.ts";
 export { ffmpegArgs, isFileSource, runFfmpeg } from "./ffmpeg_source.ts";
-export type { CameraSource, FfmpegEncodeOptions, FfmpegRun } from "./ffmpeg_source.ts";
+export { RTSP_TRANSPORTS } from "./ffmpeg_source.ts";
+export type { CameraSource, FfmpegEncodeOptions, FfmpegRun, RtspTransport } from "./ffmpeg_source.ts";
 export { JpegSplitter } from "./jpeg_splitter.ts";
 export type { JpegSplitterOptions } from "./jpeg_splitter.ts";

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { type CameraSource, startCapture } from "../camera/mod.ts";
-import { intFlag, type ParsedArgs, UsageError } from "./_command.ts";
+import { type CameraSource, RTSP_TRANSPORTS, type RtspTransport, startCapture } from "../camera/mod.ts";
+import { choiceFlag, intFlag, type ParsedArgs, UsageError } from "./_command.ts";
 import { connectFromFlags } from "./_nats.ts";
 
 /** Help text of the live-camera flags. */
@@ -14,6 +14,7 @@ Live cameras (decoded by ffmpeg, which must be installed: apt-get install ffmpeg
 adp camera --url URL|FILE --station S [--fps 5 | --trigger] [--loop] [--quality 4] [--width W]
 adp camera --device /dev/videoN --station S [...]
   --url          rtsp://…, http://… (MJPEG), or a video file (played at its own rate)
+  --rtsp-transport tcp|udp   how RTSP media travel (default tcp; udp for servers that offer only it)
   --device       a V4L2 device (USB camera)
   --trigger      publish one frame per message on adp.trigger.<station>; its payload (the part id, or
                  {"partId": "…"}) becomes the frame id; no frame in time → an error result
@@ -34,9 +35,12 @@ export async function runLiveCamera(args: ParsedArgs, station: string): Promise<
   if (v.url !== undefined && v.device !== undefined) throw new UsageError("Give --url or --device, not both");
   if (v.dir !== undefined) throw new UsageError("Give --dir or a live source (--url, --device), not both");
   if (v.trigger && v.fps !== undefined) throw new UsageError("Give --fps or --trigger, not both");
-  const source: CameraSource = v.device !== undefined
-    ? { kind: "device", device: String(v.device) }
-    : { kind: "url", url: String(v.url), loop: Boolean(v.loop) };
+  const source: CameraSource = v.device !== undefined ? { kind: "device", device: String(v.device) } : {
+    kind: "url",
+    url: String(v.url),
+    loop: Boolean(v.loop),
+    rtspTransport: choiceFlag<RtspTransport>(args, "rtsp-transport", RTSP_TRANSPORTS, "tcp"),
+  };
   const fps = Number(v.fps ?? 5);
   if (!(fps > 0 && fps <= 1000)) throw new UsageError(`--fps must be a number in (0, 1000]: got ${v.fps}`);
   const nc = await connectFromFlags(args, { name: `adp camera ${station}`, persistent: true });

@@ -1,6 +1,7 @@
 /**
- * `adp serve --config FILE`: a JSON file holding what the flags set (same names, `"max-batch": 8`,
- * `"jetstream": true`), per-station settings under `"stations"`, and environment overrides of the
+ * `adp serve --config FILE`: a JSON or TOML file (by its extension, `.toml`) holding what the flags
+ * set (same names, `"max-batch": 8`, `"jetstream": true`), per-station settings under `"stations"`
+ * (threshold, heat-map retention by count and bytes), and environment overrides of the
  * file (`ADP_MAX_BATCH=16` overrides `"max-batch"`; read only with `--config`, so a stray variable
  * never changes a service started from flags alone). Precedence: flag, then environment, then file,
  * then the built-in default. Paths in the file (`model`, `state-dir`, `backbone`) are relative to
@@ -9,7 +10,8 @@
  *
  * @module
  */
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, extname, isAbsolute, resolve } from "node:path";
+import { parse as parseToml } from "smol-toml";
 import { ConfigError } from "../errors.ts";
 import type { FlagSpec, ParsedArgs } from "./_command.ts";
 
@@ -17,6 +19,10 @@ import type { FlagSpec, ParsedArgs } from "./_command.ts";
 export interface StationSettings {
   /** Threshold put in force at start-up (as `adp.svc.threshold.set` would). */
   threshold?: number;
+  /** Heat maps kept at most for the station (over `--heatmap-count`). */
+  heatmapCount?: number;
+  /** PNG bytes of heat maps kept at most for the station (over `--heatmap-bytes`). */
+  heatmapBytes?: number;
 }
 
 /** Flags the file may not set: credentials stay in the environment or files. */
@@ -70,7 +76,7 @@ export async function applyServeConfig(
       if (typeof v !== "boolean") throw new ConfigError(`${file}: "${flag}" must be true or false`);
       values[flag] = v;
     } else {
-      if (typeof v !== "string" && typeof v !== "number") {
+      if (typeof v !== "string" && typeof v !== "number" && typeof v !== "bigint") {
         throw new ConfigError(`${file}: "${flag}" must be a string or a number`);
       }
       const s = String(v);
@@ -95,14 +101,16 @@ async function readConfig(file: string): Promise<Record<string, unknown>> {
   } catch (error) {
     throw new ConfigError(`Cannot read --config ${file}: ${(error as Error).message}`, { cause: error });
   }
+  const toml = extname(file).toLowerCase() === ".toml";
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = toml ? parseToml(text) : JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`--config ${file} is not JSON: ${(error as Error).message}`, { cause: error });
+    const format = toml ? "TOML" : "JSON";
+    throw new ConfigError(`--config ${file} is not ${format}: ${(error as Error).message}`, { cause: error });
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError(`--config ${file} must hold a JSON object`);
+    throw new ConfigError(`--config ${file} must hold an object of settings`);
   }
   const config = { ...(parsed as Record<string, unknown>) };
   delete config.$comment;
@@ -120,15 +128,38 @@ function parseStations(raw: unknown, file: string | undefined): Record<string, S
     if (typeof s !== "object" || s === null) {
       throw new ConfigError(`${file}: stations.${station} must be an object`);
     }
-    const { threshold, ...rest } = s as Record<string, unknown>;
+    const { threshold, "heatmap-count": count, "heatmap-bytes": bytes, ...rest } = s as Record<
+      string,
+      unknown
+    >;
     const unknown = Object.keys(rest).filter((k) => k !== "$comment");
     if (unknown.length) {
-      throw new ConfigError(`${file}: stations.${station}: unknown setting "${unknown[0]}"`);
+      throw new ConfigError(
+        `${file}: stations.${station}: unknown setting "${unknown[0]}" ` +
+          `(a station takes "threshold", "heatmap-count", "heatmap-bytes")`,
+      );
     }
     if (threshold !== undefined && (typeof threshold !== "number" || !Number.isFinite(threshold))) {
       throw new ConfigError(`${file}: stations.${station}.threshold must be a number`);
     }
-    out[station] = threshold === undefined ? {} : { threshold };
+    const settings: StationSettings = {};
+    if (threshold !== undefined) settings.threshold = threshold;
+    if (count !== undefined) {
+      settings.heatmapCount = positiveInt(count, `${file}: stations.${station}.heatmap-count`);
+    }
+    if (bytes !== undefined) {
+      settings.heatmapBytes = positiveInt(bytes, `${file}: stations.${station}.heatmap-bytes`);
+    }
+    out[station] = settings;
   }
   return out;
+}
+
+/** A whole number ≥ 1 (TOML may give a bigint), or a ConfigError naming the setting. */
+function positiveInt(v: unknown, what: string): number {
+  const n = typeof v === "bigint" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) {
+    throw new ConfigError(`${what} must be a whole number of at least 1: got ${JSON.stringify(String(v))}`);
+  }
+  return n;
 }

@@ -31,7 +31,8 @@ const COMMON_USAGE = `
   --stale-after MS   the chain is down when a station has had no result for this long (default off)
   --no-service-check do not watch adp serve's status endpoint (by default the chain is down when no
                      instance has answered for 5 s)
-  --http PORT        serve /healthz (503 while the chain is down) and /metrics on 127.0.0.1:PORT`;
+  --http PORT        serve /metrics, /healthz and /readyz (503 naming what is down while the chain
+                     is down), as adp serve does, on 127.0.0.1:PORT`;
 
 /** `adp bridge opcua` */
 export const bridgeOpcua: Command = {

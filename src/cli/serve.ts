@@ -9,7 +9,10 @@ import { loadClip, type Precision, PRECISIONS } from "../model/mod.ts";
 import { type Device, DEVICES } from "../onnx/mod.ts";
 import {
   type BusConnection,
+  DEFAULT_HEATMAP_LIMITS,
   DEFAULT_PROFILE_HISTORY,
+  type HeatmapLimits,
+  type HeatmapRetention,
   type Processor,
   startProcessor,
 } from "../stream/mod.ts";
@@ -25,7 +28,7 @@ export const serve: Command = {
   summary: "score camera frames from NATS, run enrollments, publish results and anomaly events",
   usage: `
 adp serve --model DIR --state-dir DIR [--config FILE] [--nats URL] [--device auto|cpu|cuda|webgpu] [--precision fp32|int8|fp16] [--jetstream]
-          [--http HOST:PORT] [--log-format text|json]
+          [--http HOST:PORT] [--log-format text|json] [--heatmap-count 200] [--heatmap-bytes 268435456]
           [--backbone FILE] [--queue-group adp] [--max-batch 8] [--max-wait-ms 10] [--max-frame-bytes N] [--max-pixels N]
           [--max-decode-cost N] [--decode-timeout-ms 5000] [--max-stations 4096] [--queue-depth N] [--workers N] [--threads N] [--collect-timeout-s 120]
           [--profile-history 20]
@@ -33,7 +36,8 @@ adp serve --model DIR --state-dir DIR [--config FILE] [--nats URL] [--device aut
 Subscribes adp.frames.> in a queue group and publishes a result on adp.results.<station> for every
 frame, anomaly events with a heat map on adp.anomalies.<station>, runs enrollments requested on
 adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profiles, threshold).
-  --config           JSON file of these settings (names without --; "stations": {"<id>": {"threshold": T}});
+  --config           JSON or TOML (.toml) file of these settings (names without --), and per station
+                     "stations": {"<id>": {"threshold": T, "heatmap-count": N, "heatmap-bytes": B}};
                      flags win over ADP_<FLAG> variables (ADP_MAX_BATCH), which win over the file
   --model            CLIP checkpoint folder
   --state-dir        profiles (profiles/<station>.safetensors), job records, heat maps without JetStream
@@ -42,6 +46,9 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
                      (default fp32); enrollments record it in the profile
   --http             serve GET /metrics (Prometheus), /healthz and /readyz on HOST:PORT (127.0.0.1:9464)
   --log-format       text (default: timestamp, level, message) or json (one object per line)
+  --heatmap-count    heat maps kept per station, in the state dir or bucket adp-heatmaps; the oldest
+                     go first (default 200)
+  --heatmap-bytes    PNG bytes of heat maps kept per station (default 268435456); the newest stays
   --backbone         backbone JSON for the patch branch of enrollments (default: CLIP's patch tokens);
                      profiles record it, so scoring any profile needs no setting
   --jetstream        share profiles through object store bucket adp-profiles, keep anomaly events in
@@ -70,6 +77,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     precision: { type: "string" },
     http: { type: "string" },
     "log-format": { type: "string" },
+    "heatmap-count": { type: "string" },
+    "heatmap-bytes": { type: "string" },
     backbone: { type: "string" },
     jetstream: { type: "boolean" },
     "queue-group": { type: "string" },
@@ -131,12 +140,14 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
           stateDir,
           jetstream: args.values.jetstream === true,
           backbone,
+          heatmapRetention: heatmapRetention(args, stationSettings),
           log: logger.line,
           telemetry: metrics,
         });
         metrics.setSource({
           stations: () => processor.status().stations,
           heatmapFailures: () => processor.status().heatmapFailures,
+          heatmapStore: () => processor.heatmapUsage(),
           enrollQueue: () => processor.status().enrollQueue,
         });
         await applyStationSettings(processor, stationSettings, logger);
@@ -171,6 +182,19 @@ function processorSettings(args: ParsedArgs) {
     workers: args.values.workers === undefined ? undefined : intFlag(args, "workers", 1, [1, 64]),
     collectTimeoutMs: intFlag(args, "collect-timeout-s", 120, [1, 86_400]) * 1000,
     profileHistory: intFlag(args, "profile-history", DEFAULT_PROFILE_HISTORY, [1, 10_000]),
+  };
+}
+
+/** Heat-map limits: the flags' (or the file's) defaults, and each station's own from the file. */
+function heatmapRetention(args: ParsedArgs, stations: Record<string, StationSettings>): HeatmapRetention {
+  const own: Record<string, Partial<HeatmapLimits>> = {};
+  for (const [station, s] of Object.entries(stations)) {
+    own[station] = { count: s.heatmapCount, bytes: s.heatmapBytes };
+  }
+  return {
+    count: intFlag(args, "heatmap-count", DEFAULT_HEATMAP_LIMITS.count, [1, 1e9]),
+    bytes: intFlag(args, "heatmap-bytes", DEFAULT_HEATMAP_LIMITS.bytes, [1, Number.MAX_SAFE_INTEGER]),
+    stations: own,
   };
 }
 

@@ -19,6 +19,8 @@ export interface OpsServerOptions {
   metrics?: { metrics(): Promise<string>; contentType: string };
   /** Readiness checks of `/readyz`; all must pass. */
   ready?: ReadinessChecks;
+  /** One line saying what is down, added to a 503 of `/readyz` (the bridges' watchdog reason). */
+  detail?: () => string;
   /** Where a failed scrape is reported. */
   log?: (line: string) => void;
 }
@@ -65,7 +67,9 @@ export function startOpsServer(opts: OpsServerOptions): Promise<OpsServer> {
     if (path === "/healthz") return text("ok\n");
     if (path === "/readyz") {
       const failing = Object.entries(opts.ready ?? {}).filter(([, check]) => !safe(check)).map(([n]) => n);
-      return failing.length ? text(`not ready: ${failing.join(", ")}\n`, 503) : text("ready\n");
+      if (!failing.length) return text("ready\n");
+      const detail = opts.detail ? `: ${safeText(opts.detail)}` : "";
+      return text(`not ready: ${failing.join(", ")}${detail}\n`, 503);
     }
     if (path === "/metrics" && opts.metrics) {
       try {
@@ -99,6 +103,14 @@ export function startOpsServer(opts: OpsServerOptions): Promise<OpsServer> {
       );
     }
   });
+}
+
+function safeText(detail: () => string): string {
+  try {
+    return detail();
+  } catch (error) {
+    return `(the reason failed: ${(error as Error).message})`;
+  }
 }
 
 function safe(check: () => boolean): boolean {

@@ -36,8 +36,8 @@ export interface MetricsSource {
   stations(): Iterable<StationCounters>;
   /** Anomaly events whose heat map was skipped or failed. */
   heatmapFailures?(): number;
-  /** Heat maps kept in the state dir (all stations). */
-  heatmapsStored?(): number;
+  /** What each station holds in the heat-map store (state dir or bucket). */
+  heatmapStore?(): Iterable<[station: string, usage: { count: number; bytes: number }]>;
   /** Enrollment jobs waiting or running. */
   enrollQueue?(): number;
 }
@@ -219,10 +219,18 @@ export class ServiceMetrics {
       const n = source()?.heatmapFailures?.();
       if (n !== undefined) g.set(n);
     });
-    this.#gauge("adp_heatmaps_stored", "Heat maps kept in the state dir", [], (g) => {
-      const n = source()?.heatmapsStored?.();
-      if (n !== undefined) g.set(n);
+    const store = () => [...(source()?.heatmapStore?.() ?? [])];
+    this.#gauge("adp_heatmap_store_count", "Heat maps kept, per station", ["station"], (g) => {
+      for (const [station, u] of store()) g.set({ station }, u.count);
     });
+    this.#gauge(
+      "adp_heatmap_store_bytes",
+      "PNG bytes of the heat maps kept, per station",
+      ["station"],
+      (g) => {
+        for (const [station, u] of store()) g.set({ station }, u.bytes);
+      },
+    );
     this.#gauge("adp_enrollment_queue", "Enrollment jobs waiting or running", [], (g) => {
       const n = source()?.enrollQueue?.();
       if (n !== undefined) g.set(n);

@@ -32,6 +32,13 @@ export {
 } from "./errors.ts";
 export { renderOverlay, summarizeMap } from "./heatmap.ts";
 export {
+  DEFAULT_HEATMAP_LIMITS,
+  type HeatmapLimits,
+  type HeatmapRetention,
+  type HeatmapUsage,
+  limitsOf,
+} from "./heatmap_store.ts";
+export {
   decodeAnomaly,
   decodeEnrollProgress,
   decodeEnrollReply,
@@ -88,7 +95,7 @@ export { DEFAULT_PROFILE_HISTORY } from "./profile_history.ts";
 export type { ProfileHistoryEntry, RollbackRecord } from "./profile_history.ts";
 export { exportProfile, importProfile } from "./profile_transfer.ts";
 export { startNatsServer } from "./nats_server.ts";
-export { fileSafe } from "./publisher.ts";
+export { fileSafe } from "./heatmap_store.ts";
 export type { NatsServerProcess } from "./nats_server.ts";
 export { startProcessor } from "./processor.ts";
 export type { ProcessorTelemetry } from "./station_stats.ts";

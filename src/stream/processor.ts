@@ -41,6 +41,7 @@ import type {
 import { type ProfileChange, ProfileStore, reason, type StoredProfile } from "./profile_store.ts";
 import { DEFAULT_PROFILE_HISTORY } from "./profile_history.ts";
 import { ProfileLifecycle } from "./profile_lifecycle.ts";
+import type { HeatmapRetention, HeatmapUsage } from "./heatmap_store.ts";
 import { ResultPublisher } from "./publisher.ts";
 import { profileWithRoi, type RoiSetReply, roiSetReply, type RoiSetRequest } from "./roi_set.ts";
 import { startServiceApi } from "./service_api.ts";
@@ -91,8 +92,8 @@ export interface ProcessorConfig {
   collectTimeoutMs?: number;
   /** Longest side of heat-map PNGs. @default 512 */
   heatmapMaxSide?: number;
-  /** Heat maps kept per station in the state dir (without JetStream). @default 200 */
-  heatmapsPerStation?: number;
+  /** Heat maps kept per station, by count and bytes, in the state dir or the bucket. @default 200, 256 MiB */
+  heatmapRetention?: HeatmapRetention;
   /** How long heat maps stay in the object store bucket. @default 7 days */
   heatmapTtlMs?: number;
   /**
@@ -118,6 +119,8 @@ export interface Processor extends AsyncDisposable {
   readonly closed: Promise<void | Error>;
   /** The status endpoint's reply for this instance. */
   status(): StatusReply;
+  /** What each station holds in the heat-map store (count and bytes). */
+  heatmapUsage(): Map<string, HeatmapUsage>;
   /** Sets a station's threshold and saves its profile (the threshold endpoint's work). */
   setThreshold(req: ThresholdSetRequest): Promise<ThresholdSetReply>;
   /** Stops taking frames, answers every frame already received, cancels enrollment jobs, stops the service. */
@@ -205,7 +208,7 @@ class ProcessorImpl implements Processor {
       profileHistory: cfg.profileHistory ?? DEFAULT_PROFILE_HISTORY,
       collectTimeoutMs: cfg.collectTimeoutMs ?? 120_000,
       heatmapMaxSide: cfg.heatmapMaxSide ?? 512,
-      heatmapsPerStation: cfg.heatmapsPerStation ?? 200,
+      heatmapRetention: cfg.heatmapRetention ?? {},
       heatmapTtlMs: cfg.heatmapTtlMs ?? 7 * 24 * 3600 * 1000,
       maxStations: cfg.maxStations ?? 4096,
       backbone: cfg.backbone,
@@ -311,7 +314,7 @@ class ProcessorImpl implements Processor {
       model: this.#model,
       stateDir: cfg.stateDir,
       heatmapMaxSide: cfg.heatmapMaxSide,
-      heatmapsPerStation: cfg.heatmapsPerStation,
+      heatmapRetention: cfg.heatmapRetention,
       js: shared?.js,
       heatmapBucket: shared?.heatmapBucket,
       log: this.#log,
@@ -517,6 +520,10 @@ class ProcessorImpl implements Processor {
       enrollQueue: this.#enrollment.queued,
       stations,
     };
+  }
+
+  heatmapUsage(): Map<string, HeatmapUsage> {
+    return this.#publisher.heatmaps.usage();
   }
 
   listProfiles(): ProfileListReply {

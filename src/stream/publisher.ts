@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import type { JetStreamClient } from "@nats-io/jetstream";
@@ -24,16 +23,10 @@ import {
   type ModelRef,
   type ResultMessage,
 } from "./messages.ts";
+import { type HeatmapRetention, HeatmapStore } from "./heatmap_store.ts";
 import { reason } from "./profile_store.ts";
 import type { Frame, FrameRef, Station, StationTable } from "./stations.ts";
-import {
-  anomaliesSubject,
-  anomalyMsgId,
-  Header,
-  invalidResultsSubject,
-  JetStreamName,
-  resultsSubject,
-} from "./subjects.ts";
+import { anomaliesSubject, anomalyMsgId, Header, invalidResultsSubject, resultsSubject } from "./subjects.ts";
 
 /** Frame ids remembered per station to tell a reused id from a retry. */
 const EVENT_IDS_KEPT = 1024;
@@ -49,8 +42,8 @@ export interface PublisherOptions {
   stateDir: string;
   /** Longest side of heat-map PNGs. */
   heatmapMaxSide: number;
-  /** Heat-map files kept per station in the state dir. */
-  heatmapsPerStation: number;
+  /** Heat maps kept per station (count and bytes), in the state dir or the bucket. */
+  heatmapRetention?: HeatmapRetention;
   /** With JetStream: anomaly events are stored durably (de-duplicated by frame id). */
   js?: JetStreamClient;
   /** With JetStream: where heat maps go instead of the state dir. */
@@ -84,6 +77,7 @@ export class ResultPublisher {
   readonly #pool: DecodePool;
   readonly #opts: PublisherOptions;
   readonly #anomalyTasks = new Set<Promise<void>>();
+  readonly #heatmaps: HeatmapStore;
   #heatmapFailures = 0;
 
   /**
@@ -99,6 +93,16 @@ export class ResultPublisher {
     this.#stations = stations;
     this.#pool = pool;
     this.#opts = opts;
+    this.#heatmaps = new HeatmapStore({
+      stateDir: opts.stateDir,
+      bucket: opts.heatmapBucket,
+      retention: opts.heatmapRetention,
+    });
+  }
+
+  /** The heat-map store (its per-station usage for the metrics). */
+  get heatmaps(): HeatmapStore {
+    return this.#heatmaps;
   }
 
   /** Anomaly events whose heat map was skipped or failed. */
@@ -255,33 +259,10 @@ export class ResultPublisher {
         { data: s.map, width: s.mapWidth, height: s.mapHeight },
         this.#opts.heatmapMaxSide,
       );
-      return { heatmap: await this.#storeHeatmap(station, name, png) };
+      return { heatmap: await this.#heatmaps.put(station.id, name, png) };
     } catch (error) {
       return { heatmap: null, heatmapError: `Heat map not stored: ${reason(error)}` };
     }
-  }
-
-  async #storeHeatmap(
-    station: Station,
-    frameId: string,
-    png: { png: Uint8Array; width: number; height: number },
-  ): Promise<HeatmapRef> {
-    const common = { width: png.width, height: png.height, contentType: "image/png" as const };
-    if (this.#opts.heatmapBucket) {
-      const key = `${station.id}/${frameId}.png`;
-      await this.#opts.heatmapBucket.putBlob({ name: key }, png.png);
-      return { store: "object-store", bucket: JetStreamName.heatmapBucket, key, ...common };
-    }
-    const dir = join(this.#opts.stateDir, "heatmaps", station.id);
-    await Deno.mkdir(dir, { recursive: true });
-    station.heatmaps ??= await existingHeatmaps(dir);
-    const file = `${fileSafe(frameId)}.png`;
-    await Deno.writeFile(join(dir, file), png.png);
-    station.heatmaps.push(file);
-    while (station.heatmaps.length > this.#opts.heatmapsPerStation) {
-      await Deno.remove(join(dir, station.heatmaps.shift()!)).catch(() => {});
-    }
-    return { store: "file", key: join("heatmaps", station.id, file), ...common };
   }
 
   #errorResult(station: string, ref: FrameRef, why: FrameErrorReason, error: string): ResultMessage {
@@ -319,24 +300,4 @@ function frameHeaders(frameId: string): MsgHdrs {
 
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;
-}
-
-/**
- * A frame id as a file name (a heat map's, `heatmaps/<station>/<name>.png`): itself when harmless,
- * else its hash (ids are the camera's, not ours).
- */
-export function fileSafe(frameId: string): string {
-  if (/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(frameId)) return frameId;
-  return createHash("sha256").update(frameId).digest("hex").slice(0, 32);
-}
-
-/** The PNGs a previous run left in `dir`, oldest first, so the per-station bound counts them too. */
-async function existingHeatmaps(dir: string): Promise<string[]> {
-  const files: { name: string; mtime: number }[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    if (!e.isFile || !e.name.endsWith(".png")) continue;
-    const info = await Deno.stat(join(dir, e.name)).catch(() => null);
-    files.push({ name: e.name, mtime: info?.mtime?.getTime() ?? 0 });
-  }
-  return files.sort((a, b) => a.mtime - b.mtime).map((f) => f.name);
 }

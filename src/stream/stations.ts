@@ -51,8 +51,6 @@ export interface Station {
   decoding: number;
   /** Digest of the bytes of each recent anomalous frame id (to tell a reused id from a retry). */
   eventDigests?: Map<string, string>;
-  /** Heat-map files written, oldest first (state dir only; read from disk on first use). */
-  heatmaps?: string[];
 }
 
 /** The stations seen so far, by id. */

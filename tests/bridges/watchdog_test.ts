@@ -11,6 +11,7 @@ import {
 } from "../../src/bridges/mod.ts";
 import { cleanup, setup } from "../_nats.ts";
 import { freePort, publishResult, result, waitFor } from "./_results.ts";
+import { parsePrometheusText, sampleValue } from "../deploy/_serve.ts";
 
 const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
 
@@ -22,7 +23,7 @@ Deno.test("deploy/bridges.example.json and deploy/modbus-map.example.json are va
   deepStrictEqual(Object.keys(map.stations), ["line-1", "line-2"]);
 });
 
-Deno.test("startBridges() fails safe: the heartbeat stops and healthz says why when the service, results or NATS go", async () => {
+Deno.test("startBridges() fails safe: the heartbeat stops and readyz says why when the service, results or NATS go", async () => {
   const server = await setup({ jetstream: false });
   const http = freePort();
   // The NATS restart below may trip the transport's late socket errors (see transport_guard.ts).
@@ -44,16 +45,17 @@ Deno.test("startBridges() fails safe: the heartbeat stops and healthz says why w
     const heartbeat = async () =>
       (await plc.readHoldingRegisters(0, 1)).response.body.valuesAsArray[0] as number;
     const chainCoil = async () => (await plc.readCoils(0, 1)).response.body.valuesAsArray[0] as number;
-    const healthz = async () => {
-      const res = await fetch(`http://127.0.0.1:${http}/healthz`);
-      return { status: res.status, body: await res.json() as { reason: string } };
+    // The same endpoint as adp serve's: /healthz while the process answers, /readyz while the chain is up.
+    const readyz = async () => {
+      const res = await fetch(`http://127.0.0.1:${http}/readyz`);
+      return { status: res.status, body: await res.text() };
     };
     try {
       // The service answers its status endpoint and results flow: healthy, the heartbeat advances.
       service.subscribe("adp.svc.status", { callback: (_e, m) => void m.respond("{}") });
       const feed = setInterval(() => publishResult(service, result("line-1", `f-${Date.now()}`, 0.2)), 100);
       try {
-        await waitFor(async () => (await healthz()).status === 200, 5000, "a healthy chain");
+        await waitFor(async () => (await readyz()).status === 200, 5000, "a healthy chain");
         const beat = await heartbeat();
         await waitFor(async () => (await heartbeat()) > beat + 2, 3000, "the heartbeat");
         strictEqual(await chainCoil(), 1);
@@ -61,8 +63,14 @@ Deno.test("startBridges() fails safe: the heartbeat stops and healthz says why w
         clearInterval(feed);
       }
       // Results stop: the station goes stale, the heartbeat freezes.
-      await waitFor(async () => (await healthz()).status === 503, 3000, "stale results");
-      ok((await healthz()).body.reason.includes("no results from line-1"));
+      await waitFor(async () => (await readyz()).status === 503, 3000, "stale results");
+      const down = (await readyz()).body;
+      ok(down.startsWith("not ready: stations:") && down.includes("no results from line-1"), down);
+      strictEqual(
+        (await fetch(`http://127.0.0.1:${http}/healthz`)).status,
+        200,
+        "the bridge itself is alive",
+      );
       strictEqual(await chainCoil(), 0);
       const frozen = await heartbeat();
       await new Promise((r) => setTimeout(r, 300));
@@ -74,8 +82,10 @@ Deno.test("startBridges() fails safe: the heartbeat stops and healthz says why w
         3000,
         "the disconnect to be seen",
       );
-      const metrics = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
-      ok(metrics.includes('adp_bridge_station_frames_total{station="line-1",kind="scored"}'), metrics);
+      const { samples } = parsePrometheusText(await (await fetch(`http://127.0.0.1:${http}/metrics`)).text());
+      ok(sampleValue(samples, "adp_bridge_station_frames_total", { station: "line-1", kind: "scored" })! > 0);
+      strictEqual(sampleValue(samples, "adp_bridge_chain_healthy"), 0);
+      ok(sampleValue(samples, "adp_process_resident_memory_bytes")! > 0);
     } finally {
       await new Promise<void>((r) => socket.end(() => r()));
     }

@@ -93,3 +93,81 @@ export function mjpegCamera(size = "160x120"): MjpegCamera {
   start();
   return { url, kill, start, [Symbol.asyncDispose]: kill };
 }
+
+/** Debian's RTSP server (package rtsp-server-perl): sources ANNOUNCE/RECORD to it, clients PLAY. */
+const RTSP_SERVER = "/usr/bin/rtsp-server-perl";
+
+/** Whether a local RTSP server can be started here. */
+export function hasRtspServer(): boolean {
+  try {
+    return Deno.statSync(RTSP_SERVER).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** An RTSP camera: Debian's RTSP server with ffmpeg publishing a test pattern to it. */
+export interface RtspCamera extends AsyncDisposable {
+  /** Where a client plays it: `rtsp://127.0.0.1:<port>/cam`. */
+  readonly url: string;
+}
+
+/**
+ * Starts rtsp-server-perl on free loopback ports and ffmpeg pushing a 10 fps 160×120 test pattern
+ * (MPEG-4) to it. The server offers its clients UDP only (`-rtsp_transport udp`).
+ */
+export function rtspCamera(): RtspCamera {
+  const clientPort = freePort(), sourcePort = freePort();
+  const rtpStart = 20_000 + 2 * Math.floor(Math.random() * 10_000);
+  const spawn = (cmd: string, args: string[]) =>
+    new Deno.Command(cmd, { args, stdin: "null", stdout: "null", stderr: "null" }).spawn();
+  const server = spawn(RTSP_SERVER, [
+    "--clientport",
+    String(clientPort),
+    "--serverport",
+    String(sourcePort),
+    "--client_listen_address",
+    "127.0.0.1",
+    "--source_listen_address",
+    "127.0.0.1",
+    "--rtp_start_port",
+    String(rtpStart),
+  ]);
+  const pushArgs = [
+    "-hide_banner",
+    "-loglevel",
+    "quiet",
+    "-re",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc=size=160x120:rate=10",
+  ];
+  let pusher: Deno.ChildProcess | undefined;
+  let stopped = false;
+  // The server takes a moment to listen: the publisher retries until it is in.
+  const publishing = (async () => {
+    while (!stopped) {
+      pusher = spawn("ffmpeg", [
+        ...pushArgs,
+        "-c:v",
+        "mpeg4",
+        "-f",
+        "rtsp",
+        `rtsp://127.0.0.1:${sourcePort}/cam`,
+      ]);
+      await pusher.status;
+      if (!stopped) await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  const stop = async () => {
+    stopped = true;
+    for (const c of [pusher, server]) {
+      try {
+        c?.kill("SIGKILL");
+      } catch { /* gone already */ }
+    }
+    await Promise.all([publishing, server.status]);
+  };
+  return { url: `rtsp://127.0.0.1:${clientPort}/cam`, [Symbol.asyncDispose]: stop };
+}

@@ -1,5 +1,6 @@
 /**
- * `adp serve --config FILE`: the example config (deploy/adp-serve.example.json) is read as shipped;
+ * `adp serve --config FILE`: the example configs (deploy/adp-serve.example.json and .toml) are read
+ * as shipped and set what the equivalent flags set;
  * flags beat `ADP_<FLAG>` variables, which beat the file; credentials are refused in it; and a real
  * service started from a config file (relative paths, a station's threshold) runs with the same
  * settings as one started from the equivalent flags.
@@ -18,24 +19,55 @@ import { reliabilityModel, stateDirWith } from "../reliability/_fixture.ts";
 import { spawnAdp, waitFor } from "./_serve.ts";
 
 const EXAMPLE = fileURLToPath(new URL("../../deploy/adp-serve.example.json", import.meta.url));
+const EXAMPLE_TOML = fileURLToPath(new URL("../../deploy/adp-serve.example.toml", import.meta.url));
 
 function parse(argv: string[]) {
   return parseCommandArgs(serve as Command, argv)!;
 }
 
-Deno.test("config - the example config is read as shipped; flags beat ADP_ variables, which beat the file", async () => {
-  const args = parse(["--config", EXAMPLE, "--max-wait-ms", "3"]);
-  const env: Record<string, string> = { ADP_MAX_BATCH: "16", ADP_MAX_WAIT_MS: "99", ADP_PASSWORD: "never" };
-  const stations = await applyServeConfig(args, serve.flags, (n) => env[n]);
-  assert.deepEqual(stations, { "line-1": {} });
-  assert.equal(args.values.model, "/opt/adp-edge/models/ViT-B-16:openai");
-  assert.equal(args.values["state-dir"], "/var/lib/adp-edge");
-  assert.equal(args.values.jetstream, true);
-  assert.equal(args.values.http, "127.0.0.1:9464");
-  assert.equal(args.values["inbox-prefix"], "_INBOX_adp");
-  assert.equal(args.values["max-batch"], "16"); // environment over file
-  assert.equal(args.values["max-wait-ms"], "3"); // flag over environment
-  assert.equal(args.values.password, undefined); // never from the environment's ADP_ names
+for (const example of [EXAMPLE, EXAMPLE_TOML]) {
+  Deno.test(`config - ${example.slice(-4)}: the example is read as shipped; flags beat ADP_ variables, which beat the file`, async () => {
+    const args = parse(["--config", example, "--max-wait-ms", "3"]);
+    const env: Record<string, string> = { ADP_MAX_BATCH: "16", ADP_MAX_WAIT_MS: "99", ADP_PASSWORD: "never" };
+    const stations = await applyServeConfig(args, serve.flags, (n) => env[n]);
+    assert.deepEqual(stations, { "line-1": {}, "line-2": { heatmapCount: 1000, heatmapBytes: 1073741824 } });
+    assert.equal(args.values.model, "/opt/adp-edge/models/ViT-B-16:openai");
+    assert.equal(args.values["state-dir"], "/var/lib/adp-edge");
+    assert.equal(args.values.jetstream, true);
+    assert.equal(args.values.http, "127.0.0.1:9464");
+    assert.equal(args.values["inbox-prefix"], "_INBOX_adp");
+    assert.equal(args.values["heatmap-bytes"], "268435456");
+    assert.equal(args.values["max-batch"], "16"); // environment over file
+    assert.equal(args.values["max-wait-ms"], "3"); // flag over environment
+    assert.equal(args.values.password, undefined); // never from the environment's ADP_ names
+  });
+}
+
+Deno.test("config - the JSON and TOML examples set exactly what the equivalent flags set", async () => {
+  const flags = [
+    ["--model", "/opt/adp-edge/models/ViT-B-16:openai"],
+    ["--state-dir", "/var/lib/adp-edge"],
+    ["--device", "auto"],
+    ["--jetstream"],
+    ["--inbox-prefix", "_INBOX_adp"],
+    ["--http", "127.0.0.1:9464"],
+    ["--log-format", "json"],
+    ["--queue-group", "adp"],
+    ["--max-batch", "8"],
+    ["--max-wait-ms", "10"],
+    ["--collect-timeout-s", "120"],
+    ["--heatmap-count", "200"],
+    ["--heatmap-bytes", "268435456"],
+  ].flat();
+  const byFlags = parse(flags);
+  await applyServeConfig(byFlags, serve.flags, () => undefined);
+  for (const example of [EXAMPLE, EXAMPLE_TOML]) {
+    const byFile = parse(["--config", example]);
+    await applyServeConfig(byFile, serve.flags, () => undefined);
+    const { config, ...values } = byFile.values;
+    assert.equal(config, example);
+    assert.deepEqual({ ...values }, { ...byFlags.values }, example);
+  }
 });
 
 Deno.test("config - credentials and unknown settings are refused; paths are relative to the file", async () => {
@@ -46,17 +78,26 @@ Deno.test("config - credentials and unknown settings are refused; paths are rela
       await Deno.writeTextFile(file, JSON.stringify(o));
       return file;
     };
-    for (
-      const bad of [{ password: "x" }, { token: "x" }, { "max-batchh": 3 }, {
-        stations: { a: { thresh: 1 } },
-      }]
-    ) {
+    const bads = [
+      { password: "x" },
+      { token: "x" },
+      { "max-batchh": 3 },
+      { stations: { a: { thresh: 1 } } },
+      { stations: { a: { "heatmap-count": 0 } } },
+      { stations: { a: { "heatmap-bytes": "1 GB" } } },
+    ];
+    for (const bad of bads) {
       await assert.rejects(applyServeConfig(parse(["--config", await write(bad)]), serve.flags), ConfigError);
     }
-    const args = parse(["--config", await write({ model: "m/tiny", "state-dir": "state" })]);
+    const toml = join(dir, "bad.toml");
+    await Deno.writeTextFile(toml, "max-batch = [");
+    await assert.rejects(applyServeConfig(parse(["--config", toml]), serve.flags), /is not TOML/);
+    const paths = { model: "m/tiny", "state-dir": "state", backbone: "b/backbone.json" };
+    const args = parse(["--config", await write(paths)]);
     await applyServeConfig(args, serve.flags, () => undefined);
     assert.equal(args.values.model, join(dir, "m/tiny"));
     assert.equal(args.values["state-dir"], join(dir, "state"));
+    assert.equal(args.values.backbone, join(dir, "b/backbone.json"));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
