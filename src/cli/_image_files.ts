@@ -64,6 +64,8 @@ export async function folderImages(
   opts: { glob?: string; shuffle?: boolean; seed?: number } = {},
 ): Promise<string[]> {
   const { glob } = opts;
+  // A camera folder must be a folder: reading it says so in the OS's words when it is not (ENOTDIR).
+  for await (const _ of Deno.readDir(dir)) break;
   const pattern = glob === undefined ? dir : join(dir, glob.includes("/") ? glob : `**/${glob}`);
   const files = await collectImages([pattern]);
   if (!opts.shuffle) return files;
