@@ -11,11 +11,11 @@
 import { type Msg, nuid } from "@nats-io/transport-node";
 import { type DecodeCost, type ImageHeader, readDecodeCost, readImageHeader } from "../image/mod.ts";
 import type { FrameRing } from "./frame_ring.ts";
-import { FrameErrorReason, parseCapturedAt, parseFrameId } from "./messages.ts";
+import { FrameErrorReason } from "./messages.ts";
 import { reason } from "./profile_store.ts";
 import type { ResultPublisher } from "./publisher.ts";
 import type { Frame, FrameRef, Station, StationTable } from "./stations.ts";
-import { readFrameHeaders } from "./frame_headers.ts";
+import { parseCapturedAt, parseFrameId, readFrameHeaders } from "./frame_headers.ts";
 import { isStationId, SubjectPrefix, subjectRest } from "./subjects.ts";
 
 /** Limits of {@linkcode FrameIntake}. */

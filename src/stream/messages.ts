@@ -563,39 +563,3 @@ export function decodeEnrollProgress(data: Uint8Array | string): EnrollProgressM
   });
   return f as unknown as EnrollProgressMessage;
 }
-
-// ----------------------------------------------- Frame headers -----------------------------------------------
-
-/** Frame ids: printable ASCII without spaces, up to 128 characters. */
-export const FRAME_ID_REGEXP: RegExp = /^[\x21-\x7e]{1,128}$/;
-
-const RFC3339_REGEXP = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
-const EPOCH_MS_REGEXP = /^\d{1,16}$/;
-
-/** The frame id header when usable, else undefined (the service then makes one up). */
-export function parseFrameId(value: string | null | undefined): string | undefined {
-  return value && FRAME_ID_REGEXP.test(value) ? value : undefined;
-}
-
-/**
- * The capture time header (RFC 3339 or epoch milliseconds) as RFC 3339 in UTC; null when absent
- * or unreadable.
- *
- * @example
- * ```ts
- * import { strictEqual } from "node:assert/strict";
- * strictEqual(parseCapturedAt("1700000000000"), "2023-11-14T22:13:20.000Z");
- * strictEqual(parseCapturedAt("2024-05-01T08:00:00+02:00"), "2024-05-01T06:00:00.000Z");
- * strictEqual(parseCapturedAt("yesterday"), null);
- * ```
- */
-export function parseCapturedAt(value: string | null | undefined): string | null {
-  if (!value) return null;
-  let ms: number;
-  if (EPOCH_MS_REGEXP.test(value)) ms = Number(value);
-  else if (RFC3339_REGEXP.test(value)) ms = Date.parse(value);
-  else return null;
-  if (!Number.isFinite(ms)) return null;
-  const date = new Date(ms);
-  return Number.isNaN(date.getTime()) ? null : date.toISOString();
-}

@@ -49,12 +49,10 @@ export {
   encodeMessage,
   ENROLL_LIMITS,
   EnrollRefusal,
-  FRAME_ID_REGEXP,
   FrameErrorReason,
   JobStage,
-  parseCapturedAt,
-  parseFrameId,
 } from "./messages.ts";
+export { FRAME_ID_REGEXP, parseCapturedAt, parseFrameId } from "./frame_headers.ts";
 export type {
   AnomalyMessage,
   AnomalyRegion,

@@ -5,9 +5,10 @@
  *
  * A frame goes intake (`intake.ts`: cheap checks, the station's bounded queue) → batcher
  * (`batcher.ts`: decoding in a worker, one vision pass per micro-batch) → publisher
- * (`publisher.ts`: results, events, heat maps). This file holds what spans them: start-up (profiles,
- * JetStream, subscriptions, the service), the stations' profiles, the service endpoints, and
- * `stop()`, which drains: frames already received are all answered.
+ * (`publisher.ts`: results, events, heat maps); the profiles in force and their changes are
+ * `station_profiles.ts`'s. This file holds what spans them: start-up (profiles, JetStream,
+ * subscriptions, the service), the service endpoints, and `stop()`, which drains: frames already
+ * received are all answered.
  *
  * @module
  */
@@ -19,14 +20,13 @@ import { jetstream, type JetStreamClient, jetstreamManager } from "@nats-io/jets
 import { type ObjectStore, Objm } from "@nats-io/obj";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Service } from "@nats-io/services";
-import { createScorer, type Scorer, type StationProfile } from "../adp/mod.ts";
+import type { StationProfile } from "../adp/mod.ts";
 import { DEFAULT_MAX_PIXELS } from "../image/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { Batcher } from "./batcher.ts";
 import { DecodePool } from "./decode_pool.ts";
 import { EnrollmentManager } from "./enrollment.ts";
 import { ENROLL_LOCK_TTL_MS } from "./enroll_lock_view.ts";
-import { RequestRefusedError, ServiceErrorCode } from "./errors.ts";
 import { FeedbackService } from "./feedback.ts";
 import { FrameRing } from "./frame_ring.ts";
 import { FrameIntake } from "./intake.ts";
@@ -38,14 +38,15 @@ import type {
   ThresholdSetReply,
   ThresholdSetRequest,
 } from "./messages.ts";
-import { type ProfileChange, ProfileStore, reason, type StoredProfile } from "./profile_store.ts";
+import { ProfileStore, reason } from "./profile_store.ts";
 import { DEFAULT_PROFILE_HISTORY } from "./profile_history.ts";
 import { ProfileLifecycle } from "./profile_lifecycle.ts";
 import type { HeatmapRetention, HeatmapUsage } from "./heatmap_store.ts";
 import { ResultPublisher } from "./publisher.ts";
-import { profileWithRoi, type RoiSetReply, roiSetReply, type RoiSetRequest } from "./roi_set.ts";
+import type { RoiSetReply, RoiSetRequest } from "./roi_set.ts";
 import { startServiceApi } from "./service_api.ts";
 import type { ProcessorTelemetry } from "./station_stats.ts";
+import { StationProfiles } from "./station_profiles.ts";
 import { StationTable } from "./stations.ts";
 import { FRAMES_WILDCARD, JetStreamName, SubjectPrefix } from "./subjects.ts";
 
@@ -171,14 +172,13 @@ class ProcessorImpl implements Processor {
   readonly #ring: FrameRing;
   readonly #pool: DecodePool;
   #store!: ProfileStore;
+  #profiles!: StationProfiles;
   #enrollment!: EnrollmentManager;
   #publisher!: ResultPublisher;
   #intake!: FrameIntake;
   #batcher!: Batcher;
   #service: Service | undefined;
   #feedback: FeedbackService | undefined;
-  /** The last profile change of each station: the next one waits for it. */
-  readonly #profileWrites = new Map<string, Promise<void>>();
   #framesSub: Subscription | undefined;
   #framesLoop: Promise<void> | undefined;
   #scoreLoop: Promise<void> | undefined;
@@ -237,8 +237,14 @@ class ProcessorImpl implements Processor {
     const shared = this.#cfg.jetstream ? await this.#setupJetStream() : undefined;
     const historyLimit = this.#cfg.profileHistory;
     this.#store = new ProfileStore(stateDir, { bucket: shared?.profileBucket, historyLimit, log: this.#log });
+    this.#profiles = new StationProfiles({
+      clip: this.#clip,
+      stations: this.#stations,
+      store: this.#store,
+      log: this.#log,
+    });
     const { loaded, refused } = await this.#store.loadAll();
-    for (const stored of loaded) this.#installLoaded(stored);
+    for (const stored of loaded) this.#profiles.installLoaded(stored);
     for (const { station, error } of refused) {
       this.#stations.getOrAdd(station).profileError = error;
       this.#log(`station ${station} refuses to score: ${error}`);
@@ -246,8 +252,7 @@ class ProcessorImpl implements Processor {
     await this.#startEnrollment(shared?.locks);
     // Feedback: the next profile made from the one in force, alone among the station's changes, installed.
     this.#feedback = new FeedbackService(this.#nc, this.#ring, {
-      evolve: (id, next) =>
-        this.#exclusive(id, async () => this.#installChange(id, await next(this.#requireScorer(id)))),
+      evolve: (id, next) => this.#profiles.evolve(id, next),
       log: this.#log,
     }, { queueGroup });
     this.#feedback.start();
@@ -262,7 +267,7 @@ class ProcessorImpl implements Processor {
         jetstream: String(this.#cfg.jetstream),
       },
     });
-    await this.#store.watch((change) => this.#onSharedChange(change));
+    await this.#store.watch((change) => this.#profiles.applyShared(change));
     // Once this returns, the server knows every subscription: no request or frame sent after it is missed.
     await this.#nc.flush();
     this.#nc.closed().then((error) => {
@@ -284,9 +289,9 @@ class ProcessorImpl implements Processor {
     this.#enrollment = new EnrollmentManager(this.#nc, {
       clip: this.#clip,
       ring: this.#ring,
-      currentVersion: (station) => this.#stations.get(station)?.slot.current?.profile.meta.version ?? 0,
-      nextVersion: (station) => this.#nextVersion(station),
-      install: (station, profile) => this.#install(station, profile),
+      currentVersion: (station) => this.#profiles.currentVersion(station),
+      nextVersion: (station) => this.#profiles.nextVersion(station),
+      install: (station, profile) => this.#profiles.install(station, profile),
       canTrack: (station) =>
         this.#stations.hasRoomFor(
           station,
@@ -380,109 +385,19 @@ class ProcessorImpl implements Processor {
     return { js: jetstream(this.#nc), profileBucket, heatmapBucket, locks };
   }
 
-  // -------------------------------------------------------------------------------------------
-  // Stations and profiles
-
-  #installLoaded(stored: StoredProfile): void {
-    const station = this.#stations.getOrAdd(stored.station);
-    try {
-      station.slot.swap(createScorer(this.#clip, stored.profile));
-      station.profileError = null;
-    } catch (error) {
-      station.profileError = reason(error);
-      this.#log(`station ${stored.station} refuses to score: ${station.profileError}`);
-    }
-  }
-
-  /**
-   * Runs `fn` alone among the profile changes of station `id` (enrollment's install, threshold,
-   * delete): each reads the profile in force, writes and swaps without another change in between.
-   */
-  #exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#profileWrites.get(id) ?? Promise.resolve();
-    const run = previous.then(fn);
-    const tail = run.then(() => {}, () => {});
-    this.#profileWrites.set(id, tail);
-    tail.then(() => {
-      if (this.#profileWrites.get(id) === tail) this.#profileWrites.delete(id);
-    });
-    return run;
-  }
-
-  /** Enrollment's last step: the new scorer must score a frame, then the profile is saved, then swapped in. */
-  async #install(id: string, profile: StationProfile): Promise<number> {
-    await this.#exclusive(id, () => this.#swapIn(id, profile, () => this.#store.save(id, profile)));
-    return profile.meta.version;
-  }
-
-  /**
-   * A change made from the profile in force (feedback, region of interest): numbered after every
-   * version ever made (a rollback may have put a lower one in force), checked, saved and swapped in.
-   */
-  async #installChange(id: string, profile: StationProfile): Promise<number> {
-    profile.meta.version = this.#nextVersion(id);
-    await this.#swapIn(id, profile, () => this.#store.save(id, profile));
-    return profile.meta.version;
-  }
-
-  /** Puts `profile` in force once its scorer has scored a frame and `persist` has written it. */
-  async #swapIn(id: string, profile: StationProfile, persist: () => Promise<unknown>): Promise<void> {
-    const scorer = createScorer(this.#clip, profile);
-    try {
-      const size = this.#clip.config.vision.imageSize;
-      await scorer.scoreRgb([{ width: size, height: size, data: new Uint8Array(size * size * 3).fill(128) }]);
-      await persist();
-    } catch (error) {
-      await scorer.dispose().catch(() => {});
-      throw error;
-    }
-    const station = this.#stations.getOrAdd(id);
-    station.slot.swap(scorer);
-    station.profileError = null;
-  }
-
   /** History, rollback, export/import and enroll cancel (profile_lifecycle.ts) over this processor. */
   #lifecycle(bucket: ObjectStore | undefined): ProfileLifecycle {
+    const profiles = this.#profiles;
     return new ProfileLifecycle({
       store: this.#store,
       stateDir: this.#cfg.stateDir,
       bucket,
-      inForce: (id) => this.#stations.get(id)?.slot.current?.profile,
-      nextVersion: (id) => this.#nextVersion(id),
-      swapIn: (id, profile, persist) => this.#exclusive(id, () => this.#swapIn(id, profile, persist)),
+      inForce: (id) => profiles.inForce(id),
+      nextVersion: (id) => profiles.nextVersion(id),
+      swapIn: (id, profile, persist) => profiles.exclusive(id, () => profiles.swapIn(id, profile, persist)),
       cancelEnrollment: (id) => this.#enrollment.cancel(id),
       log: this.#log,
     });
-  }
-
-  /** Versions are never reused: a deleted or rolled-back-over profile's number stays taken. */
-  #nextVersion(id: string): number {
-    const current = this.#stations.get(id)?.slot.current?.profile.meta.version ?? 0;
-    return Math.max(current, this.#store.latestVersion(id)) + 1;
-  }
-
-  #onSharedChange(change: ProfileChange): void {
-    const station = this.#stations.getOrAdd(change.station);
-    if (change.kind === "delete") {
-      station.slot.swap(undefined);
-      this.#log(`profile of ${change.station} deleted by another instance`);
-    } else if (change.kind === "refused") {
-      this.#log(
-        `warning: shared profile of ${change.station} refused, the current one stays: ${change.error}`,
-      );
-    } else {
-      try {
-        station.slot.swap(createScorer(this.#clip, change.stored.profile));
-        station.profileError = null;
-        this.#log(
-          `profile of ${change.station} v${change.stored.profile.meta.version} taken from the shared bucket`,
-        );
-      } catch (error) {
-        this.#log(
-          `warning: shared profile of ${change.station} refused, the current one stays: ${reason(error)}`,
-        );
-      }
-    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -531,71 +446,19 @@ class ProcessorImpl implements Processor {
   }
 
   getProfile(id: string): { station: string; meta: StationProfile["meta"] } {
-    const scorer = this.#requireScorer(id);
-    return { station: id, meta: scorer.profile.meta };
+    return { station: id, meta: this.#profiles.requireScorer(id).profile.meta };
   }
 
   deleteProfile(id: string): Promise<{ station: string; deleted: true; version: number | null }> {
-    return this.#exclusive(id, () => this.#deleteProfileNow(id));
-  }
-
-  async #deleteProfileNow(id: string): Promise<{ station: string; deleted: true; version: number | null }> {
-    const station = this.#stations.get(id);
-    const version = station?.slot.current?.profile.meta.version ?? null;
-    const existed = await this.#store.remove(id);
-    if (!existed && !station?.slot.current) {
-      throw new RequestRefusedError(ServiceErrorCode.NOT_FOUND, `Station ${id} has no profile`);
-    }
-    if (station) {
-      station.slot.swap(undefined);
-      station.profileError = null;
-    }
-    this.#log(`profile of ${id} deleted`);
-    return { station: id, deleted: true, version };
+    return this.#profiles.delete(id);
   }
 
   setThreshold(req: ThresholdSetRequest): Promise<ThresholdSetReply> {
-    return this.#exclusive(req.station, () => this.#setThresholdNow(req));
+    return this.#profiles.setThreshold(req);
   }
 
-  async #setThresholdNow(req: ThresholdSetRequest): Promise<ThresholdSetReply> {
-    const scorer = this.#requireScorer(req.station);
-    const meta = scorer.profile.meta;
-    const { threshold: previous, version: fromVersion, revision } = meta;
-    // A new version: the history keeps the one with the old threshold for a rollback.
-    Object.assign(meta, { threshold: req.threshold, version: this.#nextVersion(req.station) });
-    meta.revision = { kind: "threshold", at: new Date().toISOString(), fromVersion };
-    try {
-      await this.#store.save(req.station, scorer.profile);
-    } catch (error) {
-      Object.assign(meta, { threshold: previous, version: fromVersion, revision });
-      throw error;
-    }
-    scorer.setThreshold(req.threshold);
-    this.#log(`threshold of ${req.station} set to ${req.threshold} (was ${previous})`);
-    return { station: req.station, threshold: req.threshold, previous, profileVersion: meta.version };
-  }
-
-  /** `roi.set`: the region in a new profile version, checked, saved and swapped in like an enrollment's. */
   setRoi(req: RoiSetRequest): Promise<RoiSetReply> {
-    return this.#exclusive(req.station, async () => {
-      const current = this.#requireScorer(req.station).profile, next = profileWithRoi(current, req);
-      await this.#installChange(req.station, next);
-      this.#log(`region of interest of ${req.station} set: profile v${next.meta.version}`);
-      return roiSetReply(req.station, current, next);
-    });
-  }
-
-  #requireScorer(id: string): Scorer {
-    const scorer = this.#stations.get(id)?.slot.current;
-    if (!scorer) {
-      const why = this.#stations.get(id)?.profileError;
-      throw new RequestRefusedError(
-        ServiceErrorCode.NOT_FOUND,
-        why ? `Station ${id} has no usable profile: ${why}` : `Station ${id} has no profile`,
-      );
-    }
-    return scorer;
+    return this.#profiles.setRoi(req);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -8,10 +8,9 @@ import {
   decodeStationRequest,
   decodeThresholdSetRequest,
   encodeMessage,
-  parseCapturedAt,
-  parseFrameId,
   type ResultMessage,
 } from "../../src/stream/messages.ts";
+import { parseCapturedAt, parseFrameId } from "../../src/stream/frame_headers.ts";
 import { MessageError } from "../../src/stream/errors.ts";
 
 Deno.test("decodeEnrollRequest() accepts every field within bounds", () => {
