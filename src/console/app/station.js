@@ -18,7 +18,6 @@ export function useStation(station) {
     setData(null);
     load();
   }, [station]);
-  const refresh = useRef(0);
   useEvents(station, {
     result: (r) => setData((d) => d && { ...d, results: [...d.results.slice(-599), r] }),
     anomaly: (a) => setData((d) => d && { ...d, anomalies: [...d.anomalies.slice(-39), a] }),
@@ -27,14 +26,8 @@ export function useStation(station) {
       const tile = tiles.find((t) => t.id === station);
       setData((d) => {
         if (!d) return d;
-        // A new profile version brings a new heat scale: reload once.
-        if (
-          tile && d.tile && tile.profileVersion !== d.tile.profileVersion &&
-          Date.now() - refresh.current > 1000
-        ) {
-          refresh.current = Date.now();
-          load();
-        }
+        // A new profile version (enrollment, feedback, rollback) brings a new heat scale: reload.
+        if (tile && d.tile && tile.profileVersion !== d.tile.profileVersion) load();
         return { ...d, tile };
       });
     },
