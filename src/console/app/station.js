@@ -43,10 +43,11 @@ function liveItem(data) {
 
 function ThresholdTuner({ station, data, me, onApplied }) {
   const threshold = data.tile?.threshold ?? null;
-  const [candidate, setCandidate] = useState(threshold ?? 0);
+  // Null follows the threshold in force (whatever version brings it); a drag or a key picks one.
+  const [picked, setPicked] = useState(null);
+  const candidate = picked ?? threshold ?? 0;
   const [confirming, setConfirming] = useState(false);
   const [message, setMessage] = useState(null);
-  useEffect(() => setCandidate(threshold ?? 0), [threshold]);
   const scored = data.results.filter((r) => r.score !== null);
   const now = scored.filter((r) => r.anomalous).length;
   const would = scored.filter((r) => r.score >= candidate).length;
@@ -57,6 +58,7 @@ function ThresholdTuner({ station, data, me, onApplied }) {
         threshold: candidate,
       });
       setMessage(`Threshold of ${station} set from ${fmt(reply.previous)} to ${fmt(reply.threshold)}`);
+      setPicked(null);
       onApplied();
     } catch (e) {
       setMessage(`Not applied: ${e.message}`);
@@ -65,7 +67,7 @@ function ThresholdTuner({ station, data, me, onApplied }) {
   const operator = me.role === "operator";
   return html`<section class="panel" aria-label="threshold">
     <h2>Threshold</h2>
-    <${Histogram} results=${data.results} threshold=${threshold} candidate=${candidate} onCandidate=${setCandidate} />
+    <${Histogram} results=${data.results} threshold=${threshold} candidate=${candidate} onCandidate=${setPicked} />
     <p class="preview" aria-live="polite">At <strong class="candidate">${
     fmt(candidate)
   }</strong>${", "}${would} of the last ${scored.length} scored frames would have been flagged (now ${now} at ${
