@@ -175,6 +175,8 @@ async function rollBack(run: Run): Promise<void> {
   await page.screenshot({ path: join(DOCS, "console-review.png"), fullPage: true });
   await page.goto(`${url}#/station/${STATION}`);
   await waitForText(page, ".summary", /profile v3/, 30_000);
+  await page.goto(`${url}#/stations`);
+  await waitForText(page, `[data-station="${STATION}"] .profile-version`, /^v3$/, 30_000);
 }
 
 async function viewerCannotChange({ url }: Run, browser: Browser): Promise<void> {

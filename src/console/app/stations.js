@@ -24,7 +24,9 @@ function Tile({ t }) {
           <dt>score / threshold</dt><dd><span class="score">${fmt(t.score)}</span> / ${fmt(t.threshold)}</dd>
           <dt>frames/s</dt><dd>${t.fps}</dd>
           <dt>anomalies (1 h)</dt><dd class="anomaly-count">${t.anomaliesLastHour}</dd>
-          <dt>profile</dt><dd>${t.profileVersion === null ? "none" : `v${t.profileVersion}`}</dd>
+          <dt>profile</dt><dd class="profile-version">${t.profileVersion === null
+            ? "none"
+            : `v${t.profileVersion}`}</dd>
         </dl>
         <p class=${`health ${t.health}`} title=${t.healthText}>● ${HEALTH_TEXT[t.health] ?? t.health}
           ${t.enrolling ? ` · enrolling` : ""}</p>
