@@ -9,7 +9,7 @@ import { type BusConnection, framesSubject, Header, isStationId } from "../strea
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { EnrollJobs } from "./enroll_jobs.ts";
 import { ConsoleRequestError } from "./errors.ts";
-import { sendFeedback, setThreshold } from "./service_client.ts";
+import { profileHistory, rollback, sendFeedback, setThreshold } from "./service_client.ts";
 import type { Session } from "./sessions.ts";
 import type { StationBoard } from "./station_board.ts";
 import type { StationState } from "./station_state.ts";
@@ -118,7 +118,12 @@ async function postUpload(ctx: ApiContext, station: string, req: Request): Promi
   return json({ frameId });
 }
 
-async function postFeedback(ctx: ApiContext, s: StationState, req: Request): Promise<Response> {
+async function postFeedback(
+  ctx: ApiContext,
+  s: StationState,
+  req: Request,
+  session: Session,
+): Promise<Response> {
   const b = await body(req);
   if (typeof b.frameId !== "string" || !FRAME_ID_PART_REGEXP.test(b.frameId)) {
     throw new ConsoleRequestError("frameId must name a frame", 400);
@@ -127,9 +132,30 @@ async function postFeedback(ctx: ApiContext, s: StationState, req: Request): Pro
     throw new ConsoleRequestError("label must be good or defect", 400);
   }
   const note = typeof b.note === "string" && b.note ? b.note.slice(0, 500) : undefined;
-  return json(
-    await sendFeedback(ctx.nc, s.id, { frameId: b.frameId, label: b.label, ...(note ? { note } : {}) }),
-  );
+  const reply = await sendFeedback(ctx.nc, s.id, {
+    frameId: b.frameId,
+    label: b.label,
+    by: session.user,
+    ...(note ? { note } : {}),
+  });
+  // The tiles show the new version at once, not at the next status round.
+  await ctx.board.poll();
+  return json(reply);
+}
+
+async function postRollback(
+  ctx: ApiContext,
+  s: StationState,
+  req: Request,
+  session: Session,
+): Promise<Response> {
+  const { version } = await body(req);
+  if (typeof version !== "number" || !Number.isInteger(version) || version < 1) {
+    throw new ConsoleRequestError("version must be a profile version (an integer from 1)", 400);
+  }
+  const reply = await rollback(ctx.nc, { station: s.id, version, by: session.user });
+  await ctx.board.poll();
+  return json(reply);
 }
 
 function frameImage(s: StationState, frameId: string): Response {
@@ -169,10 +195,12 @@ export async function handleApi(ctx: ApiContext, req: Request, session: Session)
   const s = stationOf(ctx, parts[1]);
   if (get && parts.length === 2) return stationDetail(ctx, s);
   if (get && parts[2] === "frames" && parts.length === 4) return frameImage(s, parts[3]);
+  if (get && parts[2] === "history" && parts.length === 3) return json(await profileHistory(ctx.nc, s.id));
   if (!post) throw new ConsoleRequestError("No such API", 404);
   needOperator(session);
   if (parts[2] === "threshold") return await postThreshold(ctx, s, req);
   if (parts[2] === "enroll") return await postEnroll(ctx, s, req);
-  if (parts[2] === "feedback") return await postFeedback(ctx, s, req);
+  if (parts[2] === "feedback") return await postFeedback(ctx, s, req, session);
+  if (parts[2] === "rollback") return await postRollback(ctx, s, req, session);
   throw new ConsoleRequestError("No such API", 404);
 }

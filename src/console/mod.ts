@@ -2,7 +2,8 @@
  * The operator console: a web application served by its own process (`adp console`), which talks
  * to the `adp` service only over NATS. Stations (live tiles), a station (frame with its heat map on
  * the station's fixed scale, score timeline, threshold histogram), Teach (enrollment from picked
- * frames) and Review (anomalies, good/defect feedback), behind a login of operators and viewers.
+ * frames) and Review (anomalies and passes, good/defect feedback, profile
+ * history with rollback), behind a login of operators and viewers.
  *
  * @example Serve the console for a bus
  * ```ts ignore
@@ -22,8 +23,6 @@ export type { ConsoleOptions, ConsoleServer } from "./server.ts";
 export { hashPassword, loadUsers, parseUsers, Role, verifyPassword } from "./users.ts";
 export type { ConsoleUser } from "./users.ts";
 export { ConsoleRequestError } from "./errors.ts";
-export { FEEDBACK_PREFIX, feedbackSubject } from "./service_client.ts";
-export type { Feedback, FeedbackOutcome } from "./service_client.ts";
 export { heatScaleOf } from "./heat_scale.ts";
 export type { HeatScale, HeatScaleSource } from "./heat_scale.ts";
 /** The connection type of {@linkcode ConsoleOptions} (nats.js's, as the stream area names it). */

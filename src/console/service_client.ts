@@ -1,51 +1,30 @@
 /**
- * The console's requests to the `adp` service, all over NATS: status from every instance, a
- * station's profile, the threshold, and feedback. Each returns a typed value or throws a
- * {@linkcode ConsoleRequestError} with the service's reason.
+ * The console's requests to the `adp` service, all over NATS, made through the stream area's
+ * clients: status from every instance, a station's profile and history, the threshold, rollback
+ * and feedback. Each returns a typed value or throws a {@linkcode ConsoleRequestError} carrying the
+ * service's sentence and the HTTP status the browser gets.
  *
  * @module
  */
 import type { ProfileMeta } from "../adp/mod.ts";
 import {
   type BusConnection,
-  checkStationId,
   encodeMessage,
   Endpoint,
-  explainRequestError,
+  type FeedbackReply,
+  type FeedbackRequest,
+  type ProfileHistoryReply,
   type ProfileListReply,
+  requestFeedback,
+  RequestRefusedError,
+  requestService,
+  type RollbackReply,
+  type RollbackRequest,
   serviceSubject,
   type StatusReply,
   type ThresholdSetReply,
 } from "../stream/mod.ts";
 import { ConsoleRequestError } from "./errors.ts";
-
-/** Prefix of operator feedback (ARCHITECTURE.md "Next"); src/stream/subjects.ts has no builder for it yet. */
-export const FEEDBACK_PREFIX = "adp.feedback";
-
-/** Subject of operator feedback on a frame: `adp.feedback.<station>`. */
-export function feedbackSubject(station: string): string {
-  return `${FEEDBACK_PREFIX}.${checkStationId(station)}`;
-}
-
-/** A good/defect mark on a frame. */
-export interface Feedback {
-  /** The frame marked. */
-  frameId: string;
-  /** What the operator says it is. */
-  label: "good" | "defect";
-  /** Why, in words. */
-  note?: string;
-}
-
-/** What became of a feedback message. */
-export interface FeedbackOutcome {
-  /** Whether a service answered it. */
-  answered: boolean;
-  /** The service's reply, when it answered. */
-  reply?: unknown;
-  /** What happened, in words. */
-  message: string;
-}
 
 /**
  * Gathers `adp.svc.status` from every instance that answers within `waitMs`.
@@ -71,25 +50,19 @@ export async function gatherStatus(nc: BusConnection, waitMs = 600): Promise<Sta
   return replies;
 }
 
-async function call<T>(nc: BusConnection, endpoint: Endpoint, body: unknown, timeout = 5000): Promise<T> {
-  const subject = serviceSubject(endpoint);
-  let msg;
+/** The service's refusal keeps its status (404, 409, …); no answer at all is 503. */
+async function asConsoleError<T>(request: Promise<T>): Promise<T> {
   try {
-    msg = await nc.request(subject, encodeMessage(body), { timeout });
+    return await request;
   } catch (error) {
-    throw new ConsoleRequestError((explainRequestError(error, subject) as Error).message, 503, {
-      cause: error,
-    });
+    const refused = error instanceof RequestRefusedError;
+    const status = refused && error.status >= 400 && error.status < 600 ? error.status : refused ? 502 : 503;
+    throw new ConsoleRequestError((error as Error).message, status, { cause: error });
   }
-  const code = msg.headers?.get("Nats-Service-Error-Code");
-  if (code) {
-    const status = Number(code);
-    throw new ConsoleRequestError(
-      msg.headers?.get("Nats-Service-Error") ?? "refused",
-      status >= 400 && status < 600 ? status : 502,
-    );
-  }
-  return msg.json<T>();
+}
+
+function call<T>(nc: BusConnection, endpoint: Endpoint, body: unknown): Promise<T> {
+  return asConsoleError(requestService<T>(nc, endpoint, body));
 }
 
 /** Every station with a profile (`adp.svc.profiles.list`), including those that have sent no frame yet. */
@@ -114,24 +87,21 @@ export function setThreshold(
   return call(nc, Endpoint.thresholdSet, { station, threshold });
 }
 
-/**
- * Sends feedback on `adp.feedback.<station>` as a request; when no service answers (the service
- * side of feedback does not exist yet), it is published all the same and the outcome says so.
- */
-export async function sendFeedback(
+/** A station's kept versions, newest first (`adp.svc.profiles.history`). */
+export function profileHistory(nc: BusConnection, station: string): Promise<ProfileHistoryReply> {
+  return call(nc, Endpoint.profilesHistory, { station });
+}
+
+/** Puts a kept version back in force (`adp.svc.profiles.rollback`). */
+export function rollback(nc: BusConnection, req: RollbackRequest): Promise<RollbackReply> {
+  return call(nc, Endpoint.profilesRollback, req);
+}
+
+/** Labels a frame on `adp.feedback.<station>`; resolves with the version it made, once in force. */
+export function sendFeedback(
   nc: BusConnection,
   station: string,
-  feedback: Feedback,
-): Promise<FeedbackOutcome> {
-  const subject = feedbackSubject(station);
-  try {
-    const msg = await nc.request(subject, encodeMessage(feedback), { timeout: 3000 });
-    return { answered: true, reply: msg.json(), message: "The service took the feedback" };
-  } catch {
-    nc.publish(subject, encodeMessage(feedback));
-    return {
-      answered: false,
-      message: `Published on ${subject}; no service answers feedback yet, so no new profile version follows`,
-    };
-  }
+  req: FeedbackRequest,
+): Promise<FeedbackReply> {
+  return asConsoleError(requestFeedback(nc, station, req));
 }

@@ -121,12 +121,13 @@ export class StationBoard {
       for (const s of reply.stations) {
         const state = this.#state(s.station);
         if (!state) continue;
+        // The scale first: a page that sees the new version on a tile reloads and must get its scale.
+        if (s.profileVersion !== null) await this.#refreshScale(s.station, s.profileVersion);
         const changed = state.statusVersion !== s.profileVersion || state.statusThreshold !== s.threshold ||
           state.enrolling !== s.enrolling;
         state.statusVersion = s.profileVersion;
         state.statusThreshold = s.threshold;
         state.enrolling = s.enrolling;
-        if (s.profileVersion !== null) await this.#refreshScale(s.station, s.profileVersion);
         if (changed) this.#emit({ type: "station", station: s.station });
       }
     }

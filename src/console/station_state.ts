@@ -83,6 +83,8 @@ export interface StationTile {
   healthText: string;
   /** When the last result came (epoch ms), null before any. */
   lastResultAt: number | null;
+  /** The last result's frame id (what a page can match to the frame it follows). */
+  lastFrameId: string | null;
   /** The running enrollment's stage, if any. */
   enrolling: string | null;
 }
@@ -188,6 +190,7 @@ export class StationState {
       health,
       healthText,
       lastResultAt: last?.at ?? null,
+      lastFrameId: last?.frameId ?? null,
       enrolling: this.enrolling,
     };
   }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { hashPassword, parseUsers, startConsole } from "../../src/console/mod.ts";
+import { headers } from "@nats-io/transport-node";
+import { framesSubject, Header } from "../../src/stream/mod.ts";
 import { cleanup, setup } from "../_nats.ts";
 
 const users = parseUsers(`ada:operator:${hashPassword("op")},vic:viewer:${hashPassword("view")}`, "test");
@@ -82,6 +84,26 @@ Deno.test("startConsole() refuses viewers without login off loopback and opens r
     });
     assert.equal(upload.status, 403);
     await upload.body?.cancel();
+    // A station the console has seen: viewers read its history but may neither label nor roll back.
+    const h = headers();
+    h.set(Header.frameId, "f-1");
+    nc.publish(framesSubject("line-1"), new Uint8Array([0x89, 0x50]), { headers: h });
+    await nc.flush();
+    for (
+      const [what, body] of [["feedback", { frameId: "f-1", label: "good" }], ["rollback", { version: 1 }]]
+    ) {
+      const res = await fetch(`${server.url}api/stations/line-1/${what}`, {
+        method: "POST",
+        headers: WRITE,
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 403, `a viewer's ${what}`);
+      await res.body?.cancel();
+    }
+    // No service answers: the history request says so.
+    const history = await fetch(`${server.url}api/stations/line-1/history`);
+    assert.equal(history.status, 503);
+    assert.match((await history.json()).error, /adp\.svc\.profiles\.history/);
   } finally {
     await cleanup(ns);
   }

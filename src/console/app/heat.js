@@ -91,7 +91,8 @@ export function Legend({ scale }) {
     const [r, g, b] = palette(i / 10);
     return `rgb(${r},${g},${b}) ${i * 10}%`;
   }).join(", ");
-  const at = (100 * scale.threshold) / scale.top;
+  // A threshold below a typical good part (everything flagged) sits at the scale's start.
+  const at = Math.min(100, Math.max(0, (100 * scale.threshold) / scale.top));
   return html`
     <figure class="legend" aria-label="heat-map colour scale">
       <div class="bar" style=${`background: linear-gradient(to right, ${stops})`}>
@@ -99,7 +100,8 @@ export function Legend({ scale }) {
       </div>
       <figcaption>
         <span>0 (typical good part)</span>
-        <span style=${`left: ${at}%`} class="mark">threshold ${scale.threshold.toFixed(2)}</span>
+        <span style=${`left: ${at}%; transform: translateX(-${at}%)`} class="mark">threshold ${scale.threshold
+          .toFixed(2)}</span>
         <span>${scale.top.toFixed(2)}+</span>
       </figcaption>
       <p class="muted">Fixed for profile v${scale

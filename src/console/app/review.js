@@ -1,9 +1,11 @@
-// Review: anomalies and recent passes with their maps, filtered; mark good or defect.
+// Review: anomalies (with their maps) and recent passes (frame, score and verdict: the service
+// sends no map for a pass), filtered; mark good or defect; the profile history with rollback.
 import { useState } from "preact/hooks";
 import { html } from "./html.js";
 import { api, fmt, frameUrl } from "./api.js";
 import { HeatFrame, Legend } from "./heat.js";
 import { useStation } from "./station.js";
+import { History } from "./history.js";
 
 const WINDOWS = { "10 min": 600_000, "1 h": 3_600_000, all: Infinity };
 
@@ -20,14 +22,19 @@ function items(data, verdict, windowMs) {
 function Item({ station, item, scale, operator }) {
   const [outcome, setOutcome] = useState(null);
   const mark = async (label) => {
+    setOutcome(`${label}: waiting for the service's new profile version…`);
     try {
       const r = await api(`/api/stations/${encodeURIComponent(station)}/feedback`, {
         frameId: item.frameId,
         label,
       });
-      setOutcome(`${label}: ${r.message}`);
+      setOutcome(
+        `${label}: profile v${r.profileVersion} in force (was v${r.previousVersion}), threshold ${
+          fmt(r.previousThreshold)
+        } → ${fmt(r.threshold)}`,
+      );
     } catch (e) {
-      setOutcome(`Not sent: ${e.message}`);
+      setOutcome(`Not applied: ${e.message}`);
     }
   };
   return html`<article class=${`review-item ${item.kind}`} data-frame=${item.frameId}>
@@ -63,8 +70,9 @@ export function ReviewPage({ station, me }) {
         ${Object.keys(WINDOWS).map((w) => html`<option value=${w}>${w}</option>`)}
       </select></label>
     </p>
-    <p class="muted">Feedback goes out on adp.feedback.${station}; the service does not act on it yet (no new
-      profile version follows). Passes carry no map: the service sends maps with anomaly events only.</p>
+    <p class="muted">A mark goes to the service on adp.feedback.${station}, which answers with the profile version
+      it made. Passes show their frame (while the console holds it), score and verdict but no map: the service
+      sends maps with anomaly events only.</p>
     <${Legend} scale=${data.scale} />
     <div class="review-list">${
     list.map((i) =>
@@ -75,5 +83,6 @@ export function ReviewPage({ station, me }) {
     )
   }</div>
     ${list.length === 0 && html`<p class="muted">Nothing in this window.</p>`}
+    <${History} station=${station} version=${data.tile?.profileVersion} operator=${me.role === "operator"} />
   </section>`;
 }

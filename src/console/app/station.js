@@ -18,7 +18,6 @@ export function useStation(station) {
     setData(null);
     load();
   }, [station]);
-  const refresh = useRef(0);
   useEvents(station, {
     result: (r) => setData((d) => d && { ...d, results: [...d.results.slice(-599), r] }),
     anomaly: (a) => setData((d) => d && { ...d, anomalies: [...d.anomalies.slice(-39), a] }),
@@ -27,14 +26,8 @@ export function useStation(station) {
       const tile = tiles.find((t) => t.id === station);
       setData((d) => {
         if (!d) return d;
-        // A new profile version brings a new heat scale: reload once.
-        if (
-          tile && d.tile && tile.profileVersion !== d.tile.profileVersion &&
-          Date.now() - refresh.current > 1000
-        ) {
-          refresh.current = Date.now();
-          load();
-        }
+        // A new profile version (enrollment, feedback, rollback) brings a new heat scale: reload.
+        if (tile && d.tile && tile.profileVersion !== d.tile.profileVersion) load();
         return { ...d, tile };
       });
     },
@@ -50,10 +43,11 @@ function liveItem(data) {
 
 function ThresholdTuner({ station, data, me, onApplied }) {
   const threshold = data.tile?.threshold ?? null;
-  const [candidate, setCandidate] = useState(threshold ?? 0);
+  // Null follows the threshold in force (whatever version brings it); a drag or a key picks one.
+  const [picked, setPicked] = useState(null);
+  const candidate = picked ?? threshold ?? 0;
   const [confirming, setConfirming] = useState(false);
   const [message, setMessage] = useState(null);
-  useEffect(() => setCandidate(threshold ?? 0), [threshold]);
   const scored = data.results.filter((r) => r.score !== null);
   const now = scored.filter((r) => r.anomalous).length;
   const would = scored.filter((r) => r.score >= candidate).length;
@@ -64,6 +58,7 @@ function ThresholdTuner({ station, data, me, onApplied }) {
         threshold: candidate,
       });
       setMessage(`Threshold of ${station} set from ${fmt(reply.previous)} to ${fmt(reply.threshold)}`);
+      setPicked(null);
       onApplied();
     } catch (e) {
       setMessage(`Not applied: ${e.message}`);
@@ -72,7 +67,7 @@ function ThresholdTuner({ station, data, me, onApplied }) {
   const operator = me.role === "operator";
   return html`<section class="panel" aria-label="threshold">
     <h2>Threshold</h2>
-    <${Histogram} results=${data.results} threshold=${threshold} candidate=${candidate} onCandidate=${setCandidate} />
+    <${Histogram} results=${data.results} threshold=${threshold} candidate=${candidate} onCandidate=${setPicked} />
     <p class="preview" aria-live="polite">At <strong class="candidate">${
     fmt(candidate)
   }</strong>${", "}${would} of the last ${scored.length} scored frames would have been flagged (now ${now} at ${

@@ -15,23 +15,26 @@ const VERDICT_TEXT = { anomalous: "ANOMALOUS", ok: "ok", error: "not scored", no
 
 function Tile({ t }) {
   const href = `#/station/${encodeURIComponent(t.id)}`;
-  return html`<a class=${`tile verdict-${t.verdict} health-${t.health}`} href=${href} data-station=${t.id}>
-    <h2>${t.id}</h2>
-    <p class="verdict" aria-label="verdict">${VERDICT_TEXT[t.verdict] ?? t.verdict}</p>
-    <dl>
-      <dt>score / threshold</dt><dd><span class="score">${fmt(t.score)}</span> / ${fmt(t.threshold)}</dd>
-      <dt>frames/s</dt><dd>${t.fps}</dd>
-      <dt>anomalies (1 h)</dt><dd class="anomaly-count">${t.anomaliesLastHour}</dd>
-      <dt>profile</dt><dd>${t.profileVersion === null ? "none" : `v${t.profileVersion}`}</dd>
-    </dl>
-    <p class=${`health ${t.health}`} title=${t.healthText}>● ${HEALTH_TEXT[t.health] ?? t.health}
-      ${t.enrolling ? ` · enrolling` : ""}</p>
-    ${
-    t.lastAnomalyFrameId
-      ? html`<img class="thumb" alt="last anomaly" src=${frameUrl(t.id, t.lastAnomalyFrameId)} />`
-      : html`<div class="thumb none">no anomaly held</div>`
-  }
-  </a>`;
+  return html`
+    <a class=${`tile verdict-${t.verdict} health-${t.health}`} href=${href} data-station=${t.id}
+      data-frame=${t.lastFrameId ?? ""}>
+        <h2>${t.id}</h2>
+        <p class="verdict" aria-label="verdict">${VERDICT_TEXT[t.verdict] ?? t.verdict}</p>
+        <dl>
+          <dt>score / threshold</dt><dd><span class="score">${fmt(t.score)}</span> / ${fmt(t.threshold)}</dd>
+          <dt>frames/s</dt><dd>${t.fps}</dd>
+          <dt>anomalies (1 h)</dt><dd class="anomaly-count">${t.anomaliesLastHour}</dd>
+          <dt>profile</dt><dd class="profile-version">${t.profileVersion === null
+            ? "none"
+            : `v${t.profileVersion}`}</dd>
+        </dl>
+        <p class=${`health ${t.health}`} title=${t.healthText}>● ${HEALTH_TEXT[t.health] ?? t.health}
+          ${t.enrolling ? ` · enrolling` : ""}</p>
+        ${t.lastAnomalyFrameId
+          ? html`<img class="thumb" alt="last anomaly" src=${frameUrl(t.id, t.lastAnomalyFrameId)} />`
+          : html`<div class="thumb none">no anomaly held</div>`}
+      </a>
+  `;
 }
 
 /** The stations page. */
