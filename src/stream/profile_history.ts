@@ -266,9 +266,18 @@ export async function writeDurably(path: string, bytes: Uint8Array): Promise<voi
   await file.sync();
 }
 
-/** Writes `bytes` to a temporary file, syncs it and renames it over `path`: never half a file there. */
+/**
+ * Writes `bytes` to a temporary file, syncs it and renames it over `path`: never half a file there,
+ * and no temporary file left behind when the write fails (a full disk).
+ */
 export async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
   await Deno.mkdir(join(path, ".."), { recursive: true });
-  await writeDurably(`${path}.tmp`, bytes);
-  await Deno.rename(`${path}.tmp`, path);
+  const tmp = `${path}.tmp`;
+  try {
+    await writeDurably(tmp, bytes);
+    await Deno.rename(tmp, path);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
 }

@@ -120,8 +120,13 @@ export class ProfileStore {
       }
     }
     loaded.sort((a, b) => a.station.localeCompare(b.station));
-    for (const { station, profile } of loaded) await this.#seedHistory(station, profile.meta.version);
-    await this.#history.push(loaded.map((l) => l.station));
+    // History is for rollback: a state dir that cannot hold it (read-only, full) must not stop scoring.
+    try {
+      for (const { station, profile } of loaded) await this.#seedHistory(station, profile.meta.version);
+      await this.#history.push(loaded.map((l) => l.station));
+    } catch (error) {
+      this.#log(`warning: profile history not brought up to date: ${this.#withoutDir(reason(error))}`);
+    }
     return { loaded, refused };
   }
 
@@ -163,7 +168,12 @@ export class ProfileStore {
     this.#inForce.set(station, version);
     const bytes = await Deno.readFile(path);
     const stored = await this.#share(station, profile, bytes);
-    await this.#history.record(station, version, bytes, version);
+    // The profile is written and in force: a history that cannot take it costs the rollback to it, not the save.
+    await this.#history.record(station, version, bytes, version).catch((error) =>
+      this.#log(
+        `warning: v${version} of ${station} not kept in its history: ${this.#withoutDir(reason(error))}`,
+      )
+    );
     return stored;
   }
 

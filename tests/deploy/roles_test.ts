@@ -116,6 +116,12 @@ Deno.test({
         assert.ok(png && png[0] === 0x89 && png[1] === 0x50, "a PNG");
       }
 
+      // Feedback reaches the service from the operator and the PLC (this frame id is unknown: its 404 says so).
+      for (const sender of [operator, plc]) {
+        const reply = await ask(sender, "adp.feedback.line-1", { frameId: "no-such-frame", label: "good" });
+        assert.match(reply, /"status":404/, reply);
+      }
+
       // Refusals. The PLC may not enroll nor set thresholds (no reply: the publish is refused).
       const plcErrors = asyncErrors(plc);
       assert.match(
