@@ -222,6 +222,8 @@ class ProcessorImpl implements Processor {
   async #start(): Promise<void> {
     const { stateDir, queueGroup } = this.#cfg;
     await Deno.mkdir(stateDir, { recursive: true });
+    // Opened before any frame is taken: loading it during the first enrollment would stall scoring.
+    await this.#clip.prepareEnrollment();
     const shared = this.#cfg.jetstream ? await this.#setupJetStream() : undefined;
     this.#store = new ProfileStore(stateDir, { bucket: shared?.profileBucket, log: this.#log });
     const { loaded, refused } = await this.#store.loadAll();
