@@ -82,6 +82,8 @@ export interface ServeProcess extends AsyncDisposable {
   readonly stderr: string[];
   /** Sends SIGTERM (the service answers what it received, then exits) and returns the exit code. */
   stop(): Promise<number>;
+  /** Sends SIGKILL (nothing is answered or flushed) and waits for the process to end. */
+  kill(): Promise<void>;
 }
 
 /**
@@ -161,6 +163,17 @@ export async function spawnServe(opts: ServeOptions): Promise<ServeProcess> {
       const code = (await child.status).code;
       await reading;
       return code;
+    },
+    async kill() {
+      if (exited === undefined) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      await child.status;
+      await reading;
     },
     async [Symbol.asyncDispose]() {
       await serve.stop();

@@ -1,7 +1,7 @@
 /**
  * Enrollment jobs: requests on `adp.enroll.<station>` are validated and acknowledged (or refused
- * with a reason), frames are collected from the station's stream (or taken from its ring buffer by
- * id), and jobs run one at a time on the model in arrival order. Progress and the outcome go to
+ * with a reason), frames are collected from the station's stream through a subscription of their
+ * own, outside the queue group (or taken from its ring buffer by id), and jobs run one at a time on the model in arrival order. Progress and the outcome go to
  * `adp.enroll.<station>.progress`. A job that fails, is cancelled or is interrupted by a restart
  * leaves the station's previous profile in force and says why.
  *
@@ -18,6 +18,8 @@ import type { KV } from "@nats-io/kv";
 import { enroll, type EnrollProgress, type StationProfile } from "../adp/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { MessageError } from "./errors.ts";
+import { readImageHeader } from "../image/mod.ts";
+import { readFrameHeaders } from "./frame_headers.ts";
 import type { FrameRing } from "./frame_ring.ts";
 import {
   decodeEnrollRequest,
@@ -27,11 +29,13 @@ import {
   type EnrollReply,
   type EnrollRequest,
   JobStage,
+  parseFrameId,
 } from "./messages.ts";
 import { reason } from "./profile_store.ts";
 import {
   ENROLL_WILDCARD,
   enrollProgressSubject,
+  framesSubject,
   isStationId,
   SubjectPrefix,
   subjectRest,
@@ -76,6 +80,8 @@ interface Job {
   station: string;
   request: EnrollRequest;
   frames?: Uint8Array[];
+  /** The next frames being collected, when the request named none (subscribed before the reply). */
+  collected?: Promise<Uint8Array[]>;
   controller: AbortController;
   collector?: { frames: Uint8Array[]; ids: Set<string>; resolve(): void };
   lockRevision?: number;
@@ -160,14 +166,16 @@ export class EnrollmentManager {
     return this.#waiting;
   }
 
-  /** A frame of `station` arrived: it goes to the station's collecting job, if any. */
-  offer(station: string, frameId: string, bytes: Uint8Array): void {
-    const job = this.#stations.get(station);
-    if (!job || job === "reserved" || !job.collector) return;
+  /** A frame of the job's station, seen by its collection's own subscription. */
+  #take(job: Job, msg: Msg): void {
     const c = job.collector;
+    if (!c) return;
+    // What intake would refuse before a decode is not a shot either (empty, no image header).
+    if (!msg.data.length || !hasImageHeader(msg.data)) return;
+    const frameId = parseFrameId(readFrameHeaders(msg).frameId) ?? nuid.next();
     if (c.ids.has(frameId)) return;
     c.ids.add(frameId);
-    c.frames.push(bytes);
+    c.frames.push(msg.data.slice());
     this.#progress(job, {
       stage: JobStage.collecting,
       percent: 0,
@@ -357,6 +365,7 @@ export class EnrollmentManager {
       done: new Promise((r) => resolveDone = r),
     };
     this.#stations.set(station, job);
+    if (!frames) job.collected = this.#collect(job);
     const reply: EnrollReply = {
       ok: true,
       jobId,
@@ -382,7 +391,7 @@ export class EnrollmentManager {
     const { station, request } = job;
     const signal = job.controller.signal;
     try {
-      const frames = job.frames ?? await this.#collect(job);
+      const frames = job.frames ?? await job.collected!;
       this.#waiting++;
       let release!: () => void;
       const previous = this.#device;
@@ -459,8 +468,12 @@ export class EnrollmentManager {
     const timeoutMs = this.#opts.collectTimeoutMs;
     return new Promise<Uint8Array[]>((resolve, reject) => {
       const frames: Uint8Array[] = [];
+      // Every frame of the station, outside the queue group: the instances of a group split the
+      // station's frames between them, and this one must see all of them while it collects.
+      const tap = this.#nc.subscribe(framesSubject(job.station), { callback: (_e, m) => this.#take(job, m) });
       const finish = (error?: Error) => {
         clearTimeout(timer);
+        tap.unsubscribe();
         job.controller.signal.removeEventListener("abort", onAbort);
         job.collector = undefined;
         if (error) reject(error);
@@ -518,6 +531,15 @@ export class EnrollmentManager {
   async #writeRecord(record: JobRecord): Promise<void> {
     await Deno.mkdir(join(this.#opts.stateDir, "jobs"), { recursive: true });
     await Deno.writeTextFile(this.#recordPath(record.station), JSON.stringify(record));
+  }
+}
+
+function hasImageHeader(bytes: Uint8Array): boolean {
+  try {
+    readImageHeader(bytes);
+    return true;
+  } catch {
+    return false;
   }
 }
 

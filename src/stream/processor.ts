@@ -24,6 +24,7 @@ import { DEFAULT_MAX_PIXELS } from "../image/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { Batcher } from "./batcher.ts";
 import { DecodePool } from "./decode_pool.ts";
+import { type DurableFrames, startDurableFrames } from "./durable_frames.ts";
 import { EnrollmentManager } from "./enrollment.ts";
 import { RequestRefusedError, ServiceErrorCode } from "./errors.ts";
 import { FrameRing } from "./frame_ring.ts";
@@ -169,6 +170,7 @@ class ProcessorImpl implements Processor {
   /** The last profile change of each station: the next one waits for it. */
   readonly #profileWrites = new Map<string, Promise<void>>();
   #framesSub: Subscription | undefined;
+  #durable: DurableFrames | undefined;
   #framesLoop: Promise<void> | undefined;
   #scoreLoop: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
@@ -213,6 +215,7 @@ class ProcessorImpl implements Processor {
       await this.#start();
     } catch (error) {
       this.#pool.terminate();
+      await this.#durable?.stop().catch(() => {});
       await this.#service?.stop().catch(() => {});
       if (this.#framesSub && !this.#framesSub.isClosed()) this.#framesSub.unsubscribe();
       throw error;
@@ -233,7 +236,7 @@ class ProcessorImpl implements Processor {
       this.#log(`station ${station} refuses to score: ${error}`);
     }
     await this.#startEnrollment(shared?.locks);
-    this.#startPipeline(shared);
+    await this.#startPipeline(shared);
     this.#service = await startServiceApi(this.#nc, this, {
       queueGroup,
       metadata: {
@@ -292,8 +295,8 @@ class ProcessorImpl implements Processor {
     this.#enrollment.start();
   }
 
-  /** Publisher, intake and batcher wired together, and the frame subscription feeding them. */
-  #startPipeline(shared: SharedState | undefined): void {
+  /** Publisher, intake and batcher wired together, and the frame subscription (durable with JetStream). */
+  async #startPipeline(shared: SharedState | undefined): Promise<void> {
     const cfg = this.#cfg;
     this.#publisher = new ResultPublisher(this.#nc, this.#stations, this.#pool, {
       model: this.#model,
@@ -305,7 +308,6 @@ class ProcessorImpl implements Processor {
       log: this.#log,
     });
     this.#intake = new FrameIntake(this.#stations, this.#publisher, this.#ring, {
-      offer: (station, frameId, bytes) => this.#enrollment.offer(station, frameId, bytes),
       queued: () => this.#batcher.pump(),
       enrolling: (station) => this.#enrollment.jobOf(station) !== null || this.#enrollment.reserved(station),
     }, cfg);
@@ -319,6 +321,11 @@ class ProcessorImpl implements Processor {
       telemetry: cfg.telemetry,
     });
     this.#scoreLoop = this.#batcher.run();
+    if (shared) {
+      const opts = { queueGroup: cfg.queueGroup, maxInFlight: 4 * cfg.queueDepth, log: this.#log };
+      this.#durable = await startDurableFrames(this.#nc, opts, (m, settle) => this.#intake.admit(m, settle));
+      return;
+    }
     const sub = this.#framesSub = this.#nc.subscribe(FRAMES_WILDCARD, { queue: cfg.queueGroup });
     this.#framesLoop = (async () => {
       for await (const msg of sub) {
@@ -565,6 +572,7 @@ class ProcessorImpl implements Processor {
   async #stop(): Promise<void> {
     const connected = !this.#nc.isClosed();
     await this.#enrollment.stop();
+    await this.#durable?.stop();
     if (connected && this.#framesSub && !this.#framesSub.isClosed()) {
       await this.#framesSub.drain().catch((error) => this.#log(`warning: drain failed: ${reason(error)}`));
     } else {

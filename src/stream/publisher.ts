@@ -125,7 +125,7 @@ export class ResultPublisher {
     };
     station.stats.scored++;
     station.stats.latency(latencyMs);
-    this.#publish(resultsSubject(station.id), result);
+    this.#publish(resultsSubject(station.id), result, frame.settle);
     if (!s.anomalous) return;
     station.stats.anomalies++;
     const task = this.#anomalyEvent(scored, result).catch((error) =>
@@ -138,7 +138,7 @@ export class ResultPublisher {
   /** Answers a frame that will not be scored, and counts it under `why`. */
   fail(station: Station, ref: FrameRef, why: FrameErrorReason, error: string): void {
     station.stats.drop(why);
-    this.#publish(resultsSubject(station.id), this.#errorResult(station.id, ref, why, error));
+    this.#publish(resultsSubject(station.id), this.#errorResult(station.id, ref, why, error), ref.settle);
   }
 
   /** Answers a frame of a station without a usable profile, saying whether it has none or a refused one. */
@@ -163,6 +163,7 @@ export class ResultPublisher {
     this.#publish(
       invalidResultsSubject(),
       this.#errorResult(printable(token), ref, FrameErrorReason.invalidStation, message),
+      ref.settle,
     );
   }
 
@@ -292,9 +293,11 @@ export class ResultPublisher {
     };
   }
 
-  #publish(subject: string, message: ResultMessage): void {
+  /** Publishes a frame's answer, then settles the frame (after it on the connection: the server sees the answer first). */
+  #publish(subject: string, message: ResultMessage, settle?: () => void): void {
     if (this.#nc.isClosed()) return;
     this.#nc.publish(subject, encodeMessage(message), { headers: frameHeaders(message.frameId) });
+    settle?.();
   }
 }
 

@@ -20,6 +20,8 @@ export interface FrameRef {
   receivedAt: number;
   /** Receipt time as RFC 3339, for the result. */
   receivedIso: string;
+  /** Called once the frame's answer is published (a durable frame's acknowledgement). */
+  settle?: () => void;
 }
 
 /** A frame admitted for scoring: our own copy of its bytes and its checked header. */

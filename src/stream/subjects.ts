@@ -72,6 +72,8 @@ export type Endpoint = typeof Endpoint[keyof typeof Endpoint];
 
 /** JetStream names used with `--jetstream`. */
 export const JetStreamName = {
+  /** Work-queue stream keeping frames until an instance has answered them (`--jetstream`). */
+  frameStream: "ADP_FRAMES",
   /** Stream keeping anomaly events, de-duplicated by `Nats-Msg-Id`. */
   anomalyStream: "ADP_ANOMALIES",
   /** Object store bucket sharing station profiles between instances. */
