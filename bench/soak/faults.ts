@@ -15,7 +15,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { requestEnrollment, type ResultMessage } from "../../src/stream/mod.ts";
 import type { AttackReport } from "./attacks.ts";
-import { publishFrame, quantile, ResultTracker, type ServeProcess } from "./service.ts";
+import { publishFrame, quantile, requestStatus, ResultTracker, type ServeProcess } from "./service.ts";
 
 /** What the fault attacks need. */
 export interface FaultOptions {
@@ -112,8 +112,11 @@ export async function serverRestart(
   s.tracker.stop();
   const problems: string[] = [];
   if (jetstream && missing.length) problems.push(`${missing.length} frames lost with JetStream`);
+  const counted = (await requestStatus(opts.nc)).busFaults;
   return {
-    attack: `nats-server restart ${jetstream ? "with" : "without"} JetStream`,
+    attack: `nats-server restart ${jetstream ? "with" : "without"} JetStream (the service counted ${
+      counted?.disconnects ?? "?"
+    } disconnect, ${counted?.answeredWhileDisconnected ?? "?"} results sent while down)`,
     sent: s.ids.length,
     answered: s.ids.length - missing.length,
     lost: missing.length,

@@ -477,6 +477,7 @@ class ProcessorImpl implements Processor {
       invalidStationFrames: this.#intake.invalidStationFrames,
       malformedHeaderFrames: this.#intake.malformedHeaderFrames,
       heatmapFailures: this.#publisher.heatmapFailures,
+      busFaults: this.#publisher.busFaults,
       enrollQueue: this.#enrollment.queued,
       stations,
     };

@@ -26,6 +26,7 @@ import {
 } from "./messages.ts";
 import { reason } from "./profile_store.ts";
 import type { Frame, FrameRef, Station, StationTable } from "./stations.ts";
+import { type BusFaultCounts, BusFaults } from "./bus_faults.ts";
 import {
   anomaliesSubject,
   anomalyMsgId,
@@ -78,6 +79,7 @@ export interface ScoredFrame {
 /** Publishes results and anomaly events, and stores heat maps. */
 export class ResultPublisher {
   readonly #nc: NatsConnection;
+  readonly #bus: BusFaults;
   readonly #stations: StationTable;
   readonly #pool: DecodePool;
   readonly #opts: PublisherOptions;
@@ -93,10 +95,16 @@ export class ResultPublisher {
    * @param opts model, heat-map storage and log
    */
   constructor(nc: NatsConnection, stations: StationTable, pool: DecodePool, opts: PublisherOptions) {
+    this.#bus = new BusFaults(nc, opts.log);
     this.#nc = nc;
     this.#stations = stations;
     this.#pool = pool;
     this.#opts = opts;
+  }
+
+  /** Disconnections from the bus, and results published while disconnected. */
+  get busFaults(): BusFaultCounts {
+    return this.#bus.counts;
   }
 
   /** Anomaly events whose heat map was skipped or failed. */
@@ -296,6 +304,7 @@ export class ResultPublisher {
   /** Publishes a frame's answer, then settles the frame (after it on the connection: the server sees the answer first). */
   #publish(subject: string, message: ResultMessage, settle?: () => void): void {
     if (this.#nc.isClosed()) return;
+    this.#bus.published(message.station);
     this.#nc.publish(subject, encodeMessage(message), { headers: frameHeaders(message.frameId) });
     settle?.();
   }
