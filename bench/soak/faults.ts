@@ -31,7 +31,7 @@ export interface FaultOptions {
   frames: Uint8Array[];
   /** Frames a second the station streams. @default 2 */
   fps?: number;
-  /** How long to wait for the last answers (a redelivery waits for the ack wait). @default 90000 */
+  /** How long to wait for the last answers (a redelivery waits for the ack wait). @default 90 s with JetStream, else 20 s */
   settleMs?: number;
   log: (line: string) => void;
 }
@@ -65,6 +65,25 @@ async function streamAround(
   return { ids, tracker, scoredLatencies };
 }
 
+/**
+ * The ids without an answer once the stream settles. With JetStream the answers the subscription
+ * missed while the bus was down are read from the result stream, as a PLC's durable consumer would.
+ */
+async function answersOf(
+  opts: FaultOptions,
+  s: { ids: string[]; tracker: ResultTracker },
+  jetstream: boolean,
+): Promise<string[]> {
+  let missing = await s.tracker.waitAll(s.ids, opts.settleMs ?? (jetstream ? 90_000 : 20_000));
+  s.tracker.stop();
+  if (jetstream && missing.length) {
+    const added = await s.tracker.fillFromStream(opts.nc);
+    opts.log(`${added} results the subscription missed read from the result stream`);
+    missing = missing.filter((id) => !s.tracker.byId.has(id));
+  }
+  return missing;
+}
+
 /** kill -9 of the running service, a fresh one started on the same state dir; returns the new one. */
 export async function serviceKill(
   opts: FaultOptions,
@@ -79,8 +98,7 @@ export async function serviceKill(
     opts.log("service killed (SIGKILL); starting a fresh one");
     next = await opts.spawn();
   });
-  const missing = await s.tracker.waitAll(s.ids, opts.settleMs ?? 90_000);
-  s.tracker.stop();
+  const missing = await answersOf(opts, s, jetstream);
   const problems: string[] = [];
   if (jetstream && missing.length) problems.push(`${missing.length} frames lost with JetStream`);
   return {
@@ -108,8 +126,7 @@ export async function serverRestart(
     await opts.restartServer!();
     opts.log("nats-server restarted");
   });
-  const missing = await s.tracker.waitAll(s.ids, opts.settleMs ?? 90_000);
-  s.tracker.stop();
+  const missing = await answersOf(opts, s, jetstream);
   const problems: string[] = [];
   if (jetstream && missing.length) problems.push(`${missing.length} frames lost with JetStream`);
   const counted = (await requestStatus(opts.nc)).busFaults;

@@ -21,7 +21,7 @@
  * deno task soak                  # 10,000 fuzz, 1,000 through the service, 60 s overload
  * deno task soak --quick          # 2,000, 300, 15 s
  * deno task soak --attacks-only   # only the attacks
- * deno task soak --faults-only    # only the faults
+ * deno task soak --faults-only    # only the faults (--jetstream-only: only those with JetStream)
  * deno task soak --fuzz 50000 --service-fuzz 5000 --overload-s 300 --factor 5 --frame-side 900
  * ```
  *
@@ -66,6 +66,7 @@ async function main(): Promise<number> {
       seed: { type: "string" },
       "attacks-only": { type: "boolean" },
       "faults-only": { type: "boolean" },
+      "jetstream-only": { type: "boolean" },
       "station-names": { type: "string" },
     },
   });
@@ -89,7 +90,8 @@ async function main(): Promise<number> {
 
   if (attacksOnly || values["faults-only"]) {
     const attacks = attacksOnly ? await attackStage(stationNames) : [];
-    attacks.push(...await faultStage(false), ...await faultStage(true));
+    if (!values["jetstream-only"]) attacks.push(...await faultStage(false));
+    attacks.push(...await faultStage(true));
     printAttacks(attacks, performance.now() - started);
     return attacks.some((a) => a.problems.length || (a.lost > 0 && !a.lostExpected)) ? 1 : 0;
   }

@@ -4,8 +4,10 @@
  * instances of a group share one durable pull consumer (a work queue among them); a frame is acknowledged only
  * once its result has been published (the acknowledgement follows the result on the same
  * connection, so the server sees the result first). A frame whose instance died unacknowledged is
- * redelivered after the ack wait, to whichever instance pulls next: at-least-once delivery; results
- * carry the frame id, so a consumer that must see each frame once drops the repeats.
+ * redelivered after the ack wait, to whichever instance pulls next: at-least-once delivery. Results
+ * are kept too, in stream `ADP_RESULTS` (a subscriber that was down reads what it missed), once per
+ * frame: each carries the frame's stream sequence as `Nats-Msg-Id`, so a redelivered frame's second
+ * result is dropped by the stream (exactly-once effect); live subscribers may still see it twice.
  *
  * @module
  */
@@ -20,7 +22,8 @@ import {
   RetentionPolicy,
 } from "@nats-io/jetstream";
 import { reason } from "./profile_store.ts";
-import { FRAMES_WILDCARD, JetStreamName } from "./subjects.ts";
+import type { DurableDelivery } from "./stations.ts";
+import { FRAMES_WILDCARD, JetStreamName, RESULTS_WILDCARD } from "./subjects.ts";
 
 /** Settings of the frame stream and its consumer. */
 export interface DurableFramesOptions {
@@ -38,8 +41,11 @@ export interface DurableFramesOptions {
   log: (line: string) => void;
 }
 
-/** Receives each durable frame; `settle` is called once its result is published. */
-export type DurableFrameHandler = (msg: Msg, settle: () => void) => void;
+/**
+ * Receives each durable frame; its `settle` is called once its result is published, and its
+ * `resultId` (the frame's stream sequence: the same on a redelivery) names the result in the stream.
+ */
+export type DurableFrameHandler = (msg: Msg, delivery: DurableDelivery) => void;
 
 /** The consumer loop of an instance. */
 export interface DurableFrames {
@@ -57,8 +63,8 @@ export function framesConsumerName(queueGroup: string): string {
 }
 
 /**
- * Creates (or keeps) the frame stream and the group's consumer, and starts pulling frames into
- * `handle`.
+ * Creates (or keeps) the frame and result streams and the group's consumer, and starts pulling
+ * frames into `handle`.
  *
  * @param nc the service's connection
  * @param opts group, limits and log
@@ -91,6 +97,15 @@ export async function startDurableFrames(
       ack_wait: nanos(opts.ackWaitMs ?? 15_000),
       max_ack_pending: opts.maxInFlight ?? 64,
     }), () => jsm.consumers.info(stream, durable));
+  await ensure(opts, () =>
+    jsm.streams.add({
+      name: JetStreamName.resultStream,
+      subjects: [RESULTS_WILDCARD],
+      max_age: nanos(opts.maxAgeMs ?? 3600 * 1000),
+      max_bytes: opts.maxBytes ?? 1024 ** 3,
+      discard: DiscardPolicy.Old,
+      duplicate_window: nanos(2 * 60 * 1000),
+    }), () => jsm.streams.info(JetStreamName.resultStream));
   const consumer = await jetstream(nc).consumers.get(stream, durable);
   const messages = await consumer.consume({ max_messages: Math.min(32, opts.maxInFlight ?? 64) });
   return new FrameConsumer(messages, handle, opts.log);
@@ -145,7 +160,7 @@ class FrameConsumer implements DurableFrames {
     };
     try {
       // The stored message with its original subject and headers.
-      handle((jm as unknown as { msg: Msg }).msg, settle);
+      handle((jm as unknown as { msg: Msg }).msg, { settle, resultId: `frame-${jm.seq}` });
     } catch (error) {
       // Left unacknowledged: delivered again after the ack wait.
       settled = true;

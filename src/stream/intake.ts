@@ -14,7 +14,7 @@ import type { FrameRing } from "./frame_ring.ts";
 import { FrameErrorReason, parseCapturedAt, parseFrameId } from "./messages.ts";
 import { reason } from "./profile_store.ts";
 import type { ResultPublisher } from "./publisher.ts";
-import type { Frame, FrameRef, Station, StationTable } from "./stations.ts";
+import type { DurableDelivery, Frame, FrameRef, Station, StationTable } from "./stations.ts";
 import { readFrameHeaders } from "./frame_headers.ts";
 import { isStationId, SubjectPrefix, subjectRest } from "./subjects.ts";
 
@@ -102,9 +102,9 @@ export class FrameIntake {
    * Admits one frame message: queued for scoring, or answered with why not.
    *
    * @param msg the frame
-   * @param settle called once its answer is published (a durable frame's acknowledgement)
+   * @param durable a durable frame's acknowledgement and result id
    */
-  admit(msg: Msg, settle?: () => void): void {
+  admit(msg: Msg, durable?: DurableDelivery): void {
     const receivedAt = performance.now();
     // Read defensively: a header name nats.js refuses must not cost the frame its answer.
     const headers = readFrameHeaders(msg);
@@ -114,7 +114,7 @@ export class FrameIntake {
       capturedAt: parseCapturedAt(headers.capturedAt),
       receivedAt,
       receivedIso: new Date().toISOString(),
-      settle,
+      durable,
     };
     const token = subjectRest(msg.subject, SubjectPrefix.frames) ?? msg.subject;
     const station = this.#stationOf(token, ref);

@@ -323,7 +323,7 @@ class ProcessorImpl implements Processor {
     this.#scoreLoop = this.#batcher.run();
     if (shared) {
       const opts = { queueGroup: cfg.queueGroup, maxInFlight: 4 * cfg.queueDepth, log: this.#log };
-      this.#durable = await startDurableFrames(this.#nc, opts, (m, settle) => this.#intake.admit(m, settle));
+      this.#durable = await startDurableFrames(this.#nc, opts, (m, d) => this.#intake.admit(m, d));
       return;
     }
     const sub = this.#framesSub = this.#nc.subscribe(FRAMES_WILDCARD, { queue: cfg.queueGroup });

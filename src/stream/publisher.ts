@@ -133,7 +133,7 @@ export class ResultPublisher {
     };
     station.stats.scored++;
     station.stats.latency(latencyMs);
-    this.#publish(resultsSubject(station.id), result, frame.settle);
+    this.#publish(resultsSubject(station.id), result, frame);
     if (!s.anomalous) return;
     station.stats.anomalies++;
     const task = this.#anomalyEvent(scored, result).catch((error) =>
@@ -146,7 +146,7 @@ export class ResultPublisher {
   /** Answers a frame that will not be scored, and counts it under `why`. */
   fail(station: Station, ref: FrameRef, why: FrameErrorReason, error: string): void {
     station.stats.drop(why);
-    this.#publish(resultsSubject(station.id), this.#errorResult(station.id, ref, why, error), ref.settle);
+    this.#publish(resultsSubject(station.id), this.#errorResult(station.id, ref, why, error), ref);
   }
 
   /** Answers a frame of a station without a usable profile, saying whether it has none or a refused one. */
@@ -171,7 +171,7 @@ export class ResultPublisher {
     this.#publish(
       invalidResultsSubject(),
       this.#errorResult(printable(token), ref, FrameErrorReason.invalidStation, message),
-      ref.settle,
+      ref,
     );
   }
 
@@ -302,11 +302,13 @@ export class ResultPublisher {
   }
 
   /** Publishes a frame's answer, then settles the frame (after it on the connection: the server sees the answer first). */
-  #publish(subject: string, message: ResultMessage, settle?: () => void): void {
+  #publish(subject: string, message: ResultMessage, ref?: FrameRef): void {
     if (this.#nc.isClosed()) return;
     this.#bus.published(message.station);
-    this.#nc.publish(subject, encodeMessage(message), { headers: frameHeaders(message.frameId) });
-    settle?.();
+    const headers = frameHeaders(message.frameId);
+    if (ref?.durable) headers.set("Nats-Msg-Id", `${message.station}.${ref.durable.resultId}`);
+    this.#nc.publish(subject, encodeMessage(message), { headers });
+    ref?.durable?.settle();
   }
 }
 
