@@ -3,7 +3,9 @@
  * (frames sent, answered, lost, peak RSS, the other station's p99 beside its quiet p99):
  *
  * - nats-server restart while a camera streams: frames the bus drops are lost without JetStream
- *   (counted here, and by the service as results it had to publish while disconnected);
+ *   (counted here, and by the service as results it had to publish while disconnected); with it the
+ *   camera publishes through JetStream (acknowledged, retried) and results missed while
+ *   disconnected are read from the result stream;
  * - kill -9 of the service while a camera streams, a fresh instance started on the same state dir:
  *   without JetStream the frames sent while no instance ran are lost; with it none is (the frame
  *   stream keeps them, redelivers what the dead instance had not acknowledged);
@@ -12,7 +14,9 @@
  *
  * @module
  */
-import type { NatsConnection } from "@nats-io/transport-node";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { framesSubject, Header } from "../../src/stream/mod.ts";
 import { requestEnrollment, type ResultMessage } from "../../src/stream/mod.ts";
 import type { AttackReport } from "./attacks.ts";
 import { publishFrame, quantile, requestStatus, ResultTracker, type ServeProcess } from "./service.ts";
@@ -43,8 +47,10 @@ async function streamAround(
   seconds: number,
   leadS: number,
   during: () => Promise<void>,
+  jetstream = false,
 ): Promise<{ ids: string[]; tracker: ResultTracker; scoredLatencies: () => number[] }> {
   const { nc, station, frames } = opts;
+  const sending: Promise<void>[] = [];
   const fps = opts.fps ?? 2;
   const tracker = new ResultTracker(nc, station);
   await nc.flush();
@@ -55,14 +61,36 @@ async function streamAround(
     if (i === Math.round(fps * leadS)) fault = during();
     const id = `${tag}-${i}`;
     ids.push(id);
-    publishFrame(nc, station, frames[i % frames.length], id);
+    if (jetstream) sending.push(publishDurably(nc, station, frames[i % frames.length], id));
+    else publishFrame(nc, station, frames[i % frames.length], id);
     await new Promise((r) => setTimeout(r, 1000 / fps));
   }
   await fault;
+  await Promise.all(sending);
   const scoredLatencies = () =>
     ids.map((id) => tracker.byId.get(id)?.result).filter((r): r is ResultMessage => r?.score != null)
       .map((r) => r.latencyMs);
   return { ids, tracker, scoredLatencies };
+}
+
+/**
+ * A frame published as a camera that must lose nothing does it with JetStream: until the frame
+ * stream acknowledges it, retried with the frame id as `Nats-Msg-Id` (a retry stored once). A plain
+ * publish in flight when nats-server stops is gone, JetStream or not.
+ */
+async function publishDurably(nc: NatsConnection, station: string, bytes: Uint8Array, id: string) {
+  const h = headers();
+  h.set(Header.frameId, id);
+  h.set(Header.capturedAt, String(Date.now()));
+  for (let attempt = 0;; attempt++) {
+    try {
+      await jetstream(nc).publish(framesSubject(station), bytes, { msgID: id, headers: h, timeout: 2000 });
+      return;
+    } catch (error) {
+      if (attempt >= 30) throw error;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
 
 /**
@@ -97,7 +125,7 @@ export async function serviceKill(
     await serve.kill();
     opts.log("service killed (SIGKILL); starting a fresh one");
     next = await opts.spawn();
-  });
+  }, jetstream);
   const missing = await answersOf(opts, s, jetstream);
   const problems: string[] = [];
   if (jetstream && missing.length) problems.push(`${missing.length} frames lost with JetStream`);
@@ -125,7 +153,7 @@ export async function serverRestart(
   const s = await streamAround(opts, jetstream ? "restart-js" : "restart", 20, 5, async () => {
     await opts.restartServer!();
     opts.log("nats-server restarted");
-  });
+  }, jetstream);
   const missing = await answersOf(opts, s, jetstream);
   const problems: string[] = [];
   if (jetstream && missing.length) problems.push(`${missing.length} frames lost with JetStream`);

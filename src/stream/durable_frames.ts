@@ -1,9 +1,9 @@
 /**
  * Durable frames (`--jetstream`): a stream keeps every frame published on `adp.frames.>` until an
  * instance of each queue group has answered it, so a service killed or stopped loses none. The
- * instances of a group share one durable pull consumer (a work queue among them); a frame is acknowledged only
- * once its result has been published (the acknowledgement follows the result on the same
- * connection, so the server sees the result first). A frame whose instance died unacknowledged is
+ * instances of a group share one durable pull consumer (a work queue among them); a frame is
+ * acknowledged only once its result has been published (the acknowledgement follows the result on
+ * the same connection, so the server sees the result first). A frame whose instance died unacknowledged is
  * redelivered after the ack wait, to whichever instance pulls next: at-least-once delivery. Results
  * are kept too, in stream `ADP_RESULTS` (a subscriber that was down reads what it missed), once per
  * frame: each carries the frame's stream sequence as `Nats-Msg-Id`, so a redelivered frame's second
@@ -33,7 +33,7 @@ export interface DurableFramesOptions {
   maxInFlight?: number;
   /** How long a delivered frame may stay unanswered before it is delivered again. @default 15000 */
   ackWaitMs?: number;
-  /** Frames older than this are dropped from the stream unanswered (a camera's picture goes stale). @default 1 h */
+  /** Frames older than this leave the stream unanswered (a camera's picture goes stale). @default 1 h */
   maxAgeMs?: number;
   /** Bytes the stream keeps at most; beyond it the oldest frames go. @default 1 GiB */
   maxBytes?: number;
@@ -49,10 +49,6 @@ export type DurableFrameHandler = (msg: Msg, delivery: DurableDelivery) => void;
 
 /** The consumer loop of an instance. */
 export interface DurableFrames {
-  /** Frames delivered to this instance and not yet answered. */
-  readonly inFlight: number;
-  /** Frames delivered again (after an instance died or missed its ack wait). */
-  readonly redelivered: number;
   /** Stops pulling; frames already delivered are still settled by their handler. */
   stop(): Promise<void>;
 }
@@ -130,8 +126,6 @@ async function ensure(
 class FrameConsumer implements DurableFrames {
   readonly #messages: ConsumerMessages;
   readonly #loop: Promise<void>;
-  #inFlight = 0;
-  #redelivered = 0;
 
   constructor(messages: ConsumerMessages, handle: DurableFrameHandler, log: (line: string) => void) {
     this.#messages = messages;
@@ -140,22 +134,11 @@ class FrameConsumer implements DurableFrames {
     })().catch((error) => log(`error: durable frame consumer ended: ${reason(error)}`));
   }
 
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
-  get redelivered(): number {
-    return this.#redelivered;
-  }
-
   #deliver(jm: JsMsg, handle: DurableFrameHandler, log: (line: string) => void): void {
-    this.#inFlight++;
-    if (jm.redelivered) this.#redelivered++;
     let settled = false;
     const settle = () => {
       if (settled) return;
       settled = true;
-      this.#inFlight--;
       jm.ack();
     };
     try {
@@ -164,7 +147,6 @@ class FrameConsumer implements DurableFrames {
     } catch (error) {
       // Left unacknowledged: delivered again after the ack wait.
       settled = true;
-      this.#inFlight--;
       log(`error: durable frame on ${jm.subject} not handled: ${reason(error)}`);
     }
   }
