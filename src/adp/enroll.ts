@@ -53,7 +53,7 @@ import {
   PROFILE_FORMAT_VERSION,
   type StationProfile,
 } from "./profile.ts";
-import { iteratePseudoAnomalies } from "./synth/mod.ts";
+import { iteratePseudoAnomalies, type SynthesisWorker } from "./synth/mod.ts";
 import { type EnrollProgress, type ProgressReporter, progressReporter } from "./enroll_progress.ts";
 
 /** Options of {@linkcode enroll}. */
@@ -81,6 +81,8 @@ export interface EnrollOptions {
   onCalibrationInputs?: (inputs: CalibrationInputs) => void;
   /** Cancels between steps with the signal's reason. */
   signal?: AbortSignal;
+  /** Makes the pseudo-anomalies off this thread (a service's); without it they are made here, in slices. */
+  synthesis?: SynthesisWorker;
 }
 
 /** What calibration sees: held-out normals, held-out pseudo-anomalies, the shots' patch distances. */
@@ -233,11 +235,12 @@ async function pseudoAnomalies(run: EnrollRun, shots: NormalShots): Promise<Pseu
     scale: [0.5, 1] as [number, number],
     ratio: [3 / 4, 4 / 3] as [number, number],
   };
-  const make = (set: string) =>
-    collectCooperatively(
-      iteratePseudoAnomalies(normals, { count, seed: hashSeed(run.seed, set), crop }),
-      run.pause,
-    );
+  const make = (set: string) => {
+    const opts = { count, seed: hashSeed(run.seed, set), crop };
+    const { synthesis, signal } = run.opts;
+    if (synthesis) return synthesis.synthesize(normals, opts, signal);
+    return collectCooperatively(iteratePseudoAnomalies(normals, opts), run.pause);
+  };
   const train = await make("train");
   const held = await make("validation");
   const trainFeatures = await run.embed(train.map((a) => a.image));

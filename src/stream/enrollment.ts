@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { enroll, type EnrollProgress, type StationProfile } from "../adp/mod.ts";
+import { SynthesisWorker } from "../adp/synth/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { MessageError } from "./errors.ts";
 import { readImageHeader } from "../image/mod.ts";
@@ -123,6 +124,8 @@ export class EnrollmentManager {
   #waiting = 0;
   #sub: Subscription | undefined;
   #loop: Promise<void> | undefined;
+  /** Pseudo-anomalies are made here, off the main thread scoring runs on. */
+  #synthesis: SynthesisWorker | undefined;
   #stopping = false;
 
   /**
@@ -138,8 +141,9 @@ export class EnrollmentManager {
     this.#opts = { collectTimeoutMs: 120_000, ...opts };
   }
 
-  /** Subscribes to enrollment requests (in the queue group). */
+  /** Starts the synthesis worker and subscribes to enrollment requests (in the queue group). */
   start(): void {
+    this.#synthesis = new SynthesisWorker();
     this.#sub = this.#nc.subscribe(ENROLL_WILDCARD, { queue: this.#opts.queueGroup });
     this.#loop = (async () => {
       for await (const msg of this.#sub!) {
@@ -229,6 +233,7 @@ export class EnrollmentManager {
     const jobs = [...this.#stations.values()].filter((j): j is Job => j !== "reserved");
     for (const job of jobs) job.controller.abort("the service is stopping");
     await Promise.all(jobs.map((j) => j.done));
+    this.#synthesis?.terminate();
   }
 
   async #handle(msg: Msg): Promise<void> {
@@ -416,6 +421,7 @@ export class EnrollmentManager {
           station,
           version,
           signal,
+          synthesis: this.#synthesis,
           onProgress: (p: EnrollProgress) => this.#progress(job, p),
         });
         signal.throwIfAborted();
