@@ -215,6 +215,7 @@ class ProcessorImpl implements Processor {
       await this.#start();
     } catch (error) {
       this.#pool.terminate();
+      await this.#enrollment?.stop().catch(() => {});
       await this.#durable?.stop().catch(() => {});
       await this.#service?.stop().catch(() => {});
       if (this.#framesSub && !this.#framesSub.isClosed()) this.#framesSub.unsubscribe();
