@@ -108,6 +108,7 @@ export {
 export {
   createProceduralSynthesizer,
   type PseudoAnomaly,
+  SynthesisWorker,
   synthesizePseudoAnomalies,
   type Synthesizer,
 } from "./src/adp/synth/mod.ts";

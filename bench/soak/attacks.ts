@@ -43,6 +43,8 @@ export interface AttackReport {
   attackP99: number | null;
   /** Anything that went wrong besides lost frames. */
   problems: string[];
+  /** Lost frames are the fault's nature here (no JetStream to keep them): counted, not a failure. */
+  lostExpected?: boolean;
 }
 
 /** What the attacks need. */

@@ -10,6 +10,7 @@
 import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
 import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
 import { writeRandomCheckpoint } from "../../src/clip/random_checkpoint.ts";
 import { loadClip } from "../../src/model/clip_model.ts";
 import { decodeResult, type ResultMessage, type StatusReply } from "../../src/stream/messages.ts";
@@ -17,6 +18,7 @@ import {
   Endpoint,
   framesSubject,
   Header,
+  JetStreamName,
   resultsSubject,
   serviceSubject,
 } from "../../src/stream/subjects.ts";
@@ -82,6 +84,8 @@ export interface ServeProcess extends AsyncDisposable {
   readonly stderr: string[];
   /** Sends SIGTERM (the service answers what it received, then exits) and returns the exit code. */
   stop(): Promise<number>;
+  /** Sends SIGKILL (nothing is answered or flushed) and waits for the process to end. */
+  kill(): Promise<void>;
 }
 
 /**
@@ -162,6 +166,17 @@ export async function spawnServe(opts: ServeOptions): Promise<ServeProcess> {
       await reading;
       return code;
     },
+    async kill() {
+      if (exited === undefined) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      await child.status;
+      await reading;
+    },
     async [Symbol.asyncDispose]() {
       await serve.stop();
     },
@@ -215,8 +230,10 @@ export class ResultTracker {
   malformed = 0;
   readonly #sub;
   #listeners = new Set<(t: Tracked) => void>();
+  readonly #station: string;
 
   constructor(nc: NatsConnection, station: string) {
+    this.#station = station;
     this.#sub = nc.subscribe(resultsSubject(station), {
       callback: (_error, msg: Msg) => {
         let result: ResultMessage;
@@ -252,6 +269,27 @@ export class ResultTracker {
       await new Promise((r) => setTimeout(r, 20));
     }
     return wanted.filter((id) => !this.byId.has(id));
+  }
+
+  /**
+   * Adds the results the subscription missed (it was disconnected) from stream `ADP_RESULTS`
+   * (`--jetstream`), reading the station's results there once from the start; returns how many.
+   */
+  async fillFromStream(nc: NatsConnection): Promise<number> {
+    // Unfiltered (a filter list needs nats-server 2.10): the station's subject is picked here.
+    const consumer = await jetstream(nc).consumers.get(JetStreamName.resultStream);
+    let added = 0;
+    const messages = await consumer.fetch({ max_messages: 100_000, expires: 5000 });
+    for await (const m of messages) {
+      const result = m.subject === resultsSubject(this.#station) ? decodeResult(m.data) : undefined;
+      if (result && !this.byId.has(result.frameId)) {
+        this.byId.set(result.frameId, { result, at: performance.now() });
+        added++;
+      }
+      if (m.info.pending === 0) break;
+    }
+    await messages.close().catch(() => {});
+    return added;
   }
 
   /** The result of `id`, waiting up to `timeoutMs`. */

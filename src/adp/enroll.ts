@@ -13,6 +13,7 @@ import { decodeImage, type Rgb8Image } from "../image/mod.ts";
 import { EnrollmentError, ImageError } from "../errors.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { hashSeed } from "../random.ts";
+import { collectCooperatively, cooperativePause, type Pause } from "../cooperate.ts";
 import {
   CONCEPT_INIT_WORD,
   CONCEPT_PLACEHOLDER,
@@ -52,7 +53,7 @@ import {
   PROFILE_FORMAT_VERSION,
   type StationProfile,
 } from "./profile.ts";
-import { synthesizePseudoAnomalies } from "./synth/mod.ts";
+import { iteratePseudoAnomalies, type SynthesisWorker } from "./synth/mod.ts";
 import { type EnrollProgress, type ProgressReporter, progressReporter } from "./enroll_progress.ts";
 
 /** Options of {@linkcode enroll}. */
@@ -80,6 +81,8 @@ export interface EnrollOptions {
   onCalibrationInputs?: (inputs: CalibrationInputs) => void;
   /** Cancels between steps with the signal's reason. */
   signal?: AbortSignal;
+  /** Makes the pseudo-anomalies off this thread (a service's); without it they are made here, in slices. */
+  synthesis?: SynthesisWorker;
 }
 
 /** What calibration sees: held-out normals, held-out pseudo-anomalies, the shots' patch distances. */
@@ -158,12 +161,18 @@ interface EnrollRun {
   progress: ProgressReporter;
   /** Throws the cancellation when the signal has fired. */
   check: () => void;
+  /**
+   * Gives the event loop a turn between slices of synchronous work: an enrollment shares the
+   * service's main thread with live scoring and must not hold it for long.
+   */
+  pause: Pause;
   /** Unit-norm CLIP image features [n, E]. */
   embed: (rgb: readonly Rgb8Image[]) => Promise<Float64Array>;
 }
 
 function enrollRun(clip: ClipModel, opts: EnrollOptions): EnrollRun {
   const started = performance.now();
+  const pause = cooperativePause();
   return {
     clip,
     opts,
@@ -176,7 +185,8 @@ function enrollRun(clip: ClipModel, opts: EnrollOptions): EnrollRun {
         throw new EnrollmentError(`Enrollment cancelled: ${opts.signal.reason ?? "aborted"}`);
       }
     },
-    embed: (rgb) => imageEmbeddings(clip, rgb),
+    pause,
+    embed: (rgb) => imageEmbeddings(clip, rgb, pause),
   };
 }
 
@@ -188,18 +198,18 @@ interface NormalShots {
 
 async function decodeShots(run: EnrollRun, images: readonly Uint8Array[]): Promise<NormalShots> {
   run.progress("features", 0, `decoding ${images.length} images`);
-  const normals = await Promise.all(images.map(async (bytes, i) => {
+  const normals: Rgb8Image[] = [];
+  for (const [i, bytes] of images.entries()) {
     try {
-      return await decodeImage(bytes);
+      normals.push(await decodeImage(bytes));
     } catch (error) {
       throw new ImageError(
         `Enrollment image ${i + 1} of ${images.length} cannot be used: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
+        { cause: error },
       );
     }
-  }));
+    await run.pause();
+  }
   const features = await run.embed(normals);
   run.check();
   return { images: normals, features };
@@ -225,8 +235,14 @@ async function pseudoAnomalies(run: EnrollRun, shots: NormalShots): Promise<Pseu
     scale: [0.5, 1] as [number, number],
     ratio: [3 / 4, 4 / 3] as [number, number],
   };
-  const train = synthesizePseudoAnomalies(normals, { count, seed: hashSeed(run.seed, "train"), crop });
-  const held = synthesizePseudoAnomalies(normals, { count, seed: hashSeed(run.seed, "validation"), crop });
+  const make = (set: string) => {
+    const opts = { count, seed: hashSeed(run.seed, set), crop };
+    const { synthesis, signal } = run.opts;
+    if (synthesis) return synthesis.synthesize(normals, opts, signal);
+    return collectCooperatively(iteratePseudoAnomalies(normals, opts), run.pause);
+  };
+  const train = await make("train");
+  const held = await make("validation");
   const trainFeatures = await run.embed(train.map((a) => a.image));
   const heldImages = held.map((a) => a.image);
   const heldFeatures = await run.embed(heldImages);

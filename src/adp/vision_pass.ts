@@ -9,6 +9,7 @@
 import type { Rgb8Image } from "../image/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { normalizeRows } from "../vector.ts";
+import type { Pause } from "../cooperate.ts";
 import { clipPatchFeatures, type PatchFeatures } from "./patch/mod.ts";
 import { type FramePreparation, type PreparedFrame, prepareFrame } from "./frame_input.ts";
 
@@ -102,13 +103,24 @@ export function clipPreparation(clip: ClipModel): FramePreparation["clip"] {
   return { size: clip.config.vision.imageSize, mean, std };
 }
 
-/** Unit-norm CLIP image features [n, embed] (float64) of RGB images, each whole frame squashed. */
-export async function imageEmbeddings(clip: ClipModel, images: readonly Rgb8Image[]): Promise<Float64Array> {
+/**
+ * Unit-norm CLIP image features [n, embed] (float64) of RGB images, each whole frame squashed;
+ * `pause` (when given) is called after each frame's preparation.
+ */
+export async function imageEmbeddings(
+  clip: ClipModel,
+  images: readonly Rgb8Image[],
+  pause?: Pause,
+): Promise<Float64Array> {
   const e = clip.config.embedDim;
   const out = new Float64Array(images.length * e);
   const prep = { clip: clipPreparation(clip), patchInputs: [] };
   for (let start = 0; start < images.length; start += VISION_BATCH) {
-    const frames = images.slice(start, start + VISION_BATCH).map((image) => prepareFrame(image, prep));
+    const frames: PreparedFrame[] = [];
+    for (const image of images.slice(start, start + VISION_BATCH)) {
+      frames.push(prepareFrame(image, prep));
+      await pause?.();
+    }
     out.set((await runVisionPass(clip, frames)).embeddings, start * e);
   }
   return out;

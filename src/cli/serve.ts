@@ -51,8 +51,10 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --heatmap-bytes    PNG bytes of heat maps kept per station (default 268435456); the newest stays
   --backbone         backbone JSON for the patch branch of enrollments (default: CLIP's patch tokens);
                      profiles record it, so scoring any profile needs no setting
-  --jetstream        share profiles through object store bucket adp-profiles, keep anomaly events in
-                     stream ADP_ANOMALIES (de-duplicated by Nats-Msg-Id), heat maps in bucket adp-heatmaps
+  --jetstream        durable frames (stream ADP_FRAMES, acknowledged once answered; results kept once per
+                     frame in ADP_RESULTS), profiles shared through bucket adp-profiles (deletes leave
+                     tombstones), anomaly events in stream ADP_ANOMALIES (de-duplicated by Nats-Msg-Id),
+                     heat maps in bucket adp-heatmaps
   --queue-group      instances in one group share the frames (default adp)
   --max-batch        frames per model batch, from any stations (default 8)
   --max-wait-ms      longest wait for a batch to fill (default 10)

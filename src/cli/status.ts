@@ -80,6 +80,12 @@ export function formatStatus(s: StatusReply): string {
     lines.push(`  ${s.invalidStationFrames} frame(s) on subjects naming no valid station`);
   }
   if (s.heatmapFailures) lines.push(`  ${s.heatmapFailures} anomaly event(s) without a heat map`);
+  const bus = s.busFaults;
+  if (bus?.disconnects) {
+    lines.push(
+      `  NATS lost ${bus.disconnects} time(s); ${bus.answeredWhileDisconnected} result(s) published while down`,
+    );
+  }
   const header = [
     "station",
     "profile",

@@ -230,6 +230,16 @@ export class ClipModel {
   }
 
   /**
+   * Opens the text VJP graph (building it first when the cache lacks it), which otherwise happens
+   * at the first {@linkcode conceptVJP}: both are synchronous work of up to seconds that a service
+   * does at start, not between frames during its first enrollment.
+   */
+  async prepareEnrollment(): Promise<void> {
+    this.#textVjp ??= this.#openTextVjp();
+    await this.#textVjp;
+  }
+
+  /**
    * The embedding rows [ids.length, width] of single-token words, e.g. "object", the
    * initial value of a learned concept.
    */

@@ -1,7 +1,7 @@
 /**
  * Enrollment jobs: requests on `adp.enroll.<station>` are validated and acknowledged (or refused
- * with a reason), frames are collected from the station's stream (or taken from its ring buffer by
- * id), and jobs run one at a time on the model in arrival order. Progress and the outcome go to
+ * with a reason), frames are collected from the station's stream through a subscription of their
+ * own, outside the queue group (or taken from its ring buffer by id), and jobs run one at a time on the model in arrival order. Progress and the outcome go to
  * `adp.enroll.<station>.progress`. A job that fails, is cancelled or is interrupted by a restart
  * leaves the station's previous profile in force and says why.
  *
@@ -12,14 +12,16 @@
  * @module
  */
 import { printable } from "../guard.ts";
-import { join } from "node:path";
 import { type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { enroll, type EnrollProgress, type StationProfile } from "../adp/mod.ts";
+import { SynthesisWorker } from "../adp/synth/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { MessageError, RequestRefusedError, ServiceErrorCode } from "./errors.ts";
 import type { FrameRing } from "./frame_ring.ts";
+import { collectNextFrames } from "./enroll_collector.ts";
 import { EnrollLockView } from "./enroll_lock_view.ts";
+import { JobRecords } from "./enroll_job_records.ts";
 import {
   decodeEnrollRequest,
   encodeMessage,
@@ -79,8 +81,9 @@ interface Job {
   station: string;
   request: EnrollRequest;
   frames?: Uint8Array[];
+  /** The next frames being collected, when the request named none (subscribed before the reply). */
+  collected?: Promise<Uint8Array[]>;
   controller: AbortController;
-  collector?: { frames: Uint8Array[]; ids: Set<string>; resolve(): void };
   lockRevision?: number;
   done: Promise<void>;
   /** Set once the job saves its profile: too late to cancel. */
@@ -105,14 +108,6 @@ interface PreparedJob {
   lockRevision?: number;
 }
 
-interface JobRecord {
-  jobId: string;
-  station: string;
-  instance: string;
-  startedAt: string;
-  lockRevision?: number;
-}
-
 /** Enrollment requests, jobs and their progress. */
 export class EnrollmentManager {
   readonly #nc: NatsConnection;
@@ -122,6 +117,7 @@ export class EnrollmentManager {
     & Pick<EnrollmentOptions, "locks" | "backbone">;
   /** Stations with a job, including those whose request is still being checked. */
   readonly #stations = new Map<string, Job | "reserved">();
+  readonly #records: JobRecords;
   /** Stations enrolling on any instance of the group (JetStream). */
   readonly #lockView: EnrollLockView | undefined;
   /** Cancelled jobs still winding down on the model: `stop()` waits for them too. */
@@ -130,6 +126,8 @@ export class EnrollmentManager {
   #waiting = 0;
   #sub: Subscription | undefined;
   #loop: Promise<void> | undefined;
+  /** Pseudo-anomalies are made here, off the main thread scoring runs on. */
+  #synthesis: SynthesisWorker | undefined;
   #stopping = false;
 
   /**
@@ -144,10 +142,15 @@ export class EnrollmentManager {
     this.#host = host;
     this.#opts = { collectTimeoutMs: 120_000, ...opts };
     this.#lockView = opts.locks && new EnrollLockView();
+    this.#records = new JobRecords(opts.stateDir);
   }
 
-  /** Subscribes to enrollment requests (in the queue group), once the group's locks are known. */
+  /**
+   * Starts the synthesis worker and subscribes to enrollment requests (in the queue group), once the
+   * group's locks are known.
+   */
   async start(): Promise<void> {
+    this.#synthesis = new SynthesisWorker();
     await this.#lockView?.follow(this.#opts.locks!, this.#host.log);
     this.#sub = this.#nc.subscribe(ENROLL_WILDCARD, { queue: this.#opts.queueGroup });
     this.#loop = (async () => {
@@ -180,56 +183,27 @@ export class EnrollmentManager {
     return this.#waiting;
   }
 
-  /** A frame of `station` arrived: it goes to the station's collecting job, if any. */
-  offer(station: string, frameId: string, bytes: Uint8Array): void {
-    const job = this.#stations.get(station);
-    if (!job || job === "reserved" || !job.collector) return;
-    const c = job.collector;
-    if (c.ids.has(frameId)) return;
-    c.ids.add(frameId);
-    c.frames.push(bytes);
-    this.#progress(job, {
-      stage: JobStage.collecting,
-      percent: 0,
-      etaSeconds: null,
-      message: `collected ${c.frames.length} of ${job.request.shots} frames`,
-    });
-    if (c.frames.length >= job.request.shots) c.resolve();
-  }
-
   /** Reports jobs that a previous run of the service did not finish, and frees their locks. */
   async recoverInterrupted(): Promise<void> {
-    const dir = join(this.#opts.stateDir, "jobs");
-    await Deno.mkdir(dir, { recursive: true });
-    for await (const entry of Deno.readDir(dir)) {
-      if (!entry.isFile || !entry.name.endsWith(".json")) continue;
-      const path = join(dir, entry.name);
-      try {
-        const record = JSON.parse(await Deno.readTextFile(path)) as JobRecord;
-        if (!isStationId(record.station) || typeof record.jobId !== "string") continue;
-        this.#publish({
-          jobId: record.jobId,
-          station: record.station,
-          stage: JobStage.failed,
-          percent: 0,
-          etaSeconds: null,
-          message: "interrupted",
-          at: new Date().toISOString(),
-          done: true,
-          error:
-            `Enrollment job ${record.jobId} (started ${record.startedAt}) was interrupted by a stop of ` +
-            `the service: the previous profile stays in force`,
-        });
-        if (record.lockRevision !== undefined && this.#opts.locks) {
-          await this.#opts.locks.delete(record.station, { previousSeq: record.lockRevision }).catch(() => {});
-        }
-        this.#host.log(
-          `enrollment job ${record.jobId} of ${record.station} was interrupted: reported as failed`,
-        );
-      } catch (error) {
-        this.#host.log(`warning: unreadable job record ${path}: ${reason(error)}`);
+    for (const record of await this.#records.takeLeftovers(this.#host.log)) {
+      this.#publish({
+        jobId: record.jobId,
+        station: record.station,
+        stage: JobStage.failed,
+        percent: 0,
+        etaSeconds: null,
+        message: "interrupted",
+        at: new Date().toISOString(),
+        done: true,
+        error: `Enrollment job ${record.jobId} (started ${record.startedAt}) was interrupted by a stop of ` +
+          `the service: the previous profile stays in force`,
+      });
+      if (record.lockRevision !== undefined && this.#opts.locks) {
+        await this.#opts.locks.delete(record.station, { previousSeq: record.lockRevision }).catch(() => {});
       }
-      await Deno.remove(path).catch(() => {});
+      this.#host.log(
+        `enrollment job ${record.jobId} of ${record.station} was interrupted: reported as failed`,
+      );
     }
   }
 
@@ -242,6 +216,7 @@ export class EnrollmentManager {
     const jobs = [...this.#stations.values()].filter((j): j is Job => j !== "reserved");
     for (const job of jobs) job.controller.abort("the service is stopping");
     await Promise.all([...jobs, ...this.#cancelled].map((j) => j.done));
+    this.#synthesis?.terminate();
   }
 
   /**
@@ -363,7 +338,7 @@ export class EnrollmentManager {
     if (typeof lock === "object") return lock;
     // A state dir that takes no writes (full, read-only) must not leave the request unanswered: the
     // job runs and fails at saving, saying why, on the progress subject.
-    await this.#writeRecord({
+    await this.#records.write({
       jobId,
       station,
       instance: this.#opts.instance,
@@ -413,6 +388,7 @@ export class EnrollmentManager {
       done: new Promise((r) => resolveDone = r),
     };
     this.#stations.set(station, job);
+    if (!frames) job.collected = this.#collect(job);
     const reply: EnrollReply = {
       ok: true,
       jobId,
@@ -438,7 +414,7 @@ export class EnrollmentManager {
     const { station, request } = job;
     const signal = job.controller.signal;
     try {
-      const frames = job.frames ?? await this.#collect(job);
+      const frames = job.frames ?? await job.collected!;
       this.#waiting++;
       let release!: () => void;
       const previous = this.#device;
@@ -463,6 +439,7 @@ export class EnrollmentManager {
           station,
           version,
           signal,
+          synthesis: this.#synthesis,
           onProgress: (p: EnrollProgress) => this.#progress(job, p),
         });
         signal.throwIfAborted();
@@ -513,7 +490,7 @@ export class EnrollmentManager {
     job.released = true;
     const { station } = job;
     if (this.#stations.get(station) === job) this.#stations.delete(station);
-    await Deno.remove(this.#recordPath(station)).catch(() => {});
+    await this.#records.remove(station);
     if (job.lockRevision !== undefined && this.#opts.locks) {
       await this.#opts.locks.delete(station, { previousSeq: job.lockRevision }).catch((error) =>
         this.#host.log(`warning: enrollment lock of ${station} not released: ${reason(error)}`)
@@ -523,33 +500,23 @@ export class EnrollmentManager {
 
   #collect(job: Job): Promise<Uint8Array[]> {
     const { shots } = job.request;
-    const timeoutMs = this.#opts.collectTimeoutMs;
-    return new Promise<Uint8Array[]>((resolve, reject) => {
-      const frames: Uint8Array[] = [];
-      const finish = (error?: Error) => {
-        clearTimeout(timer);
-        job.controller.signal.removeEventListener("abort", onAbort);
-        job.collector = undefined;
-        if (error) reject(error);
-        else resolve(frames.slice(0, shots));
-      };
-      const onAbort = () => finish(new Error(String(job.controller.signal.reason)));
-      const timer = setTimeout(() =>
-        finish(
-          new Error(
-            `Collected ${frames.length} of ${shots} frames of ${job.station} in ${
-              Math.round(timeoutMs / 1000)
-            } s: is its camera publishing?`,
-          ),
-        ), timeoutMs);
-      job.controller.signal.addEventListener("abort", onAbort, { once: true });
-      job.collector = { frames, ids: new Set(), resolve: () => finish() };
-      this.#progress(job, {
-        stage: JobStage.collecting,
-        percent: 0,
-        etaSeconds: null,
-        message: `waiting for the next ${shots} frames of ${job.station}`,
-      });
+    this.#progress(job, {
+      stage: JobStage.collecting,
+      percent: 0,
+      etaSeconds: null,
+      message: `waiting for the next ${shots} frames of ${job.station}`,
+    });
+    return collectNextFrames(this.#nc, job.station, {
+      shots,
+      timeoutMs: this.#opts.collectTimeoutMs,
+      signal: job.controller.signal,
+      onFrame: (count) =>
+        this.#progress(job, {
+          stage: JobStage.collecting,
+          percent: 0,
+          etaSeconds: null,
+          message: `collected ${count} of ${shots} frames`,
+        }),
     });
   }
 
@@ -576,15 +543,6 @@ export class EnrollmentManager {
     this.#host.onProgress?.(msg);
     if (this.#nc.isClosed()) return;
     this.#nc.publish(enrollProgressSubject(msg.station), encodeMessage(msg));
-  }
-
-  #recordPath(station: string): string {
-    return join(this.#opts.stateDir, "jobs", `${station}.json`);
-  }
-
-  async #writeRecord(record: JobRecord): Promise<void> {
-    await Deno.mkdir(join(this.#opts.stateDir, "jobs"), { recursive: true });
-    await Deno.writeTextFile(this.#recordPath(record.station), JSON.stringify(record));
   }
 }
 

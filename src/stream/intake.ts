@@ -1,7 +1,7 @@
 /**
  * Admission of frames, on the main thread and cheap: the station id, the payload size and the
  * image header are checked before a frame costs a decode. An admitted frame is kept in the
- * station's ring (for enrollment by frame id), offered to a collecting enrollment, and queued
+ * station's ring (for enrollment by frame id), and queued
  * when the station can score. Each station's queue is bounded: when full, the oldest waiting frame
  * is answered `overload`, so the newest are kept. Frames leave round-robin across stations, so one
  * busy camera cannot starve the others.
@@ -14,7 +14,7 @@ import type { FrameRing } from "./frame_ring.ts";
 import { FrameErrorReason } from "./messages.ts";
 import { reason } from "./profile_store.ts";
 import type { ResultPublisher } from "./publisher.ts";
-import type { Frame, FrameRef, Station, StationTable } from "./stations.ts";
+import type { DurableDelivery, Frame, FrameRef, Station, StationTable } from "./stations.ts";
 import { parseCapturedAt, parseFrameId, readFrameHeaders } from "./frame_headers.ts";
 import { isStationId, SubjectPrefix, subjectRest } from "./subjects.ts";
 
@@ -37,8 +37,6 @@ export interface IntakeLimits {
 
 /** Who else sees an admitted frame. */
 export interface IntakeListeners {
-  /** A collecting enrollment job may take the frame as a shot. */
-  offer(station: string, frameId: string, bytes: Uint8Array): void;
   /** A frame was queued: the batcher may start decoding it. */
   queued(): void;
   /** Whether the station has an enrollment job (it must stay tracked). */
@@ -100,8 +98,13 @@ export class FrameIntake {
     return this.#waiting.length > 0;
   }
 
-  /** Admits one frame message: queued for scoring, or answered with why not. */
-  admit(msg: Msg): void {
+  /**
+   * Admits one frame message: queued for scoring, or answered with why not.
+   *
+   * @param msg the frame
+   * @param durable a durable frame's acknowledgement and result id
+   */
+  admit(msg: Msg, durable?: DurableDelivery): void {
     const receivedAt = performance.now();
     // Read defensively: a header name nats.js refuses must not cost the frame its answer.
     const headers = readFrameHeaders(msg);
@@ -111,6 +114,7 @@ export class FrameIntake {
       capturedAt: parseCapturedAt(headers.capturedAt),
       receivedAt,
       receivedIso: new Date().toISOString(),
+      durable,
     };
     const token = subjectRest(msg.subject, SubjectPrefix.frames) ?? msg.subject;
     const station = this.#stationOf(token, ref);
@@ -121,7 +125,6 @@ export class FrameIntake {
     // Our own copy: msg.data is a view into the connection's read buffer.
     const bytes = msg.data.slice();
     this.#ring.add(token, ref.frameId, bytes);
-    this.#listeners.offer(token, ref.frameId, bytes);
     if (!station.slot.current) {
       return this.#publisher.failNoProfile(station, ref, this.#listeners.enrolling(token));
     }

@@ -340,6 +340,8 @@ export interface StatusReply {
   malformedHeaderFrames?: number;
   /** Anomaly events whose heat map was skipped or failed. */
   heatmapFailures: number;
+  /** Disconnections from NATS, and results published while disconnected (a subscriber also down missed them). */
+  busFaults?: { disconnects: number; answeredWhileDisconnected: number };
   /** Enrollment jobs waiting for the model. */
   enrollQueue: number;
   /** Every station this instance has seen, by id. */

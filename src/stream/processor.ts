@@ -25,6 +25,7 @@ import { DEFAULT_MAX_PIXELS } from "../image/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { Batcher } from "./batcher.ts";
 import { DecodePool } from "./decode_pool.ts";
+import { type DurableFrames, startDurableFrames } from "./durable_frames.ts";
 import { EnrollmentManager } from "./enrollment.ts";
 import { ENROLL_LOCK_TTL_MS } from "./enroll_lock_view.ts";
 import { FeedbackService } from "./feedback.ts";
@@ -180,6 +181,7 @@ class ProcessorImpl implements Processor {
   #service: Service | undefined;
   #feedback: FeedbackService | undefined;
   #framesSub: Subscription | undefined;
+  #durable: DurableFrames | undefined;
   #framesLoop: Promise<void> | undefined;
   #scoreLoop: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
@@ -225,6 +227,8 @@ class ProcessorImpl implements Processor {
       await this.#start();
     } catch (error) {
       this.#pool.terminate();
+      await this.#enrollment?.stop().catch(() => {});
+      await this.#durable?.stop().catch(() => {});
       await this.#service?.stop().catch(() => {});
       if (this.#framesSub && !this.#framesSub.isClosed()) this.#framesSub.unsubscribe();
       throw error;
@@ -234,6 +238,8 @@ class ProcessorImpl implements Processor {
   async #start(): Promise<void> {
     const { stateDir, queueGroup } = this.#cfg;
     await Deno.mkdir(stateDir, { recursive: true });
+    // Opened before any frame is taken: loading it during the first enrollment would stall scoring.
+    await this.#clip.prepareEnrollment();
     const shared = this.#cfg.jetstream ? await this.#setupJetStream() : undefined;
     const historyLimit = this.#cfg.profileHistory;
     this.#store = new ProfileStore(stateDir, { bucket: shared?.profileBucket, historyLimit, log: this.#log });
@@ -256,7 +262,7 @@ class ProcessorImpl implements Processor {
       log: this.#log,
     }, { queueGroup });
     this.#feedback.start();
-    this.#startPipeline(shared);
+    await this.#startPipeline(shared);
     this.#service = await startServiceApi(this.#nc, this, {
       queueGroup,
       lifecycle: this.#lifecycle(shared?.profileBucket),
@@ -312,8 +318,8 @@ class ProcessorImpl implements Processor {
     await this.#enrollment.start();
   }
 
-  /** Publisher, intake and batcher wired together, and the frame subscription feeding them. */
-  #startPipeline(shared: SharedState | undefined): void {
+  /** Publisher, intake and batcher wired together, and the frame subscription (durable with JetStream). */
+  async #startPipeline(shared: SharedState | undefined): Promise<void> {
     const cfg = this.#cfg;
     this.#publisher = new ResultPublisher(this.#nc, this.#stations, this.#pool, {
       model: this.#model,
@@ -326,7 +332,6 @@ class ProcessorImpl implements Processor {
       flagged: (station, frameId) => this.#feedback?.flag(station, frameId),
     });
     this.#intake = new FrameIntake(this.#stations, this.#publisher, this.#ring, {
-      offer: (station, frameId, bytes) => this.#enrollment.offer(station, frameId, bytes),
       queued: () => this.#batcher.pump(),
       enrolling: (station) => this.#enrollment.enrolling(station),
     }, cfg);
@@ -340,6 +345,11 @@ class ProcessorImpl implements Processor {
       telemetry: cfg.telemetry,
     });
     this.#scoreLoop = this.#batcher.run();
+    if (shared) {
+      const opts = { queueGroup: cfg.queueGroup, maxInFlight: 4 * cfg.queueDepth, log: this.#log };
+      this.#durable = await startDurableFrames(this.#nc, opts, (m, d) => this.#intake.admit(m, d));
+      return;
+    }
     const sub = this.#framesSub = this.#nc.subscribe(FRAMES_WILDCARD, { queue: cfg.queueGroup });
     this.#framesLoop = (async () => {
       for await (const msg of sub) {
@@ -432,6 +442,7 @@ class ProcessorImpl implements Processor {
       invalidStationFrames: this.#intake.invalidStationFrames,
       malformedHeaderFrames: this.#intake.malformedHeaderFrames,
       heatmapFailures: this.#publisher.heatmapFailures,
+      busFaults: this.#publisher.busFaults,
       enrollQueue: this.#enrollment.queued,
       stations,
     };
@@ -473,6 +484,7 @@ class ProcessorImpl implements Processor {
     const connected = !this.#nc.isClosed();
     await this.#enrollment.stop();
     await this.#feedback?.stop();
+    await this.#durable?.stop();
     if (connected && this.#framesSub && !this.#framesSub.isClosed()) {
       await this.#framesSub.drain().catch((error) => this.#log(`warning: drain failed: ${reason(error)}`));
     } else {

@@ -24,6 +24,7 @@ import {
   type RollbackRecord,
   writeDurably,
 } from "./profile_history.ts";
+import { readTombstones, writeTombstone } from "./profile_tombstones.ts";
 
 /** A profile as loaded, with the digest of its file. */
 export interface StoredProfile {
@@ -263,6 +264,8 @@ export class ProfileStore {
     this.#known.delete(station);
     this.#inForce.delete(station);
     if (this.#bucket) {
+      // Before the delete: an instance down now must not bring the profile back at its next start.
+      await writeTombstone(this.#bucket, station, this.latestVersion(station));
       const info = await this.#bucket.info(`${station}${SUFFIX}`).catch(() => null);
       if (info && !info.deleted) {
         await this.#bucket.delete(`${station}${SUFFIX}`);
@@ -327,6 +330,7 @@ export class ProfileStore {
       const station = stationOf(info.name);
       if (station && !info.deleted) remote.set(station, info);
     }
+    await this.#reconcileLocalOnly(bucket, remote);
     for (const [station, info] of remote) {
       let local: StoredProfile | undefined;
       try {
@@ -358,6 +362,36 @@ export class ProfileStore {
         }
       } catch (error) {
         this.#log(`warning: shared profile of ${station} not used: ${reason(error)}`);
+      }
+    }
+  }
+
+  /**
+   * Local profiles the bucket lacks: deleted in the group (at or below its tombstone's version:
+   * removed here) or made while this instance was alone (shared now). Versions continue above a
+   * tombstone's.
+   */
+  async #reconcileLocalOnly(bucket: ObjectStore, remote: Map<string, ObjectInfo>): Promise<void> {
+    const tombstones = await readTombstones(bucket);
+    for (const [station, version] of tombstones) {
+      this.#versions.set(station, Math.max(this.latestVersion(station), version));
+    }
+    for await (const entry of Deno.readDir(this.dir)) {
+      const station = stationOf(entry.name);
+      if (!entry.isFile || !station || remote.has(station)) continue;
+      try {
+        const local = await this.#loadLocal(station);
+        const deleted = tombstones.get(station);
+        if (deleted !== undefined && local.profile.meta.version <= deleted) {
+          await Deno.remove(this.path(station));
+          this.#known.delete(station);
+          this.#log(`profile of ${station} v${local.profile.meta.version} was deleted in the group: removed`);
+        } else {
+          await bucket.putBlob({ name: entry.name }, await Deno.readFile(this.path(station)));
+          this.#log(`profile of ${station} v${local.profile.meta.version} shared (the bucket had none)`);
+        }
+      } catch (error) {
+        this.#log(`warning: local profile of ${station} not reconciled: ${reason(error)}`);
       }
     }
   }

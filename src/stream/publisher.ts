@@ -26,6 +26,7 @@ import {
 import { type HeatmapRetention, HeatmapStore } from "./heatmap_store.ts";
 import { reason } from "./profile_store.ts";
 import type { Frame, FrameRef, Station, StationTable } from "./stations.ts";
+import { type BusFaultCounts, BusFaults } from "./bus_faults.ts";
 import { anomaliesSubject, anomalyMsgId, Header, invalidResultsSubject, resultsSubject } from "./subjects.ts";
 
 /** Frame ids remembered per station to tell a reused id from a retry. */
@@ -73,6 +74,7 @@ export interface ScoredFrame {
 /** Publishes results and anomaly events, and stores heat maps. */
 export class ResultPublisher {
   readonly #nc: NatsConnection;
+  readonly #bus: BusFaults;
   readonly #stations: StationTable;
   readonly #pool: DecodePool;
   readonly #opts: PublisherOptions;
@@ -89,6 +91,7 @@ export class ResultPublisher {
    * @param opts model, heat-map storage and log
    */
   constructor(nc: NatsConnection, stations: StationTable, pool: DecodePool, opts: PublisherOptions) {
+    this.#bus = new BusFaults(nc, opts.log);
     this.#nc = nc;
     this.#stations = stations;
     this.#pool = pool;
@@ -103,6 +106,11 @@ export class ResultPublisher {
   /** The heat-map store (its per-station usage for the metrics). */
   get heatmaps(): HeatmapStore {
     return this.#heatmaps;
+  }
+
+  /** Disconnections from the bus, and results published while disconnected. */
+  get busFaults(): BusFaultCounts {
+    return this.#bus.counts;
   }
 
   /** Anomaly events whose heat map was skipped or failed. */
@@ -131,7 +139,7 @@ export class ResultPublisher {
     };
     station.stats.scored++;
     station.stats.latency(latencyMs);
-    this.#publish(resultsSubject(station.id), result);
+    this.#publish(resultsSubject(station.id), result, frame);
     if (!s.anomalous) return;
     station.stats.anomalies++;
     this.#opts.flagged?.(station.id, frame.frameId);
@@ -145,7 +153,7 @@ export class ResultPublisher {
   /** Answers a frame that will not be scored, and counts it under `why`. */
   fail(station: Station, ref: FrameRef, why: FrameErrorReason, error: string): void {
     station.stats.drop(why);
-    this.#publish(resultsSubject(station.id), this.#errorResult(station.id, ref, why, error));
+    this.#publish(resultsSubject(station.id), this.#errorResult(station.id, ref, why, error), ref);
   }
 
   /**
@@ -180,6 +188,7 @@ export class ResultPublisher {
     this.#publish(
       invalidResultsSubject(),
       this.#errorResult(printable(token), ref, FrameErrorReason.invalidStation, message),
+      ref,
     );
   }
 
@@ -286,9 +295,14 @@ export class ResultPublisher {
     };
   }
 
-  #publish(subject: string, message: ResultMessage): void {
+  /** Publishes a frame's answer, then settles the frame (after it on the connection: the server sees the answer first). */
+  #publish(subject: string, message: ResultMessage, ref?: FrameRef): void {
     if (this.#nc.isClosed()) return;
-    this.#nc.publish(subject, encodeMessage(message), { headers: frameHeaders(message.frameId) });
+    this.#bus.published(message.station);
+    const headers = frameHeaders(message.frameId);
+    if (ref?.durable) headers.set("Nats-Msg-Id", `${message.station}.${ref.durable.resultId}`);
+    this.#nc.publish(subject, encodeMessage(message), { headers });
+    ref?.durable?.settle();
   }
 }
 

@@ -21,6 +21,16 @@ export interface FrameRef {
   receivedAt: number;
   /** Receipt time as RFC 3339, for the result. */
   receivedIso: string;
+  /** A frame from the JetStream frame stream: what its answer must carry and do once published. */
+  durable?: DurableDelivery;
+}
+
+/** A durable frame's delivery (`durable_frames.ts`). */
+export interface DurableDelivery {
+  /** Acknowledges the frame; called once its answer is published. */
+  settle(): void;
+  /** The answer's `Nats-Msg-Id`: the same on a redelivery, so the result stream keeps one per frame. */
+  resultId: string;
 }
 
 /** A frame admitted for scoring: our own copy of its bytes and its checked header. */

@@ -72,6 +72,10 @@ export type Endpoint = typeof Endpoint[keyof typeof Endpoint];
 
 /** JetStream names used with `--jetstream`. */
 export const JetStreamName = {
+  /** Work-queue stream keeping frames until an instance has answered them (`--jetstream`). */
+  frameStream: "ADP_FRAMES",
+  /** Stream keeping results (`--jetstream`), one per durable frame (`Nats-Msg-Id`). */
+  resultStream: "ADP_RESULTS",
   /** Stream keeping anomaly events, de-duplicated by `Nats-Msg-Id`. */
   anomalyStream: "ADP_ANOMALIES",
   /** Object store bucket sharing station profiles between instances. */

@@ -173,23 +173,28 @@ export class Gather<T = unknown> {
 /**
  * Enrolls `station` as a client does (`requestEnrollment`), starting `feed` once the job is accepted
  * (it publishes the frames the job collects; `ended()` tells it the job is over), and resolves
- * with the job's last progress message.
+ * with the job's last progress message; `onProgress` sees each one as it comes.
  */
 export async function enrollAndFeed(
   nc: NatsConnection,
   station: string,
   request: EnrollRequest,
   feed: (ended: () => boolean) => Promise<void>,
+  onProgress?: (p: EnrollProgressMessage) => void,
 ): Promise<EnrollProgressMessage> {
   let ended = false;
   let feeding = Promise.resolve();
   let last: EnrollProgressMessage | undefined;
   try {
     const job = requestEnrollment(nc, station, request, {
-      timeoutMs: 20_000,
+      // A bound, not a timing: a 16-shot job on a loaded 2-core machine takes a minute.
+      timeoutMs: 120_000,
       onAccepted: () => feeding = feed(() => ended),
     });
-    for await (const p of job) last = p;
+    for await (const p of job) {
+      onProgress?.(p);
+      last = p;
+    }
   } finally {
     ended = true;
     await feeding;

@@ -31,6 +31,7 @@ export { createProceduralSynthesizer, DEFECT_KINDS } from "./procedural.ts";
 export type { DefectKind, ProceduralOptions } from "./procedural.ts";
 export { randomResizedCrop, randomResizedCropBox } from "./random_resized_crop.ts";
 export type { CropBoxOptions, RandomResizedCropOptions, ResizedCrop } from "./random_resized_crop.ts";
-export { DEFAULT_SYNTH_CROP, synthesizePseudoAnomalies } from "./synthesizer.ts";
+export { DEFAULT_SYNTH_CROP, iteratePseudoAnomalies, synthesizePseudoAnomalies } from "./synthesizer.ts";
+export { SynthesisWorker } from "./synthesis_worker.ts";
 export type { PseudoAnomaly, Synthesizer } from "./pseudo_anomaly.ts";
 export type { SynthCropOptions, SynthesizeOptions } from "./synthesizer.ts";

@@ -80,7 +80,24 @@ export const DEFAULT_SYNTH_CROP: Readonly<SynthCropOptions> = Object.freeze({
  * ```
  */
 export function synthesizePseudoAnomalies(normals: Rgb8Image[], opts: SynthesizeOptions): PseudoAnomaly[] {
-  const { count, seed } = opts;
+  return [...iteratePseudoAnomalies(normals, opts)];
+}
+
+/**
+ * The pseudo-anomalies of {@linkcode synthesizePseudoAnomalies}, made one at a time as the iterator is
+ * advanced (the same bytes): a caller on a busy event loop can give it a turn between two of them.
+ * The options are checked at once, not on the first step.
+ *
+ * @param normals the defect-free images
+ * @param opts count, seed, synthesizer and crop
+ * @returns an iterator over the pseudo-anomalies, in order
+ * @throws {ConfigError} as {@linkcode synthesizePseudoAnomalies}
+ */
+export function iteratePseudoAnomalies(
+  normals: Rgb8Image[],
+  opts: SynthesizeOptions,
+): Generator<PseudoAnomaly> {
+  const { count } = opts;
   if (!normals.length) throw new ConfigError("Pseudo-anomalies need at least one normal image: got none");
   if (!(Number.isInteger(count) && count >= 0)) {
     throw new ConfigError(`Pseudo-anomaly count must be a non-negative integer: got ${count}`);
@@ -89,23 +106,30 @@ export function synthesizePseudoAnomalies(normals: Rgb8Image[], opts: Synthesize
   if (crop && !(Number.isInteger(crop.size) && crop.size > 0)) {
     throw new ConfigError(`Crop size must be a positive integer: got ${crop.size}`);
   }
-  const synthesizer = opts.synthesizer ?? createProceduralSynthesizer();
-  const sources = crop ? normals.map((n) => workingImage(n, crop)) : normals;
+  return pseudoAnomalySteps(normals, { ...opts, crop });
+}
 
-  const out: PseudoAnomaly[] = [];
+function* pseudoAnomalySteps(
+  normals: Rgb8Image[],
+  opts: SynthesizeOptions & { crop: SynthCropOptions | false },
+): Generator<PseudoAnomaly> {
+  const { count, seed, crop } = opts;
+  const synthesizer = opts.synthesizer ?? createProceduralSynthesizer();
+  // Each working image is made when first needed: shrinking a 900 px normal is a slice of its own.
+  const sources: (Rgb8Image | undefined)[] = normals.map(() => undefined);
   for (let i = 0; i < count; i++) {
-    const normal = sources[i % sources.length];
+    const k = i % normals.length;
+    const normal = sources[k] ??= crop ? workingImage(normals[k], crop) : normals[k];
     const anomaly = synthesizer.synthesize(normal, Random.forStream(seed, `synth/${i}`));
     if (!crop) {
-      out.push(anomaly);
+      yield anomaly;
       continue;
     }
     const random = Random.forStream(seed, `crop/${i}`);
     const contains = pickMaskPixel(anomaly.mask, anomaly.image.width, random);
     const cropped = randomResizedCrop(anomaly.image, random, { ...crop, mask: anomaly.mask, contains });
-    out.push({ image: cropped.image, mask: cropped.mask!, kind: anomaly.kind });
+    yield { image: cropped.image, mask: cropped.mask!, kind: anomaly.kind };
   }
-  return out;
 }
 
 /** The normal shrunk (never enlarged) so that its smallest possible crop is still `size` wide and high. */
