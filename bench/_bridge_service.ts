@@ -6,16 +6,11 @@
  * @module
  */
 import { join } from "node:path";
-import { copyFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
-import { writeRandomCheckpoint } from "../src/clip/random_checkpoint.ts";
-import { loadClip } from "../src/model/clip_model.ts";
-import { enroll } from "../src/adp/enroll.ts";
-import { saveProfile } from "../src/adp/profile.ts";
 import { Endpoint, framesSubject, Header, resultsSubject, serviceSubject } from "../src/stream/subjects.ts";
 import type { ResultMessage } from "../src/stream/messages.ts";
-import { sharedPath } from "../tests/_shared.ts";
+import { prepareTinyStation } from "./_tiny_station.ts";
 
 /** The service and the frames that flip its verdict. */
 export interface BenchService extends AsyncDisposable {
@@ -45,24 +40,7 @@ export async function startBenchService(
   root: string,
   serveFlags: string[] = [],
 ): Promise<BenchService> {
-  const dir = join(root, "tiny");
-  await writeRandomCheckpoint(dir, { arch: "tiny", layout: "openclip" });
-  await copyFile(
-    sharedPath("fixtures/clip-oracle/tokenizer/bpe_simple_vocab_16e6.txt.gz"),
-    join(dir, "bpe_simple_vocab_16e6.txt.gz"),
-  );
-  const clip = await loadClip(dir, { device: "cpu", cacheDir: join(root, "cache"), log: () => {} });
-  const frames = await Promise.all(
-    Array.from(
-      { length: 16 },
-      (_, i) =>
-        Deno.readFile(sharedPath(`datasets/mvtec-ad/bottle/train/good/${String(i).padStart(3, "0")}.png`)),
-    ),
-  );
-  const stateDir = join(root, "state");
-  await Deno.mkdir(join(stateDir, "profiles"), { recursive: true });
-  const profile = await enroll(clip, frames.slice(0, 2), { steps: 1, seed: 1, station });
-  await saveProfile(join(stateDir, "profiles", `${station}.safetensors`), profile);
+  const { modelDir: dir, stateDir, clip, frames } = await prepareTinyStation(root, station);
   await clip.dispose();
   const child = await spawnServe([
     "--model",

@@ -15,17 +15,13 @@
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { join } from "node:path";
-import { copyFile } from "node:fs/promises";
 import { connect, headers } from "@nats-io/transport-node";
-import { writeRandomCheckpoint } from "../src/clip/random_checkpoint.ts";
-import { loadClip } from "../src/model/clip_model.ts";
-import { enroll } from "../src/adp/enroll.ts";
-import { saveProfile } from "../src/adp/profile.ts";
 import { startProcessor } from "../src/stream/processor.ts";
 import { framesSubject, Header, resultsSubject } from "../src/stream/subjects.ts";
 import { startNatsServer } from "../src/stream/nats_server.ts";
 import { ServiceMetrics, startOpsServer } from "../src/ops/mod.ts";
-import { hasShared, sharedPath } from "../tests/_shared.ts";
+import { hasShared } from "../tests/_shared.ts";
+import { prepareTinyStation } from "./_tiny_station.ts";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -48,24 +44,7 @@ async function main(): Promise<void> {
   const natsDir = join(root, "nats");
   await Deno.mkdir(natsDir);
   const server = await startNatsServer({ dir: natsDir, jetstream: false });
-  const dir = join(root, "tiny");
-  await writeRandomCheckpoint(dir, { arch: "tiny", layout: "openclip" });
-  await copyFile(
-    sharedPath("fixtures/clip-oracle/tokenizer/bpe_simple_vocab_16e6.txt.gz"),
-    join(dir, "bpe_simple_vocab_16e6.txt.gz"),
-  );
-  const clip = await loadClip(dir, { device: "cpu", cacheDir: join(root, "cache"), log: () => {} });
-  const frames = await Promise.all(
-    Array.from(
-      { length: 16 },
-      (_, i) =>
-        Deno.readFile(sharedPath(`datasets/mvtec-ad/bottle/train/good/${String(i).padStart(3, "0")}.png`)),
-    ),
-  );
-  const stateDir = join(root, "state");
-  await Deno.mkdir(join(stateDir, "profiles"), { recursive: true });
-  const profile = await enroll(clip, frames.slice(0, 2), { steps: 1, seed: 1, station: "bench" });
-  await saveProfile(join(stateDir, "profiles", "bench.safetensors"), profile);
+  const { stateDir, clip, frames } = await prepareTinyStation(root, "bench");
   const nc = await connect({ servers: server.url });
   const camera = await connect({ servers: server.url });
 
