@@ -86,6 +86,8 @@ Deno.test({
       // PLC: a durable consumer on ADP_ANOMALIES, results.
       const jsm = await jetstreamManager(plc);
       await jsm.consumers.add("ADP_ANOMALIES", { durable_name: "plc-1", ack_policy: AckPolicy.Explicit });
+      // … and on ADP_RESULTS, where it reads what it missed while disconnected.
+      await jsm.consumers.add("ADP_RESULTS", { durable_name: "plc-1", ack_policy: AckPolicy.Explicit });
       const plcResults = collect(plc, "adp.results.line-1");
       await plc.flush();
 
