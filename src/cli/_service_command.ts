@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { BusConnection } from "../stream/mod.ts";
+import { type BusConnection, type Endpoint, requestService } from "../stream/mod.ts";
 import type { ParsedArgs } from "./_command.ts";
 import { connectFromFlags } from "./_nats.ts";
 
@@ -20,6 +20,16 @@ export async function withServiceConnection<T>(
   } finally {
     await nc.close();
   }
+}
+
+/** One request to a service endpoint on a connection made from the command's flags: its JSON reply. */
+export function askService<T>(
+  args: ParsedArgs,
+  name: string,
+  endpoint: Endpoint,
+  body?: unknown,
+): Promise<T> {
+  return withServiceConnection(args, name, (nc) => requestService<T>(nc, endpoint, body));
 }
 
 /** Prints `reply` as JSON with `--json`, else as the line `format` makes of it. */

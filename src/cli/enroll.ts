@@ -16,10 +16,9 @@ import {
   type EnrollRequest,
   JobStage,
   requestEnrollment,
-  requestService,
 } from "../stream/mod.ts";
 import { type Command, intFlag, type ParsedArgs, requireString } from "./_command.ts";
-import { withServiceConnection } from "./_service_command.ts";
+import { askService } from "./_service_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 
 /** `adp enroll` */
@@ -98,11 +97,7 @@ stays; exit 2 when the station has no job.
 
 /** `adp enroll --cancel`: the station's job stopped, the station freed. */
 async function cancelEnrollment(args: ParsedArgs, station: string): Promise<void> {
-  const reply = await withServiceConnection(
-    args,
-    "enroll",
-    (nc) => requestService<EnrollCancelReply>(nc, Endpoint.enrollCancel, { station }),
-  );
+  const reply = await askService<EnrollCancelReply>(args, "enroll", Endpoint.enrollCancel, { station });
   const kept = reply.profileVersion === null
     ? "no profile in force"
     : `profile v${reply.profileVersion} stays in force`;

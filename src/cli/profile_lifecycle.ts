@@ -10,12 +10,11 @@ import {
   importProfile,
   type ProfileHistoryEntry,
   type ProfileHistoryReply,
-  requestService,
   type RollbackReply,
 } from "../stream/mod.ts";
 import { type Command, intFlag, requireString } from "./_command.ts";
 import { NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
-import { printReply, withServiceConnection } from "./_service_command.ts";
+import { askService, printReply, withServiceConnection } from "./_service_command.ts";
 
 const WHO_USAGE = `
   --by       who makes the change, for the history (default $USER)
@@ -35,11 +34,9 @@ that put it back. --json prints the versions as a JSON array.${NATS_USAGE}`,
   flags: { ...NATS_FLAGS, station: { type: "string" }, json: { type: "boolean" } },
   async run(args) {
     const station = requireString(args, "station", this.name);
-    const reply = await withServiceConnection(
-      args,
-      this.name,
-      (nc) => requestService<ProfileHistoryReply>(nc, Endpoint.profilesHistory, { station }),
-    );
+    const reply = await askService<ProfileHistoryReply>(args, this.name, Endpoint.profilesHistory, {
+      station,
+    });
     printReply(args, reply.versions, (versions) => formatHistory(station, versions));
   },
 };
@@ -59,12 +56,11 @@ gets a new number, above every version ever made, never N + 1 when that exists.$
     const station = requireString(args, "station", this.name);
     requireString(args, "version", this.name);
     const version = intFlag(args, "version", 1, [1, Number.MAX_SAFE_INTEGER]);
-    const reply = await withServiceConnection(
-      args,
-      this.name,
-      (nc) =>
-        requestService<RollbackReply>(nc, Endpoint.profilesRollback, { station, version, ...who(args) }),
-    );
+    const reply = await askService<RollbackReply>(args, this.name, Endpoint.profilesRollback, {
+      station,
+      version,
+      ...who(args),
+    });
     printReply(
       args,
       reply,

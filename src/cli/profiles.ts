@@ -3,11 +3,11 @@
  *
  * @module
  */
-import { Endpoint, type ProfileListReply, type ProfileSummary, requestService } from "../stream/mod.ts";
+import { Endpoint, type ProfileListReply, type ProfileSummary } from "../stream/mod.ts";
 import type { ProfileMeta } from "../adp/mod.ts";
 import { type Command, requireString } from "./_command.ts";
 import { NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
-import { printReply, withServiceConnection } from "./_service_command.ts";
+import { askService, printReply } from "./_service_command.ts";
 
 /** `adp profiles list` */
 export const profilesList: Command = {
@@ -20,11 +20,7 @@ Asks adp.svc.profiles.list: one line per station with a usable profile, then the
 service refused and why.${NATS_USAGE}`,
   flags: { ...NATS_FLAGS, json: { type: "boolean" } },
   async run(args) {
-    const reply = await withServiceConnection(
-      args,
-      this.name,
-      (nc) => requestService<ProfileListReply>(nc, Endpoint.profilesList),
-    );
+    const reply = await askService<ProfileListReply>(args, this.name, Endpoint.profilesList);
     printReply(args, reply, formatProfileList);
   },
 };
@@ -40,10 +36,11 @@ Prints the metadata of the station's profile in force as JSON (adp.svc.profiles.
   flags: { ...NATS_FLAGS, station: { type: "string" } },
   async run(args) {
     const station = requireString(args, "station", this.name);
-    const reply = await withServiceConnection(
+    const reply = await askService<{ station: string; meta: ProfileMeta }>(
       args,
       this.name,
-      (nc) => requestService<{ station: string; meta: ProfileMeta }>(nc, Endpoint.profilesGet, { station }),
+      Endpoint.profilesGet,
+      { station },
     );
     console.log(JSON.stringify(reply, null, 2));
   },
@@ -61,15 +58,11 @@ shared bucket.${NATS_USAGE}`,
   flags: { ...NATS_FLAGS, station: { type: "string" }, json: { type: "boolean" } },
   async run(args) {
     const station = requireString(args, "station", this.name);
-    const reply = await withServiceConnection(
+    const reply = await askService<{ station: string; deleted: true; version: number | null }>(
       args,
       this.name,
-      (nc) =>
-        requestService<{ station: string; deleted: true; version: number | null }>(
-          nc,
-          Endpoint.profilesDelete,
-          { station },
-        ),
+      Endpoint.profilesDelete,
+      { station },
     );
     printReply(
       args,

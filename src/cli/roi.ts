@@ -10,7 +10,6 @@ import { decodeImage } from "../image/mod.ts";
 import {
   Endpoint,
   profileWithRoi,
-  requestService,
   type RoiSetReply,
   roiSetReply,
   type RoiSetRequest,
@@ -18,7 +17,7 @@ import {
 import type { ProfileMeta } from "../adp/mod.ts";
 import { type Command, type FlagSpec, type ParsedArgs, requireString, UsageError } from "./_command.ts";
 import { NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
-import { printReply, withServiceConnection } from "./_service_command.ts";
+import { askService, printReply } from "./_service_command.ts";
 
 const TARGET_FLAGS: FlagSpec = {
   ...NATS_FLAGS,
@@ -145,11 +144,7 @@ async function changeRoi(args: ParsedArgs, name: string, region: RegionOfInteres
   } else {
     const station = requireString(args, "station", name);
     const body: RoiSetRequest = { station, ...region, ...extra };
-    reply = await withServiceConnection(
-      args,
-      name,
-      (nc) => requestService<RoiSetReply>(nc, Endpoint.roiSet, body),
-    );
+    reply = await askService<RoiSetReply>(args, name, Endpoint.roiSet, body);
   }
   printReply(
     args,
@@ -162,11 +157,9 @@ async function readMeta(args: ParsedArgs, name: string): Promise<ProfileMeta> {
   const file = target(args, name);
   if (file) return (await loadProfile(file)).meta;
   const station = requireString(args, "station", name);
-  const reply = await withServiceConnection(
-    args,
-    name,
-    (nc) => requestService<{ station: string; meta: ProfileMeta }>(nc, Endpoint.profilesGet, { station }),
-  );
+  const reply = await askService<{ station: string; meta: ProfileMeta }>(args, name, Endpoint.profilesGet, {
+    station,
+  });
   return reply.meta;
 }
 

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { Endpoint, requestService, type ThresholdSetReply } from "../stream/mod.ts";
+import { Endpoint, type ThresholdSetReply } from "../stream/mod.ts";
 import type { ProfileMeta } from "../adp/mod.ts";
 import { type Command, requireString, UsageError } from "./_command.ts";
 import { NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
-import { printReply, withServiceConnection } from "./_service_command.ts";
+import { askService, printReply } from "./_service_command.ts";
 
 /** `adp threshold get` */
 export const thresholdGet: Command = {
@@ -22,10 +22,11 @@ units of the scores (a frame is anomalous when its score reaches it).${NATS_USAG
   flags: { ...NATS_FLAGS, station: { type: "string" }, json: { type: "boolean" } },
   async run(args) {
     const station = requireString(args, "station", this.name);
-    const reply = await withServiceConnection(
+    const reply = await askService<{ station: string; meta: ProfileMeta }>(
       args,
       this.name,
-      (nc) => requestService<{ station: string; meta: ProfileMeta }>(nc, Endpoint.profilesGet, { station }),
+      Endpoint.profilesGet,
+      { station },
     );
     const out = { station, threshold: reply.meta.threshold, profileVersion: reply.meta.version };
     printReply(args, out, (r) => `${r.station}: threshold ${r.threshold} (profile v${r.profileVersion})`);
@@ -52,11 +53,10 @@ X is in the units of the scores (normal parts score near 0).${NATS_USAGE}`,
     const text = requireString(args, "threshold", this.name);
     const threshold = Number(text);
     if (!Number.isFinite(threshold)) throw new UsageError(`--threshold must be a finite number: got ${text}`);
-    const reply = await withServiceConnection(
-      args,
-      this.name,
-      (nc) => requestService<ThresholdSetReply>(nc, Endpoint.thresholdSet, { station, threshold }),
-    );
+    const reply = await askService<ThresholdSetReply>(args, this.name, Endpoint.thresholdSet, {
+      station,
+      threshold,
+    });
     printReply(
       args,
       reply,

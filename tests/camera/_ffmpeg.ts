@@ -67,14 +67,7 @@ export function mjpegCamera(size = "160x120"): MjpegCamera {
   const start = () => {
     child = new Deno.Command("ffmpeg", {
       args: [
-        "-hide_banner",
-        "-loglevel",
-        "quiet",
-        "-re",
-        "-f",
-        "lavfi",
-        "-i",
-        `testsrc=size=${size}:rate=10`,
+        ...testSource(size),
         "-c:v",
         "mjpeg",
         "-q:v",
@@ -134,14 +127,7 @@ export function rtspCamera(): RtspCamera {
     String(rtpStart),
   ]);
   const pushArgs = [
-    "-hide_banner",
-    "-loglevel",
-    "quiet",
-    "-re",
-    "-f",
-    "lavfi",
-    "-i",
-    "testsrc=size=160x120:rate=10",
+    ...testSource("160x120"),
   ];
   let pusher: Deno.ChildProcess | undefined;
   let stopped = false;
@@ -170,4 +156,9 @@ export function rtspCamera(): RtspCamera {
     await Promise.all([publishing, server.status]);
   };
   return { url: `rtsp://127.0.0.1:${clientPort}/cam`, [Symbol.asyncDispose]: stop };
+}
+
+/** ffmpeg's input flags for its generated test pattern at `size` (WxH), 10 frames/s in real time. */
+function testSource(size: string): string[] {
+  return ["-hide_banner", "-loglevel", "quiet", "-re", "-f", "lavfi", "-i", `testsrc=size=${size}:rate=10`];
 }
