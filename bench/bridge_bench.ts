@@ -9,31 +9,21 @@
  *    data change and the Modbus coil, all from the frame's publish, and what the bridges add:
  *    verdict visible − result published.
  *
- * Bridges, PLC clients and the camera run in this process on one clock, so the figures include their
- * contention for one event loop; the service runs in its own process, as deployed. OPC UA: a node-opcua client subscription
- * (publishing interval = the server's minimum, sampling 0); Modbus: a jsmodbus client polling the
- * verdict coil back to back. `deno run -A bench/bridge_bench.ts [--n 300] [--frames 200]
- * [--publishing-interval 10] [--service-threads cores−1]`. Reports; never asserts. Part 2 needs ../shared.
+ * Bridges and camera run on this process's event loop; each PLC client on a thread of its own (a PLC
+ * is another device), its clock matched to this one; the service runs in its own process, as
+ * deployed. OPC UA: a node-opcua client subscription (publishing interval = the server's minimum,
+ * sampling 0); Modbus: a jsmodbus client polling the verdict coil every millisecond. `deno run -A bench/bridge_bench.ts [--n 300] [--frames 200]
+ * [--publishing-interval 5] [--service-threads cores−1]`. Reports; never asserts. Part 2 needs ../shared.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import net from "node:net";
 import { join } from "node:path";
-import Modbus from "jsmodbus";
-import {
-  AttributeIds,
-  ClientMonitoredItem,
-  ClientSubscription,
-  type DataValue,
-  OPCUACertificateManager,
-  OPCUAClient,
-  TimestampsToReturn,
-} from "node-opcua";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { startNatsServer } from "../src/stream/nats_server.ts";
 import {
   type BridgeRuntime,
+  DEFAULT_MIN_PUBLISHING_INTERVAL_MS,
   defaultModbusMap,
   pinOpensslConf,
   startBridgeRuntime,
@@ -43,6 +33,7 @@ import {
 import { encodeMessage, type ResultMessage } from "../src/stream/mod.ts";
 import { hasShared } from "../tests/_shared.ts";
 import { type BenchService, startBenchService } from "./_bridge_service.ts";
+import type { PlcEvent, PlcStart } from "./_plc_worker.ts";
 
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -77,20 +68,74 @@ function freePort(): number {
 }
 
 /** Resolves when `check()` holds, polling on the event loop. */
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
+  while (!check()) {
     if (performance.now() > deadline) throw new Error("bridge bench: timed out waiting for a verdict");
     await new Promise((r) => setTimeout(r, 0));
   }
 }
 
-/** The PLC side: an OPC UA client subscription and a Modbus poller, on the bridges of one runtime. */
+/** What a PLC last saw of the verdict, and when (on this thread's `performance.now()` clock). */
+interface PlcView {
+  value: boolean | undefined;
+  at: number;
+}
+
+/** The PLC side: an OPC UA client subscription and a Modbus poller, each on a thread of its own. */
 interface Plc {
-  opcua: { value: boolean | undefined; at: number };
-  coil(): Promise<boolean>;
+  opcua: PlcView;
+  modbus: PlcView;
   publishingInterval: number;
   close(): Promise<void>;
+}
+
+/**
+ * A PLC client on its own thread (bench/_plc_worker.ts). Its clock is matched to this thread's by
+ * the ping of least round trip (NTP's estimate: the reply was stamped half way), so a verdict's time
+ * is when the PLC saw it, not when this busy event loop got round to reading the message.
+ */
+async function startPlcThread(
+  start: PlcStart,
+): Promise<{ view: PlcView; publishingIntervalMs?: number; stop(): Promise<void> }> {
+  const worker = new Worker(new URL("./_plc_worker.ts", import.meta.url), { type: "module" });
+  const view: PlcView = { value: undefined, at: 0 };
+  const waiting = new Map<string, (e: PlcEvent) => void>();
+  const next = (key: string) => new Promise<PlcEvent>((r) => waiting.set(key, r));
+  let offset = 0; // the worker's absolute clock minus this thread's
+  worker.onmessage = (e: MessageEvent<PlcEvent>) => {
+    const m = e.data;
+    if (m.kind === "verdict") {
+      view.value = m.value;
+      view.at = m.at - offset - performance.timeOrigin;
+    } else {
+      const key = m.kind === "pong" ? `pong-${m.id}` : m.kind;
+      waiting.get(key)?.(m);
+      waiting.delete(key);
+    }
+  };
+  let bestRtt = Infinity;
+  for (let id = 0; id < 50; id++) {
+    const pong = next(`pong-${id}`);
+    const t0 = performance.timeOrigin + performance.now();
+    worker.postMessage({ kind: "ping", id });
+    const { at } = await pong as Extract<PlcEvent, { kind: "pong" }>;
+    const t1 = performance.timeOrigin + performance.now();
+    if (t1 - t0 < bestRtt) [bestRtt, offset] = [t1 - t0, at - (t0 + t1) / 2];
+  }
+  const ready = next("ready");
+  worker.postMessage(start);
+  const { publishingIntervalMs } = await ready as Extract<PlcEvent, { kind: "ready" }>;
+  return {
+    view,
+    publishingIntervalMs,
+    async stop() {
+      const stopped = next("stopped");
+      worker.postMessage({ kind: "stop" });
+      await stopped;
+      worker.terminate();
+    },
+  };
 }
 
 async function startPlc(dir: string, runtime: BridgeRuntime, interval: number): Promise<Plc> {
@@ -106,49 +151,22 @@ async function startPlc(dir: string, runtime: BridgeRuntime, interval: number): 
     map: defaultModbusMap(["line-1"]),
     log: () => {},
   });
-  const client = OPCUAClient.create({
-    endpointMustExist: false,
-    clientCertificateManager: new OPCUACertificateManager({ rootFolder: join(dir, "client-pki") }),
+  const opcuaPlc = await startPlcThread({
+    role: "opcua",
+    endpointUrl: opcua.endpointUrl,
+    nodeId: "ns=1;s=line-1.Anomalous",
+    publishingIntervalMs: interval,
+    pkiDir: dir,
   });
-  await client.connect(opcua.endpointUrl);
-  const session = await client.createSession();
-  const sub = ClientSubscription.create(session, {
-    requestedPublishingInterval: interval,
-    requestedMaxKeepAliveCount: 100,
-    requestedLifetimeCount: 1000,
-    publishingEnabled: true,
-  });
-  const seen: Plc["opcua"] = { value: undefined, at: 0 };
-  const item = ClientMonitoredItem.create(
-    sub,
-    { nodeId: "ns=1;s=line-1.Anomalous", attributeId: AttributeIds.Value },
-    { samplingInterval: 0, queueSize: 10, discardOldest: true },
-    TimestampsToReturn.Neither,
-  );
-  item.on("changed", (dv: DataValue) => {
-    seen.value = dv.value.value as boolean;
-    seen.at = performance.now();
-  });
-  const socket = new net.Socket();
-  const plc = new Modbus.client.TCP(socket, 1, 2000);
-  await new Promise<void>((r) => socket.connect({ host: "127.0.0.1", port: modbus.port }, r));
-  const coil = 8; // defaultModbusMap: the first station's verdict coil
+  // defaultModbusMap: coil 8 is the first station's verdict
+  const modbusPlc = await startPlcThread({ role: "modbus", port: modbus.port, coil: 8 });
   return {
-    opcua: seen,
-    coil: async () => (await plc.readCoils(coil, 1)).response.body.valuesAsArray[0] === 1,
-    get publishingInterval() {
-      return sub.publishingInterval;
-    },
+    opcua: opcuaPlc.view,
+    modbus: modbusPlc.view,
+    publishingInterval: opcuaPlc.publishingIntervalMs ?? NaN,
     async close() {
-      socket.destroy();
-      await Promise.race([
-        (async () => {
-          await sub.terminate();
-          await session.close();
-          await client.disconnect();
-        })(),
-        new Promise((r) => setTimeout(r, 3000)),
-      ]);
+      await opcuaPlc.stop();
+      await modbusPlc.stop();
       await modbus.stop();
       await opcua.stop();
     },
@@ -176,7 +194,7 @@ function push(lat: Samples, name: string, ms: number): void {
 async function verdict(
   bus: Bus,
   send: () => void,
-  seen: () => boolean | Promise<boolean>,
+  seen: () => boolean,
 ): Promise<{ t0: number; busAt: number; setAt: number }> {
   // A random pause first: a result's arrival is not phase-locked to the OPC UA publishing cycle, but
   // sending the next one the moment the last was seen would lock it there (always a whole cycle's wait).
@@ -189,7 +207,7 @@ async function verdict(
   return { t0, setAt: bus.setAt[before], busAt: bus.busAt[busBefore] };
 }
 
-/** Part 1: results published straight on the bus; OPC UA alone, then the Modbus poller. */
+/** Part 1: results published straight on the bus; both PLCs watch every verdict. */
 async function resultsPart(
   publisher: NatsConnection,
   bus: Bus,
@@ -197,27 +215,20 @@ async function resultsPart(
   n: number,
 ): Promise<Samples> {
   const lat: Samples = {};
-  const send = (i: number) => () => publisher.publish("adp.results.line-1", encodeMessage(result(i)));
   for (let i = 0; i < n + 20; i++) {
     const expected = i % 2 === 1;
-    const r = await verdict(bus, send(i), () => plc.opcua.value === expected);
+    const r = await verdict(
+      bus,
+      () => publisher.publish("adp.results.line-1", encodeMessage(result(i))),
+      () => plc.opcua.value === expected && plc.modbus.value === expected,
+    );
     if (i < 20) continue;
     push(lat, "bus", r.busAt - r.t0);
     push(lat, "runtime", r.setAt - r.t0);
     push(lat, "opcua", plc.opcua.at - r.t0);
+    push(lat, "modbus", plc.modbus.at - r.t0);
     push(lat, "opcuaAdded", plc.opcua.at - r.busAt);
-  }
-  for (let i = 0; i < n + 20; i++) {
-    const expected = i % 2 === 1;
-    let at = 0;
-    const r = await verdict(bus, send(i), async () => {
-      const ok = (await plc.coil()) === expected;
-      if (ok) at = performance.now();
-      return ok;
-    });
-    if (i < 20) continue;
-    push(lat, "modbus", at - r.t0);
-    push(lat, "modbusAdded", at - r.busAt);
+    push(lat, "modbusAdded", plc.modbus.at - r.busAt);
   }
   return lat;
 }
@@ -235,17 +246,17 @@ async function framesPart(
   for (let i = 0; i < n + 10; i++) {
     const expected = i % 2 === 1;
     const set = expected ? service.high : service.low;
-    let modbusAt = 0;
-    const r = await verdict(bus, () => service.publish(set[i % set.length], `b-${i}`), async () => {
-      if (!modbusAt && (await plc.coil()) === expected) modbusAt = performance.now();
-      return modbusAt > 0 && plc.opcua.value === expected;
-    });
+    const r = await verdict(
+      bus,
+      () => service.publish(set[i % set.length], `b-${i}`),
+      () => plc.opcua.value === expected && plc.modbus.value === expected,
+    );
     if (i < 10) continue;
     push(lat, "service", r.busAt - r.t0);
     push(lat, "opcua", plc.opcua.at - r.t0);
-    push(lat, "modbus", modbusAt - r.t0);
+    push(lat, "modbus", plc.modbus.at - r.t0);
     push(lat, "opcuaAdded", plc.opcua.at - r.busAt);
-    push(lat, "modbusAdded", modbusAt - r.busAt);
+    push(lat, "modbusAdded", plc.modbus.at - r.busAt);
   }
   return lat;
 }
@@ -273,7 +284,7 @@ async function main(): Promise<void> {
   // box running both would (`adp serve --threads`).
   const serviceThreads = values["service-threads"] ?? String(Math.max(1, navigator.hardwareConcurrency - 1));
   const n = Number(values.n ?? 300), frames = Number(values.frames ?? 200);
-  const interval = Number(values["publishing-interval"] ?? 10);
+  const interval = Number(values["publishing-interval"] ?? DEFAULT_MIN_PUBLISHING_INTERVAL_MS);
   const dir = await Deno.makeTempDir({ prefix: "adp-bridge-bench-" });
   const server = await startNatsServer({ dir, jetstream: false });
   const nc = await connect({ servers: server.url });

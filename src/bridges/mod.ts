@@ -17,7 +17,7 @@ export { startBridgeRuntime } from "./runtime.ts";
 export type { BridgeRuntime, BridgeRuntimeOptions, BridgeSink, ChainHealth } from "./runtime.ts";
 export { applyResult, emptyStationState } from "./station_state.ts";
 export type { StationState } from "./station_state.ts";
-export { startOpcuaBridge } from "./opcua.ts";
+export { DEFAULT_MIN_PUBLISHING_INTERVAL_MS, startOpcuaBridge } from "./opcua.ts";
 export type { OpcuaBridge, OpcuaBridgeOptions, OpcuaUser } from "./opcua.ts";
 export { startModbusBridge } from "./modbus.ts";
 export type { ModbusBridge, ModbusBridgeOptions } from "./modbus.ts";

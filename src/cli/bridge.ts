@@ -52,7 +52,7 @@ Variables ns=1;s=<station>.Anomalous (Boolean), .Score, .Threshold (Double), .Fr
   --pki DIR          the server's certificate store (own/, trusted/, rejected/)
   --hostname H       a further name clients reach the server by (advertised in its endpoints)
   --min-publishing-interval MS  fastest subscription publishing interval granted, and the window
-                     over which on-change items coalesce (default 10; a data change reaches a client
+                     over which on-change items coalesce (default 5; a data change reaches a client
                      within about twice this)${COMMON_USAGE}${NATS_USAGE}`,
   flags: {
     ...COMMON_FLAGS,
@@ -80,7 +80,9 @@ Variables ns=1;s=<station>.Anomalous (Boolean), .Score, .Threshold (Double), .Fr
         trustAllClients: Boolean(args.values["trust-all-clients"]),
         pkiDir: args.values.pki as string | undefined,
         hostnames: args.values.hostname as string[] | undefined,
-        minPublishingIntervalMs: intFlag(args, "min-publishing-interval", 10, [1, 60_000]),
+        minPublishingIntervalMs: args.values["min-publishing-interval"] === undefined
+          ? undefined
+          : intFlag(args, "min-publishing-interval", 0, [1, 60_000]),
       },
     });
   },
