@@ -70,7 +70,7 @@ export function buildTextGraph(
  * (a text-only checkpoint).
  */
 export function buildTextConditioningGraph(
-  config: ClipConfig,
+  config: Pick<ClipConfig, "text" | "activation">,
   weights: Omit<TextWeights, "proj">,
 ): GraphBuilder {
   const g = new GraphBuilder("clip_text_conditioning");
@@ -85,7 +85,7 @@ export function buildTextConditioningGraph(
 
 /** Personalised token embeddings through the first `blocks` blocks, then `ln_final`: [batch, seq, width]. */
 function textHiddenStates(
-  config: ClipConfig,
+  config: Pick<ClipConfig, "text" | "activation">,
   weights: Omit<TextWeights, "proj">,
   inputs: Omit<TextGraphInputs, "eotOnehot">,
   blocks: number,
