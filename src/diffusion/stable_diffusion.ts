@@ -86,7 +86,7 @@ export async function loadStableDiffusion(
     join(dir, SD_LAYOUT.scheduler),
   );
   const scalingFactor = scalingFactorOf(
-    await readModelJson(dir, SD_LAYOUT.vaeConfig),
+    await readModelJson(dir, SD_LAYOUT.vaeConfig, { optional: true }),
     join(dir, SD_LAYOUT.vaeConfig),
   );
   for (const part of [SD_LAYOUT.unet, SD_LAYOUT.vaeEncoder, SD_LAYOUT.vaeDecoder]) {
