@@ -77,6 +77,16 @@ export class TextConditioner {
 }
 
 /**
+ * How many blocks SD 2.x's conditioning runs: OpenCLIP's penultimate layer, which is every block of a
+ * diffusers text encoder (a text-only CLIPTextModel, converted without the last block) and every
+ * block but the last of a whole CLIP checkpoint.
+ */
+export function conditioningBlocks(checkpoint: Pick<TextCheckpoint, "textOnly" | "config">): number {
+  const layers = checkpoint.config.text.layers;
+  return checkpoint.textOnly ? layers : layers - 1;
+}
+
+/**
  * Opens the text encoder in `textDir` (a whole CLIP checkpoint in any layout the CLIP loader reads,
  * or a Hugging Face CLIPTextModel alone, as diffusers ships SD's `text_encoder/`) with the
  * tokenizer in `tokenizerDir`, building the conditioning graph once per weights hash.
@@ -93,10 +103,14 @@ export async function openTextConditioner(
   using checkpoint = await openTextCheckpoint(textDir);
   for (const warning of checkpoint.warnings) opts.log(`warning: ${warning}`);
   const hash = await checkpoint.hash(opts.cacheDir);
-  const path = cachedGraphPath(opts.cacheDir, hash, "sd-conditioning");
+  const path = cachedGraphPath(opts.cacheDir, hash, `sd-conditioning-${conditioningBlocks(checkpoint)}`);
   if (!(await isCached(path))) {
     const started = performance.now();
-    const graph = buildTextConditioningGraph(checkpoint.config, await checkpoint.readTextWeights());
+    const graph = buildTextConditioningGraph(
+      checkpoint.config,
+      await checkpoint.readTextWeights(),
+      conditioningBlocks(checkpoint),
+    );
     await storeGraph(path, graph, `SD text conditioning graph of ${textDir} (sha256 ${hash})`);
     opts.log(
       `built the text conditioning graph in ${((performance.now() - started) / 1000).toFixed(1)} s: ${path}`,
