@@ -123,7 +123,7 @@ Deno.test("the conditioning, and a concept injected into it, change the UNet's p
   });
 });
 
-Deno.test("a missing or incomplete SD folder fails with WEIGHTS_MISSING naming the part", async () => {
+Deno.test("a missing, incomplete or broken SD folder fails with a WeightsError naming the part", async () => {
   await using tmp = await tempDir("adp-sd-");
   const load = () =>
     loadStableDiffusion(tmp.path, { device: "cpu", cacheDir: join(tmp.path, "cache"), log: () => {} });
@@ -139,6 +139,14 @@ Deno.test("a missing or incomplete SD folder fails with WEIGHTS_MISSING naming t
     load,
     (e) =>
       e instanceof WeightsError && e.code === ErrorCode.WEIGHTS_MISSING && e.message.includes(SD_LAYOUT.unet),
+  );
+  await writeTinyStableDiffusion(tmp.path, { seed: 0 });
+  await Deno.writeTextFile(join(tmp.path, SD_LAYOUT.vaeDecoder), "not a model");
+  await assert.rejects(
+    load,
+    (e) =>
+      e instanceof WeightsError && e.code === ErrorCode.WEIGHTS_INVALID &&
+      e.message.includes(SD_LAYOUT.vaeDecoder),
   );
 });
 
