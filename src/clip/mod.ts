@@ -62,7 +62,9 @@ export type {
 } from "./safetensors.ts";
 export { writeSafetensors } from "./safetensors_writer.ts";
 export type { TensorToWrite, WriteSafetensorsOptions } from "./safetensors_writer.ts";
-export { ClipTokenizer, loadTokenizer } from "./tokenizer.ts";
+export { openTextCheckpoint } from "./text_checkpoint.ts";
+export type { TextCheckpoint } from "./text_checkpoint.ts";
+export { ClipTokenizer, loadTokenizer, writeTinyVocabulary } from "./tokenizer.ts";
 export type { TokenizeOptions } from "./tokenizer.ts";
 export { lazyTensor } from "./weights.ts";
 export type {

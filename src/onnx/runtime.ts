@@ -26,8 +26,8 @@ const AUTO_ORDER: readonly Provider[] = ["cuda", "cpu"];
 
 /** A tensor going in or out of a session. */
 export interface RunTensor {
-  /** The elements, row-major. */
-  readonly data: Float32Array | BigInt64Array | Int32Array;
+  /** The elements, row-major (Float16Array for a float16 tensor, as onnxruntime-web/node use it). */
+  readonly data: Float32Array | BigInt64Array | Int32Array | Float16Array;
   /** Dimensions, outermost first. */
   readonly dims: readonly number[];
 }
@@ -52,6 +52,11 @@ export class OnnxSession {
   readonly inputNames: readonly string[];
   /** The model's output names, in its order. */
   readonly outputNames: readonly string[];
+  /**
+   * Each tensor input's element type (`float32`, `float16`, `int64`, …) and declared dims (a number,
+   * or a name for a free dim), for models the project did not build, whose exports differ.
+   */
+  readonly inputTypes: ReadonlyMap<string, { type: string; dims: readonly (number | string)[] }>;
   readonly #session: ort.InferenceSession;
   readonly #path: string;
 
@@ -62,6 +67,9 @@ export class OnnxSession {
     this.#path = path;
     this.inputNames = session.inputNames;
     this.outputNames = session.outputNames;
+    this.inputTypes = new Map(
+      session.inputMetadata.flatMap((m) => m.isTensor ? [[m.name, { type: m.type, dims: m.shape }]] : []),
+    );
   }
 
   /**
@@ -82,7 +90,9 @@ export class OnnxSession {
     }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) {
-      ortFeeds[name] = new ort.Tensor(t.data, t.dims as number[]);
+      ortFeeds[name] = t.data instanceof Float16Array
+        ? float16Tensor(t.data, t.dims)
+        : new ort.Tensor(t.data, t.dims as number[]);
     }
     let result: ort.InferenceSession.ReturnType;
     try {
@@ -165,6 +175,18 @@ export function listProviders(): { name: string; bundled: boolean }[] {
 export function runtimeVersion(): string {
   const versions = (ort.env as unknown as { versions?: Record<string, string> }).versions;
   return versions?.node ?? versions?.common ?? "unknown";
+}
+
+/**
+ * A float16 tensor that onnxruntime-node's binding can read: onnxruntime-common stores float16 data
+ * as a Float16Array where the runtime has one, which the native binding (through Deno's Node-API)
+ * does not see as a typed array (it reads zero bytes); the same bits in a Uint16Array it reads.
+ */
+function float16Tensor(data: Float16Array, dims: readonly number[]): ort.Tensor {
+  const bits = new Uint16Array(data.buffer, data.byteOffset, data.length);
+  const tensor = new ort.Tensor("float16", bits, dims as number[]);
+  (tensor as unknown as { cpuData: Uint16Array }).cpuData = bits;
+  return tensor;
 }
 
 /** onnxruntime prefixes messages with its source path and function; the reason is what follows. */
