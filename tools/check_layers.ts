@@ -21,6 +21,7 @@ export const FLOORS: readonly string[] = [
   "onnx",
   "clip",
   "model",
+  "diffusion",
   "adp/synth",
   "adp/text",
   "adp/patch",
