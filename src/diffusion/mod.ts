@@ -14,3 +14,6 @@
 export { addNoise, ddimSchedule, ddimStep, SD21_SCHEDULER, sdeditTimesteps } from "./ddim.ts";
 export type { DdimSchedule, DiffusionSchedulerConfig } from "./ddim.ts";
 export { classifierFreeGuidance } from "./guidance.ts";
+export { sdedit, workingSize } from "./sdedit.ts";
+export type { SdeditItem, SdeditOptions } from "./sdedit.ts";
+export type { StableDiffusion } from "./stable_diffusion.ts";
