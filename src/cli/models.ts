@@ -14,11 +14,14 @@ import {
   pullModel,
   writeRandomCheckpoint,
 } from "../clip/mod.ts";
+import { writeTinyStableDiffusion } from "../diffusion/mod.ts";
 import { renderProgressBar } from "../progress_bar.ts";
 import { choiceFlag, type Command, intFlag, requireString, UsageError } from "./_command.ts";
 
 const LAYOUTS: readonly CheckpointLayout[] = ["openclip", "hf"];
 const DTYPES = ["f16", "f32", "bf16"] as const;
+/** The `--arch` that writes a tiny random Stable Diffusion folder instead of a CLIP checkpoint. */
+const SD_TINY = "sd-tiny";
 
 /** `adp models tiny` */
 export const modelsTiny: Command = {
@@ -27,8 +30,10 @@ export const modelsTiny: Command = {
   usage: `
 adp models tiny --out DIR [--arch NAME] [--layout openclip|hf] [--dtype f16|f32|bf16] [--seed N] [--vocab FILE]
 
-Writes a randomly initialised CLIP checkpoint, for tests, demos and benchmarks.
-  --arch     ${listArchitectures().join(", ")} (default tiny)
+Writes a randomly initialised CLIP checkpoint, for tests, demos and benchmarks; with --arch ${SD_TINY},
+a tiny random Stable Diffusion folder (UNet, VAE, a tiny CLIP text tower and a small vocabulary, in
+the layout \`adp models pull\` writes for SD 2.1; only --seed applies).
+  --arch     ${listArchitectures().join(", ")}, ${SD_TINY} (default tiny)
   --layout   openclip (open_clip_config.json + open_clip_model.safetensors) or hf (config.json + model.safetensors); default openclip
   --dtype    storage type of the weights (default f16)
   --seed     PRNG seed (default 0)
@@ -44,13 +49,24 @@ Writes a randomly initialised CLIP checkpoint, for tests, demos and benchmarks.
   async run(args) {
     const out = requireString(args, "out", this.name);
     const arch = (args.values.arch as string | undefined) ?? "tiny";
+    const seed = intFlag(args, "seed", 0, [0, 2 ** 31 - 1]);
+    const started = performance.now();
+    if (arch === SD_TINY) {
+      const tiny = await writeTinyStableDiffusion(out, { seed });
+      console.log(
+        `wrote ${SD_TINY} (seed ${seed}) to ${out}: ${tiny.files.length} files in ${
+          ((performance.now() - started) / 1000).toFixed(1)
+        } s`,
+      );
+      return;
+    }
     if (!listArchitectures().includes(arch as never)) {
-      throw new UsageError(`Unknown --arch ${arch}: choose one of ${listArchitectures().join(", ")}`);
+      throw new UsageError(
+        `Unknown --arch ${arch}: choose one of ${listArchitectures().join(", ")}, ${SD_TINY}`,
+      );
     }
     const layout = choiceFlag(args, "layout", LAYOUTS, "openclip");
     const dtype = choiceFlag(args, "dtype", DTYPES, "f16");
-    const seed = intFlag(args, "seed", 0, [0, 2 ** 31 - 1]);
-    const started = performance.now();
     const written = await writeRandomCheckpoint(out, {
       arch: arch as never,
       layout,

@@ -62,7 +62,7 @@ export type {
 } from "./safetensors.ts";
 export { writeSafetensors } from "./safetensors_writer.ts";
 export type { TensorToWrite, WriteSafetensorsOptions } from "./safetensors_writer.ts";
-export { ClipTokenizer, loadTokenizer } from "./tokenizer.ts";
+export { ClipTokenizer, loadTokenizer, writeTinyVocabulary } from "./tokenizer.ts";
 export type { TokenizeOptions } from "./tokenizer.ts";
 export { lazyTensor } from "./weights.ts";
 export type {

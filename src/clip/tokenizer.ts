@@ -353,6 +353,55 @@ async function loadOpenAiBpe(path: string): Promise<ClipTokenizer> {
   return new ClipTokenizer(vocab, merges, { source: path });
 }
 
+/**
+ * Writes a small vocabulary in Hugging Face's layout (`vocab.json` + `merges.txt`) into `dir`: every
+ * byte symbol, both special tokens, and merges that make each of `words` one token. For tiny random
+ * models, which need a tokenizer but no real vocabulary (the project does not ship CLIP's): any text
+ * still encodes (unknown words as several tokens), and ids stay below 49408.
+ *
+ * @param dir the folder (created if needed)
+ * @param words lowercase words to become single tokens, e.g. a textual-inversion placeholder
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const dir = await Deno.makeTempDir();
+ * await writeTinyVocabulary(dir, ["sks", "object"]);
+ * const tokenizer = await loadTokenizer(dir);
+ * assert.equal(tokenizer.encode("a sks").length, 2);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function writeTinyVocabulary(dir: string, words: readonly string[]): Promise<void> {
+  const tokens = [
+    ...BYTE_ORDER.map((b) => BYTE_TO_CHAR[b]),
+    ...BYTE_ORDER.map((b) => BYTE_TO_CHAR[b] + END_OF_WORD),
+  ];
+  const merges: string[] = [];
+  const known = new Set(tokens);
+  for (const word of words) {
+    const symbols = byteEncode(word).split("");
+    symbols[symbols.length - 1] += END_OF_WORD;
+    let prefix = symbols[0];
+    for (const symbol of symbols.slice(1)) {
+      const merged = prefix + symbol;
+      if (!known.has(merged)) {
+        known.add(merged);
+        tokens.push(merged);
+        merges.push(`${prefix} ${symbol}`);
+      }
+      prefix = merged;
+    }
+  }
+  tokens.push(START_OF_TEXT, END_OF_TEXT);
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(
+    join(dir, HF_VOCAB_FILE),
+    JSON.stringify(Object.fromEntries(tokens.map((t, i) => [t, i]))),
+  );
+  await Deno.writeTextFile(join(dir, HF_MERGES_FILE), ["#version: 0.2", ...merges, ""].join("\n"));
+}
+
 /** Hugging Face's layout: ids from vocab.json, merges after a `#version` header line. */
 async function loadHuggingFace(vocabPath: string, mergesPath: string): Promise<ClipTokenizer> {
   let json: unknown;

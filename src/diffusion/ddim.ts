@@ -9,8 +9,13 @@
  */
 import { ConfigError } from "../errors.ts";
 
-/** A diffusers `scheduler_config.json`, camelCased: what the schedule is made from. */
+/**
+ * A diffusers `scheduler_config.json`, camelCased (parsed by `parseSchedulerConfig`): what the
+ * schedule is made from.
+ */
 export interface DiffusionSchedulerConfig {
+  /** The diffusers class named in the file, e.g. `DDIMScheduler`. */
+  className: string;
   /** Training timesteps T. */
   numTrainTimesteps: number;
   /** β at t = 0. */
@@ -19,7 +24,7 @@ export interface DiffusionSchedulerConfig {
   betaEnd: number;
   /** `scaled_linear`: β = linspace(√β₀, √β₁, T)² (Stable Diffusion); `linear`: linspace(β₀, β₁, T). */
   betaSchedule: "scaled_linear" | "linear";
-  /** What the UNet predicts: the noise ε or the velocity v = √ᾱ·ε − √(1−ᾱ)·x₀ (SD 2.1). */
+  /** What the UNet predicts: the noise ε, or v = √ᾱ·ε − √(1−ᾱ)·x₀ (SD 2.1; SD 2.1-base predicts ε). */
   predictionType: "epsilon" | "v_prediction";
   /** Added to every inference timestep under `leading` spacing (SD: 1). */
   stepsOffset: number;
@@ -30,19 +35,6 @@ export interface DiffusionSchedulerConfig {
   /** How inference timesteps are spread over [0, T): diffusers' `leading` (SD default), `linspace`, `trailing`. */
   timestepSpacing: "leading" | "linspace" | "trailing";
 }
-
-/** Stable Diffusion 2.1's `scheduler_config.json` (DDIM, v-prediction). */
-export const SD21_SCHEDULER: Readonly<DiffusionSchedulerConfig> = Object.freeze({
-  numTrainTimesteps: 1000,
-  betaStart: 0.00085,
-  betaEnd: 0.012,
-  betaSchedule: "scaled_linear",
-  predictionType: "v_prediction",
-  stepsOffset: 1,
-  setAlphaToOne: false,
-  clipSample: false,
-  timestepSpacing: "leading",
-});
 
 /** A schedule ready for inference with a number of steps. */
 export interface DdimSchedule {
@@ -68,7 +60,8 @@ export interface DdimSchedule {
  * @example SD 2.1 with 10 steps
  * ```ts
  * import { deepStrictEqual } from "node:assert/strict";
- * const s = ddimSchedule(SD21_SCHEDULER, 10);
+ * import { parseSchedulerConfig, SD21_SCHEDULER } from "./config.ts";
+ * const s = ddimSchedule(parseSchedulerConfig(SD21_SCHEDULER, "sd21"), 10);
  * deepStrictEqual(s.timesteps, [901, 801, 701, 601, 501, 401, 301, 201, 101, 1]);
  * ```
  */
@@ -132,8 +125,10 @@ function roundHalfEven(x: number): number {
  * @example Strength 0.6 of 10 steps
  * ```ts
  * import { deepStrictEqual } from "node:assert/strict";
- * import { ddimSchedule, SD21_SCHEDULER } from "./ddim.ts";
- * deepStrictEqual(sdeditTimesteps(ddimSchedule(SD21_SCHEDULER, 10), 0.6), [501, 401, 301, 201, 101, 1]);
+ * import { parseSchedulerConfig, SD21_SCHEDULER } from "./config.ts";
+ * import { ddimSchedule } from "./ddim.ts";
+ * const sd21 = parseSchedulerConfig(SD21_SCHEDULER, "sd21");
+ * deepStrictEqual(sdeditTimesteps(ddimSchedule(sd21, 10), 0.6), [501, 401, 301, 201, 101, 1]);
  * ```
  */
 export function sdeditTimesteps(schedule: DdimSchedule, strength: number): number[] {
@@ -177,8 +172,10 @@ export function addNoise(
  * @example A step that keeps x when the model output is the sample's own noise
  * ```ts
  * import { ok } from "node:assert/strict";
- * import { ddimSchedule, SD21_SCHEDULER } from "./ddim.ts";
- * const s = ddimSchedule({ ...SD21_SCHEDULER, predictionType: "epsilon" }, 10);
+ * import { parseSchedulerConfig, SD21_SCHEDULER } from "./config.ts";
+ * import { ddimSchedule } from "./ddim.ts";
+ * const sd21 = parseSchedulerConfig(SD21_SCHEDULER, "sd21");
+ * const s = ddimSchedule({ ...sd21, predictionType: "epsilon" }, 10);
  * const x = ddimStep(s, { modelOutput: new Float32Array([0]), timestep: 901, sample: new Float32Array([0.5]) });
  * ok(x[0] > 0.5); // ε = 0: the sample is all signal, rescaled to the less noisy timestep
  * ```

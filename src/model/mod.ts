@@ -24,5 +24,7 @@
  */
 export { ClipModel, loadClip } from "./clip_model.ts";
 export type { LoadClipOptions, VisionOutputs } from "./clip_model.ts";
+export { cachedGraphPath, defaultCacheDir, isCached, storeGraph } from "./graph_cache.ts";
+export { buildTextConditioningGraph } from "./text_tower.ts";
 export { defaultPrecision, parsePrecision, PRECISIONS } from "./precision.ts";
 export type { Precision } from "./precision.ts";

@@ -7,7 +7,8 @@
  * Inputs: `input_ids` int64 [batch, seq]; `concept_mask` float32 [batch, seq] (1 at placeholder
  * positions); `eot_onehot` float32 [batch, seq] (1 at each prompt's end token, where it is pooled);
  * `concept` float32 [width].
- * Output: `text_features` [batch, embed] (not normalised).
+ * Output: `text_features` [batch, embed] (not normalised). {@linkcode buildTextConditioningGraph}
+ * shares the embedding and blocks and gives Stable Diffusion's conditioning instead.
  *
  * @module
  */
@@ -46,7 +47,7 @@ export function buildTextGraph(
   config: ClipConfig,
   weights: TextWeights,
 ): { graph: GraphBuilder; inputs: TextGraphInputs; features: Value } {
-  const { width, contextLength, layerNormEps } = config.text;
+  const { width } = config.text;
   const g = new GraphBuilder("clip_text");
   const inputs: TextGraphInputs = {
     inputIds: g.input("input_ids", "int64", ["batch", "seq"]),
@@ -54,7 +55,43 @@ export function buildTextGraph(
     eotOnehot: g.input("eot_onehot", "float32", ["batch", "seq"]),
     concept: g.input("concept", "float32", [width]),
   };
+  const x = textHiddenStates(config, weights, inputs, weights.blocks.length);
+  const pooled = reshape(matMul(unsqueeze(inputs.eotOnehot, [1]), x), [0, width]);
+  const features = matMul(pooled, weight(g, "text.proj", weights.proj));
+  g.output("text_features", features);
+  return { graph: g, inputs, features };
+}
 
+/**
+ * The text tower as Stable Diffusion 2.x conditions its UNet: every block but the last, then
+ * `ln_final`, at every position (OpenCLIP's `penultimate` layer as SD 2 uses it; ids zero-padded to
+ * the context length by the caller). Same inputs as {@linkcode buildTextGraph} without `eot_onehot`;
+ * output `hidden_states` [batch, seq, width]. The projection is not applied, so it may be absent
+ * (a text-only checkpoint).
+ */
+export function buildTextConditioningGraph(
+  config: ClipConfig,
+  weights: Omit<TextWeights, "proj">,
+): GraphBuilder {
+  const g = new GraphBuilder("clip_text_conditioning");
+  const inputs = {
+    inputIds: g.input("input_ids", "int64", ["batch", "seq"]),
+    conceptMask: g.input("concept_mask", "float32", ["batch", "seq"]),
+    concept: g.input("concept", "float32", [config.text.width]),
+  };
+  g.output("hidden_states", textHiddenStates(config, weights, inputs, weights.blocks.length - 1));
+  return g;
+}
+
+/** Personalised token embeddings through the first `blocks` blocks, then `ln_final`: [batch, seq, width]. */
+function textHiddenStates(
+  config: ClipConfig,
+  weights: Omit<TextWeights, "proj">,
+  inputs: Omit<TextGraphInputs, "eotOnehot">,
+  blocks: number,
+): Value {
+  const { contextLength, layerNormEps } = config.text;
+  const g = inputs.inputIds.graph;
   const embedded = gather(weight(g, "text.token_embed", weights.tokenEmbed), inputs.inputIds, 0);
   const placeholder = unsqueeze(inputs.conceptMask, [2]);
   const personalised = add(embedded, mul(placeholder, sub(inputs.concept, embedded)));
@@ -71,18 +108,13 @@ export function buildTextGraph(
   const mask = slice(fullMask, [0, 0], concat([seqLen, seqLen], 0), [0, 1]);
 
   const blockCfg = { ...config.text, activation: config.activation };
-  weights.blocks.forEach((bw, i) => {
+  weights.blocks.slice(0, blocks).forEach((bw, i) => {
     x = attentionBlock(x, blockParams(g, `text.block${i}`, bw, blockCfg), blockCfg, mask);
   });
-  x = layerNorm(
+  return layerNorm(
     x,
     weight(g, "text.ln_final.weight", weights.lnFinal.weight),
     weight(g, "text.ln_final.bias", weights.lnFinal.bias),
     { epsilon: layerNormEps },
   );
-
-  const pooled = reshape(matMul(unsqueeze(inputs.eotOnehot, [1]), x), [0, width]);
-  const features = matMul(pooled, weight(g, "text.proj", weights.proj));
-  g.output("text_features", features);
-  return { graph: g, inputs, features };
 }

@@ -44,11 +44,22 @@ export { openGraphSession } from "./graph_session.ts";
 export { freeSpatialDims } from "./input_size.ts";
 export { writeOnnxModel } from "./model_file.ts";
 export type { WriteModelOptions } from "./model_file.ts";
-export { add, div, mul, sigmoid, sqrt, sub } from "./ops/elementwise.ts";
+export { add, cos, div, exp, mul, neg, sigmoid, sin, sqrt, sub } from "./ops/elementwise.ts";
 export { conv2d, matMul, swapLastAxes } from "./ops/linalg.ts";
-export { gelu, layerNorm, multiHeadAttention, softmax } from "./ops/nn.ts";
+export { gelu, groupNorm, layerNorm, multiHeadAttention, softmax } from "./ops/nn.ts";
 export { reduceMax, reduceSum } from "./ops/reduce.ts";
-export { concat, expand, gather, reshape, shapeOf, slice, split, transpose, unsqueeze } from "./ops/shape.ts";
+export {
+  concat,
+  expand,
+  gather,
+  reshape,
+  reshapeLike,
+  shapeOf,
+  slice,
+  split,
+  transpose,
+  unsqueeze,
+} from "./ops/shape.ts";
 export { averagePool, upsampleLinear } from "./ops/spatial.ts";
 export { createSession, DEVICES, listProviders, runtimeVersion } from "./runtime.ts";
 export type { Device, OnnxSession, Provider, RunTensor, SessionOptions } from "./runtime.ts";

@@ -26,8 +26,8 @@ const AUTO_ORDER: readonly Provider[] = ["cuda", "cpu"];
 
 /** A tensor going in or out of a session. */
 export interface RunTensor {
-  /** The elements, row-major. */
-  readonly data: Float32Array | BigInt64Array | Int32Array;
+  /** The elements, row-major (Float16Array for a float16 tensor, as onnxruntime-web/node use it). */
+  readonly data: Float32Array | BigInt64Array | Int32Array | Float16Array;
   /** Dimensions, outermost first. */
   readonly dims: readonly number[];
 }
@@ -52,6 +52,11 @@ export class OnnxSession {
   readonly inputNames: readonly string[];
   /** The model's output names, in its order. */
   readonly outputNames: readonly string[];
+  /**
+   * Each tensor input's element type (`float32`, `float16`, `int64`, …) and declared dims (a number,
+   * or a name for a free dim), for models the project did not build, whose exports differ.
+   */
+  readonly inputTypes: ReadonlyMap<string, { type: string; dims: readonly (number | string)[] }>;
   readonly #session: ort.InferenceSession;
   readonly #path: string;
 
@@ -62,6 +67,9 @@ export class OnnxSession {
     this.#path = path;
     this.inputNames = session.inputNames;
     this.outputNames = session.outputNames;
+    this.inputTypes = new Map(
+      session.inputMetadata.flatMap((m) => m.isTensor ? [[m.name, { type: m.type, dims: m.shape }]] : []),
+    );
   }
 
   /**
@@ -82,7 +90,10 @@ export class OnnxSession {
     }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) {
-      ortFeeds[name] = new ort.Tensor(t.data, t.dims as number[]);
+      // onnxruntime's typings predate Float16Array, which it takes for float16 when the runtime has it.
+      ortFeeds[name] = t.data instanceof Float16Array
+        ? new ort.Tensor("float16", t.data as unknown as Uint16Array, t.dims as number[])
+        : new ort.Tensor(t.data, t.dims as number[]);
     }
     let result: ort.InferenceSession.ReturnType;
     try {

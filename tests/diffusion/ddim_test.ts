@@ -18,11 +18,14 @@ import {
   addNoise,
   ddimSchedule,
   ddimStep,
-  SD21_SCHEDULER,
+  parseSchedulerConfig,
+  SD21_SCHEDULER as SD21_JSON,
   sdeditTimesteps,
 } from "../../src/diffusion/mod.ts";
 import { ConfigError } from "../../src/errors.ts";
 
+/** SD 2.1's scheduler_config.json as the loader parses it. */
+const SD21_SCHEDULER = parseSchedulerConfig(SD21_JSON, "stable-diffusion-2-1 scheduler_config.json");
 const x = new Float32Array([0.5, -1.2, 2.0]);
 const out = new Float32Array([0.3, 0.1, -0.7]);
 /** float32 storage of samples below 3: 3 × 2⁻²⁴ ≈ 2e-7, with margin. */

@@ -62,6 +62,10 @@ export const ERF: OpDef = {
     return [mul(g!, mul(gr.scalar(2 / Math.sqrt(Math.PI)), exp(neg(mul(x!, x!)))))];
   },
 };
+/** ONNX Sin (inference only: the diffusion timestep embedding; no gradient rule). */
+export const SIN: OpDef = { opType: "Sin", infer: unaryInfer };
+/** ONNX Cos (inference only, as Sin). */
+export const COS: OpDef = { opType: "Cos", infer: unaryInfer };
 /** ONNX Less (a < b → bool); comparisons have no gradient. */
 export const LESS: OpDef = { opType: "Less", infer: compareInfer };
 /** ONNX Min of two operands (used on integer shape arithmetic; no gradient rule). */
@@ -123,6 +127,14 @@ export function exp(x: Value): Value {
 /** √x */
 export function sqrt(x: Value): Value {
   return x.graph.apply(SQRT, [x])[0];
+}
+/** sin(x) */
+export function sin(x: Value): Value {
+  return x.graph.apply(SIN, [x])[0];
+}
+/** cos(x) */
+export function cos(x: Value): Value {
+  return x.graph.apply(COS, [x])[0];
 }
 /** erf(x) */
 export function erf(x: Value): Value {

@@ -22,17 +22,21 @@ export const MATMUL: OpDef = {
   vjp: ({ inputs: [a, b] }, [g]) => [matMul(g!, swapLastAxes(b!)), matMul(swapLastAxes(a!), g!)],
 };
 
-/** ONNX Conv, 2-D, no dilation or groups (what a patch embedding needs). */
+/** ONNX Conv, 2-D, no dilation or groups (a patch embedding; the diffusion models' convolutions). */
 export const CONV: OpDef = {
   opType: "Conv",
   infer: ([x, w], attrs) => {
     const strides = (attrs.strides?.value as number[]) ?? [1, 1];
+    const [pt, pl, pb, pr] = (attrs.pads?.value as number[]) ?? [0, 0, 0, 0];
     const [n, c, h, wd] = x!.shape;
     const [m, cw, kh, kw] = w!.shape;
     if (!dimsCompatible(c, cw)) throw new Error(`input channels ${c} and kernel channels ${cw} differ`);
-    const out = (size: Dim, k: Dim, s: number): Dim =>
-      typeof size === "number" && typeof k === "number" ? Math.floor((size - k) / s) + 1 : `?conv`;
-    return [{ dtype: x!.dtype, shape: [n, m, out(h, kh, strides[0]), out(wd, kw, strides[1])] }];
+    const out = (size: Dim, k: Dim, s: number, pads: number): Dim =>
+      typeof size === "number" && typeof k === "number" ? Math.floor((size + pads - k) / s) + 1 : `?conv`;
+    return [{
+      dtype: x!.dtype,
+      shape: [n, m, out(h, kh, strides[0], pt + pb), out(wd, kw, strides[1], pl + pr)],
+    }];
   },
 };
 
@@ -41,12 +45,17 @@ export function matMul(a: Value, b: Value): Value {
   return a.graph.apply(MATMUL, [a, b])[0];
 }
 
-/** Valid (unpadded) 2-D convolution without bias. */
-export function conv2d(x: Value, weight: Value, opts: { stride: number }): Value {
+/**
+ * 2-D convolution: valid (unpadded) unless `pad` zeros are added on every side; `bias` [out
+ * channels] is added when given.
+ */
+export function conv2d(x: Value, weight: Value, opts: { stride: number; pad?: number; bias?: Value }): Value {
   const [, , kh, kw] = weight.shape as number[];
-  return x.graph.apply(CONV, [x, weight], {
+  const pad = opts.pad ?? 0;
+  return x.graph.apply(CONV, opts.bias ? [x, weight, opts.bias] : [x, weight], {
     kernel_shape: attr.ints([kh, kw]),
     strides: attr.ints([opts.stride, opts.stride]),
+    ...(pad ? { pads: attr.ints([pad, pad, pad, pad]) } : {}),
   })[0];
 }
 

@@ -6,6 +6,7 @@
 import { attr, type Node, type OpDef, type Value } from "../graph.ts";
 import { ErrorCode, GraphError } from "../../errors.ts";
 import { add, div, erf, exp, mul, sqrt, sub } from "./elementwise.ts";
+import { reshape, reshapeLike } from "./shape.ts";
 import { reduceMean, reduceSum } from "./reduce.ts";
 import { normAxis } from "./_shape.ts";
 
@@ -132,4 +133,31 @@ export function multiHeadAttention(
     num_heads: attr.int(opts.heads),
     scale: attr.float(opts.scale),
   })[0];
+}
+
+/** ONNX InstanceNormalization: each (sample, channel) normalised over the spatial axes. Inference only. */
+export const INSTANCE_NORM: OpDef = {
+  opType: "InstanceNormalization",
+  infer: ([x]) => [{ dtype: x!.dtype, shape: x!.shape }],
+};
+
+/**
+ * Group normalisation of an NCHW tensor (as torch's GroupNorm): the channels in `groups` groups, each
+ * group of each sample normalised over its channels and positions, then the per-channel affine
+ * `weight`, `bias` [C]. Written as InstanceNormalization over [n, groups, rest], the form every
+ * onnxruntime provider has a kernel for (GroupNormalization changed meaning between opsets 18 and 21).
+ */
+export function groupNorm(
+  x: Value,
+  weight: Value,
+  bias: Value,
+  opts: { groups: number; epsilon: number },
+): Value {
+  const g = x.graph;
+  const ones = g.constant(new Array(opts.groups).fill(1));
+  const zeros = g.constant(new Array(opts.groups).fill(0));
+  const grouped = reshape(x, [0, opts.groups, -1]);
+  const normalised = g.apply(INSTANCE_NORM, [grouped, ones, zeros], { epsilon: attr.float(opts.epsilon) })[0];
+  const perChannel = (v: Value) => reshape(v, [-1, 1, 1]);
+  return add(mul(reshapeLike(normalised, x), perChannel(weight)), perChannel(bias));
 }

@@ -1,0 +1,137 @@
+/**
+ * A tiny random Stable Diffusion folder in the layout `adp models pull` writes for SD 2.1: the tiny
+ * CLIP's text tower as the text encoder, a small vocabulary, the tiny UNet and VAE (see
+ * `tiny_graphs.ts`), SD 2.1's scheduler config and the VAE's scaling factor. For CI and demos: every
+ * step of the pipeline runs in a second on two cores; the images it makes mean nothing.
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { writeRandomCheckpoint, writeTinyVocabulary } from "../clip/mod.ts";
+import { type GraphBuilder, writeOnnxModel } from "../onnx/mod.ts";
+import {
+  parseSchedulerConfig,
+  SD21_SCHEDULER,
+  SD_LAYOUT,
+  SD_SCALING_FACTOR,
+  type StableDiffusionConfig,
+} from "./config.ts";
+import { buildTinyUnet, buildTinyVaeDecoder, buildTinyVaeEncoder, LATENT_CHANNELS } from "./tiny_graphs.ts";
+
+/** The CLIP architecture of the tiny text encoder (width 128, 77 positions). */
+const TEXT_ARCH = "tiny";
+const TEXT_WIDTH = 128;
+const CONTEXT_LENGTH = 77;
+
+/**
+ * Words the tiny vocabulary makes single tokens: the textual-inversion placeholder and initial word
+ * the enrollment uses (`sks`, `object`; see src/adp/text/prompts.ts) and the words of SDEdit prompts.
+ */
+const TINY_WORDS = ["sks", "object", "a", "photo", "of", "the", "damaged", "with", "damage", "flawless"];
+
+/** Options of {@linkcode writeTinyStableDiffusion}. */
+export interface TinyStableDiffusionOptions {
+  /** Seed of every weight. @default 0 */
+  seed?: number;
+}
+
+/** What {@linkcode writeTinyStableDiffusion} wrote. */
+export interface TinyStableDiffusion {
+  /** The model folder. */
+  dir: string;
+  /** The config {@linkcode loadStableDiffusion} will report for it. */
+  config: StableDiffusionConfig;
+  /** Every file written, relative to `dir`. */
+  files: string[];
+}
+
+/**
+ * Writes a tiny random Stable Diffusion model into `dir` (created if needed).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writeTinyStableDiffusion } from "./tiny_writer.ts";
+ * const dir = await Deno.makeTempDir();
+ * const tiny = await writeTinyStableDiffusion(dir, { seed: 1 });
+ * assert.equal(tiny.config.hiddenSize, 128);
+ * assert.ok(tiny.files.includes("unet/model.onnx"));
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function writeTinyStableDiffusion(
+  dir: string,
+  opts: TinyStableDiffusionOptions = {},
+): Promise<TinyStableDiffusion> {
+  const seed = opts.seed ?? 0;
+  const json = async (relative: string, value: unknown) => {
+    await Deno.mkdir(dirname(join(dir, relative)), { recursive: true });
+    await Deno.writeTextFile(join(dir, relative), JSON.stringify(value, null, 2) + "\n");
+  };
+  const onnx = async (relative: string, graph: GraphBuilder) => {
+    await Deno.mkdir(dirname(join(dir, relative)), { recursive: true });
+    await writeOnnxModel(graph, join(dir, relative), { docString: `tiny random SD part, seed ${seed}` });
+  };
+  await json(SD_LAYOUT.modelIndex, {
+    _class_name: "ORTStableDiffusionPipeline",
+    _diffusers_version: "0.29.0",
+    scheduler: ["diffusers", "DDIMScheduler"],
+    text_encoder: ["transformers", "CLIPTextModel"],
+    tokenizer: ["transformers", "CLIPTokenizer"],
+    unet: ["diffusers", "OnnxRuntimeModel"],
+    vae_decoder: ["diffusers", "OnnxRuntimeModel"],
+    vae_encoder: ["diffusers", "OnnxRuntimeModel"],
+  });
+  await json(SD_LAYOUT.scheduler, SD21_SCHEDULER);
+  const vaeConfig = {
+    _class_name: "AutoencoderKL",
+    latent_channels: LATENT_CHANNELS,
+    scaling_factor: SD_SCALING_FACTOR,
+  };
+  await json(SD_LAYOUT.vaeConfig, vaeConfig);
+  await json("vae_encoder/config.json", vaeConfig);
+  await json("unet/config.json", {
+    _class_name: "UNet2DConditionModel",
+    in_channels: LATENT_CHANNELS,
+    out_channels: LATENT_CHANNELS,
+    cross_attention_dim: TEXT_WIDTH,
+  });
+
+  const text = await writeRandomCheckpoint(join(dir, SD_LAYOUT.textEncoder), {
+    arch: TEXT_ARCH,
+    layout: "hf",
+    seed,
+  });
+  if (text.config.text.width !== TEXT_WIDTH) throw new Error("The tiny text tower's width changed");
+  await writeTinyVocabulary(join(dir, SD_LAYOUT.tokenizer), TINY_WORDS);
+
+  await onnx(
+    SD_LAYOUT.unet,
+    buildTinyUnet({ contextWidth: TEXT_WIDTH, contextLength: CONTEXT_LENGTH, seed }),
+  );
+  await onnx(SD_LAYOUT.vaeEncoder, buildTinyVaeEncoder({ seed }));
+  await onnx(SD_LAYOUT.vaeDecoder, buildTinyVaeDecoder({ seed }));
+  return {
+    dir,
+    files: await filesUnder(dir),
+    config: {
+      latentChannels: LATENT_CHANNELS,
+      vaeScaleFactor: 8,
+      scalingFactor: SD_SCALING_FACTOR,
+      contextLength: CONTEXT_LENGTH,
+      hiddenSize: TEXT_WIDTH,
+      scheduler: parseSchedulerConfig(SD21_SCHEDULER, SD_LAYOUT.scheduler),
+    },
+  };
+}
+
+/** Every file under `root`, relative to it, sorted. */
+async function filesUnder(root: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(join(root, prefix))) {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory) out.push(...await filesUnder(root, relative));
+    else out.push(relative);
+  }
+  return out.sort();
+}
