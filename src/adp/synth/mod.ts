@@ -41,7 +41,13 @@ export {
   synthesizePseudoAnomalies,
 } from "./synthesizer.ts";
 export { batchOf, mixSynthesizers } from "./batch_synthesizer.ts";
-export { createSdSynthesizer, SD_ANOMALY_PROMPTS, SD_DEFAULTS, SD_MASK_LEVEL } from "./sd_synthesizer.ts";
+export {
+  createSdSynthesizer,
+  openStableDiffusionOrFallBack,
+  SD_ANOMALY_PROMPTS,
+  SD_DEFAULTS,
+  SD_MASK_LEVEL,
+} from "./sd_synthesizer.ts";
 export type { SdSynthesizerOptions } from "./sd_synthesizer.ts";
 export { SynthesisWorker } from "./synthesis_worker.ts";
 export type { BatchSynthesizer, PseudoAnomaly, SynthesisItem, Synthesizer } from "./pseudo_anomaly.ts";

@@ -8,7 +8,13 @@
  * @module
  */
 import { type Rgb8Image } from "../../image/mod.ts";
-import { sdedit, type SdeditOptions, type StableDiffusion } from "../../diffusion/mod.ts";
+import {
+  loadStableDiffusion,
+  type LoadStableDiffusionOptions,
+  sdedit,
+  type SdeditOptions,
+  type StableDiffusion,
+} from "../../diffusion/mod.ts";
 import type { BatchSynthesizer, PseudoAnomaly, SynthesisItem } from "./pseudo_anomaly.ts";
 import { estimateForeground } from "./foreground.ts";
 
@@ -131,4 +137,30 @@ function keepOnPart(normal: Rgb8Image, edited: Rgb8Image): PseudoAnomaly {
     if (change / 3 >= SD_MASK_LEVEL) mask[p] = 255;
   }
   return { image: { width, height, data }, mask, kind: "sd" };
+}
+
+/**
+ * Opens the Stable Diffusion folder `dir`, or says in exactly one line why it cannot and that the
+ * procedural synthesizer stands in (the loader's own lines are passed on only when it opens).
+ *
+ * @param dir the model folder (`adp models pull` or `adp models tiny --arch sd-tiny`)
+ * @param opts the loader's options; `log` gets the provider lines or the one fallback line
+ * @returns the model, or undefined when the folder is missing or broken
+ */
+export async function openStableDiffusionOrFallBack(
+  dir: string,
+  opts: LoadStableDiffusionOptions & { log: (line: string) => void },
+): Promise<StableDiffusion | undefined> {
+  const lines: string[] = [];
+  try {
+    const model = await loadStableDiffusion(dir, { ...opts, log: (line) => lines.push(line) });
+    for (const line of lines) opts.log(line);
+    return model;
+  } catch (error) {
+    const why = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+    opts.log(
+      `sd pseudo-anomalies: no usable Stable Diffusion in ${dir} (${why}): procedural pseudo-anomalies instead`,
+    );
+    return undefined;
+  }
 }
