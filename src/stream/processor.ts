@@ -86,6 +86,8 @@ export interface ProcessorConfig {
    * @default {CLIP's own patch tokens}
    */
   backbone?: string;
+  /** A Stable Diffusion folder for enrollments asking `synth: sd|mix` (see `EnrollmentOptions.sdModel`). */
+  sdModel?: string;
   /** Profile versions kept per station for rollback (oldest pruned). @default 20 */
   profileHistory?: number;
   /** Recent frames kept per station for enrollment by frame id. @default 16 */
@@ -163,10 +165,18 @@ class ProcessorImpl implements Processor {
     & Required<
       Omit<
         ProcessorConfig,
-        "clip" | "modelId" | "instance" | "workers" | "log" | "backbone" | "decodeTimeoutMs" | "telemetry"
+        | "clip"
+        | "modelId"
+        | "instance"
+        | "workers"
+        | "log"
+        | "backbone"
+        | "sdModel"
+        | "decodeTimeoutMs"
+        | "telemetry"
       >
     >
-    & Pick<ProcessorConfig, "backbone" | "telemetry">;
+    & Pick<ProcessorConfig, "backbone" | "sdModel" | "telemetry">;
   readonly #log: (line: string) => void;
   readonly #model: ModelRef;
   readonly #stations: StationTable;
@@ -214,6 +224,7 @@ class ProcessorImpl implements Processor {
       heatmapTtlMs: cfg.heatmapTtlMs ?? 7 * 24 * 3600 * 1000,
       maxStations: cfg.maxStations ?? 4096,
       backbone: cfg.backbone,
+      sdModel: cfg.sdModel,
       telemetry: cfg.telemetry,
     };
     this.#model = { id: cfg.modelId ?? basename(cfg.clip.dir), hash: cfg.clip.hash };
@@ -313,6 +324,7 @@ class ProcessorImpl implements Processor {
       collectTimeoutMs: this.#cfg.collectTimeoutMs,
       locks,
       backbone: this.#cfg.backbone,
+      sdModel: this.#cfg.sdModel,
     });
     await this.#enrollment.recoverInterrupted();
     await this.#enrollment.start();

@@ -50,5 +50,12 @@ export {
 } from "./sd_synthesizer.ts";
 export type { SdSynthesizerOptions } from "./sd_synthesizer.ts";
 export { SynthesisWorker } from "./synthesis_worker.ts";
-export type { BatchSynthesizer, PseudoAnomaly, SynthesisItem, Synthesizer } from "./pseudo_anomaly.ts";
+export { SYNTH_MODES } from "./pseudo_anomaly.ts";
+export type {
+  BatchSynthesizer,
+  PseudoAnomaly,
+  SynthesisItem,
+  Synthesizer,
+  SynthMode,
+} from "./pseudo_anomaly.ts";
 export type { BatchSynthesizeOptions, SynthCropOptions, SynthesizeOptions } from "./synthesizer.ts";

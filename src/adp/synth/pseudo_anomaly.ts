@@ -55,3 +55,12 @@ export interface BatchSynthesizer {
    */
   synthesizeBatch(items: readonly SynthesisItem[], signal?: AbortSignal): Promise<PseudoAnomaly[]>;
 }
+
+/**
+ * Which synthesizer enrollment uses: the procedural painters, Stable Diffusion's SDEdit, or a mix
+ * alternating the two (even-indexed pseudo-anomalies from SD, odd ones procedural).
+ */
+export const SYNTH_MODES = ["procedural", "sd", "mix"] as const;
+
+/** One of {@linkcode SYNTH_MODES}. */
+export type SynthMode = typeof SYNTH_MODES[number];
