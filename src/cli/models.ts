@@ -12,13 +12,21 @@ import {
   loadTokenizer,
   openCheckpoint,
   pullModel,
+  type PullOptions,
+  type PullProgress,
   writeRandomCheckpoint,
 } from "../clip/mod.ts";
-import { writeTinyStableDiffusion } from "../diffusion/mod.ts";
+import {
+  findPretrainedDiffusion,
+  listPretrainedDiffusion,
+  pullStableDiffusion,
+  writeTinyStableDiffusion,
+} from "../diffusion/mod.ts";
 import { renderProgressBar } from "../progress_bar.ts";
 import { choiceFlag, type Command, intFlag, requireString, UsageError } from "./_command.ts";
 
 const LAYOUTS: readonly CheckpointLayout[] = ["openclip", "hf"];
+const SD_PRECISIONS = ["fp32", "fp16"] as const;
 const DTYPES = ["f16", "f32", "bf16"] as const;
 /** The `--arch` that writes a tiny random Stable Diffusion folder instead of a CLIP checkpoint. */
 const SD_TINY = "sd-tiny";
@@ -149,6 +157,9 @@ Lists the checkpoints \`adp models pull\` knows by name and the architectures \`
     for (const m of listPretrained()) {
       console.log(`  ${m.name.padEnd(34)} ${m.repo.padEnd(44)} ${m.description}`);
     }
+    for (const m of listPretrainedDiffusion()) {
+      console.log(`  ${m.name.padEnd(34)} ${m.onnx.repo.padEnd(44)} ${m.description}`);
+    }
     console.log("\narchitectures (adp models tiny --arch NAME):");
     console.log(`  ${listArchitectures().join(", ")}`);
     return Promise.resolve();
@@ -161,19 +172,26 @@ export const modelsPull: Command = {
   summary: "download a checkpoint and its tokenizer from the Hugging Face hub",
   usage: `
 adp models pull NAME|OWNER/REPO [--out DIR] [--revision REV] [--endpoint URL] [--files a,b]
+adp models pull sd-2.1 [--out DIR] [--endpoint URL] [--precision fp16|fp32] [--onnx-repo OWNER/REPO]
 
 Downloads a checkpoint (safetensors only), its config and tokenizer, resumably, verifying each
 file's checksum. NAME is one of \`adp models list\`; any hub repository id works too.
+A Stable Diffusion name fetches the ONNX exports of its UNet and VAE with their scheduler and
+tokenizer, and the diffusers text encoder (safetensors), into one folder for \`adp synth --sd\`.
   --out        target folder (default models/<name>)
   --revision   branch, tag or commit (default the registry's)
   --endpoint   hub URL or mirror (default $HF_ENDPOINT or https://huggingface.co)
   --files      comma-separated paths inside the repository (default the registry's files)
+  --precision  Stable Diffusion: fp16 takes the text encoder's float16 file (default fp32)
+  --onnx-repo  Stable Diffusion: another repository with an Optimum export (e.g. an fp16 one)
 Gated repositories need HF_TOKEN in the environment.`,
   flags: {
     out: { type: "string" },
     revision: { type: "string" },
     endpoint: { type: "string" },
     files: { type: "string" },
+    precision: { type: "string" },
+    "onnx-repo": { type: "string" },
   },
   positionals: true,
   async run(args) {
@@ -183,29 +201,49 @@ Gated repositories need HF_TOKEN in the environment.`,
     }
     const out = (args.values.out as string | undefined) ?? join("models", name.replace(/[/:]/g, "--"));
     const isTty = Deno.stderr.isTerminal();
-    const result = await pullModel(name, out, {
-      revision: args.values.revision as string | undefined,
-      endpoint: args.values.endpoint as string | undefined,
-      files: (args.values.files as string | undefined)?.split(",").map((f) => f.trim()).filter(Boolean),
-      onProgress: (p) => {
-        if (!isTty) return;
-        const line = renderProgressBar({
-          label: p.file,
-          received: p.received,
-          total: p.total,
-          bytesPerSecond: p.bytesPerSecond,
-        });
-        Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
-      },
-    });
+    const onProgress = (p: PullProgress) => {
+      if (!isTty) return;
+      const line = renderProgressBar({
+        label: p.file,
+        received: p.received,
+        total: p.total,
+        bytesPerSecond: p.bytesPerSecond,
+      });
+      Deno.stderr.writeSync(new TextEncoder().encode(`\r\x1b[2K${line}`));
+    };
+    const endpoint = args.values.endpoint as string | undefined;
+    const diffusion = findPretrainedDiffusion(name);
+    const sources = diffusion
+      ? (await pullStableDiffusion(diffusion, out, {
+        endpoint,
+        onProgress,
+        precision: choiceFlag(args, "precision", SD_PRECISIONS, "fp32"),
+        onnxRepo: args.values["onnx-repo"] as string | undefined,
+      })).sources
+      : [
+        await pullClip(name, out, {
+          revision: args.values.revision as string | undefined,
+          endpoint,
+          onProgress,
+          files: (args.values.files as string | undefined)?.split(",").map((f) => f.trim()).filter(Boolean),
+        }),
+      ];
     if (isTty) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
-    for (const f of result.files) {
-      console.log(
-        `${f.skipped ? "present " : "fetched "} ${f.file} (${f.size} bytes, ${f.checksum.kind} ${
-          f.checksum.hex.slice(0, 12)
-        }…)`,
-      );
+    for (const source of sources) {
+      for (const f of source.files) {
+        console.log(
+          `${f.skipped ? "present " : "fetched "} ${f.file} (${f.size} bytes, ${f.checksum.kind} ${
+            f.checksum.hex.slice(0, 12)
+          }…)`,
+        );
+      }
+      console.log(`${source.repo}@${source.commit ?? "?"} is in ${out}`);
     }
-    console.log(`${result.repo}@${result.commit ?? result.revision} is in ${result.dir}`);
   },
 };
+
+/** A CLIP pull, reported like one source of a Stable Diffusion pull (the revision when no commit was told). */
+async function pullClip(name: string, out: string, opts: PullOptions) {
+  const result = await pullModel(name, out, opts);
+  return { repo: result.repo, commit: result.commit ?? result.revision, files: result.files };
+}

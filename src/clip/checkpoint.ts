@@ -24,6 +24,7 @@ import {
   type FloatTensor,
   type LayerNormWeights,
   lazyTensor,
+  type TextWeights,
 } from "./weights.ts";
 
 /** File names of each layout. */
@@ -110,7 +111,7 @@ export interface OpenCheckpointOptions {
  * ```
  */
 export async function openCheckpoint(dir: string, opts: OpenCheckpointOptions = {}): Promise<Checkpoint> {
-  const weightsFile = await _findWeights(dir);
+  const weightsFile = await findWeightsFile(dir);
   const reader = await openSafetensors(weightsFile);
   try {
     const layout = _detectLayout(reader);
@@ -126,7 +127,7 @@ export async function openCheckpoint(dir: string, opts: OpenCheckpointOptions = 
       config = validateClipConfig({ ...config, activation: opts.activation });
     }
     const tensors = layoutTensors(config, layout);
-    _checkTensors(reader, tensors, config, layout, warnings);
+    checkTensors(reader, tensors, config, layout, warnings);
     return new CheckpointImpl(
       resolve(dir),
       layout,
@@ -152,7 +153,8 @@ async function _exists(path: string): Promise<boolean> {
   }
 }
 
-async function _findWeights(dir: string): Promise<string> {
+/** The safetensors file of a checkpoint folder (either layout's name, or the only one there). */
+export async function findWeightsFile(dir: string): Promise<string> {
   for (const name of [CHECKPOINT_FILES.openclip.weights, CHECKPOINT_FILES.hf.weights]) {
     const path = join(dir, name);
     if (await _exists(path)) return path;
@@ -246,7 +248,7 @@ async function _readConfig(
 const IGNORED_EXTRA_REGEXP = /(^|\.)(position_ids|attn_mask)$/;
 
 /** Checks that every tensor the config needs is present with its shape and a float dtype, then warns about the rest. */
-function _checkTensors(
+export function checkTensors(
   reader: SafetensorsReader,
   tensors: readonly LayoutTensor[],
   config: ClipConfig,
@@ -384,6 +386,31 @@ async function _readHashCache(path: string): Promise<Record<string, _HashCacheEn
   return {};
 }
 
+/**
+ * A weights file's sha256 (hex). With `cacheDir`, remembered across processes keyed by path, size and
+ * modification time, so a restart does not rehash gigabytes.
+ */
+export async function weightsSha256(weightsFile: string, cacheDir?: string): Promise<string> {
+  const path = await Deno.realPath(weightsFile);
+  if (!cacheDir) return await _sha256(path);
+  const stat = await Deno.stat(path);
+  const mtimeMs = stat.mtime?.getTime() ?? 0;
+  const cachePath = join(cacheDir, HASH_CACHE_FILE);
+  const hit = (await _readHashCache(cachePath))[path];
+  if (hit && hit.size === stat.size && hit.mtimeMs === mtimeMs && /^[0-9a-f]{64}$/.test(hit.sha256)) {
+    return hit.sha256;
+  }
+  const sha256 = await _sha256(path);
+  await Deno.mkdir(cacheDir, { recursive: true });
+  // Re-read just before writing so that entries other processes added meanwhile survive.
+  const entries = await _readHashCache(cachePath);
+  entries[path] = { size: stat.size, mtimeMs, sha256 };
+  const tmp = join(cacheDir, `.${crypto.randomUUID()}.tmp`);
+  await Deno.writeTextFile(tmp, JSON.stringify({ version: 1, entries }, null, 1));
+  await Deno.rename(tmp, cachePath);
+  return sha256;
+}
+
 class CheckpointImpl implements Checkpoint {
   readonly dir: string;
   readonly layout: CheckpointLayout;
@@ -416,78 +443,24 @@ class CheckpointImpl implements Checkpoint {
   }
 
   hash(cacheDir?: string): Promise<string> {
-    this.#hash ??= this.#computeHash(cacheDir);
+    this.#hash ??= weightsSha256(this.weightsFile, cacheDir);
     return this.#hash;
   }
 
-  async #computeHash(cacheDir?: string): Promise<string> {
-    const path = await Deno.realPath(this.weightsFile);
-    if (!cacheDir) return await _sha256(path);
-    const stat = await Deno.stat(path);
-    const mtimeMs = stat.mtime?.getTime() ?? 0;
-    const cachePath = join(cacheDir, HASH_CACHE_FILE);
-    const hit = (await _readHashCache(cachePath))[path];
-    if (hit && hit.size === stat.size && hit.mtimeMs === mtimeMs && /^[0-9a-f]{64}$/.test(hit.sha256)) {
-      return hit.sha256;
-    }
-    const sha256 = await _sha256(path);
-    await Deno.mkdir(cacheDir, { recursive: true });
-    // Re-read just before writing so that entries other processes added meanwhile survive.
-    const entries = await _readHashCache(cachePath);
-    entries[path] = { size: stat.size, mtimeMs, sha256 };
-    const tmp = join(cacheDir, `.${crypto.randomUUID()}.tmp`);
-    await Deno.writeTextFile(tmp, JSON.stringify({ version: 1, entries }, null, 1));
-    await Deno.rename(tmp, cachePath);
-    return sha256;
-  }
-
   readWeights(): Promise<ClipWeights> {
-    // Lazy: each tensor is read from the file when a graph writer takes it, and not kept.
-    const byKey = new Map<string, FloatTensor>();
-    for (const t of this.#tensors) {
-      byKey.set(
-        t.key,
-        lazyTensor(t.shape, () => canonicalOf(t, t.parts.map((p) => this.#reader.readSync(p.name).data))),
-      );
-    }
-    const get = (key: string): FloatTensor => byKey.get(key)!;
-    const ln = (key: string): LayerNormWeights => ({
-      weight: get(`${key}.weight`),
-      bias: get(`${key}.bias`),
-    });
-    const blocks = (tower: "vision" | "text"): BlockWeights[] =>
-      Array.from({ length: this.config[tower].layers }, (_, i) => {
-        const k = `${tower}.blocks.${i}`;
-        return {
-          ln1: ln(`${k}.ln1`),
-          qkvWeight: get(`${k}.qkvWeight`),
-          qkvBias: get(`${k}.qkvBias`),
-          outWeight: get(`${k}.outWeight`),
-          outBias: get(`${k}.outBias`),
-          ln2: ln(`${k}.ln2`),
-          fcWeight: get(`${k}.fcWeight`),
-          fcBias: get(`${k}.fcBias`),
-          projWeight: get(`${k}.projWeight`),
-          projBias: get(`${k}.projBias`),
-        };
-      });
+    const get = lazyCanonicalTensors(this.#reader, this.#tensors);
+    const ln = (key: string) => canonicalLayerNorm(get, key);
     return Promise.resolve({
       vision: {
         patchEmbed: get("vision.patchEmbed"),
         classEmbed: get("vision.classEmbed"),
         posEmbed: get("vision.posEmbed"),
         lnPre: ln("vision.lnPre"),
-        blocks: blocks("vision"),
+        blocks: canonicalBlocks(get, "vision", this.config.vision.layers),
         lnPost: ln("vision.lnPost"),
         proj: get("vision.proj"),
       },
-      text: {
-        tokenEmbed: get("text.tokenEmbed"),
-        posEmbed: get("text.posEmbed"),
-        blocks: blocks("text"),
-        lnFinal: ln("text.lnFinal"),
-        proj: get("text.proj"),
-      },
+      text: { ...canonicalTextTower(get, this.config.text.layers), proj: get("text.proj") },
       logitScale: get("logitScale").data[0],
     });
   }
@@ -529,8 +502,65 @@ class CheckpointImpl implements Checkpoint {
   }
 }
 
+/**
+ * The canonical tensors by key, each read from the file when a graph writer takes it and not kept
+ * (valid while the reader is open).
+ */
+export function lazyCanonicalTensors(
+  reader: SafetensorsReader,
+  tensors: readonly LayoutTensor[],
+): (key: string) => FloatTensor {
+  const byKey = new Map<string, FloatTensor>();
+  for (const t of tensors) {
+    byKey.set(
+      t.key,
+      lazyTensor(t.shape, () => canonicalOf(t, t.parts.map((p) => reader.readSync(p.name).data))),
+    );
+  }
+  return (key) => byKey.get(key)!;
+}
+
+function canonicalLayerNorm(get: (key: string) => FloatTensor, key: string): LayerNormWeights {
+  return { weight: get(`${key}.weight`), bias: get(`${key}.bias`) };
+}
+
+function canonicalBlocks(
+  get: (key: string) => FloatTensor,
+  tower: "vision" | "text",
+  layers: number,
+): BlockWeights[] {
+  return Array.from({ length: layers }, (_, i) => {
+    const k = `${tower}.blocks.${i}`;
+    return {
+      ln1: canonicalLayerNorm(get, `${k}.ln1`),
+      qkvWeight: get(`${k}.qkvWeight`),
+      qkvBias: get(`${k}.qkvBias`),
+      outWeight: get(`${k}.outWeight`),
+      outBias: get(`${k}.outBias`),
+      ln2: canonicalLayerNorm(get, `${k}.ln2`),
+      fcWeight: get(`${k}.fcWeight`),
+      fcBias: get(`${k}.fcBias`),
+      projWeight: get(`${k}.projWeight`),
+      projBias: get(`${k}.projBias`),
+    };
+  });
+}
+
+/** The text tower's weights but its output projection (which a text-only checkpoint lacks). */
+export function canonicalTextTower(
+  get: (key: string) => FloatTensor,
+  layers: number,
+): Omit<TextWeights, "proj"> {
+  return {
+    tokenEmbed: get("text.tokenEmbed"),
+    posEmbed: get("text.posEmbed"),
+    blocks: canonicalBlocks(get, "text", layers),
+    lnFinal: canonicalLayerNorm(get, "text.lnFinal"),
+  };
+}
+
 /** A canonical tensor's values from its stored parts: one part (transposed when the layout says), or several stacked. */
-function canonicalOf(t: LayoutTensor, parts: Float32Array[]): Float32Array {
+export function canonicalOf(t: LayoutTensor, parts: Float32Array[]): Float32Array {
   if (parts.length === 1) {
     if (!t.transposed) return parts[0];
     const [rows, cols] = t.parts[0].shape;

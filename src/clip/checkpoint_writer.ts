@@ -28,6 +28,11 @@ export interface WriteCheckpointOptions {
   dtype?: FloatDtype;
   /** The canonical tensor for a layout tensor's key (its parts are sliced from it). */
   canonical: (t: LayoutTensor) => Float32Array | Promise<Float32Array>;
+  /**
+   * Only the text tower, without its projection, as a Hugging Face `CLIPTextModel` (the layout
+   * must be `hf`): how diffusers ships Stable Diffusion's text encoder. @default false
+   */
+  textOnly?: boolean;
 }
 
 /** What {@linkcode writeCheckpoint} wrote. */
@@ -51,12 +56,21 @@ export interface WrittenCheckpoint {
 export async function writeCheckpoint(dir: string, opts: WriteCheckpointOptions): Promise<WrittenCheckpoint> {
   const { config, layout } = opts;
   const dtype = opts.dtype ?? "F16";
-  const configJson = layout === "openclip" ? _openClipConfigJson(config) : _hfConfigJson(config);
+  const textOnly = opts.textOnly ?? false;
+  if (textOnly && layout !== "hf") {
+    throw new ConfigError("A text-only checkpoint is written in the hf layout");
+  }
+  const configJson = textOnly
+    ? { architectures: ["CLIPTextModel"], model_type: "clip_text_model", ..._hfTextConfigJson(config) }
+    : layout === "openclip"
+    ? _openClipConfigJson(config)
+    : _hfConfigJson(config);
   await Deno.mkdir(dir, { recursive: true });
   const weightsFile = join(dir, CHECKPOINT_FILES[layout].weights);
   const configFile = join(dir, CHECKPOINT_FILES[layout].config);
   const tensors: TensorToWrite[] = [];
-  for (const t of layoutTensors(config, layout)) {
+  const wanted = (t: LayoutTensor) => !textOnly || (t.key.startsWith("text.") && t.key !== "text.proj");
+  for (const t of layoutTensors(config, layout).filter(wanted)) {
     let offset = 0;
     for (const part of t.parts) {
       const start = offset;
@@ -76,7 +90,7 @@ export async function writeCheckpoint(dir: string, opts: WriteCheckpointOptions)
   }
   await writeSafetensors(weightsFile, tensors, { metadata: { format: "pt" } });
   await Deno.writeTextFile(configFile, JSON.stringify(configJson, null, 2) + "\n");
-  if (layout === "hf") {
+  if (layout === "hf" && !textOnly) {
     await Deno.writeTextFile(
       join(dir, CHECKPOINT_FILES.hf.preprocessor),
       JSON.stringify(_hfPreprocessorJson(config), null, 2) + "\n",
@@ -124,24 +138,29 @@ function _openClipConfigJson(config: ClipConfig): unknown {
   };
 }
 
+function _hfTextConfigJson(config: ClipConfig): Record<string, unknown> {
+  const t = config.text;
+  return {
+    vocab_size: t.vocabSize,
+    hidden_size: t.width,
+    intermediate_size: t.mlpWidth,
+    num_hidden_layers: t.layers,
+    num_attention_heads: t.heads,
+    max_position_embeddings: t.contextLength,
+    hidden_act: config.activation,
+    layer_norm_eps: t.layerNormEps,
+    projection_dim: config.embedDim,
+  };
+}
+
 function _hfConfigJson(config: ClipConfig): unknown {
-  const v = config.vision, t = config.text;
+  const v = config.vision;
   return {
     architectures: ["CLIPModel"],
     model_type: "clip",
     projection_dim: config.embedDim,
     logit_scale_init_value: INIT_LOGIT_SCALE,
-    text_config: {
-      vocab_size: t.vocabSize,
-      hidden_size: t.width,
-      intermediate_size: t.mlpWidth,
-      num_hidden_layers: t.layers,
-      num_attention_heads: t.heads,
-      max_position_embeddings: t.contextLength,
-      hidden_act: config.activation,
-      layer_norm_eps: t.layerNormEps,
-      projection_dim: config.embedDim,
-    },
+    text_config: _hfTextConfigJson(config),
     vision_config: {
       hidden_size: v.width,
       intermediate_size: v.mlpWidth,

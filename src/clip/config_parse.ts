@@ -11,7 +11,7 @@
 import { ConfigError } from "../errors.ts";
 import { type Fields, Guard } from "../guard.ts";
 import type { CheckpointLayout } from "./checkpoint_layout.ts";
-import { type Activation, CLIP_MEAN, CLIP_STD, type ClipConfig } from "./config.ts";
+import { type Activation, CLIP_MEAN, CLIP_STD, type ClipConfig, type ClipTextConfig } from "./config.ts";
 
 /** Options of {@linkcode parseClipConfig}. */
 export interface ParseClipConfigOptions {
@@ -359,6 +359,51 @@ function _mlpWidth(cfg: _Section, width: number, fallbackRatio: number): number 
   return mlp;
 }
 
+/** A transformers text config section (`text_config`, or a CLIPTextModel's whole config.json). */
+function _hfText(tcfg: _Section): ClipTextConfig {
+  const td = HF_TEXT_DEFAULTS;
+  return {
+    contextLength: tcfg.int("max_position_embeddings", td.max_position_embeddings),
+    vocabSize: tcfg.int("vocab_size", td.vocab_size),
+    width: tcfg.int("hidden_size", td.hidden_size),
+    layers: tcfg.int("num_hidden_layers", td.num_hidden_layers),
+    heads: tcfg.int("num_attention_heads", td.num_attention_heads),
+    mlpWidth: tcfg.int("intermediate_size", td.intermediate_size),
+    layerNormEps: tcfg.num("layer_norm_eps", td.layer_norm_eps),
+  };
+}
+
+/**
+ * A transformers `CLIPTextModel` config (`model_type` `clip_text_model`: the text tower alone, as
+ * diffusers ships Stable Diffusion's `text_encoder/config.json`), into the text half of a config.
+ *
+ * @throws {ConfigError} for another model type or a malformed field
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseHfTextConfig } from "./config_parse.ts";
+ * const cfg = parseHfTextConfig(
+ *   { model_type: "clip_text_model", hidden_size: 1024, num_hidden_layers: 23, hidden_act: "gelu" },
+ *   "text_encoder/config.json",
+ * );
+ * assert.equal(cfg.text.width, 1024);
+ * assert.equal(cfg.activation, "gelu");
+ * ```
+ */
+export function parseHfTextConfig(
+  json: unknown,
+  source: string,
+): { text: ClipTextConfig; activation: Activation } {
+  const root = _root(json, source);
+  const modelType = root.get("model_type", "clip_text_model");
+  if (modelType !== "clip_text_model") root.reject("model_type", '"clip_text_model"', modelType);
+  return {
+    text: _hfText(root),
+    activation: root.oneOf("hidden_act", HF_TEXT_DEFAULTS.hidden_act, ACTIVATIONS),
+  };
+}
+
 function _parseHf(json: unknown, preprocessor: unknown, source: string): ClipConfig {
   const root = _root(json, source);
   const modelType = root.get("model_type", "clip");
@@ -391,15 +436,7 @@ function _parseHf(json: unknown, preprocessor: unknown, source: string): ClipCon
       mlpWidth: vcfg.int("intermediate_size", vd.intermediate_size),
       layerNormEps: vcfg.num("layer_norm_eps", vd.layer_norm_eps),
     },
-    text: {
-      contextLength: tcfg.int("max_position_embeddings", td.max_position_embeddings),
-      vocabSize: tcfg.int("vocab_size", td.vocab_size),
-      width: tcfg.int("hidden_size", td.hidden_size),
-      layers: tcfg.int("num_hidden_layers", td.num_hidden_layers),
-      heads: tcfg.int("num_attention_heads", td.num_attention_heads),
-      mlpWidth: tcfg.int("intermediate_size", td.intermediate_size),
-      layerNormEps: tcfg.num("layer_norm_eps", td.layer_norm_eps),
-    },
+    text: _hfText(tcfg),
     preprocess: { mean: pre.triple("image_mean", CLIP_MEAN), std: pre.triple("image_std", CLIP_STD) },
   };
 }

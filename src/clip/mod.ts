@@ -62,6 +62,8 @@ export type {
 } from "./safetensors.ts";
 export { writeSafetensors } from "./safetensors_writer.ts";
 export type { TensorToWrite, WriteSafetensorsOptions } from "./safetensors_writer.ts";
+export { openTextCheckpoint } from "./text_checkpoint.ts";
+export type { TextCheckpoint } from "./text_checkpoint.ts";
 export { ClipTokenizer, loadTokenizer, writeTinyVocabulary } from "./tokenizer.ts";
 export type { TokenizeOptions } from "./tokenizer.ts";
 export { lazyTensor } from "./weights.ts";

@@ -23,6 +23,8 @@ export interface RandomCheckpointOptions {
   dtype?: FloatDtype;
   /** Seed of the values. @default 0 */
   seed?: number;
+  /** Only the text tower, as a Hugging Face CLIPTextModel (see {@linkcode writeCheckpoint}). @default false */
+  textOnly?: boolean;
 }
 
 /** What {@linkcode writeRandomCheckpoint} wrote. */
@@ -67,6 +69,7 @@ export async function writeRandomCheckpoint(
     config,
     layout,
     dtype,
+    textOnly: opts.textOnly,
     canonical: (t) => {
       if (cached?.key !== t.key) cached = { key: t.key, data: _initTensor(t, config, seed) };
       return cached.data;

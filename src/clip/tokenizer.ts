@@ -361,6 +361,7 @@ async function loadOpenAiBpe(path: string): Promise<ClipTokenizer> {
  *
  * @param dir the folder (created if needed)
  * @param words lowercase words to become single tokens, e.g. a textual-inversion placeholder
+ * @returns the vocabulary's size (the rows a token embedding needs)
  *
  * @example
  * ```ts
@@ -372,7 +373,7 @@ async function loadOpenAiBpe(path: string): Promise<ClipTokenizer> {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function writeTinyVocabulary(dir: string, words: readonly string[]): Promise<void> {
+export async function writeTinyVocabulary(dir: string, words: readonly string[]): Promise<number> {
   const tokens = [
     ...BYTE_ORDER.map((b) => BYTE_TO_CHAR[b]),
     ...BYTE_ORDER.map((b) => BYTE_TO_CHAR[b] + END_OF_WORD),
@@ -400,6 +401,7 @@ export async function writeTinyVocabulary(dir: string, words: readonly string[])
     JSON.stringify(Object.fromEntries(tokens.map((t, i) => [t, i]))),
   );
   await Deno.writeTextFile(join(dir, HF_MERGES_FILE), ["#version: 0.2", ...merges, ""].join("\n"));
+  return tokens.length;
 }
 
 /** Hugging Face's layout: ids from vocab.json, merges after a `#version` header line. */

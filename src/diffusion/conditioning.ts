@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type ClipConfig, type ClipTokenizer, loadTokenizer, openCheckpoint } from "../clip/mod.ts";
+import { type ClipTokenizer, loadTokenizer, openTextCheckpoint, type TextCheckpoint } from "../clip/mod.ts";
 import { buildTextConditioningGraph, cachedGraphPath, isCached, storeGraph } from "../model/mod.ts";
 import { createSession, type Device, type OnnxSession } from "../onnx/mod.ts";
 import { ShapeError } from "../errors.ts";
@@ -23,12 +23,12 @@ export interface TextConditionerOptions {
 /** The conditioning half of the text tower on an onnxruntime session. */
 export class TextConditioner {
   /** The text tower's architecture. */
-  readonly config: ClipConfig;
+  readonly config: TextCheckpoint["config"];
   readonly tokenizer: ClipTokenizer;
   readonly #session: OnnxSession;
 
   /** Wraps an open session; {@linkcode openTextConditioner} makes one. */
-  constructor(config: ClipConfig, tokenizer: ClipTokenizer, session: OnnxSession) {
+  constructor(config: TextCheckpoint["config"], tokenizer: ClipTokenizer, session: OnnxSession) {
     this.config = config;
     this.tokenizer = tokenizer;
     this.#session = session;
@@ -77,7 +77,18 @@ export class TextConditioner {
 }
 
 /**
- * Opens the text encoder checkpoint in `textDir` (any layout the CLIP loader reads) with the
+ * How many blocks SD 2.x's conditioning runs: OpenCLIP's penultimate layer, which is every block of a
+ * diffusers text encoder (a text-only CLIPTextModel, converted without the last block) and every
+ * block but the last of a whole CLIP checkpoint.
+ */
+export function conditioningBlocks(checkpoint: Pick<TextCheckpoint, "textOnly" | "config">): number {
+  const layers = checkpoint.config.text.layers;
+  return checkpoint.textOnly ? layers : layers - 1;
+}
+
+/**
+ * Opens the text encoder in `textDir` (a whole CLIP checkpoint in any layout the CLIP loader reads,
+ * or a Hugging Face CLIPTextModel alone, as diffusers ships SD's `text_encoder/`) with the
  * tokenizer in `tokenizerDir`, building the conditioning graph once per weights hash.
  *
  * @throws {WeightsError} when the checkpoint is missing or broken
@@ -89,13 +100,17 @@ export async function openTextConditioner(
   opts: TextConditionerOptions,
 ): Promise<TextConditioner> {
   const tokenizer = await loadTokenizer(tokenizerDir);
-  using checkpoint = await openCheckpoint(textDir);
+  using checkpoint = await openTextCheckpoint(textDir);
   for (const warning of checkpoint.warnings) opts.log(`warning: ${warning}`);
   const hash = await checkpoint.hash(opts.cacheDir);
-  const path = cachedGraphPath(opts.cacheDir, hash, "sd-conditioning");
+  const path = cachedGraphPath(opts.cacheDir, hash, `sd-conditioning-${conditioningBlocks(checkpoint)}`);
   if (!(await isCached(path))) {
     const started = performance.now();
-    const graph = buildTextConditioningGraph(checkpoint.config, (await checkpoint.readWeights()).text);
+    const graph = buildTextConditioningGraph(
+      checkpoint.config,
+      await checkpoint.readTextWeights(),
+      conditioningBlocks(checkpoint),
+    );
     await storeGraph(path, graph, `SD text conditioning graph of ${textDir} (sha256 ${hash})`);
     opts.log(
       `built the text conditioning graph in ${((performance.now() - started) / 1000).toFixed(1)} s: ${path}`,

@@ -24,7 +24,7 @@ export const SD_LAYOUT = Object.freeze({
   unet: "unet/model.onnx",
   vaeEncoder: "vae_encoder/model.onnx",
   vaeDecoder: "vae_decoder/model.onnx",
-  /** Optimum copies the VAE's config (with `scaling_factor`) beside each half. */
+  /** Optimum copies the VAE's config (with `scaling_factor`) beside each half; SD 2.x's when absent. */
   vaeConfig: "vae_decoder/config.json",
 });
 
@@ -60,6 +60,9 @@ export const SD21_SCHEDULER: Readonly<Record<string, unknown>> = Object.freeze({
   timestep_spacing: "leading",
   trained_betas: null,
 });
+
+/** The UNet's external weights file beside `unet/model.onnx`, as Optimum names it. */
+export const SD_UNET_DATA = "model.onnx_data";
 
 /** SD 2.x's VAE latent scaling. */
 export const SD_SCALING_FACTOR = 0.18215;
@@ -129,13 +132,21 @@ export function parseSchedulerConfig(json: unknown, source: string): DiffusionSc
   };
 }
 
-/** Reads a JSON file of the model folder, with errors that say which part is missing or broken. */
-export async function readModelJson(dir: string, relative: string): Promise<unknown> {
+/**
+ * Reads a JSON file of the model folder, with errors that say which part is missing or broken;
+ * an `optional` file that is absent reads as undefined.
+ */
+export async function readModelJson(
+  dir: string,
+  relative: string,
+  opts: { optional?: boolean } = {},
+): Promise<unknown> {
   const path = join(dir, relative);
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (cause) {
+    if (opts.optional && cause instanceof Deno.errors.NotFound) return undefined;
     throw new WeightsError(`Not a Stable Diffusion folder: ${path} cannot be read`, {
       file: path,
       code: ErrorCode.WEIGHTS_MISSING,

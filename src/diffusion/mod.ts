@@ -34,3 +34,15 @@ export { loadStableDiffusion } from "./stable_diffusion.ts";
 export type { Dims4, LoadStableDiffusionOptions, StableDiffusion } from "./stable_diffusion.ts";
 export { writeTinyStableDiffusion } from "./tiny_writer.ts";
 export type { TinyStableDiffusion, TinyStableDiffusionOptions } from "./tiny_writer.ts";
+export {
+  findPretrainedDiffusion,
+  listPretrainedDiffusion,
+  pullStableDiffusion,
+  textEncoderFiles,
+} from "./pull.ts";
+export type {
+  DiffusionSource,
+  PretrainedDiffusion,
+  PullDiffusionOptions,
+  PullDiffusionResult,
+} from "./pull.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 import { join } from "node:path";
-import { ConfigError, ErrorCode, ShapeError, WeightsError } from "../errors.ts";
+import { ConfigError, ErrorCode, ProcessorError, ShapeError, WeightsError } from "../errors.ts";
 import { createSession, type Device, type OnnxSession, type Provider, type RunTensor } from "../onnx/mod.ts";
 import { defaultCacheDir, type Precision } from "../model/mod.ts";
 import {
@@ -86,7 +86,7 @@ export async function loadStableDiffusion(
     join(dir, SD_LAYOUT.scheduler),
   );
   const scalingFactor = scalingFactorOf(
-    await readModelJson(dir, SD_LAYOUT.vaeConfig),
+    await readModelJson(dir, SD_LAYOUT.vaeConfig, { optional: true }),
     join(dir, SD_LAYOUT.vaeConfig),
   );
   for (const part of [SD_LAYOUT.unet, SD_LAYOUT.vaeEncoder, SD_LAYOUT.vaeDecoder]) {
@@ -101,7 +101,14 @@ export async function loadStableDiffusion(
       cacheDir: opts.cacheDir ?? defaultCacheDir(),
     });
     const open = async (part: string, label: string) => {
-      const session = await createSession(join(dir, part), { ...sessionOpts, label });
+      // No provider loading it, the CPU included, means the file (or its external data) is broken.
+      const session = await createSession(join(dir, part), { ...sessionOpts, label }).catch((cause) => {
+        if (!(cause instanceof ProcessorError) || cause.code !== ErrorCode.DEVICE_UNAVAILABLE) throw cause;
+        throw new WeightsError(`Not a usable Stable Diffusion part: ${join(dir, part)}: ${cause.message}`, {
+          file: join(dir, part),
+          cause,
+        });
+      });
       sessions.push(session);
       return session;
     };

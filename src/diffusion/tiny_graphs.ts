@@ -86,7 +86,7 @@ function timestepEmbedding(timestep: Value): Value {
 }
 
 /** Channels of the VAE at the image resolution and at each halving. */
-const VAE_WIDTHS = [16, 16, 32, 32] as const;
+const VAE_WIDTHS = [8, 16, 32, 32] as const;
 
 /** The tiny VAE encoder: three stride-2 convolutions to 1/8 of the image side. */
 export function buildTinyVaeEncoder(opts: { seed: number }): GraphBuilder {

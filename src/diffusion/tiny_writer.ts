@@ -7,21 +7,20 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { writeRandomCheckpoint, writeTinyVocabulary } from "../clip/mod.ts";
-import { type GraphBuilder, writeOnnxModel } from "../onnx/mod.ts";
+import { getArchitecture, writeRandomCheckpoint, writeTinyVocabulary } from "../clip/mod.ts";
+import { type GraphBuilder, serializeOnnxModel, writeOnnxModel } from "../onnx/mod.ts";
 import {
   parseSchedulerConfig,
   SD21_SCHEDULER,
   SD_LAYOUT,
   SD_SCALING_FACTOR,
+  SD_UNET_DATA,
   type StableDiffusionConfig,
 } from "./config.ts";
 import { buildTinyUnet, buildTinyVaeDecoder, buildTinyVaeEncoder, LATENT_CHANNELS } from "./tiny_graphs.ts";
 
-/** The CLIP architecture of the tiny text encoder (width 128, 77 positions). */
+/** The text encoder is this CLIP architecture's text tower (width 128, 77 positions). */
 const TEXT_ARCH = "tiny";
-const TEXT_WIDTH = 128;
-const CONTEXT_LENGTH = 77;
 
 /**
  * Words the tiny vocabulary makes single tokens: the textual-inversion placeholder and initial word
@@ -64,13 +63,20 @@ export async function writeTinyStableDiffusion(
   opts: TinyStableDiffusionOptions = {},
 ): Promise<TinyStableDiffusion> {
   const seed = opts.seed ?? 0;
+  const arch = getArchitecture(TEXT_ARCH);
+  const { width: contextWidth, contextLength } = arch.text;
   const json = async (relative: string, value: unknown) => {
     await Deno.mkdir(dirname(join(dir, relative)), { recursive: true });
     await Deno.writeTextFile(join(dir, relative), JSON.stringify(value, null, 2) + "\n");
   };
-  const onnx = async (relative: string, graph: GraphBuilder) => {
-    await Deno.mkdir(dirname(join(dir, relative)), { recursive: true });
-    await writeOnnxModel(graph, join(dir, relative), { docString: `tiny random SD part, seed ${seed}` });
+  // The UNet's weights beside it as Optimum writes them (model.onnx_data); the VAE's inline, as
+  // Optimum leaves models under 2 GB.
+  const onnx = async (relative: string, graph: GraphBuilder, externalData?: string) => {
+    const path = join(dir, relative);
+    await Deno.mkdir(dirname(path), { recursive: true });
+    const docString = `tiny random SD part, seed ${seed}`;
+    if (externalData) await writeOnnxModel(graph, path, { docString, externalData });
+    else await Deno.writeFile(path, await serializeOnnxModel(graph, { docString }));
   };
   await json(SD_LAYOUT.modelIndex, {
     _class_name: "ORTStableDiffusionPipeline",
@@ -94,20 +100,22 @@ export async function writeTinyStableDiffusion(
     _class_name: "UNet2DConditionModel",
     in_channels: LATENT_CHANNELS,
     out_channels: LATENT_CHANNELS,
-    cross_attention_dim: TEXT_WIDTH,
+    cross_attention_dim: contextWidth,
   });
 
-  const text = await writeRandomCheckpoint(join(dir, SD_LAYOUT.textEncoder), {
-    arch: TEXT_ARCH,
+  // The tiny CLIP's text tower with a token embedding only as long as the small vocabulary.
+  const vocabSize = await writeTinyVocabulary(join(dir, SD_LAYOUT.tokenizer), TINY_WORDS);
+  await writeRandomCheckpoint(join(dir, SD_LAYOUT.textEncoder), {
+    arch: { ...arch, text: { ...arch.text, vocabSize } },
     layout: "hf",
     seed,
+    textOnly: true,
   });
-  if (text.config.text.width !== TEXT_WIDTH) throw new Error("The tiny text tower's width changed");
-  await writeTinyVocabulary(join(dir, SD_LAYOUT.tokenizer), TINY_WORDS);
 
   await onnx(
     SD_LAYOUT.unet,
-    buildTinyUnet({ contextWidth: TEXT_WIDTH, contextLength: CONTEXT_LENGTH, seed }),
+    buildTinyUnet({ contextWidth, contextLength, seed }),
+    SD_UNET_DATA,
   );
   await onnx(SD_LAYOUT.vaeEncoder, buildTinyVaeEncoder({ seed }));
   await onnx(SD_LAYOUT.vaeDecoder, buildTinyVaeDecoder({ seed }));
@@ -118,8 +126,8 @@ export async function writeTinyStableDiffusion(
       latentChannels: LATENT_CHANNELS,
       vaeScaleFactor: 8,
       scalingFactor: SD_SCALING_FACTOR,
-      contextLength: CONTEXT_LENGTH,
-      hiddenSize: TEXT_WIDTH,
+      contextLength,
+      hiddenSize: contextWidth,
       scheduler: parseSchedulerConfig(SD21_SCHEDULER, SD_LAYOUT.scheduler),
     },
   };

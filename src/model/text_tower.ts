@@ -63,15 +63,17 @@ export function buildTextGraph(
 }
 
 /**
- * The text tower as Stable Diffusion 2.x conditions its UNet: every block but the last, then
- * `ln_final`, at every position (OpenCLIP's `penultimate` layer as SD 2 uses it; ids zero-padded to
- * the context length by the caller). Same inputs as {@linkcode buildTextGraph} without `eot_onehot`;
- * output `hidden_states` [batch, seq, width]. The projection is not applied, so it may be absent
- * (a text-only checkpoint).
+ * The text tower as Stable Diffusion conditions its UNet: the first `blocks` blocks, then
+ * `ln_final`, at every position (ids zero-padded to the context length by the caller). SD 2.x takes
+ * OpenCLIP's `penultimate` layer: every block but the last of a whole CLIP checkpoint, which is every
+ * block of diffusers' `text_encoder/` (converted with the last block dropped, 23 of ViT-H/14's 24).
+ * Same inputs as {@linkcode buildTextGraph} without `eot_onehot`; output `hidden_states`
+ * [batch, seq, width]. The projection is not applied, so it may be absent (a text-only checkpoint).
  */
 export function buildTextConditioningGraph(
-  config: ClipConfig,
+  config: Pick<ClipConfig, "text" | "activation">,
   weights: Omit<TextWeights, "proj">,
+  blocks: number,
 ): GraphBuilder {
   const g = new GraphBuilder("clip_text_conditioning");
   const inputs = {
@@ -79,13 +81,13 @@ export function buildTextConditioningGraph(
     conceptMask: g.input("concept_mask", "float32", ["batch", "seq"]),
     concept: g.input("concept", "float32", [config.text.width]),
   };
-  g.output("hidden_states", textHiddenStates(config, weights, inputs, weights.blocks.length - 1));
+  g.output("hidden_states", textHiddenStates(config, weights, inputs, blocks));
   return g;
 }
 
 /** Personalised token embeddings through the first `blocks` blocks, then `ln_final`: [batch, seq, width]. */
 function textHiddenStates(
-  config: ClipConfig,
+  config: Pick<ClipConfig, "text" | "activation">,
   weights: Omit<TextWeights, "proj">,
   inputs: Omit<TextGraphInputs, "eotOnehot">,
   blocks: number,

@@ -42,7 +42,7 @@ export type {
 } from "./graph.ts";
 export { openGraphSession } from "./graph_session.ts";
 export { freeSpatialDims } from "./input_size.ts";
-export { writeOnnxModel } from "./model_file.ts";
+export { serializeOnnxModel, writeOnnxModel } from "./model_file.ts";
 export type { WriteModelOptions } from "./model_file.ts";
 export { add, cos, div, exp, mul, neg, sigmoid, sin, sqrt, sub } from "./ops/elementwise.ts";
 export { conv2d, matMul, swapLastAxes } from "./ops/linalg.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { basename } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { ProtoWriter } from "./_protobuf.ts";
 import {
   type Attr,
@@ -33,16 +33,17 @@ export interface WriteModelOptions {
 }
 
 /**
- * Writes `graph` to `path` (the model) and `path + ".data"` (the external weights).
+ * Writes `graph` to `path` (the model) and `path + ".data"` (the external weights), or to
+ * `externalData` beside the model when given (Optimum names it `model.onnx_data`).
  *
  * @returns the byte sizes written
  */
 export async function writeOnnxModel(
   graph: GraphBuilder,
   path: string,
-  opts: WriteModelOptions = {},
+  opts: WriteModelOptions & { externalData?: string } = {},
 ): Promise<{ modelBytes: number; dataBytes: number }> {
-  const dataPath = `${path}.data`;
+  const dataPath = opts.externalData ? join(dirname(path), opts.externalData) : `${path}.data`;
   const dataFile = await Deno.open(dataPath, { write: true, create: true, truncate: true });
   let dataBytes = 0;
   let graphProto: ProtoWriter;

@@ -90,9 +90,8 @@ export class OnnxSession {
     }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) {
-      // onnxruntime's typings predate Float16Array, which it takes for float16 when the runtime has it.
       ortFeeds[name] = t.data instanceof Float16Array
-        ? new ort.Tensor("float16", t.data as unknown as Uint16Array, t.dims as number[])
+        ? float16Tensor(t.data, t.dims)
         : new ort.Tensor(t.data, t.dims as number[]);
     }
     let result: ort.InferenceSession.ReturnType;
@@ -176,6 +175,18 @@ export function listProviders(): { name: string; bundled: boolean }[] {
 export function runtimeVersion(): string {
   const versions = (ort.env as unknown as { versions?: Record<string, string> }).versions;
   return versions?.node ?? versions?.common ?? "unknown";
+}
+
+/**
+ * A float16 tensor that onnxruntime-node's binding can read: onnxruntime-common stores float16 data
+ * as a Float16Array where the runtime has one, which the native binding (through Deno's Node-API)
+ * does not see as a typed array (it reads zero bytes); the same bits in a Uint16Array it reads.
+ */
+function float16Tensor(data: Float16Array, dims: readonly number[]): ort.Tensor {
+  const bits = new Uint16Array(data.buffer, data.byteOffset, data.length);
+  const tensor = new ort.Tensor("float16", bits, dims as number[]);
+  (tensor as unknown as { cpuData: Uint16Array }).cpuData = bits;
+  return tensor;
 }
 
 /** onnxruntime prefixes messages with its source path and function; the reason is what follows. */

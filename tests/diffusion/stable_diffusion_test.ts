@@ -14,6 +14,7 @@ import {
 import { ErrorCode, WeightsError } from "../../src/errors.ts";
 import { tempDir } from "../_temp_dir.ts";
 import { maxAbsDiff } from "../_numeric.ts";
+import { runCli } from "../_cli.ts";
 
 const PROMPT = "a photo of a damaged sks";
 
@@ -122,7 +123,7 @@ Deno.test("the conditioning, and a concept injected into it, change the UNet's p
   });
 });
 
-Deno.test("a missing or incomplete SD folder fails with WEIGHTS_MISSING naming the part", async () => {
+Deno.test("a missing, incomplete or broken SD folder fails with a WeightsError naming the part", async () => {
   await using tmp = await tempDir("adp-sd-");
   const load = () =>
     loadStableDiffusion(tmp.path, { device: "cpu", cacheDir: join(tmp.path, "cache"), log: () => {} });
@@ -139,4 +140,48 @@ Deno.test("a missing or incomplete SD folder fails with WEIGHTS_MISSING naming t
     (e) =>
       e instanceof WeightsError && e.code === ErrorCode.WEIGHTS_MISSING && e.message.includes(SD_LAYOUT.unet),
   );
+  await writeTinyStableDiffusion(tmp.path, { seed: 0 });
+  await Deno.writeTextFile(join(tmp.path, SD_LAYOUT.vaeDecoder), "not a model");
+  await assert.rejects(
+    load,
+    (e) =>
+      e instanceof WeightsError && e.code === ErrorCode.WEIGHTS_INVALID &&
+      e.message.includes(SD_LAYOUT.vaeDecoder),
+  );
+});
+
+Deno.test("adp models tiny --arch sd-tiny writes a folder that loads, the same for the same seed", async () => {
+  await using tmp = await tempDir("adp-sd-cli-");
+  for (const name of ["a", "b"]) {
+    const { code, out } = await runCli([
+      "models",
+      "tiny",
+      "--arch",
+      "sd-tiny",
+      "--out",
+      join(tmp.path, name),
+      "--seed",
+      "9",
+    ]);
+    assert.equal(code, 0);
+    assert.match(out, /wrote sd-tiny \(seed 9\)/);
+  }
+  assert.deepEqual(
+    await Deno.readFile(join(tmp.path, "a", SD_LAYOUT.unet)),
+    await Deno.readFile(join(tmp.path, "b", SD_LAYOUT.unet)),
+  );
+  const config = JSON.parse(
+    await Deno.readTextFile(join(tmp.path, "a", SD_LAYOUT.textEncoder, "config.json")),
+  );
+  assert.equal(
+    config.model_type,
+    "clip_text_model",
+    "the text encoder is a CLIPTextModel, as diffusers ships it",
+  );
+  const sd = await loadStableDiffusion(join(tmp.path, "a"), {
+    device: "cpu",
+    cacheDir: join(tmp.path, "cache"),
+    log: () => {},
+  });
+  await sd.release();
 });
