@@ -88,7 +88,13 @@ export function createSdSynthesizer(opts: SdSynthesizerOptions): BatchSynthesize
         await conditioning,
         { ...settings, signal },
       );
-      return items.map((it, i) => keepOnPart(it.normal, edited[i]));
+      const out: PseudoAnomaly[] = [];
+      for (const [i, it] of items.entries()) {
+        out.push(keepOnPart(it.normal, edited[i]));
+        // A turn for the event loop between images: a service scores frames on this thread.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      return out;
     },
   };
 }

@@ -24,7 +24,8 @@ async function writeShot(path: string): Promise<void> {
 }
 
 async function pngs(dir: string): Promise<string[]> {
-  return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".png")).sort();
+  return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).filter((n) => n.endsWith(".png"))
+    .sort();
 }
 
 Deno.test("adp synth --sd writes N pseudo-anomalies of the image's size, the same for a seed", async () => {
