@@ -16,7 +16,7 @@ import { type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io
 import type { KV } from "@nats-io/kv";
 import { enroll, type EnrollProgress, type StationProfile } from "../adp/mod.ts";
 import { openStableDiffusionOrFallBack, SynthesisWorker } from "../adp/synth/mod.ts";
-import type { StableDiffusion } from "../diffusion/mod.ts";
+import type { SdeditOptions, StableDiffusion } from "../diffusion/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { MessageError, RequestRefusedError, ServiceErrorCode } from "./errors.ts";
 import type { FrameRing } from "./frame_ring.ts";
@@ -80,6 +80,8 @@ export interface EnrollmentOptions {
    * one: one log line, and those requests run procedural).
    */
   sdModel?: string;
+  /** SDEdit's settings for those requests. @default {SD_DEFAULTS} */
+  sdedit?: Partial<SdeditOptions>;
 }
 
 interface Job {
@@ -119,8 +121,8 @@ export class EnrollmentManager {
   readonly #nc: NatsConnection;
   readonly #host: EnrollmentHost;
   readonly #opts:
-    & Required<Omit<EnrollmentOptions, "locks" | "backbone" | "sdModel">>
-    & Pick<EnrollmentOptions, "locks" | "backbone" | "sdModel">;
+    & Required<Omit<EnrollmentOptions, "locks" | "backbone" | "sdModel" | "sdedit">>
+    & Pick<EnrollmentOptions, "locks" | "backbone" | "sdModel" | "sdedit">;
   /** Stations with a job, including those whose request is still being checked. */
   readonly #stations = new Map<string, Job | "reserved">();
   readonly #records: JobRecords;
@@ -455,6 +457,7 @@ export class EnrollmentManager {
           synthesis: this.#synthesis,
           synth: request.synth,
           diffusion: this.#diffusion,
+          sdedit: this.#opts.sdedit,
           log: this.#host.log,
           onProgress: (p: EnrollProgress) => this.#progress(job, p),
         });

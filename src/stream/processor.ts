@@ -21,6 +21,7 @@ import { type ObjectStore, Objm } from "@nats-io/obj";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Service } from "@nats-io/services";
 import type { StationProfile } from "../adp/mod.ts";
+import type { SdeditOptions } from "../diffusion/mod.ts";
 import { DEFAULT_MAX_PIXELS } from "../image/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { Batcher } from "./batcher.ts";
@@ -88,6 +89,8 @@ export interface ProcessorConfig {
   backbone?: string;
   /** A Stable Diffusion folder for enrollments asking `synth: sd|mix` (see `EnrollmentOptions.sdModel`). */
   sdModel?: string;
+  /** SDEdit's settings for those enrollments. @default {SD_DEFAULTS} */
+  sdedit?: Partial<SdeditOptions>;
   /** Profile versions kept per station for rollback (oldest pruned). @default 20 */
   profileHistory?: number;
   /** Recent frames kept per station for enrollment by frame id. @default 16 */
@@ -172,11 +175,12 @@ class ProcessorImpl implements Processor {
         | "log"
         | "backbone"
         | "sdModel"
+        | "sdedit"
         | "decodeTimeoutMs"
         | "telemetry"
       >
     >
-    & Pick<ProcessorConfig, "backbone" | "sdModel" | "telemetry">;
+    & Pick<ProcessorConfig, "backbone" | "sdModel" | "sdedit" | "telemetry">;
   readonly #log: (line: string) => void;
   readonly #model: ModelRef;
   readonly #stations: StationTable;
@@ -225,6 +229,7 @@ class ProcessorImpl implements Processor {
       maxStations: cfg.maxStations ?? 4096,
       backbone: cfg.backbone,
       sdModel: cfg.sdModel,
+      sdedit: cfg.sdedit,
       telemetry: cfg.telemetry,
     };
     this.#model = { id: cfg.modelId ?? basename(cfg.clip.dir), hash: cfg.clip.hash };
@@ -325,6 +330,7 @@ class ProcessorImpl implements Processor {
       locks,
       backbone: this.#cfg.backbone,
       sdModel: this.#cfg.sdModel,
+      sdedit: this.#cfg.sdedit,
     });
     await this.#enrollment.recoverInterrupted();
     await this.#enrollment.start();
