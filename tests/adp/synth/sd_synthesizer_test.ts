@@ -177,3 +177,30 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "makePseudoAnomalies() with the SD synthesizer stops between batches when cancelled",
+  ...needsShared,
+  async fn() {
+    await withTinySd(async (sd) => {
+      const normals = await shots();
+      const controller = new AbortController();
+      const done: number[] = [];
+      await assert.rejects(
+        makePseudoAnomalies(normals, {
+          count: 6,
+          seed: 1,
+          crop: false,
+          signal: controller.signal,
+          synthesizer: createSdSynthesizer({ model: sd, word: "bottle", ...FAST, batchSize: 2 }),
+          onProgress: (n) => {
+            done.push(n);
+            controller.abort("cancelled on request");
+          },
+        }),
+        (reason) => reason === "cancelled on request",
+      );
+      assert.deepEqual(done, [2], "no batch after the cancellation");
+    });
+  },
+});
