@@ -220,6 +220,17 @@ export type { BlockWeights, FileChecksum, LayerNormWeights } from "./src/clip/mo
 export type { BackboneInterpolation, BackboneResize, IntensityMode } from "./src/adp/patch/mod.ts";
 export { VIEWS } from "./src/adp/patch/mod.ts";
 export { DEFECT_KINDS } from "./src/adp/synth/mod.ts";
+export { SYNTH_MODES } from "./src/adp/synth/mod.ts";
+export type { SynthMode } from "./src/adp/synth/mod.ts";
+export { loadStableDiffusion } from "./src/diffusion/mod.ts";
+export type {
+  DiffusionSchedulerConfig,
+  Dims4,
+  LoadStableDiffusionOptions,
+  SdeditOptions,
+  StableDiffusion,
+  StableDiffusionConfig,
+} from "./src/diffusion/mod.ts";
 export type { EnrollAccepted, RequestEnrollmentOptions } from "./src/stream/mod.ts";
 export type { CalibrationInputs, HeldOutDistances } from "./src/adp/mod.ts";
 export type { BranchScores } from "./src/adp/mod.ts";

@@ -53,7 +53,14 @@ import {
   PROFILE_FORMAT_VERSION,
   type StationProfile,
 } from "./profile.ts";
-import { iteratePseudoAnomalies, type SynthesisWorker } from "./synth/mod.ts";
+import {
+  iteratePseudoAnomalies,
+  makePseudoAnomalies,
+  type SynthesisWorker,
+  type SynthMode,
+} from "./synth/mod.ts";
+import type { SdeditOptions, StableDiffusion } from "../diffusion/mod.ts";
+import { enrollSynthesizer, resolveSynthMode } from "./enroll_synthesis.ts";
 import { type EnrollProgress, type ProgressReporter, progressReporter } from "./enroll_progress.ts";
 
 /** Options of {@linkcode enroll}. */
@@ -83,6 +90,17 @@ export interface EnrollOptions {
   signal?: AbortSignal;
   /** Makes the pseudo-anomalies off this thread (a service's); without it they are made here, in slices. */
   synthesis?: SynthesisWorker;
+  /**
+   * What makes the pseudo-anomalies; `sd` and `mix` need `diffusion`, and without it fall back to
+   * `procedural` with one line to `log`. @default "procedural"
+   */
+  synth?: SynthMode;
+  /** The Stable Diffusion model for `sd` and `mix` (the caller releases it). */
+  diffusion?: StableDiffusion;
+  /** SDEdit's settings. @default {SD_DEFAULTS} */
+  sdedit?: Partial<SdeditOptions>;
+  /** Where the synthesizer's one-line notices go. @default console.error */
+  log?: (line: string) => void;
 }
 
 /** What calibration sees: held-out normals, held-out pseudo-anomalies, the shots' patch distances. */
@@ -134,8 +152,14 @@ export async function enroll(
   }
   const run = enrollRun(clip, opts);
   const shots = await decodeShots(run, images);
-  const pseudo = await pseudoAnomalies(run, shots);
-  const concepts = await learnConcepts(run, shots, pseudo);
+  // Procedural pseudo-anomalies come first; SDEdit's prompts carry the normal-aware concept.
+  const early = run.synth === "procedural" ? await pseudoAnomalies(run, shots) : undefined;
+  const normal = await learnConceptStage(run, "normal-concept", shots);
+  const pseudo = early ?? await pseudoAnomalies(run, shots, normal.concept);
+  const concepts = {
+    normal,
+    anomaly: await learnConceptStage(run, "anomaly-concept", shots, { from: normal, pseudo }),
+  };
   const tuned = await selfTuneCandidates(run, concepts, shots, pseudo);
   const patch = await buildPatchMemory(run, shots);
   try {
@@ -154,6 +178,8 @@ export async function enroll(
 interface EnrollRun {
   clip: ClipModel;
   opts: EnrollOptions;
+  /** The synthesizer that runs (`sd` asked for without a model runs `procedural`). */
+  synth: SynthMode;
   seed: number;
   steps: number;
   /** `performance.now()` when enrollment began. */
@@ -173,13 +199,15 @@ interface EnrollRun {
 function enrollRun(clip: ClipModel, opts: EnrollOptions): EnrollRun {
   const started = performance.now();
   const pause = cooperativePause();
+  const synth = resolveSynthMode(opts.synth ?? "procedural", opts.diffusion, opts.log);
   return {
     clip,
     opts,
+    synth,
     seed: opts.seed ?? 0,
     steps: opts.steps ?? DEFAULTS.steps,
     started,
-    progress: progressReporter(opts.onProgress, started),
+    progress: progressReporter(opts.onProgress, started, synth),
     check: () => {
       if (opts.signal?.aborted) {
         throw new EnrollmentError(`Enrollment cancelled: ${opts.signal.reason ?? "aborted"}`);
@@ -226,23 +254,52 @@ interface PseudoAnomalySets {
   heldFeatures: Float64Array;
 }
 
-async function pseudoAnomalies(run: EnrollRun, shots: NormalShots): Promise<PseudoAnomalySets> {
-  run.progress("pseudo-anomalies", 0, "synthesising pseudo-anomalies");
+/**
+ * Makes both sets; with Stable Diffusion, `concept` (c_n*) is the part in its prompts, and progress
+ * is reported per image.
+ */
+async function pseudoAnomalies(
+  run: EnrollRun,
+  shots: NormalShots,
+  concept?: Float32Array,
+): Promise<PseudoAnomalySets> {
   const normals = shots.images;
   const count = Math.max(DEFAULTS.minAnomalies, DEFAULTS.anomaliesPerShot * normals.length);
+  run.progress("pseudo-anomalies", 0, `synthesising ${2 * count} pseudo-anomalies (${run.synth})`);
   const crop = {
     size: run.clip.config.vision.imageSize,
     scale: [0.5, 1] as [number, number],
     ratio: [3 / 4, 4 / 3] as [number, number],
   };
-  const make = (set: string) => {
+  const { synthesis, signal } = run.opts;
+  const synthesizer = run.synth === "procedural" ? undefined : enrollSynthesizer(run.synth, {
+    diffusion: run.opts.diffusion!,
+    concept,
+    label: run.opts.label,
+    sdedit: run.opts.sdedit,
+    log: run.opts.log,
+  });
+  const make = (set: string, offset: number) => {
     const opts = { count, seed: hashSeed(run.seed, set), crop };
-    const { synthesis, signal } = run.opts;
+    if (synthesizer) {
+      return makePseudoAnomalies(normals, {
+        ...opts,
+        synthesizer,
+        signal,
+        onProgress: (done) =>
+          run.progress(
+            "pseudo-anomalies",
+            (offset + done) / (2 * count),
+            `${run.synth}: ${offset + done} of ${2 * count} pseudo-anomalies`,
+          ),
+      });
+    }
     if (synthesis) return synthesis.synthesize(normals, opts, signal);
     return collectCooperatively(iteratePseudoAnomalies(normals, opts), run.pause);
   };
-  const train = await make("train");
-  const held = await make("validation");
+  const train = await make("train", 0);
+  run.check();
+  const held = await make("validation", count);
   const trainFeatures = await run.embed(train.map((a) => a.image));
   const heldImages = held.map((a) => a.image);
   const heldFeatures = await run.embed(heldImages);
@@ -256,42 +313,43 @@ interface LearnedConcepts {
   anomaly: LearnedConcept;
 }
 
-async function learnConcepts(
+/** One concept stage: c_n* from the initial word, or c_a* from c_n* and the pseudo-anomalies. */
+async function learnConceptStage(
   run: EnrollRun,
+  stage: "normal-concept" | "anomaly-concept",
   shots: NormalShots,
-  pseudo: PseudoAnomalySets,
-): Promise<LearnedConcepts> {
+  anomaly?: { from: LearnedConcept; pseudo: PseudoAnomalySets },
+): Promise<LearnedConcept> {
   const { clip, progress } = run;
-  const prompts = promptSets(CONCEPT_PLACEHOLDER);
-  const init = await clip.wordEmbeddings([CONCEPT_INIT_WORD]);
-  const learn = (stage: "normal-concept" | "anomaly-concept", from: Float32Array, anomalies?: Float64Array) =>
-    learnConcept(clip, from, { normals: shots.features, anomalies }, {
+  progress(
+    stage,
+    0,
+    anomaly ? "learning the anomaly-aware concept (eq. 4)" : "learning the normal-aware concept (eq. 3)",
+  );
+  const from = anomaly ? anomaly.from.concept : await clip.wordEmbeddings([CONCEPT_INIT_WORD]);
+  return await learnConcept(
+    clip,
+    from,
+    { normals: shots.features, anomalies: anomaly?.pseudo.trainFeatures },
+    {
       steps: run.steps,
       learningRate: DEFAULTS.learningRate,
       weights: { alpha: DEFAULTS.alpha, lambda: DEFAULTS.lambda, gamma: DEFAULTS.gamma },
       promptsPerStep: DEFAULTS.promptsPerStep,
       seed: hashSeed(run.seed, stage),
       placeholder: CONCEPT_PLACEHOLDER,
-      prompts,
+      prompts: promptSets(CONCEPT_PLACEHOLDER),
       onStep: (s) => {
         run.check();
         progress(
           stage,
           s.step / s.steps,
           `step ${s.step}/${s.steps} loss ${s.loss.toFixed(4)} P_n(normal) ${s.normalProbability.toFixed(3)}`,
-          {
-            step: s.step,
-            steps: s.steps,
-            loss: s.loss,
-          },
+          { step: s.step, steps: s.steps, loss: s.loss },
         );
       },
-    });
-  progress("normal-concept", 0, "learning the normal-aware concept (eq. 3)");
-  const normal = await learn("normal-concept", init);
-  progress("anomaly-concept", 0, "learning the anomaly-aware concept (eq. 4)");
-  const anomaly = await learn("anomaly-concept", normal.concept, pseudo.trainFeatures);
-  return { normal, anomaly };
+    },
+  );
 }
 
 /**
@@ -462,6 +520,7 @@ function buildProfile(
         gamma: DEFAULTS.gamma,
         promptsPerStep: DEFAULTS.promptsPerStep,
         pseudoAnomalies: stages.pseudo.count,
+        synthesizer: run.synth,
         imageSha256: images.map((b) => createHash("sha256").update(b).digest("hex")),
         durationMs: Math.round(performance.now() - run.started),
         losses: { normal: concepts.normal.losses, anomaly: concepts.anomaly.losses },

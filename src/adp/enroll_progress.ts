@@ -5,8 +5,9 @@
  *
  * @module
  */
+import type { SynthMode } from "./synth/mod.ts";
 
-/** Stages in the order they run. */
+/** Stages in the order they run with procedural pseudo-anomalies. */
 export const ENROLL_STAGES = [
   "features",
   "pseudo-anomalies",
@@ -18,6 +19,20 @@ export const ENROLL_STAGES = [
 ] as const;
 /** One enrollment stage. */
 export type EnrollStage = typeof ENROLL_STAGES[number];
+
+/**
+ * Stages in the order they run when Stable Diffusion makes pseudo-anomalies: its prompts carry the
+ * part's concept, so the normal-aware concept is learned first (the anomaly-aware one needs them).
+ */
+export const SD_ENROLL_STAGES: readonly EnrollStage[] = [
+  "features",
+  "normal-concept",
+  "pseudo-anomalies",
+  "anomaly-concept",
+  "self-tuning",
+  "patch-memory",
+  "calibration",
+];
 
 /** A progress report. */
 export interface EnrollProgress {
@@ -56,19 +71,33 @@ export type ProgressReporter = (
   extra?: Partial<EnrollProgress>,
 ) => void;
 
-/** A reporter that turns a stage's fraction into an overall percentage and an ETA for `onProgress`. */
+/**
+ * The pseudo-anomaly stage's weight with Stable Diffusion: SDEdit of 2·max(16, 4K) images at
+ * ⌊steps·strength⌋ UNet runs each is comparable to a concept stage on a GPU and longer on a CPU.
+ */
+const SD_PSEUDO_WEIGHT = { sd: 40, mix: 20 } as const;
+
+/**
+ * A reporter that turns a stage's fraction into an overall percentage and an ETA for `onProgress`.
+ *
+ * @param onProgress receives the reports
+ * @param started `performance.now()` when enrollment began
+ * @param synthesizer what makes the pseudo-anomalies: sets the stages' order and weights
+ */
 export function progressReporter(
   onProgress: ((p: EnrollProgress) => void) | undefined,
   started: number,
+  synthesizer: SynthMode = "procedural",
 ): ProgressReporter {
-  const total = Object.values(STAGE_WEIGHT).reduce((a, b) => a + b, 0);
+  const order = synthesizer === "procedural" ? ENROLL_STAGES : SD_ENROLL_STAGES;
+  const weight = synthesizer === "procedural"
+    ? STAGE_WEIGHT
+    : { ...STAGE_WEIGHT, "pseudo-anomalies": SD_PSEUDO_WEIGHT[synthesizer] };
+  const total = Object.values(weight).reduce((a, b) => a + b, 0);
   return (stage, fraction, message, extra = {}) => {
     if (!onProgress) return;
-    const before = ENROLL_STAGES.slice(0, ENROLL_STAGES.indexOf(stage)).reduce(
-      (a, s) => a + STAGE_WEIGHT[s],
-      0,
-    );
-    const percent = Math.min(100, (100 * (before + fraction * STAGE_WEIGHT[stage])) / total);
+    const before = order.slice(0, order.indexOf(stage)).reduce((a, s) => a + weight[s], 0);
+    const percent = Math.min(100, (100 * (before + fraction * weight[stage])) / total);
     const elapsed = (performance.now() - started) / 1000;
     const etaSeconds = percent > 2 ? (elapsed * (100 - percent)) / percent : null;
     onProgress({ stage, percent, etaSeconds, message, ...extra });

@@ -12,6 +12,7 @@ import { openSafetensors, writeSafetensors } from "../clip/mod.ts";
 import { ProcessorError, ProfileError } from "../errors.ts";
 import { type Fields, Guard } from "../guard.ts";
 import { type Precision, PRECISIONS } from "../model/mod.ts";
+import { SYNTH_MODES, type SynthMode } from "./synth/mod.ts";
 import {
   type ImageScoreRule,
   loadBackboneConfig,
@@ -144,6 +145,11 @@ export interface EnrollmentSpec {
   promptsPerStep: number;
   /** Pseudo-anomalies synthesised for training, and as many again for validation. */
   pseudoAnomalies: number;
+  /**
+   * The synthesizer that made them (what ran: `sd` asked for without weights records `procedural`);
+   * absent in profiles made before Stable Diffusion could be used, which were all procedural.
+   */
+  synthesizer?: SynthMode;
   /** sha256 of each normal image's bytes. */
   imageSha256: string[];
   /** How long enrollment took. */
@@ -487,6 +493,12 @@ function checkEnrollmentSpec(guard: Guard, v: unknown): void {
   }
   if (!Array.isArray(enrollment.imageSha256)) {
     guard.reject("enrollment.imageSha256", "a list", enrollment.imageSha256);
+  }
+  if (
+    enrollment.synthesizer !== undefined &&
+    !(SYNTH_MODES as readonly unknown[]).includes(enrollment.synthesizer)
+  ) {
+    guard.reject("enrollment.synthesizer", `one of ${SYNTH_MODES.join(", ")}`, enrollment.synthesizer);
   }
   const losses = guard.object(enrollment.losses, "enrollment.losses");
   guard.numbers(losses.normal, "enrollment.losses.normal");

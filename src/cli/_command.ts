@@ -88,6 +88,22 @@ export function intFlag(args: ParsedArgs, flag: string, fallback: number, range:
   return n;
 }
 
+/** An optional number flag within bounds (ends included). */
+export function numberFlag(
+  args: ParsedArgs,
+  flag: string,
+  fallback: number,
+  range: [number, number],
+): number {
+  const v = args.values[flag];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (v === "" || !Number.isFinite(n) || n < range[0] || n > range[1]) {
+    throw new UsageError(`--${flag} must be a number in [${range[0]}, ${range[1]}]: got ${v}`);
+  }
+  return n;
+}
+
 /** An optional flag restricted to a set of values. */
 export function choiceFlag<T extends string>(
   args: ParsedArgs,

@@ -17,7 +17,8 @@ import {
   JobStage,
   requestEnrollment,
 } from "../stream/mod.ts";
-import { type Command, intFlag, type ParsedArgs, requireString } from "./_command.ts";
+import { choiceFlag, type Command, intFlag, type ParsedArgs, requireString } from "./_command.ts";
+import { SYNTH_MODES } from "../adp/synth/mod.ts";
 import { askService } from "./_service_command.ts";
 import { connectFromFlags, NATS_FLAGS, NATS_USAGE } from "./_nats.ts";
 
@@ -26,10 +27,11 @@ export const enrollCommand: Command = {
   name: "enroll",
   summary: "enroll a station from its next frames (or named ones), with a live progress bar",
   usage: `
-adp enroll --station S [--shots 8] [--seed N] [--label NAME] [--steps N] [--frame-id ID …] [--timeout-s 900]
+adp enroll --station S [--shots 8] [--seed N] [--label NAME] [--steps N] [--synth procedural|sd|mix]
+           [--frame-id ID …] [--timeout-s 900]
 adp enroll --station S --cancel
 
-Sends {shots, seed, label, steps, frameIds} to adp.enroll.<station> and follows
+Sends {shots, seed, label, steps, synth, frameIds} to adp.enroll.<station> and follows
 adp.enroll.<station>.progress until the job ends. The service takes the station's next <shots>
 frames (or the frames named by --frame-id, still held in its ring buffer), so a camera must be
 publishing. Exits 0 printing the new profile version; non-zero with the reason otherwise (8 when
@@ -41,6 +43,9 @@ stays; exit 2 when the station has no job.
   --seed       seed of everything random in enrollment (default 0)
   --label      the part's name, e.g. bottle
   --steps      optimisation steps per concept (default: the service's, 40)
+  --synth      pseudo-anomalies from procedural painters (default), Stable Diffusion's SDEdit (sd; the
+               service needs --sd-model, else it runs procedural and says so) or both alternated (mix);
+               the profile records which ran
   --frame-id   a frame id to enroll from (repeat; as many as --shots)
   --timeout-s  give up following after this long, cancelling the job (default 900)
   --cancel     cancel the station's job instead${NATS_USAGE}`,
@@ -51,6 +56,7 @@ stays; exit 2 when the station has no job.
     seed: { type: "string" },
     label: { type: "string" },
     steps: { type: "string" },
+    synth: { type: "string" },
     "frame-id": { type: "string", multiple: true },
     "timeout-s": { type: "string" },
     cancel: { type: "boolean" },
@@ -67,6 +73,7 @@ stays; exit 2 when the station has no job.
     if (args.values.steps !== undefined) {
       request.steps = intFlag(args, "steps", 40, [1, ENROLL_LIMITS.maxSteps]);
     }
+    if (args.values.synth !== undefined) request.synth = choiceFlag(args, "synth", SYNTH_MODES, "procedural");
     if (frameIds) request.frameIds = frameIds;
     const timeoutMs = intFlag(args, "timeout-s", 900, [1, 86_400]) * 1000;
 

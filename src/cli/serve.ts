@@ -29,7 +29,7 @@ export const serve: Command = {
   usage: `
 adp serve --model DIR --state-dir DIR [--config FILE] [--nats URL] [--device auto|cpu|cuda|webgpu] [--precision fp32|int8|fp16] [--jetstream]
           [--http HOST:PORT] [--log-format text|json] [--heatmap-count 200] [--heatmap-bytes 268435456]
-          [--backbone FILE] [--queue-group adp] [--max-batch 8] [--max-wait-ms 10] [--max-frame-bytes N] [--max-pixels N]
+          [--backbone FILE] [--sd-model DIR] [--queue-group adp] [--max-batch 8] [--max-wait-ms 10] [--max-frame-bytes N] [--max-pixels N]
           [--max-decode-cost N] [--decode-timeout-ms 5000] [--max-stations 4096] [--queue-depth N] [--workers N] [--threads N] [--collect-timeout-s 120]
           [--profile-history 20]
 
@@ -51,6 +51,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --heatmap-bytes    PNG bytes of heat maps kept per station (default 268435456); the newest stays
   --backbone         backbone JSON for the patch branch of enrollments (default: CLIP's patch tokens);
                      profiles record it, so scoring any profile needs no setting
+  --sd-model         Stable Diffusion folder (adp models pull) for enrollments asking synth sd or mix;
+                     missing or broken: one log line, and those enrollments run procedural
   --jetstream        durable frames (stream ADP_FRAMES, acknowledged once answered; results kept once per
                      frame in ADP_RESULTS), profiles shared through bucket adp-profiles (deletes leave
                      tombstones), anomaly events in stream ADP_ANOMALIES (de-duplicated by Nats-Msg-Id),
@@ -82,6 +84,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     "heatmap-count": { type: "string" },
     "heatmap-bytes": { type: "string" },
     backbone: { type: "string" },
+    "sd-model": { type: "string" },
     jetstream: { type: "boolean" },
     "queue-group": { type: "string" },
     "max-batch": { type: "string" },
@@ -142,6 +145,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
           stateDir,
           jetstream: args.values.jetstream === true,
           backbone,
+          sdModel: args.values["sd-model"] as string | undefined,
           heatmapRetention: heatmapRetention(args, stationSettings),
           log: logger.line,
           telemetry: metrics,

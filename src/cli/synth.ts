@@ -9,14 +9,31 @@ import { mkdir } from "node:fs/promises";
 import { Image } from "imagescript";
 import { decodeImage, type Rgb8Image } from "../image/mod.ts";
 import {
+  batchOf,
+  type BatchSynthesizer,
   contactSheet,
   createProceduralSynthesizer,
+  createSdSynthesizer,
   DEFAULT_SYNTH_CROP,
   DEFECT_KINDS,
   type DefectKind,
-  synthesizePseudoAnomalies,
+  makePseudoAnomalies,
+  openStableDiffusionOrFallBack,
+  type PseudoAnomaly,
+  SD_DEFAULTS,
+  type SynthCropOptions,
 } from "../adp/synth/mod.ts";
-import { choiceFlag, type Command, intFlag, requireString, UsageError } from "./_command.ts";
+import { CONCEPT_INIT_WORD, CONCEPT_PLACEHOLDER } from "../adp/text/mod.ts";
+import { loadProfile } from "../adp/mod.ts";
+import {
+  choiceFlag,
+  type Command,
+  intFlag,
+  numberFlag,
+  type ParsedArgs,
+  requireString,
+  UsageError,
+} from "./_command.ts";
 
 const PLACEMENTS = ["object", "anywhere"] as const;
 
@@ -27,6 +44,8 @@ export const synth: Command = {
   usage: `
 adp synth --in IMG [--in IMG …] --out DIR [--count N] [--seed S] [--kinds ${DEFECT_KINDS.join(",")}]
           [--size 224] [--placement object|anywhere]
+adp synth --sd DIR --in IMG … --out DIR [--count N] [--seed S] [--strength ${SD_DEFAULTS.strength}] [--steps ${SD_DEFAULTS.steps}]
+          [--guidance ${SD_DEFAULTS.guidance}] [--sd-size ${SD_DEFAULTS.size}] [--profile FILE | --word WORD] [--size 0]
 
 Synthesizes pseudo-anomalies from the normal images, the way enrollment does, and writes to DIR:
   <i>-<kind>.png        the pseudo-anomaly
@@ -36,7 +55,17 @@ Synthesizes pseudo-anomalies from the normal images, the way enrollment does, an
   --seed       PRNG seed (default 0): the same seed and images give the same files
   --kinds      comma-separated defect kinds to draw from (default all: ${DEFECT_KINDS.join(", ")})
   --size       side of the random resized crop (default ${DEFAULT_SYNTH_CROP.size}); 0 keeps full-size images, uncropped
-  --placement  object (default: keep defects on the part when it stands on a uniform backdrop) or anywhere`,
+  --placement  object (default: keep defects on the part when it stands on a uniform backdrop) or anywhere
+With --sd, Stable Diffusion edits the images (SDEdit, "a photo of a damaged <part>"), kept on the part:
+  --sd         the model folder (adp models pull, or adp models tiny --arch sd-tiny); missing or
+               broken: one line says so and the procedural synthesizer stands in
+  --strength   how far into the noise the edit starts, (0, 1] (default ${SD_DEFAULTS.strength})
+  --steps      DDIM steps of the whole schedule; strength × steps of them run (default ${SD_DEFAULTS.steps})
+  --guidance   classifier-free guidance scale (default ${SD_DEFAULTS.guidance})
+  --sd-size    longer side the images are edited at, a multiple of 8 (default ${SD_DEFAULTS.size})
+  --profile    a station profile: its anomaly-aware concept is the <part> (when its width fits)
+  --word       the <part> as a word (default: the profile's label, else "${CONCEPT_INIT_WORD}")
+  --size       defaults to 0 with --sd: pseudo-anomalies of each image's own size`,
   flags: {
     in: { type: "string", multiple: true },
     out: { type: "string" },
@@ -45,6 +74,13 @@ Synthesizes pseudo-anomalies from the normal images, the way enrollment does, an
     kinds: { type: "string" },
     size: { type: "string" },
     placement: { type: "string" },
+    sd: { type: "string" },
+    strength: { type: "string" },
+    steps: { type: "string" },
+    guidance: { type: "string" },
+    "sd-size": { type: "string" },
+    profile: { type: "string" },
+    word: { type: "string" },
   },
   async run(args) {
     const inputs = (args.values.in as string[] | undefined) ?? [];
@@ -52,19 +88,19 @@ Synthesizes pseudo-anomalies from the normal images, the way enrollment does, an
     const out = requireString(args, "out", this.name);
     const count = intFlag(args, "count", 16, [1, 100_000]);
     const seed = intFlag(args, "seed", 0, [0, 2 ** 32 - 1]);
-    const size = intFlag(args, "size", DEFAULT_SYNTH_CROP.size, [0, 4096]);
+    const sdDir = args.values.sd as string | undefined;
+    const size = intFlag(args, "size", sdDir === undefined ? DEFAULT_SYNTH_CROP.size : 0, [0, 4096]);
     const placement = choiceFlag(args, "placement", PLACEMENTS, "object");
     const kinds = parseKinds(args.values.kinds as string | undefined);
 
     const normals: Rgb8Image[] = [];
     for (const file of inputs) normals.push(await decodeImage(await Deno.readFile(file)));
+    const crop: SynthCropOptions | false = size === 0 ? false : { ...DEFAULT_SYNTH_CROP, size };
+    const procedural = createProceduralSynthesizer({ kinds, placement });
     const started = performance.now();
-    const anomalies = synthesizePseudoAnomalies(normals, {
-      count,
-      seed,
-      synthesizer: createProceduralSynthesizer({ kinds, placement }),
-      crop: size === 0 ? false : { ...DEFAULT_SYNTH_CROP, size },
-    });
+    const anomalies = sdDir === undefined
+      ? await makePseudoAnomalies(normals, { count, seed, crop, synthesizer: batchOf(procedural) })
+      : await sdPseudoAnomalies(args, sdDir, normals, { count, seed, crop, fallback: batchOf(procedural) });
     const synthMs = performance.now() - started;
 
     await mkdir(out, { recursive: true });
@@ -85,6 +121,43 @@ Synthesizes pseudo-anomalies from the normal images, the way enrollment does, an
     );
   },
 };
+
+/** `--sd`: SDEdit pseudo-anomalies, or the procedural ones when the model cannot be opened. */
+async function sdPseudoAnomalies(
+  args: ParsedArgs,
+  dir: string,
+  normals: Rgb8Image[],
+  opts: { count: number; seed: number; crop: SynthCropOptions | false; fallback: BatchSynthesizer },
+): Promise<PseudoAnomaly[]> {
+  const strength = numberFlag(args, "strength", SD_DEFAULTS.strength, [0.01, 1]);
+  const steps = intFlag(args, "steps", SD_DEFAULTS.steps, [1, 1000]);
+  const guidance = numberFlag(args, "guidance", SD_DEFAULTS.guidance, [0, 50]);
+  const sdSize = intFlag(args, "sd-size", SD_DEFAULTS.size, [8, 2048]);
+  if (Math.floor(strength * steps) < 1) {
+    throw new UsageError(`--strength ${strength} of --steps ${steps} runs no step: raise either`);
+  }
+  const profilePath = args.values.profile as string | undefined;
+  const profile = profilePath === undefined ? undefined : await loadProfile(profilePath);
+  const word = (args.values.word as string | undefined) ?? profile?.meta.label ?? CONCEPT_INIT_WORD;
+  const log = (line: string) => console.error(line);
+  const model = await openStableDiffusionOrFallBack(dir, { log });
+  if (!model) return await makePseudoAnomalies(normals, { ...opts, synthesizer: opts.fallback });
+  try {
+    const synthesizer = createSdSynthesizer({
+      model,
+      word,
+      concept: profile && { placeholder: CONCEPT_PLACEHOLDER, vector: profile.concepts.anomaly },
+      strength,
+      steps,
+      guidance,
+      size: sdSize,
+      log,
+    });
+    return await makePseudoAnomalies(normals, { ...opts, synthesizer });
+  } finally {
+    await model.release();
+  }
+}
 
 function parseKinds(value: string | undefined): DefectKind[] | undefined {
   if (value === undefined) return undefined;

@@ -7,6 +7,9 @@
  */
 import { join } from "node:path";
 import { ConfigError, ErrorCode, WeightsError } from "../errors.ts";
+import type { DiffusionSchedulerConfig } from "./ddim.ts";
+
+export type { DiffusionSchedulerConfig };
 
 /**
  * The folder layout, relative to the model folder: the diffusers repository's `scheduler/`,
@@ -24,23 +27,6 @@ export const SD_LAYOUT = Object.freeze({
   /** Optimum copies the VAE's config (with `scaling_factor`) beside each half; SD 2.x's when absent. */
   vaeConfig: "vae_decoder/config.json",
 });
-
-/** `scheduler_config.json` in camelCase: the fields a DDIM or PNDM scheduler of SD 2.1 reads. */
-export interface DiffusionSchedulerConfig {
-  /** The diffusers class named in the file, e.g. `DDIMScheduler`. */
-  className: string;
-  numTrainTimesteps: number;
-  betaStart: number;
-  betaEnd: number;
-  /** `scaled_linear` in SD: betas linear in √β from √betaStart to √betaEnd. */
-  betaSchedule: "linear" | "scaled_linear";
-  /** What the UNet predicts: `v_prediction` for SD 2.1 (768 px), `epsilon` for SD 2.1-base. */
-  predictionType: "epsilon" | "v_prediction";
-  stepsOffset: number;
-  setAlphaToOne: boolean;
-  clipSample: boolean;
-  timestepSpacing: "leading" | "trailing" | "linspace";
-}
 
 /** What the pipeline needs to know about a Stable Diffusion model. */
 export interface StableDiffusionConfig {

@@ -2,7 +2,7 @@
  * Stable Diffusion for the paper's pseudo-anomalies: a model folder (SD 2.1 as ONNX exports beside
  * its diffusers text encoder, or a tiny random one) opened behind {@linkcode StableDiffusion}, whose
  * text conditioning is the project's own text graph so learned concepts are injected as for CLIP
- * scoring. The scheduler and the SDEdit pipeline build on it.
+ * scoring; the DDIM scheduler, classifier-free guidance and SDEdit (img2img) build on it.
  *
  * @example A tiny random model: conditioning, one UNet prediction, a VAE round trip
  * ```ts
@@ -24,7 +24,12 @@
  * @module
  */
 export { parseSchedulerConfig, SD21_SCHEDULER, SD_LAYOUT, SD_SCALING_FACTOR } from "./config.ts";
-export type { DiffusionSchedulerConfig, StableDiffusionConfig } from "./config.ts";
+export type { StableDiffusionConfig } from "./config.ts";
+export { addNoise, ddimSchedule, ddimStep, sdeditTimesteps } from "./ddim.ts";
+export type { DdimSchedule, DiffusionSchedulerConfig } from "./ddim.ts";
+export { classifierFreeGuidance } from "./guidance.ts";
+export { sdedit, workingSize } from "./sdedit.ts";
+export type { SdeditItem, SdeditOptions } from "./sdedit.ts";
 export { loadStableDiffusion } from "./stable_diffusion.ts";
 export type { Dims4, LoadStableDiffusionOptions, StableDiffusion } from "./stable_diffusion.ts";
 export { writeTinyStableDiffusion } from "./tiny_writer.ts";

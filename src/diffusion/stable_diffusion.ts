@@ -42,6 +42,7 @@ export type Dims4 = readonly [number, number, number, number];
 
 /** A loaded Stable Diffusion model. */
 export interface StableDiffusion {
+  /** The model's shapes and scheduler. */
   readonly config: StableDiffusionConfig;
   /** What the UNet runs in (its `sample` input's element type). */
   readonly precision: Precision;

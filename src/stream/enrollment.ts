@@ -15,7 +15,8 @@ import { printable } from "../guard.ts";
 import { type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { enroll, type EnrollProgress, type StationProfile } from "../adp/mod.ts";
-import { SynthesisWorker } from "../adp/synth/mod.ts";
+import { openStableDiffusionOrFallBack, SynthesisWorker } from "../adp/synth/mod.ts";
+import type { SdeditOptions, StableDiffusion } from "../diffusion/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { MessageError, RequestRefusedError, ServiceErrorCode } from "./errors.ts";
 import type { FrameRing } from "./frame_ring.ts";
@@ -74,6 +75,13 @@ export interface EnrollmentOptions {
   locks?: KV;
   /** A backbone JSON for the patch branch of every enrollment (default: CLIP's own tokens). */
   backbone?: string;
+  /**
+   * A Stable Diffusion folder for `synth: sd|mix` requests, opened at start (a missing or broken
+   * one: one log line, and those requests run procedural).
+   */
+  sdModel?: string;
+  /** SDEdit's settings for those requests. @default {SD_DEFAULTS} */
+  sdedit?: Partial<SdeditOptions>;
 }
 
 interface Job {
@@ -113,8 +121,8 @@ export class EnrollmentManager {
   readonly #nc: NatsConnection;
   readonly #host: EnrollmentHost;
   readonly #opts:
-    & Required<Omit<EnrollmentOptions, "locks" | "backbone">>
-    & Pick<EnrollmentOptions, "locks" | "backbone">;
+    & Required<Omit<EnrollmentOptions, "locks" | "backbone" | "sdModel" | "sdedit">>
+    & Pick<EnrollmentOptions, "locks" | "backbone" | "sdModel" | "sdedit">;
   /** Stations with a job, including those whose request is still being checked. */
   readonly #stations = new Map<string, Job | "reserved">();
   readonly #records: JobRecords;
@@ -128,6 +136,8 @@ export class EnrollmentManager {
   #loop: Promise<void> | undefined;
   /** Pseudo-anomalies are made here, off the main thread scoring runs on. */
   #synthesis: SynthesisWorker | undefined;
+  /** Stable Diffusion for `sd` and `mix` requests: its runs are onnxruntime's, off this thread. */
+  #diffusion: StableDiffusion | undefined;
   #stopping = false;
 
   /**
@@ -151,6 +161,10 @@ export class EnrollmentManager {
    */
   async start(): Promise<void> {
     this.#synthesis = new SynthesisWorker();
+    if (this.#opts.sdModel !== undefined) {
+      this.#diffusion = await openStableDiffusionOrFallBack(this.#opts.sdModel, { log: this.#host.log });
+      if (this.#diffusion) this.#host.log(`sd pseudo-anomalies: Stable Diffusion from ${this.#opts.sdModel}`);
+    }
     await this.#lockView?.follow(this.#opts.locks!, this.#host.log);
     this.#sub = this.#nc.subscribe(ENROLL_WILDCARD, { queue: this.#opts.queueGroup });
     this.#loop = (async () => {
@@ -217,6 +231,7 @@ export class EnrollmentManager {
     for (const job of jobs) job.controller.abort("the service is stopping");
     await Promise.all([...jobs, ...this.#cancelled].map((j) => j.done));
     this.#synthesis?.terminate();
+    await this.#diffusion?.release();
   }
 
   /**
@@ -440,6 +455,10 @@ export class EnrollmentManager {
           version,
           signal,
           synthesis: this.#synthesis,
+          synth: request.synth,
+          diffusion: this.#diffusion,
+          sdedit: this.#opts.sdedit,
+          log: this.#host.log,
           onProgress: (p: EnrollProgress) => this.#progress(job, p),
         });
         signal.throwIfAborted();

@@ -9,6 +9,7 @@
 import { MessageError } from "./errors.ts";
 import { describeValue, type Fields, Guard } from "../guard.ts";
 import { isStationId } from "./subjects.ts";
+import { SYNTH_MODES, type SynthMode } from "../adp/synth/mod.ts";
 
 /** Why a frame got no score. Every frame that is not scored gets a result carrying one of these. */
 export const FrameErrorReason = {
@@ -176,6 +177,11 @@ export interface EnrollRequest {
   label?: string;
   /** Adam steps per concept (1–1000). */
   steps?: number;
+  /**
+   * What makes the pseudo-anomalies: `procedural` (default), `sd` or `mix`; `sd` and `mix` need the
+   * service started with `--sd-model`, and run `procedural` otherwise (the profile records which ran).
+   */
+  synth?: SynthMode;
   /**
    * Frames still held in the station's ring buffer to enroll from instead of the next `shots`
    * frames; exactly `shots` distinct ids.
@@ -416,7 +422,7 @@ const guard: Guard = new Guard((message, options) => new MessageError(message, o
  */
 export function decodeEnrollRequest(data: Uint8Array | string): EnrollRequest {
   const f = guard.object(guard.parseJson(data, "Enrollment request", MAX_REQUEST_BYTES), "request");
-  guard.only(f, ["shots", "seed", "label", "steps", "frameIds"], "request");
+  guard.only(f, ["shots", "seed", "label", "steps", "synth", "frameIds"], "request");
   const shots = guard.integer(f.shots, "shots", { min: ENROLL_LIMITS.minShots, max: ENROLL_LIMITS.maxShots });
   const req: EnrollRequest = { shots };
   if (f.seed !== undefined) req.seed = guard.integer(f.seed, "seed", { min: 0, max: ENROLL_LIMITS.maxSeed });
@@ -425,6 +431,12 @@ export function decodeEnrollRequest(data: Uint8Array | string): EnrollRequest {
   }
   if (f.steps !== undefined) {
     req.steps = guard.integer(f.steps, "steps", { min: 1, max: ENROLL_LIMITS.maxSteps });
+  }
+  if (f.synth !== undefined) {
+    if (!(SYNTH_MODES as readonly unknown[]).includes(f.synth)) {
+      guard.reject("synth", `one of ${SYNTH_MODES.join(", ")}`, f.synth);
+    }
+    req.synth = f.synth as SynthMode;
   }
   if (f.frameIds !== undefined) req.frameIds = frameIdsField(f.frameIds, shots);
   return req;

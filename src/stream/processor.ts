@@ -21,6 +21,7 @@ import { type ObjectStore, Objm } from "@nats-io/obj";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Service } from "@nats-io/services";
 import type { StationProfile } from "../adp/mod.ts";
+import type { SdeditOptions } from "../diffusion/mod.ts";
 import { DEFAULT_MAX_PIXELS } from "../image/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { Batcher } from "./batcher.ts";
@@ -86,6 +87,10 @@ export interface ProcessorConfig {
    * @default {CLIP's own patch tokens}
    */
   backbone?: string;
+  /** A Stable Diffusion folder for enrollments asking `synth: sd|mix` (see `EnrollmentOptions.sdModel`). */
+  sdModel?: string;
+  /** SDEdit's settings for those enrollments. @default {SD_DEFAULTS} */
+  sdedit?: Partial<SdeditOptions>;
   /** Profile versions kept per station for rollback (oldest pruned). @default 20 */
   profileHistory?: number;
   /** Recent frames kept per station for enrollment by frame id. @default 16 */
@@ -163,10 +168,19 @@ class ProcessorImpl implements Processor {
     & Required<
       Omit<
         ProcessorConfig,
-        "clip" | "modelId" | "instance" | "workers" | "log" | "backbone" | "decodeTimeoutMs" | "telemetry"
+        | "clip"
+        | "modelId"
+        | "instance"
+        | "workers"
+        | "log"
+        | "backbone"
+        | "sdModel"
+        | "sdedit"
+        | "decodeTimeoutMs"
+        | "telemetry"
       >
     >
-    & Pick<ProcessorConfig, "backbone" | "telemetry">;
+    & Pick<ProcessorConfig, "backbone" | "sdModel" | "sdedit" | "telemetry">;
   readonly #log: (line: string) => void;
   readonly #model: ModelRef;
   readonly #stations: StationTable;
@@ -214,6 +228,8 @@ class ProcessorImpl implements Processor {
       heatmapTtlMs: cfg.heatmapTtlMs ?? 7 * 24 * 3600 * 1000,
       maxStations: cfg.maxStations ?? 4096,
       backbone: cfg.backbone,
+      sdModel: cfg.sdModel,
+      sdedit: cfg.sdedit,
       telemetry: cfg.telemetry,
     };
     this.#model = { id: cfg.modelId ?? basename(cfg.clip.dir), hash: cfg.clip.hash };
@@ -313,6 +329,8 @@ class ProcessorImpl implements Processor {
       collectTimeoutMs: this.#cfg.collectTimeoutMs,
       locks,
       backbone: this.#cfg.backbone,
+      sdModel: this.#cfg.sdModel,
+      sdedit: this.#cfg.sdedit,
     });
     await this.#enrollment.recoverInterrupted();
     await this.#enrollment.start();

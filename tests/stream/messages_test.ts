@@ -15,9 +15,16 @@ import { MessageError } from "../../src/stream/errors.ts";
 
 Deno.test("decodeEnrollRequest() accepts every field within bounds", () => {
   const req = decodeEnrollRequest(
-    encodeMessage({ shots: 3, seed: 7, label: "bottle", steps: 40, frameIds: ["a", "b", "c"] }),
+    encodeMessage({ shots: 3, seed: 7, label: "bottle", steps: 40, synth: "sd", frameIds: ["a", "b", "c"] }),
   );
-  assert.deepEqual(req, { shots: 3, seed: 7, label: "bottle", steps: 40, frameIds: ["a", "b", "c"] });
+  assert.deepEqual(req, {
+    shots: 3,
+    seed: 7,
+    label: "bottle",
+    steps: 40,
+    synth: "sd",
+    frameIds: ["a", "b", "c"],
+  });
   assert.deepEqual(decodeEnrollRequest('{"shots":16}'), { shots: 16 });
 });
 
@@ -35,6 +42,7 @@ Deno.test("decodeEnrollRequest() refuses what is malformed, unknown or absurd, s
     ['{"shots":1,"frameIds":[1]}', /frameIds\[0\]/],
     ['{"shots":1,"frameIds":["' + "f".repeat(129) + '"]}', /frameIds\[0\]/],
     ['{"shots":1,"constructor":{}}', /unknown field "constructor"/],
+    ['{"shots":1,"synth":"diffusion"}', /synth must be one of procedural, sd, mix/],
   ];
   for (const [body, message] of cases) {
     assert.throws(

@@ -3,6 +3,9 @@
  * anomaly-aware concept and prompt self-tuning. A {@linkcode Synthesizer} makes one defect; the
  * procedural default paints CutPaste scars, DRAEM-style Perlin texture blends, scratches, stains
  * and colour spots; {@linkcode synthesizePseudoAnomalies} runs one over the normals and crops.
+ * Where Stable Diffusion weights exist, {@linkcode createSdSynthesizer} makes the paper's SDEdit
+ * pseudo-anomalies a batch at a time ({@linkcode makePseudoAnomalies}), alone or mixed with the
+ * procedural ones.
  *
  * @example Sixteen pseudo-anomalies of two kinds
  * ```ts
@@ -31,7 +34,28 @@ export { createProceduralSynthesizer, DEFECT_KINDS } from "./procedural.ts";
 export type { DefectKind, ProceduralOptions } from "./procedural.ts";
 export { randomResizedCrop, randomResizedCropBox } from "./random_resized_crop.ts";
 export type { CropBoxOptions, RandomResizedCropOptions, ResizedCrop } from "./random_resized_crop.ts";
-export { DEFAULT_SYNTH_CROP, iteratePseudoAnomalies, synthesizePseudoAnomalies } from "./synthesizer.ts";
+export {
+  DEFAULT_SYNTH_CROP,
+  iteratePseudoAnomalies,
+  makePseudoAnomalies,
+  synthesizePseudoAnomalies,
+} from "./synthesizer.ts";
+export { batchOf, mixSynthesizers } from "./batch_synthesizer.ts";
+export {
+  createSdSynthesizer,
+  openStableDiffusionOrFallBack,
+  SD_ANOMALY_PROMPTS,
+  SD_DEFAULTS,
+  SD_MASK_LEVEL,
+} from "./sd_synthesizer.ts";
+export type { SdSynthesizerOptions } from "./sd_synthesizer.ts";
 export { SynthesisWorker } from "./synthesis_worker.ts";
-export type { PseudoAnomaly, Synthesizer } from "./pseudo_anomaly.ts";
-export type { SynthCropOptions, SynthesizeOptions } from "./synthesizer.ts";
+export { SYNTH_MODES } from "./pseudo_anomaly.ts";
+export type {
+  BatchSynthesizer,
+  PseudoAnomaly,
+  SynthesisItem,
+  Synthesizer,
+  SynthMode,
+} from "./pseudo_anomaly.ts";
+export type { BatchSynthesizeOptions, SynthCropOptions, SynthesizeOptions } from "./synthesizer.ts";

@@ -10,7 +10,7 @@ import { ConfigError } from "../../errors.ts";
 import { Random } from "../../random.ts";
 import { resizeBicubic, type Rgb8Image } from "../../image/mod.ts";
 import { createProceduralSynthesizer } from "./procedural.ts";
-import type { PseudoAnomaly, Synthesizer } from "./pseudo_anomaly.ts";
+import type { BatchSynthesizer, PseudoAnomaly, SynthesisItem, Synthesizer } from "./pseudo_anomaly.ts";
 import { randomResizedCrop } from "./random_resized_crop.ts";
 
 /** The random resized crop applied after synthesis (torchvision's `RandomResizedCrop`). */
@@ -97,6 +97,14 @@ export function iteratePseudoAnomalies(
   normals: Rgb8Image[],
   opts: SynthesizeOptions,
 ): Generator<PseudoAnomaly> {
+  return pseudoAnomalySteps(normals, { ...opts, crop: checkedCrop(normals, opts) });
+}
+
+/** The crop the options ask for, once they are checked. */
+function checkedCrop(
+  normals: readonly Rgb8Image[],
+  opts: { count: number; crop?: SynthCropOptions | false },
+): SynthCropOptions | false {
   const { count } = opts;
   if (!normals.length) throw new ConfigError("Pseudo-anomalies need at least one normal image: got none");
   if (!(Number.isInteger(count) && count >= 0)) {
@@ -106,7 +114,7 @@ export function iteratePseudoAnomalies(
   if (crop && !(Number.isInteger(crop.size) && crop.size > 0)) {
     throw new ConfigError(`Crop size must be a positive integer: got ${crop.size}`);
   }
-  return pseudoAnomalySteps(normals, { ...opts, crop });
+  return crop;
 }
 
 function* pseudoAnomalySteps(
@@ -120,16 +128,67 @@ function* pseudoAnomalySteps(
   for (let i = 0; i < count; i++) {
     const k = i % normals.length;
     const normal = sources[k] ??= crop ? workingImage(normals[k], crop) : normals[k];
-    const anomaly = synthesizer.synthesize(normal, Random.forStream(seed, `synth/${i}`));
-    if (!crop) {
-      yield anomaly;
-      continue;
-    }
-    const random = Random.forStream(seed, `crop/${i}`);
-    const contains = pickMaskPixel(anomaly.mask, anomaly.image.width, random);
-    const cropped = randomResizedCrop(anomaly.image, random, { ...crop, mask: anomaly.mask, contains });
-    yield { image: cropped.image, mask: cropped.mask!, kind: anomaly.kind };
+    const anomaly = synthesizer.synthesize(normal, synthRandom(seed, i));
+    yield crop ? cropAnomaly(anomaly, crop, Random.forStream(seed, `crop/${i}`)) : anomaly;
   }
+}
+
+/** Options for {@linkcode makePseudoAnomalies}. */
+export interface BatchSynthesizeOptions extends Omit<SynthesizeOptions, "synthesizer"> {
+  /** What makes the defects, a batch at a time. */
+  synthesizer: BatchSynthesizer;
+  /** Stops between batches (and inside one, as the synthesizer allows). */
+  signal?: AbortSignal;
+  /** Called after each batch with the pseudo-anomalies done so far. */
+  onProgress?: (done: number, count: number) => void;
+}
+
+/**
+ * {@linkcode synthesizePseudoAnomalies} with a {@linkcode BatchSynthesizer}: the same random
+ * streams, working images and crops, so anomaly i depends only on the seed, i and its normal, and a
+ * procedural synthesizer run through `batchOf` gives the same bytes as the synchronous path.
+ *
+ * @param normals the defect-free images
+ * @param opts count, seed, crop, the synthesizer, cancellation and progress
+ * @returns the pseudo-anomalies, in order
+ * @throws {ConfigError} as {@linkcode synthesizePseudoAnomalies}
+ */
+export async function makePseudoAnomalies(
+  normals: Rgb8Image[],
+  opts: BatchSynthesizeOptions,
+): Promise<PseudoAnomaly[]> {
+  const crop = checkedCrop(normals, opts);
+  const { count, seed, synthesizer, signal } = opts;
+  const sources: (Rgb8Image | undefined)[] = normals.map(() => undefined);
+  const out: PseudoAnomaly[] = [];
+  const batch = Math.max(1, synthesizer.batchSize);
+  for (let start = 0; start < count; start += batch) {
+    signal?.throwIfAborted();
+    const items: SynthesisItem[] = [];
+    for (let i = start; i < Math.min(count, start + batch); i++) {
+      const k = i % normals.length;
+      const normal = sources[k] ??= crop ? workingImage(normals[k], crop) : normals[k];
+      items.push({ normal, random: synthRandom(seed, i), index: i });
+    }
+    const made = await synthesizer.synthesizeBatch(items, signal);
+    for (const [j, anomaly] of made.entries()) {
+      const i = start + j;
+      out.push(crop ? cropAnomaly(anomaly, crop, Random.forStream(seed, `crop/${i}`)) : anomaly);
+    }
+    opts.onProgress?.(out.length, count);
+  }
+  return out;
+}
+
+function synthRandom(seed: number, i: number): Random {
+  return Random.forStream(seed, `synth/${i}`);
+}
+
+/** The random resized crop of an anomaly that keeps part of its defect in view, its mask cut alike. */
+function cropAnomaly(anomaly: PseudoAnomaly, crop: SynthCropOptions, random: Random): PseudoAnomaly {
+  const contains = pickMaskPixel(anomaly.mask, anomaly.image.width, random);
+  const cropped = randomResizedCrop(anomaly.image, random, { ...crop, mask: anomaly.mask, contains });
+  return { image: cropped.image, mask: cropped.mask!, kind: anomaly.kind };
 }
 
 /** The normal shrunk (never enlarged) so that its smallest possible crop is still `size` wide and high. */
