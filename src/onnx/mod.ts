@@ -50,6 +50,8 @@ export { gelu, layerNorm, multiHeadAttention, softmax } from "./ops/nn.ts";
 export { reduceMax, reduceSum } from "./ops/reduce.ts";
 export { concat, expand, gather, reshape, shapeOf, slice, split, transpose, unsqueeze } from "./ops/shape.ts";
 export { averagePool, upsampleLinear } from "./ops/spatial.ts";
+export { awaitRunTurn, RunTurns } from "./run_turns.ts";
+export type { RunTurnsOptions } from "./run_turns.ts";
 export { createSession, DEVICES, listProviders, runtimeVersion } from "./runtime.ts";
 export type { Device, OnnxSession, Provider, RunTensor, SessionOptions } from "./runtime.ts";
 export { cast } from "./ops/elementwise.ts";

@@ -17,6 +17,7 @@ import type { KV } from "@nats-io/kv";
 import { enroll, type EnrollProgress, type StationProfile } from "../adp/mod.ts";
 import { SynthesisWorker } from "../adp/synth/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
+import type { Rgb8Image } from "../image/mod.ts";
 import { MessageError, RequestRefusedError, ServiceErrorCode } from "./errors.ts";
 import type { FrameRing } from "./frame_ring.ts";
 import { collectNextFrames } from "./enroll_collector.ts";
@@ -58,6 +59,13 @@ export interface EnrollmentHost {
   log(line: string): void;
   /** Sees every progress message published (metrics). */
   onProgress?: (msg: EnrollProgressMessage) => void;
+  /**
+   * Runs an enrollment's model work behind live scoring (the processor's `RunTurns.background`): each
+   * of its model runs waits while frames are in the pipeline. @default at once
+   */
+  background?: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Decodes a shot off the main thread (the decode workers), one at a time. @default on this thread */
+  decode?: (bytes: Uint8Array) => Promise<Rgb8Image>;
 }
 
 /** Options of {@linkcode EnrollmentManager}. */
@@ -431,17 +439,21 @@ export class EnrollmentManager {
         await Promise.race([previous, aborted(signal)]);
         signal.throwIfAborted();
         const version = this.#host.nextVersion(station);
-        const profile = await enroll(this.#host.clip, frames, {
-          seed: request.seed,
-          label: request.label,
-          steps: request.steps,
-          backbone: this.#opts.backbone,
-          station,
-          version,
-          signal,
-          synthesis: this.#synthesis,
-          onProgress: (p: EnrollProgress) => this.#progress(job, p),
-        });
+        const background = this.#host.background ?? ((work) => work());
+        const profile = await background(() =>
+          enroll(this.#host.clip, frames, {
+            seed: request.seed,
+            label: request.label,
+            steps: request.steps,
+            backbone: this.#opts.backbone,
+            station,
+            version,
+            signal,
+            synthesis: this.#synthesis,
+            ...(this.#host.decode ? { decode: this.#host.decode } : {}),
+            onProgress: (p: EnrollProgress) => this.#progress(job, p),
+          })
+        );
         signal.throwIfAborted();
         job.saving = true;
         profile.meta.revision = { kind: "enrollment", at: new Date().toISOString() };
