@@ -22,6 +22,7 @@
  * deno task soak --quick          # 2,000, 300, 15 s
  * deno task soak --attacks-only   # only the attacks
  * deno task soak --faults-only    # only the faults (--jetstream-only: only those with JetStream)
+ * deno task soak --enrollment-only 3   # only the enrollment during load, three times
  * deno task soak --fuzz 50000 --service-fuzz 5000 --overload-s 300 --factor 5 --frame-side 900
  * ```
  *
@@ -68,6 +69,7 @@ async function main(): Promise<number> {
       "faults-only": { type: "boolean" },
       "jetstream-only": { type: "boolean" },
       "station-names": { type: "string" },
+      "enrollment-only": { type: "string" },
     },
   });
   const quick = values.quick === true;
@@ -88,6 +90,11 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   let failed = false;
 
+  if (values["enrollment-only"] !== undefined) {
+    const runs = await enrollmentStage(Number(values["enrollment-only"]));
+    printAttacks(runs, performance.now() - started);
+    return runs.some((a) => a.problems.length || a.lost > 0) ? 1 : 0;
+  }
   if (attacksOnly || values["faults-only"]) {
     const attacks = attacksOnly ? await attackStage(stationNames) : [];
     if (!values["jetstream-only"]) attacks.push(...await faultStage(false));
@@ -241,6 +248,32 @@ async function attackStage(stationNames: number): Promise<AttackReport[]> {
 
 /** 5. The faults against fresh `adp serve` instances (two decode workers), with or without JetStream. */
 async function faultStage(jetstream: boolean): Promise<AttackReport[]> {
+  return await withFaultService(jetstream, async (opts, serve) => {
+    const reports = [await serverRestart(opts, serve.current, jetstream)];
+    const killed = await serviceKill(opts, serve.current, jetstream);
+    serve.current = killed.serve;
+    reports.push(killed.report);
+    if (!jetstream) reports.push(await enrollmentDuringLoad(opts, serve.current));
+    // Without JetStream the bus cannot keep what it drops: counted, not a failure.
+    for (const r of reports) r.lostExpected = !jetstream && !r.attack.startsWith("enrollment");
+    return reports;
+  });
+}
+
+/** The enrollment during load alone, `times` times in a row on one service (issue 17, item 10). */
+async function enrollmentStage(times: number): Promise<AttackReport[]> {
+  return await withFaultService(false, async (opts, serve) => {
+    const reports: AttackReport[] = [];
+    for (let i = 0; i < times; i++) reports.push(await enrollmentDuringLoad(opts, serve.current));
+    return reports;
+  });
+}
+
+/** A fresh nats-server, state dir and `adp serve` (two decode workers) with the soak station enrolled. */
+async function withFaultService(
+  jetstream: boolean,
+  run: (opts: FaultOptions, serve: { current: ServeProcess }) => Promise<AttackReport[]>,
+): Promise<AttackReport[]> {
   const root = await Deno.makeTempDir({ prefix: "adp-soak-faults-" });
   const ns = await setup({ jetstream });
   try {
@@ -255,9 +288,9 @@ async function faultStage(jetstream: boolean): Promise<AttackReport[]> {
     console.log(
       `\nfaults ${jetstream ? "with" : "without"} JetStream: a fresh adp serve, station ${STATION}`,
     );
-    let serve = await spawn();
+    const serve = { current: await spawn() };
     try {
-      await enrollOverBus(nc, serve);
+      await enrollOverBus(nc, serve.current);
       const opts: FaultOptions = {
         nc,
         spawn,
@@ -266,16 +299,9 @@ async function faultStage(jetstream: boolean): Promise<AttackReport[]> {
         frames: await bottleFrames(SHARED, 8),
         log: (l) => console.log(`  ${l}`),
       };
-      const reports = [await serverRestart(opts, serve, jetstream)];
-      const killed = await serviceKill(opts, serve, jetstream);
-      serve = killed.serve;
-      reports.push(killed.report);
-      if (!jetstream) reports.push(await enrollmentDuringLoad(opts, serve));
-      // Without JetStream the bus cannot keep what it drops: counted, not a failure.
-      for (const r of reports) r.lostExpected = !jetstream && !r.attack.startsWith("enrollment");
-      return reports;
+      return await run(opts, serve);
     } finally {
-      const end = await endService(serve);
+      const end = await endService(serve.current);
       if (end.crashed) console.log("  the service crashed or exited non-zero");
       await nc.close();
     }
