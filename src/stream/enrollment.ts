@@ -439,7 +439,7 @@ export class EnrollmentManager {
         await Promise.race([previous, aborted(signal)]);
         signal.throwIfAborted();
         const version = this.#host.nextVersion(station);
-        const background = this.#host.background ?? ((work) => work());
+        const background = this.#host.background ?? (<T>(work: () => Promise<T>) => work());
         const profile = await background(() =>
           enroll(this.#host.clip, frames, {
             seed: request.seed,
@@ -463,7 +463,8 @@ export class EnrollmentManager {
           etaSeconds: 0,
           message: `saving and swapping in profile v${version}`,
         });
-        const installed = await this.#host.install(station, profile);
+        // Its check (the new scorer scores a frame) also waits for live scoring.
+        const installed = await background(() => this.#host.install(station, profile));
         this.#progress(job, {
           stage: JobStage.done,
           percent: 100,
