@@ -6,13 +6,14 @@
  * 2. Service fuzz: mutated frames through a running `adp serve` (a child process, tiny model): one
  *    clear result per frame, none lost.
  * 3. Overload: 5× the sustainable frame rate for 60 s against a fresh `adp serve`, then a trickle.
- * 4. Attacks (issue 17): hostile header names, scan and PNG bombs from a second station (the victim's
- *    p99 during the attack beside its quiet p99), threshold.set racing an enrollment, 5,000 station
- *    names; each with frames sent, answered, lost and the service's peak RSS.
+ * 4. Attacks (issue 17): hostile header names, scan and PNG bombs from a second station,
+ *    threshold.set racing an enrollment, 5,000 station names; each with frames sent, answered, lost,
+ *    the service's peak RSS, and a victim station streaming beside it (victim.ts): its p99 during
+ *    the attack beside its quiet p99.
  *
  * 5. Faults (issue 17), without and with `--jetstream`: nats-server restarted and the service killed
- *    (kill -9, a fresh instance started) while a camera streams, and without JetStream a 16-shot
- *    enrollment while another station streams (its p99 beside its quiet p99).
+ *    (kill -9, a fresh instance started) while the victim streams (its p99 clear of the outage), and
+ *    without JetStream a 16-shot enrollment of another station.
  *
  * Exits 1 when a frame was lost (with JetStream, or outside the faults), answered unclearly or twice,
  * or anything crashed.
