@@ -461,7 +461,7 @@ export class EnrollmentManager {
           stage: JobStage.saving,
           percent: 100,
           etaSeconds: 0,
-          message: `saving and swapping in profile v${version}`,
+          message: "saving and swapping in the new profile", // its number is fixed at install
         });
         // Its check (the new scorer scores a frame) also waits for live scoring.
         const installed = await background(() => this.#host.install(station, profile));
