@@ -7,6 +7,7 @@
  * @module
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { type NatsServerProcess, startNatsServer } from "../src/stream/nats_server.ts";
 
 /** Options of {@linkcode setup}. */
@@ -68,4 +69,55 @@ export async function cleanup(server: NatsTestServer): Promise<void> {
   await Promise.all(state.clients.map((nc) => nc.isClosed() ? undefined : nc.close().catch(() => {})));
   await state.server.stop();
   await Deno.remove(state.dir, { recursive: true }).catch(() => {});
+}
+
+/** A running cluster of test servers (JetStream on each), one client URL per node. */
+export interface NatsTestCluster {
+  readonly nodes: NatsTestServer[];
+}
+
+/**
+ * Starts `size` nats-servers on free loopback ports routed into one cluster with JetStream, and
+ * waits until JetStream answers on every node (its meta leader elected).
+ *
+ * @param size nodes; @default 3
+ * @returns the cluster; pass it to {@linkcode cleanupCluster}
+ */
+export async function setupCluster(size = 3): Promise<NatsTestCluster> {
+  const routePorts = Array.from({ length: size }, () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    return port;
+  });
+  const nodes: NatsTestServer[] = [];
+  for (const [i, port] of routePorts.entries()) {
+    const routes = routePorts.filter((_, j) => j !== i).map((p) => `"nats://127.0.0.1:${p}"`);
+    nodes.push(
+      await setup({
+        config: `server_name: n${i}\ncluster { name: adp, listen: "127.0.0.1:${port}", routes: [${
+          routes.join(", ")
+        }] }`,
+      }),
+    );
+  }
+  for (const node of nodes) {
+    const nc = await node.connect("cluster-check");
+    for (let attempt = 0;; attempt++) {
+      try {
+        await (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo();
+        break;
+      } catch (error) {
+        if (attempt >= 60) throw new Error(`JetStream not ready on the cluster: ${error}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    await nc.close();
+  }
+  return { nodes };
+}
+
+/** Stops every node of a cluster. */
+export async function cleanupCluster(cluster: NatsTestCluster): Promise<void> {
+  await Promise.all(cluster.nodes.map(cleanup));
 }

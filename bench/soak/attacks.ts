@@ -1,11 +1,11 @@
 /**
- * The attacks of issue 17 against a running `adp serve`, each reporting frames sent, answered and
- * lost, the service's peak RSS, and the victim station's p99 latency during the attack beside its
- * quiet p99:
+ * The attacks of issue 17 against a running `adp serve`, each from a hostile station (or names)
+ * while a victim station streams (victim.ts), each reporting frames sent, answered and lost (the
+ * attack's and the victim's), the service's peak RSS, and the victim's p99 latency during the attack
+ * beside its quiet p99 just before:
  *
  * - header names nats.js refuses (spaces, non-ASCII) and lower-case `adp-frame-id`, sent raw;
- * - scan-bomb JPEGs and PNG bombs from a second station (over the cost limit, and just under it)
- *   while the victim streams;
+ * - scan-bomb JPEGs and PNG bombs (over the cost limit, and just under it);
  * - `threshold.set` racing an enrollment's save: the profile on disk must be the one in force;
  * - 5,000 invented station names: each answered as a station without a profile.
  *
@@ -19,17 +19,20 @@ import {
   Endpoint,
   framesSubject,
   requestEnrollment,
-  type ResultMessage,
   serviceSubject,
 } from "../../src/stream/mod.ts";
 import { pngBomb, scanBombJpeg } from "./bombs.ts";
 import { RawPublisher } from "./raw_publish.ts";
-import { publishFrame, quantile, requestStatus, ResultTracker, type ServeProcess } from "./service.ts";
+import { publishFrame, requestStatus, ResultTracker, type ServeProcess } from "./service.ts";
+import { beside, Victim, type VictimPhase } from "./victim.ts";
 
 /** The victim's frame rate: well under what a loaded 2-core machine sustains with the tiny model. */
 const VICTIM_FPS = 1;
-/** Bombs a second from the hostile station. */
+/** Bombs a second from the hostile station, and for how long. */
 const BOMB_FPS = 1;
+const BOMB_SECONDS = 40;
+/** The station the hostile frames come from (enrolled, so its frames are scored when they can be). */
+const HOSTILE = "hostile";
 
 /** One attack's figures. */
 export interface AttackReport {
@@ -62,20 +65,39 @@ export interface AttackOptions {
   log: (line: string) => void;
 }
 
-/** Runs every attack in turn. */
+/** Runs every attack in turn, a victim station streaming beside each. */
 export async function runAttacks(opts: AttackOptions): Promise<AttackReport[]> {
+  const victim = new Victim({ nc: opts.nc, station: opts.victim, frames: opts.frames, fps: VICTIM_FPS });
+  await enroll(opts.nc, HOSTILE, opts.frames);
   return [
-    await headerAttack(opts),
-    await bombAttack(opts),
-    await thresholdRace(opts),
-    await stationFlood(opts),
+    await headerAttack(opts, victim),
+    await bombAttack(opts, victim),
+    await thresholdRace(opts, victim),
+    await stationFlood(opts, victim),
   ];
 }
 
-async function headerAttack(opts: AttackOptions): Promise<AttackReport> {
-  const { nc, natsUrl, victim, frames } = opts;
-  const tracker = new ResultTracker(nc, victim);
-  await nc.flush();
+/** An attack's frames and the victim's, both p99s and every problem, as a row of the table. */
+async function report(
+  opts: AttackOptions,
+  attack: string,
+  own: { sent: number; answered: number; problems?: string[] },
+  v: { quiet: VictimPhase; loud: VictimPhase; problems: string[] },
+): Promise<AttackReport> {
+  return {
+    attack,
+    sent: own.sent + v.loud.sent,
+    answered: own.answered + v.loud.answered,
+    lost: own.sent - own.answered + v.loud.lost,
+    peakRssBytes: await opts.serve.peakRss(),
+    quietP99: Math.round(v.quiet.p99),
+    attackP99: Math.round(v.loud.p99),
+    problems: [...own.problems ?? [], ...v.problems],
+  };
+}
+
+async function headerAttack(opts: AttackOptions, victim: Victim): Promise<AttackReport> {
+  const { nc, natsUrl, frames } = opts;
   const names: [string, string][][] = [
     [["Camera Serial", "42"]],
     [["Kamera-Nr°", "7"]],
@@ -83,136 +105,92 @@ async function headerAttack(opts: AttackOptions): Promise<AttackReport> {
     [],
   ];
   const ids: string[] = [];
-  await using raw = await RawPublisher.connect(natsUrl);
-  for (let i = 0; i < 200; i++) {
-    const id = `hdr-${i}`;
-    ids.push(id);
-    // The id in lower case, after a header nats.js refuses.
-    await raw.publish(framesSubject(victim), frames[i % frames.length], [...names[i % 4], [
-      "adp-frame-id",
-      id,
-    ]]);
-    if (i % 20 === 19) await raw.flush();
-  }
-  await raw.flush();
-  const missing = await tracker.waitAll(ids, 120_000);
-  tracker.stop();
-  return {
-    attack: "header names (200 frames)",
+  let missing: string[] = [];
+  const v = await beside(victim, async () => {
+    const tracker = new ResultTracker(nc, HOSTILE);
+    await nc.flush();
+    await using raw = await RawPublisher.connect(natsUrl);
+    for (let i = 0; i < 200; i++) {
+      const id = `hdr-${i}`;
+      ids.push(id);
+      // The id in lower case, after a header nats.js refuses.
+      await raw.publish(framesSubject(HOSTILE), frames[i % frames.length], [...names[i % 4], [
+        "adp-frame-id",
+        id,
+      ]]);
+      if (i % 20 === 19) await raw.flush();
+    }
+    await raw.flush();
+    missing = await tracker.waitAll(ids, 120_000);
+    tracker.stop();
+  });
+  return await report(opts, "header names (200 frames)", {
     sent: ids.length,
     answered: ids.length - missing.length,
-    lost: missing.length,
-    peakRssBytes: await opts.serve.peakRss(),
-    quietP99: null,
-    attackP99: null,
-    problems: [],
-  };
+  }, v);
 }
 
-/** Streams the victim at `fps` for `seconds`, returning its result latencies. */
-async function stream(opts: AttackOptions, tag: string, fps: number, seconds: number): Promise<
-  { ids: string[]; latencies: () => number[]; tracker: ResultTracker }
-> {
-  const { nc, victim, frames } = opts;
-  const tracker = new ResultTracker(nc, victim);
-  const ids: string[] = [];
-  const n = Math.round(fps * seconds);
-  for (let i = 0; i < n; i++) {
-    const id = `${tag}-${i}`;
-    ids.push(id);
-    publishFrame(nc, victim, frames[i % frames.length], id);
-    await new Promise((r) => setTimeout(r, 1000 / fps));
-  }
-  const latencies = () =>
-    ids.map((id) => tracker.byId.get(id)?.result).filter((r): r is ResultMessage => r?.score != null)
-      .map((r) => r.latencyMs);
-  return { ids, latencies, tracker };
-}
-
-async function bombAttack(opts: AttackOptions): Promise<AttackReport> {
+async function bombAttack(opts: AttackOptions, victim: Victim): Promise<AttackReport> {
   const { nc, log } = opts;
-  const bomber = "bomber";
-  await enroll(nc, bomber, opts.frames);
-  const quiet = await stream(opts, "quiet", VICTIM_FPS, 20);
-  await quiet.tracker.waitAll(quiet.ids, 60_000);
-  quiet.tracker.stop();
-  const quietP99 = quantile(quiet.latencies(), 0.99);
-  log(`quiet p99 of ${opts.victim}: ${quietP99.toFixed(0)} ms`);
   // Over the cost limit (refused from the header), and just under it (decoded, within the time budget).
   const bombs = [await scanBombJpeg(1024, 200), await pngBomb(7071), await scanBombJpeg(1024, 15)];
-  const bombTracker = new ResultTracker(nc, bomber);
+  const bombTracker = new ResultTracker(nc, HOSTILE);
   const bombIds: string[] = [];
-  let stop = false;
-  const sending = (async () => {
-    for (let i = 0; !stop; i++) {
+  const v = await beside(victim, async () => {
+    for (let i = 0; i < BOMB_SECONDS * BOMB_FPS; i++) {
       const id = `bomb-${i}`;
       bombIds.push(id);
-      publishFrame(nc, bomber, bombs[i % bombs.length], id);
+      publishFrame(nc, HOSTILE, bombs[i % bombs.length], id);
       await new Promise((r) => setTimeout(r, 1000 / BOMB_FPS));
     }
-  })();
-  const loud = await stream(opts, "loud", VICTIM_FPS, 40);
-  stop = true;
-  await sending;
-  const missingVictim = await loud.tracker.waitAll(loud.ids, 120_000);
+  });
   const missingBombs = await bombTracker.waitAll(bombIds, 120_000);
-  loud.tracker.stop();
   bombTracker.stop();
-  const attackP99 = quantile(loud.latencies(), 0.99);
   const reasons: Record<string, number> = {};
   for (const t of bombTracker.byId.values()) {
     reasons[t.result.reason ?? "scored"] = (reasons[t.result.reason ?? "scored"] ?? 0) + 1;
   }
-  const victimDropped = loud.ids.length - loud.latencies().length - missingVictim.length;
-  log(`bombs answered: ${JSON.stringify(reasons)}; victim frames not scored: ${victimDropped}`);
-  const problems = victimDropped ? [`${victimDropped} victim frames answered without a score`] : [];
-  if (attackP99 > 2 * quietP99) problems.push(`victim p99 ${attackP99.toFixed(0)} ms > 2× quiet`);
-  return {
-    attack: `scan and PNG bombs from a second station (${BOMB_FPS}/s for 40 s; victim ${VICTIM_FPS} fps)`,
-    sent: loud.ids.length + bombIds.length,
-    answered: loud.ids.length + bombIds.length - missingVictim.length - missingBombs.length,
-    lost: missingVictim.length + missingBombs.length,
-    peakRssBytes: await opts.serve.peakRss(),
-    quietP99: Math.round(quietP99),
-    attackP99: Math.round(attackP99),
-    problems,
-  };
+  log(`bombs answered: ${JSON.stringify(reasons)}`);
+  return await report(
+    opts,
+    `scan and PNG bombs from a second station (${BOMB_FPS}/s for ${BOMB_SECONDS} s)`,
+    { sent: bombIds.length, answered: bombIds.length - missingBombs.length },
+    v,
+  );
 }
 
-async function thresholdRace(opts: AttackOptions): Promise<AttackReport> {
-  const { nc, victim, frames } = opts;
+async function thresholdRace(opts: AttackOptions, victim: Victim): Promise<AttackReport> {
+  const { nc, frames } = opts;
   let replies = 0, refused = 0;
-  let racing = true;
-  const race = (async () => {
-    for (let i = 0; racing; i++) {
-      const body = JSON.stringify({ station: victim, threshold: 0.5 + (i % 100) / 1000 });
-      await nc.request(serviceSubject(Endpoint.thresholdSet), body, { timeout: 30_000 }).then(
-        (m) => m.headers?.get("Nats-Service-Error") ? refused++ : replies++,
-        () => refused++,
-      );
-    }
-  })();
-  await enroll(nc, victim, frames.slice(0, 2));
-  await new Promise((r) => setTimeout(r, 500));
-  racing = false;
-  await race;
-  const inForce = (await requestStatus(nc)).stations.find((s) => s.station === victim)?.profileVersion;
-  const onDisk = (await loadProfile(join(opts.stateDir, "profiles", `${victim}.safetensors`))).meta.version;
-  const problems = inForce === onDisk ? [] : [`profile v${inForce} in force, v${onDisk} on disk`];
+  const problems: string[] = [];
+  const v = await beside(victim, async () => {
+    let racing = true;
+    const race = (async () => {
+      for (let i = 0; racing; i++) {
+        const body = JSON.stringify({ station: HOSTILE, threshold: 0.5 + (i % 100) / 1000 });
+        await nc.request(serviceSubject(Endpoint.thresholdSet), body, { timeout: 30_000 }).then(
+          (m) => m.headers?.get("Nats-Service-Error") ? refused++ : replies++,
+          () => refused++,
+        );
+      }
+    })();
+    await enroll(nc, HOSTILE, frames.slice(0, 2));
+    await new Promise((r) => setTimeout(r, 500));
+    racing = false;
+    await race;
+  });
+  const inForce = (await requestStatus(nc)).stations.find((s) => s.station === HOSTILE)?.profileVersion;
+  const onDisk = (await loadProfile(join(opts.stateDir, "profiles", `${HOSTILE}.safetensors`))).meta.version;
+  if (inForce !== onDisk) problems.push(`profile v${inForce} in force, v${onDisk} on disk`);
   if (refused) problems.push(`${refused} threshold.set requests refused`);
-  return {
-    attack: `threshold.set racing enrollment (${replies} sets)`,
+  return await report(opts, `threshold.set racing enrollment (${replies} sets)`, {
     sent: 0,
     answered: 0,
-    lost: 0,
-    peakRssBytes: await opts.serve.peakRss(),
-    quietP99: null,
-    attackP99: null,
     problems,
-  };
+  }, v);
 }
 
-async function stationFlood(opts: AttackOptions): Promise<AttackReport> {
+async function stationFlood(opts: AttackOptions, victim: Victim): Promise<AttackReport> {
   const { nc } = opts;
   const count = opts.stationNames ?? 5000;
   const answered = new Map<string, string>();
@@ -224,28 +202,25 @@ async function stationFlood(opts: AttackOptions): Promise<AttackReport> {
   });
   await nc.flush();
   const frame = opts.frames[0];
-  for (let i = 0; i < count; i++) {
-    publishFrame(nc, `flood-${i}`, frame, `flood-${i}`);
-    if (i % 100 === 99) await nc.flush();
-  }
-  const deadline = Date.now() + 180_000;
-  while (answered.size < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const started = performance.now();
+  const v = await beside(victim, async () => {
+    for (let i = 0; i < count; i++) {
+      publishFrame(nc, `flood-${i}`, frame, `flood-${i}`);
+      if (i % 100 === 99) await nc.flush();
+    }
+    const deadline = Date.now() + 180_000;
+    while (answered.size < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  });
+  opts.log(
+    `${answered.size} of ${count} station names answered in ${Math.round(performance.now() - started)} ms`,
+  );
   sub.unsubscribe();
   const reasons: Record<string, number> = {};
   for (const r of answered.values()) reasons[r] = (reasons[r] ?? 0) + 1;
   const problems = Object.keys(reasons).filter((r) => r !== "no-profile").map((r) =>
     `${reasons[r]} answered ${r}`
   );
-  return {
-    attack: `${count} station names`,
-    sent: count,
-    answered: answered.size,
-    lost: count - answered.size,
-    peakRssBytes: await opts.serve.peakRss(),
-    quietP99: null,
-    attackP99: null,
-    problems,
-  };
+  return await report(opts, `${count} station names`, { sent: count, answered: answered.size, problems }, v);
 }
 
 async function enroll(nc: NatsConnection, station: string, frames: Uint8Array[]): Promise<void> {

@@ -1,6 +1,7 @@
 /**
  * Fault attacks of issue 17 against `adp serve` children, each with the figures of the attack table
- * (frames sent, answered, lost, peak RSS, the other station's p99 beside its quiet p99):
+ * (frames sent, answered, lost, peak RSS, the streaming station's p99 beside its quiet p99; around an
+ * outage, of the frames clear of it: victim.ts):
  *
  * - nats-server restart while a camera streams: frames the bus drops are lost without JetStream
  *   (counted here, and by the service as results it had to publish while disconnected); with it the
@@ -16,10 +17,14 @@
  */
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
-import { framesSubject, Header } from "../../src/stream/mod.ts";
-import { requestEnrollment, type ResultMessage } from "../../src/stream/mod.ts";
+import { framesSubject, Header, requestEnrollment } from "../../src/stream/mod.ts";
 import type { AttackReport } from "./attacks.ts";
-import { publishFrame, quantile, requestStatus, ResultTracker, type ServeProcess } from "./service.ts";
+import { publishFrame, requestStatus, type ServeProcess } from "./service.ts";
+import { beside, Victim, type VictimPhase } from "./victim.ts";
+
+/** Seconds the victim streams before a fault, and at least in all around it. */
+const FAULT_LEAD_S = 3;
+const FAULT_SECONDS = 20;
 
 /** What the fault attacks need. */
 export interface FaultOptions {
@@ -38,39 +43,6 @@ export interface FaultOptions {
   /** How long to wait for the last answers (a redelivery waits for the ack wait). @default 90 s with JetStream, else 20 s */
   settleMs?: number;
   log: (line: string) => void;
-}
-
-/** The station's frames streamed while `during` runs (started after `leadS` seconds), and their answers. */
-async function streamAround(
-  opts: FaultOptions,
-  tag: string,
-  seconds: number,
-  leadS: number,
-  during: () => Promise<void>,
-  jetstream = false,
-): Promise<{ ids: string[]; tracker: ResultTracker; scoredLatencies: () => number[] }> {
-  const { nc, station, frames } = opts;
-  const sending: Promise<void>[] = [];
-  const fps = opts.fps ?? 2;
-  const tracker = new ResultTracker(nc, station);
-  await nc.flush();
-  const ids: string[] = [];
-  let fault: Promise<void> | undefined;
-  const n = Math.round(fps * seconds);
-  for (let i = 0; i < n; i++) {
-    if (i === Math.round(fps * leadS)) fault = during();
-    const id = `${tag}-${i}`;
-    ids.push(id);
-    if (jetstream) sending.push(publishDurably(nc, station, frames[i % frames.length], id));
-    else publishFrame(nc, station, frames[i % frames.length], id);
-    await new Promise((r) => setTimeout(r, 1000 / fps));
-  }
-  await fault;
-  await Promise.all(sending);
-  const scoredLatencies = () =>
-    ids.map((id) => tracker.byId.get(id)?.result).filter((r): r is ResultMessage => r?.score != null)
-      .map((r) => r.latencyMs);
-  return { ids, tracker, scoredLatencies };
 }
 
 /**
@@ -93,23 +65,39 @@ async function publishDurably(nc: NatsConnection, station: string, bytes: Uint8A
   }
 }
 
-/**
- * The ids without an answer once the stream settles. With JetStream the answers the subscription
- * missed while the bus was down are read from the result stream, as a PLC's durable consumer would.
- */
-async function answersOf(
-  opts: FaultOptions,
-  s: { ids: string[]; tracker: ResultTracker },
+/** The station streaming as the victim of a fault: durably with JetStream, its missed results read back. */
+function victimOf(opts: FaultOptions, jetstream: boolean): Victim {
+  return new Victim({
+    nc: opts.nc,
+    station: opts.station,
+    frames: opts.frames,
+    fps: opts.fps ?? 2,
+    jetstream,
+    ...(jetstream
+      ? { publish: (s: string, b: Uint8Array, id: string) => publishDurably(opts.nc, s, b, id) }
+      : {}),
+  });
+}
+
+/** The fault's report: the victim's frames, both p99s (clear of the outage), what went wrong. */
+function faultReport(
+  attack: string,
+  v: { quiet: VictimPhase; loud: VictimPhase; problems: string[] },
+  peakRssBytes: number,
   jetstream: boolean,
-): Promise<string[]> {
-  let missing = await s.tracker.waitAll(s.ids, opts.settleMs ?? (jetstream ? 90_000 : 20_000));
-  s.tracker.stop();
-  if (jetstream && missing.length) {
-    const added = await s.tracker.fillFromStream(opts.nc);
-    opts.log(`${added} results the subscription missed read from the result stream`);
-    missing = missing.filter((id) => !s.tracker.byId.has(id));
-  }
-  return missing;
+): AttackReport {
+  return {
+    attack,
+    sent: v.loud.sent,
+    answered: v.loud.answered,
+    lost: v.loud.lost,
+    peakRssBytes,
+    quietP99: Math.round(v.quiet.p99),
+    attackP99: Math.round(v.loud.p99),
+    problems: jetstream && v.loud.lost
+      ? [`${v.loud.lost} frames lost with JetStream`, ...v.problems]
+      : v.problems,
+  };
 }
 
 /** kill -9 of the running service, a fresh one started on the same state dir; returns the new one. */
@@ -120,27 +108,23 @@ export async function serviceKill(
 ): Promise<{ report: AttackReport; serve: ServeProcess }> {
   let next = serve;
   let peak = 0;
-  const s = await streamAround(opts, jetstream ? "kill-js" : "kill", 20, 5, async () => {
+  const v = await beside(victimOf(opts, jetstream), async () => {
+    await new Promise((r) => setTimeout(r, FAULT_LEAD_S * 1000));
+    const from = performance.now();
     peak = await serve.peakRss();
     await serve.kill();
     opts.log("service killed (SIGKILL); starting a fresh one");
     next = await opts.spawn();
-  }, jetstream);
-  const missing = await answersOf(opts, s, jetstream);
-  const problems: string[] = [];
-  if (jetstream && missing.length) problems.push(`${missing.length} frames lost with JetStream`);
+    return [{ from, to: performance.now() }];
+  }, { minSeconds: FAULT_SECONDS, settleMs: settleMs(opts, jetstream), lossExpected: !jetstream });
   return {
     serve: next,
-    report: {
-      attack: `service kill -9 ${jetstream ? "with" : "without"} JetStream (${s.tracker.duplicates} repeats)`,
-      sent: s.ids.length,
-      answered: s.ids.length - missing.length,
-      lost: missing.length,
-      peakRssBytes: Math.max(peak, await next.peakRss()),
-      quietP99: null,
-      attackP99: null,
-      problems,
-    },
+    report: faultReport(
+      `service kill -9 ${jetstream ? "with" : "without"} JetStream (${v.loud.repeats} repeats)`,
+      v,
+      Math.max(peak, await next.peakRss()),
+      jetstream,
+    ),
   };
 }
 
@@ -150,41 +134,36 @@ export async function serverRestart(
   serve: ServeProcess,
   jetstream: boolean,
 ): Promise<AttackReport> {
-  const s = await streamAround(opts, jetstream ? "restart-js" : "restart", 20, 5, async () => {
+  const v = await beside(victimOf(opts, jetstream), async () => {
+    await new Promise((r) => setTimeout(r, FAULT_LEAD_S * 1000));
+    const from = performance.now();
     await opts.restartServer!();
     opts.log("nats-server restarted");
-  }, jetstream);
-  const missing = await answersOf(opts, s, jetstream);
-  const problems: string[] = [];
-  if (jetstream && missing.length) problems.push(`${missing.length} frames lost with JetStream`);
+    return [{ from, to: performance.now() }];
+  }, { minSeconds: FAULT_SECONDS, settleMs: settleMs(opts, jetstream), lossExpected: !jetstream });
   const counted = (await requestStatus(opts.nc)).busFaults;
-  return {
-    attack: `nats-server restart ${jetstream ? "with" : "without"} JetStream (the service counted ${
+  return faultReport(
+    `nats-server restart ${jetstream ? "with" : "without"} JetStream (the service counted ${
       counted?.disconnects ?? "?"
     } disconnect, ${counted?.answeredWhileDisconnected ?? "?"} results sent while down)`,
-    sent: s.ids.length,
-    answered: s.ids.length - missing.length,
-    lost: missing.length,
-    peakRssBytes: await serve.peakRss(),
-    quietP99: null,
-    attackP99: null,
-    problems,
-  };
+    v,
+    await serve.peakRss(),
+    jetstream,
+  );
 }
 
 /** A 16-shot enrollment of a second station while the station streams: its p99 quiet and during. */
 export async function enrollmentDuringLoad(opts: FaultOptions, serve: ServeProcess): Promise<AttackReport> {
   const { nc, frames, log } = opts;
-  const quiet = await streamAround(opts, "calm", 20, 0, () => Promise.resolve());
-  const missingQuiet = await quiet.tracker.waitAll(quiet.ids, 60_000);
-  quiet.tracker.stop();
-  const quietP99 = quantile(quiet.scoredLatencies(), 0.99);
   let outcome = "";
-  const loud = await streamAround(opts, "busy", 30, 2, async () => {
+  const v = await beside(victimOf(opts, false), async () => {
+    await new Promise((r) => setTimeout(r, 2000));
     const job = requestEnrollment(nc, "teach", { shots: 16, steps: 4 }, {
       timeoutMs: 300_000,
       onAccepted: () => {
-        for (let i = 0; i < 16; i++) publishFrame(nc, "teach", frames[i % frames.length], `teach-${i}`);
+        for (let i = 0; i < 16; i++) {
+          publishFrame(nc, "teach", frames[i % frames.length], `teach-${i}-${Date.now()}`);
+        }
       },
     });
     const started = performance.now();
@@ -192,23 +171,16 @@ export async function enrollmentDuringLoad(opts: FaultOptions, serve: ServeProce
       outcome = p.error ?? `${p.stage} in ${((performance.now() - started) / 1000).toFixed(0)} s`;
     }
     log(`enrollment of 16 shots during load: ${outcome}`);
-  });
-  const missing = await loud.tracker.waitAll(loud.ids, 60_000);
-  loud.tracker.stop();
-  const attackP99 = quantile(loud.scoredLatencies(), 0.99);
-  const problems: string[] = [];
-  if (!outcome.startsWith("done")) problems.push(`enrollment did not complete: ${outcome}`);
-  if (attackP99 > 2 * quietP99) problems.push(`p99 ${attackP99.toFixed(0)} ms > 2× quiet`);
-  const unscored = loud.ids.length - missing.length - loud.scoredLatencies().length;
-  if (unscored) problems.push(`${unscored} frames answered without a score`);
-  return {
-    attack: `enrollment (16 shots) during load (${opts.fps ?? 2} fps)`,
-    sent: quiet.ids.length + loud.ids.length,
-    answered: quiet.ids.length + loud.ids.length - missingQuiet.length - missing.length,
-    lost: missingQuiet.length + missing.length,
-    peakRssBytes: await serve.peakRss(),
-    quietP99: Math.round(quietP99),
-    attackP99: Math.round(attackP99),
-    problems,
-  };
+  }, { quietS: 20, minSeconds: 30 });
+  if (!outcome.startsWith("done")) v.problems.push(`enrollment did not complete: ${outcome}`);
+  return faultReport(
+    `enrollment (16 shots) during load (${opts.fps ?? 2} fps)`,
+    v,
+    await serve.peakRss(),
+    false,
+  );
+}
+
+function settleMs(opts: FaultOptions, jetstream: boolean): number {
+  return opts.settleMs ?? (jetstream ? 90_000 : 20_000);
 }

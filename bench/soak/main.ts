@@ -6,13 +6,14 @@
  * 2. Service fuzz: mutated frames through a running `adp serve` (a child process, tiny model): one
  *    clear result per frame, none lost.
  * 3. Overload: 5× the sustainable frame rate for 60 s against a fresh `adp serve`, then a trickle.
- * 4. Attacks (issue 17): hostile header names, scan and PNG bombs from a second station (the victim's
- *    p99 during the attack beside its quiet p99), threshold.set racing an enrollment, 5,000 station
- *    names; each with frames sent, answered, lost and the service's peak RSS.
+ * 4. Attacks (issue 17): hostile header names, scan and PNG bombs from a second station,
+ *    threshold.set racing an enrollment, 5,000 station names; each with frames sent, answered, lost,
+ *    the service's peak RSS, and a victim station streaming beside it (victim.ts): its p99 during
+ *    the attack beside its quiet p99.
  *
  * 5. Faults (issue 17), without and with `--jetstream`: nats-server restarted and the service killed
- *    (kill -9, a fresh instance started) while a camera streams, and without JetStream a 16-shot
- *    enrollment while another station streams (its p99 beside its quiet p99).
+ *    (kill -9, a fresh instance started) while the victim streams (its p99 clear of the outage), and
+ *    without JetStream a 16-shot enrollment of another station.
  *
  * Exits 1 when a frame was lost (with JetStream, or outside the faults), answered unclearly or twice,
  * or anything crashed.
@@ -22,6 +23,7 @@
  * deno task soak --quick          # 2,000, 300, 15 s
  * deno task soak --attacks-only   # only the attacks
  * deno task soak --faults-only    # only the faults (--jetstream-only: only those with JetStream)
+ * deno task soak --enrollment-only 3   # only the enrollment during load, three times
  * deno task soak --fuzz 50000 --service-fuzz 5000 --overload-s 300 --factor 5 --frame-side 900
  * ```
  *
@@ -68,6 +70,7 @@ async function main(): Promise<number> {
       "faults-only": { type: "boolean" },
       "jetstream-only": { type: "boolean" },
       "station-names": { type: "string" },
+      "enrollment-only": { type: "string" },
     },
   });
   const quick = values.quick === true;
@@ -88,6 +91,11 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   let failed = false;
 
+  if (values["enrollment-only"] !== undefined) {
+    const runs = await enrollmentStage(Number(values["enrollment-only"]));
+    printAttacks(runs, performance.now() - started);
+    return runs.some((a) => a.problems.length || a.lost > 0) ? 1 : 0;
+  }
   if (attacksOnly || values["faults-only"]) {
     const attacks = attacksOnly ? await attackStage(stationNames) : [];
     if (!values["jetstream-only"]) attacks.push(...await faultStage(false));
@@ -241,6 +249,32 @@ async function attackStage(stationNames: number): Promise<AttackReport[]> {
 
 /** 5. The faults against fresh `adp serve` instances (two decode workers), with or without JetStream. */
 async function faultStage(jetstream: boolean): Promise<AttackReport[]> {
+  return await withFaultService(jetstream, async (opts, serve) => {
+    const reports = [await serverRestart(opts, serve.current, jetstream)];
+    const killed = await serviceKill(opts, serve.current, jetstream);
+    serve.current = killed.serve;
+    reports.push(killed.report);
+    if (!jetstream) reports.push(await enrollmentDuringLoad(opts, serve.current));
+    // Without JetStream the bus cannot keep what it drops: counted, not a failure.
+    for (const r of reports) r.lostExpected = !jetstream && !r.attack.startsWith("enrollment");
+    return reports;
+  });
+}
+
+/** The enrollment during load alone, `times` times in a row on one service (issue 17, item 10). */
+async function enrollmentStage(times: number): Promise<AttackReport[]> {
+  return await withFaultService(false, async (opts, serve) => {
+    const reports: AttackReport[] = [];
+    for (let i = 0; i < times; i++) reports.push(await enrollmentDuringLoad(opts, serve.current));
+    return reports;
+  });
+}
+
+/** A fresh nats-server, state dir and `adp serve` (two decode workers) with the soak station enrolled. */
+async function withFaultService(
+  jetstream: boolean,
+  run: (opts: FaultOptions, serve: { current: ServeProcess }) => Promise<AttackReport[]>,
+): Promise<AttackReport[]> {
   const root = await Deno.makeTempDir({ prefix: "adp-soak-faults-" });
   const ns = await setup({ jetstream });
   try {
@@ -255,9 +289,9 @@ async function faultStage(jetstream: boolean): Promise<AttackReport[]> {
     console.log(
       `\nfaults ${jetstream ? "with" : "without"} JetStream: a fresh adp serve, station ${STATION}`,
     );
-    let serve = await spawn();
+    const serve = { current: await spawn() };
     try {
-      await enrollOverBus(nc, serve);
+      await enrollOverBus(nc, serve.current);
       const opts: FaultOptions = {
         nc,
         spawn,
@@ -266,16 +300,9 @@ async function faultStage(jetstream: boolean): Promise<AttackReport[]> {
         frames: await bottleFrames(SHARED, 8),
         log: (l) => console.log(`  ${l}`),
       };
-      const reports = [await serverRestart(opts, serve, jetstream)];
-      const killed = await serviceKill(opts, serve, jetstream);
-      serve = killed.serve;
-      reports.push(killed.report);
-      if (!jetstream) reports.push(await enrollmentDuringLoad(opts, serve));
-      // Without JetStream the bus cannot keep what it drops: counted, not a failure.
-      for (const r of reports) r.lostExpected = !jetstream && !r.attack.startsWith("enrollment");
-      return reports;
+      return await run(opts, serve);
     } finally {
-      const end = await endService(serve);
+      const end = await endService(serve.current);
       if (end.crashed) console.log("  the service crashed or exited non-zero");
       await nc.close();
     }

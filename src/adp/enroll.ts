@@ -101,6 +101,11 @@ export interface EnrollOptions {
   sdedit?: Partial<SdeditOptions>;
   /** Where the synthesizer's one-line notices go. @default console.error */
   log?: (line: string) => void;
+  /**
+   * Decodes a shot off this thread (a service's decode workers: one 900² PNG is 50–100 ms of
+   * synchronous work that live scoring would wait behind). @default `decodeImage` here
+   */
+  decode?: (bytes: Uint8Array) => Promise<Rgb8Image>;
 }
 
 /** What calibration sees: held-out normals, held-out pseudo-anomalies, the shots' patch distances. */
@@ -229,7 +234,7 @@ async function decodeShots(run: EnrollRun, images: readonly Uint8Array[]): Promi
   const normals: Rgb8Image[] = [];
   for (const [i, bytes] of images.entries()) {
     try {
-      normals.push(await decodeImage(bytes));
+      normals.push(await (run.opts.decode ?? decodeImage)(bytes));
     } catch (error) {
       throw new ImageError(
         `Enrollment image ${i + 1} of ${images.length} cannot be used: ${(error as Error).message}`,

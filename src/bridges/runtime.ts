@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
 import {
   decodeEnrollReply,
   decodeResult,
@@ -18,6 +18,7 @@ import {
   type EnrollReply,
   enrollSubject,
   isStationId,
+  ResultRepeats,
   RESULTS_WILDCARD,
   resultsSubject,
   serviceSubject,
@@ -107,6 +108,7 @@ class Runtime implements BridgeRuntime {
   readonly nc: NatsConnection;
   readonly #opts: BridgeRuntimeOptions;
   readonly #states = new Map<string, StationState>();
+  readonly #repeats = new ResultRepeats();
   readonly #sinks: BridgeSink[] = [];
   readonly #log: (line: string) => void;
   #subs: Subscription[] = [];
@@ -195,9 +197,11 @@ class Runtime implements BridgeRuntime {
     return s;
   }
 
-  #onResult(m: { subject: string; data: Uint8Array }): void {
+  #onResult(m: { subject: string; data: Uint8Array; headers?: MsgHdrs }): void {
     const station = m.subject.slice(SubjectPrefix.results.length + 1);
     if (!isStationId(station)) return;
+    // A redelivered durable frame's second answer (result_repeats.ts): counted once.
+    if (this.#repeats.isRepeat(m.headers)) return;
     let r;
     try {
       r = decodeResult(m.data);

@@ -61,6 +61,8 @@ export {
   unsqueeze,
 } from "./ops/shape.ts";
 export { averagePool, upsampleLinear } from "./ops/spatial.ts";
+export { awaitRunTurn, RunTurns } from "./run_turns.ts";
+export type { RunTurnsOptions } from "./run_turns.ts";
 export { createSession, DEVICES, listProviders, runtimeVersion } from "./runtime.ts";
 export type { Device, OnnxSession, Provider, RunTensor, SessionOptions } from "./runtime.ts";
 export { cast } from "./ops/elementwise.ts";

@@ -6,6 +6,7 @@
  */
 import * as ort from "onnxruntime-node";
 import { ErrorCode, OnnxRunError, ProcessorError } from "../errors.ts";
+import { awaitRunTurn } from "./run_turns.ts";
 
 // The native default logs provider-load failures as errors; createSession reports them in one line instead.
 ort.env.logLevel = "fatal";
@@ -73,7 +74,8 @@ export class OnnxSession {
   }
 
   /**
-   * Runs the graph. Every declared input must be fed; only `outputs` (default all) are fetched.
+   * Runs the graph. Every declared input must be fed; only `outputs` (default all) are fetched. Inside
+   * a background lane (run_turns.ts) the run first waits for urgent runs.
    *
    * @throws {OnnxRunError} naming each input's type and dims when onnxruntime fails
    */
@@ -88,6 +90,7 @@ export class OnnxSession {
         `Feeds do not match ${this.#path}: missing [${missing.join(", ")}], unexpected [${extra.join(", ")}]`,
       );
     }
+    await awaitRunTurn();
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) {
       ortFeeds[name] = t.data instanceof Float16Array

@@ -46,6 +46,8 @@ export interface BatcherOptions {
   log: (line: string) => void;
   /** Where queue, decode, model and scoring times are reported. */
   telemetry?: ProcessorTelemetry;
+  /** Called when frames may have left the pipeline (a batch answered, a decode ended): see `busy`. */
+  settled?: () => void;
 }
 
 /** A frame back from a worker: its size, the model's inputs and the heat map's preview; never the full frame. */
@@ -80,6 +82,7 @@ export class Batcher {
   /** Each station's decodes in the order they started. */
   readonly #order = new Map<Station, { done: boolean; decoded?: Decoded }[]>();
   #finishing = false;
+  #scoring = false;
 
   /**
    * A batcher that starts taking frames on {@linkcode pump} and scoring them in {@linkcode run}.
@@ -102,6 +105,11 @@ export class Batcher {
     this.#publisher = publisher;
     this.#pool = pool;
     this.#opts = opts;
+  }
+
+  /** Whether a frame is queued, decoding, ready or being scored: what background model runs wait for. */
+  get busy(): boolean {
+    return this.#scoring || !this.#idle();
   }
 
   /** Starts decoding while the pipeline has room: about two batches in flight. */
@@ -134,10 +142,14 @@ export class Batcher {
       await this.#fill();
       const batch = this.#ready.splice(0, maxBatch);
       this.pump();
+      this.#scoring = true;
       try {
         await this.#scoreBatch(batch);
       } catch (error) {
         this.#opts.log(`error: batch failed outside scoring: ${reason(error)}`);
+      } finally {
+        this.#scoring = false;
+        this.#opts.settled?.();
       }
     }
   }
@@ -174,6 +186,7 @@ export class Batcher {
       station.decoding--;
       this.pump();
       this.#wake.notify();
+      this.#opts.settled?.();
     });
   }
 

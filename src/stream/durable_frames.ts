@@ -7,7 +7,9 @@
  * redelivered after the ack wait, to whichever instance pulls next: at-least-once delivery. Results
  * are kept too, in stream `ADP_RESULTS` (a subscriber that was down reads what it missed), once per
  * frame: each carries the frame's stream sequence as `Nats-Msg-Id`, so a redelivered frame's second
- * result is dropped by the stream (exactly-once effect); live subscribers may still see it twice.
+ * result is dropped by the stream (exactly-once effect) within its duplicate window, which is as long
+ * as a frame is kept: a frame cannot be redelivered after it. Live subscribers may still see it twice,
+ * with the same `Nats-Msg-Id` (result_repeats.ts).
  *
  * @module
  */
@@ -100,7 +102,8 @@ export async function startDurableFrames(
       max_age: nanos(opts.maxAgeMs ?? 3600 * 1000),
       max_bytes: opts.maxBytes ?? 1024 ** 3,
       discard: DiscardPolicy.Old,
-      duplicate_window: nanos(2 * 60 * 1000),
+      // As long as a frame is kept: a redelivery (after any outage of the group) is still a repeat.
+      duplicate_window: nanos(opts.maxAgeMs ?? 3600 * 1000),
     }), () => jsm.streams.info(JetStreamName.resultStream));
   const consumer = await jetstream(nc).consumers.get(stream, durable);
   const messages = await consumer.consume({ max_messages: Math.min(32, opts.maxInFlight ?? 64) });

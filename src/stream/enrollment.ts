@@ -18,6 +18,7 @@ import { enroll, type EnrollProgress, type StationProfile } from "../adp/mod.ts"
 import { openStableDiffusionOrFallBack, SynthesisWorker } from "../adp/synth/mod.ts";
 import type { SdeditOptions, StableDiffusion } from "../diffusion/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
+import type { Rgb8Image } from "../image/mod.ts";
 import { MessageError, RequestRefusedError, ServiceErrorCode } from "./errors.ts";
 import type { FrameRing } from "./frame_ring.ts";
 import { collectNextFrames } from "./enroll_collector.ts";
@@ -59,6 +60,13 @@ export interface EnrollmentHost {
   log(line: string): void;
   /** Sees every progress message published (metrics). */
   onProgress?: (msg: EnrollProgressMessage) => void;
+  /**
+   * Runs an enrollment's model work behind live scoring (the processor's `RunTurns.background`): each
+   * of its model runs waits while frames are in the pipeline. @default at once
+   */
+  background?: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Decodes a shot off the main thread (the decode workers), one at a time. @default on this thread */
+  decode?: (bytes: Uint8Array) => Promise<Rgb8Image>;
 }
 
 /** Options of {@linkcode EnrollmentManager}. */
@@ -446,21 +454,25 @@ export class EnrollmentManager {
         await Promise.race([previous, aborted(signal)]);
         signal.throwIfAborted();
         const version = this.#host.nextVersion(station);
-        const profile = await enroll(this.#host.clip, frames, {
-          seed: request.seed,
-          label: request.label,
-          steps: request.steps,
-          backbone: this.#opts.backbone,
-          station,
-          version,
-          signal,
-          synthesis: this.#synthesis,
-          synth: request.synth,
-          diffusion: this.#diffusion,
-          sdedit: this.#opts.sdedit,
-          log: this.#host.log,
-          onProgress: (p: EnrollProgress) => this.#progress(job, p),
-        });
+        const background = this.#host.background ?? (<T>(work: () => Promise<T>) => work());
+        const profile = await background(() =>
+          enroll(this.#host.clip, frames, {
+            seed: request.seed,
+            label: request.label,
+            steps: request.steps,
+            backbone: this.#opts.backbone,
+            station,
+            version,
+            signal,
+            synthesis: this.#synthesis,
+            synth: request.synth,
+            diffusion: this.#diffusion,
+            sdedit: this.#opts.sdedit,
+            log: this.#host.log,
+            ...(this.#host.decode ? { decode: this.#host.decode } : {}),
+            onProgress: (p: EnrollProgress) => this.#progress(job, p),
+          })
+        );
         signal.throwIfAborted();
         job.saving = true;
         profile.meta.revision = { kind: "enrollment", at: new Date().toISOString() };
@@ -468,9 +480,10 @@ export class EnrollmentManager {
           stage: JobStage.saving,
           percent: 100,
           etaSeconds: 0,
-          message: `saving and swapping in profile v${version}`,
+          message: "saving and swapping in the new profile", // its number is fixed at install
         });
-        const installed = await this.#host.install(station, profile);
+        // Its check (the new scorer scores a frame) also waits for live scoring.
+        const installed = await background(() => this.#host.install(station, profile));
         this.#progress(job, {
           stage: JobStage.done,
           percent: 100,

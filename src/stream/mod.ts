@@ -124,6 +124,7 @@ export {
   triggerSubject,
 } from "./subjects.ts";
 export { decodeRoiSetRequest, profileWithRoi, roiSetReply } from "./roi_set.ts";
+export { ResultRepeats } from "./result_repeats.ts";
 export type { RoiSetReply, RoiSetRequest } from "./roi_set.ts";
 export { requestJson, requestService } from "./service_client.ts";
 export { decodeFeedbackRequest, requestFeedback } from "./feedback.ts";

@@ -23,6 +23,7 @@ import type { Service } from "@nats-io/services";
 import type { StationProfile } from "../adp/mod.ts";
 import type { SdeditOptions } from "../diffusion/mod.ts";
 import { DEFAULT_MAX_PIXELS } from "../image/mod.ts";
+import { RunTurns } from "../onnx/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import { Batcher } from "./batcher.ts";
 import { DecodePool } from "./decode_pool.ts";
@@ -192,6 +193,8 @@ class ProcessorImpl implements Processor {
   #publisher!: ResultPublisher;
   #intake!: FrameIntake;
   #batcher!: Batcher;
+  /** Scoring first: an enrollment's model runs wait while frames are in the pipeline. */
+  readonly #turns = new RunTurns({ busy: () => this.#batcher?.busy ?? false });
   #service: Service | undefined;
   #feedback: FeedbackService | undefined;
   #framesSub: Subscription | undefined;
@@ -322,6 +325,8 @@ class ProcessorImpl implements Processor {
         ),
       log: this.#log,
       onProgress: this.#cfg.telemetry && ((msg) => this.#cfg.telemetry!.enrollProgress(msg)),
+      background: (work) => this.#turns.background(work),
+      decode: async (bytes) => (await this.#pool.decode(bytes, this.#cfg.maxPixels)).image,
     }, {
       stateDir: this.#cfg.stateDir,
       queueGroup: this.#cfg.queueGroup,
@@ -361,6 +366,7 @@ class ProcessorImpl implements Processor {
       perStationDecodes: Math.max(1, this.#pool.size - 1),
       log: this.#log,
       telemetry: cfg.telemetry,
+      settled: () => this.#turns.settle(),
     });
     this.#scoreLoop = this.#batcher.run();
     if (shared) {

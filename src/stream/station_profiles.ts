@@ -68,10 +68,18 @@ export class StationProfiles {
     return run;
   }
 
-  /** Enrollment's last step: the new scorer must score a frame, then the profile is saved, then swapped in. */
+  /**
+   * Enrollment's last step: the new scorer must score a frame, then the profile is saved, then
+   * swapped in. An enrollment numbers its profile when it begins; a change written meanwhile (a
+   * threshold, feedback) is superseded by it, so the profile takes the next number here instead of
+   * being refused as older.
+   */
   async install(id: string, profile: StationProfile): Promise<number> {
-    await this.exclusive(id, () => this.swapIn(id, profile, () => this.#store.save(id, profile)));
-    return profile.meta.version;
+    return await this.exclusive(id, async () => {
+      profile.meta.version = Math.max(profile.meta.version, this.nextVersion(id));
+      await this.swapIn(id, profile, () => this.#store.save(id, profile));
+      return profile.meta.version;
+    });
   }
 
   /**

@@ -45,7 +45,10 @@ export const Header = {
   frameId: "Adp-Frame-Id",
   /** When the frame was captured: RFC 3339 or epoch milliseconds. */
   capturedAt: "Adp-Captured-At",
-  /** JetStream's de-duplication id (anomaly events: `<station>.<frameId>`). */
+  /**
+   * JetStream's de-duplication id (anomaly events: `<station>.<frameId>`; results of durable frames:
+   * `<station>.frame-<frame stream sequence>`, the same on a redelivered frame's second answer).
+   */
   msgId: "Nats-Msg-Id",
 } as const;
 

@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadProfile, saveProfile } from "../../src/adp/profile.ts";
 import { ProfileConflictError, ProfileStore } from "../../src/stream/profile_store.ts";
+import { StationProfiles } from "../../src/stream/station_profiles.ts";
+import { StationTable } from "../../src/stream/stations.ts";
 import { needsShared } from "../_shared.ts";
 import { bottleProfile, tinyModel } from "./_fixture.ts";
 
@@ -75,6 +77,40 @@ Deno.test({
         lines.join("\n"),
       );
       assert.equal(lines.filter((l) => /interrupted write/.test(l)).length, 2);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "an enrollment whose version was taken before threshold changes were written is installed above them",
+  ...needsShared,
+  async fn() {
+    await using model = await tinyModel();
+    const dir = await Deno.makeTempDir({ prefix: "adp-writes-" });
+    try {
+      const store = new ProfileStore(dir);
+      await store.loadAll();
+      const profiles = new StationProfiles({
+        clip: model.clip,
+        stations: new StationTable(() => {}),
+        store,
+        log: () => {},
+      });
+      await profiles.install("cam", await bottleProfile(model.clip, 1));
+      // The enrollment begins: it numbers its profile v2.
+      const enrolled = await bottleProfile(model.clip, profiles.nextVersion("cam"));
+      // Two threshold changes are written while it runs (v2, v3).
+      for (const threshold of [0.4, 0.6]) {
+        const change = await bottleProfile(model.clip, profiles.nextVersion("cam"));
+        change.meta.threshold = threshold;
+        await profiles.install("cam", change);
+      }
+      // Before, the finished enrollment was refused (v3 written since) and its work lost.
+      assert.equal(await profiles.install("cam", enrolled), 4);
+      assert.equal(profiles.currentVersion("cam"), 4);
+      assert.equal((await loadProfile(store.path("cam"))).meta.version, 4, "disk = in force");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

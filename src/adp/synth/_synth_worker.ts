@@ -5,11 +5,23 @@
  * @module
  */
 /// <reference lib="deno.worker" />
+import type { Rgb8Image } from "../../image/mod.ts";
 import { synthesizePseudoAnomalies } from "./synthesizer.ts";
 import type { SynthesisReply, SynthesisRequest } from "./synthesis_worker.ts";
 
+/** Each request's normals, as they arrive before its options. */
+const normalsOf = new Map<number, Rgb8Image[]>();
+
 self.onmessage = (event: MessageEvent<SynthesisRequest>) => {
-  const { id, normals, opts } = event.data;
+  const request = event.data;
+  const { id } = request;
+  if ("normal" in request) {
+    normalsOf.set(id, [...normalsOf.get(id) ?? [], request.normal]);
+    return;
+  }
+  const normals = normalsOf.get(id) ?? [];
+  normalsOf.delete(id);
+  const { opts } = request;
   let reply: SynthesisReply;
   try {
     reply = { id, ok: true, anomalies: synthesizePseudoAnomalies(normals, opts) };

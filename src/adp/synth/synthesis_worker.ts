@@ -12,13 +12,17 @@ import type { Rgb8Image } from "../../image/mod.ts";
 import type { PseudoAnomaly } from "./pseudo_anomaly.ts";
 import { iteratePseudoAnomalies, type SynthesizeOptions } from "./synthesizer.ts";
 
-/** What the worker is sent. */
-export interface SynthesisRequest {
-  id: number;
-  normals: Rgb8Image[];
-  /** The procedural synthesizer only: a custom one cannot cross to the worker. */
-  opts: Omit<SynthesizeOptions, "synthesizer">;
-}
+/**
+ * What the worker is sent: a request's normals one message each (a message of megabytes of pixels
+ * stalls the sending thread while it is copied), then its options, which start the work.
+ */
+export type SynthesisRequest =
+  | { id: number; normal: Rgb8Image }
+  | {
+    id: number;
+    /** The procedural synthesizer only: a custom one cannot cross to the worker. */
+    opts: Omit<SynthesizeOptions, "synthesizer">;
+  };
 
 /** What the worker answers. */
 export type SynthesisReply =
@@ -63,7 +67,7 @@ export class SynthesisWorker {
   ): Promise<PseudoAnomaly[]> {
     iteratePseudoAnomalies(normals, opts); // checks the options here, where the caller catches them
     const id = this.#next++;
-    return new Promise<PseudoAnomaly[]>((resolve, reject) => {
+    const answer = new Promise<PseudoAnomaly[]>((resolve, reject) => {
       const onAbort = () => {
         this.#pending.delete(id);
         reject(signal!.reason);
@@ -74,13 +78,21 @@ export class SynthesisWorker {
         resolve: (a) => (done(), resolve(a)),
         reject: (e) => (done(), reject(e)),
       });
-      // Copies moved, not cloned: cloning megabytes of pixels stalls the sending thread.
-      const copies = normals.map((n) => ({ ...n, data: n.data.slice() }));
-      this.#worker.postMessage(
-        { id, normals: copies, opts } satisfies SynthesisRequest,
-        copies.map((n) => n.data.buffer as ArrayBuffer),
-      );
     });
+    // Both awaited together: a cancellation while the normals are still being sent rejects at once.
+    return Promise.all([answer, this.#send(id, normals, opts)]).then(([anomalies]) => anomalies);
+  }
+
+  /** The normals one at a time, each copy moved (not cloned), with an event-loop turn between; then the options. */
+  async #send(id: number, normals: Rgb8Image[], opts: Omit<SynthesizeOptions, "synthesizer">): Promise<void> {
+    for (const n of normals) {
+      const normal = { ...n, data: n.data.slice() };
+      this.#worker.postMessage({ id, normal } satisfies SynthesisRequest, [
+        normal.data.buffer as ArrayBuffer,
+      ]);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    this.#worker.postMessage({ id, opts } satisfies SynthesisRequest);
   }
 
   /** Ends the worker; requests still waiting are refused. */
