@@ -343,7 +343,7 @@ interface PatchBranch {
 async function buildPatchMemory(run: EnrollRun, shots: NormalShots): Promise<PatchBranch> {
   run.progress("patch-memory", 0, "building the patch memory");
   const settings: PatchSettings = run.opts.backbone
-    ? await onnxPatchSettings(run.opts.backbone)
+    ? await onnxPatchSettings(run.opts.backbone, run.clip.precision === "int8" ? "int8" : "fp32")
     : clipPatchSettings(run.clip);
   const extractor = await openPatchExtractor(run.clip, settings.extractor);
   try {

@@ -36,6 +36,7 @@ export async function openPatchExtractor(
     layers: spec.layers.map((name) => ({ name })),
     inputSize: { width: spec.inputSize, height: spec.inputSize },
     intensity: spec.intensity,
+    precision: spec.precision,
     pool: PATCH_DEFAULTS.pool,
     device: opts.device,
     log: () => {},
