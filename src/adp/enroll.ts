@@ -349,7 +349,7 @@ async function buildPatchMemory(run: EnrollRun, shots: NormalShots): Promise<Pat
   try {
     const bank = await normalPatchBank(extractor, shots.images, settings.views);
     const all = concatFeatures(bank);
-    const memory = await openPatchMemory(all, settings);
+    const memory = await openPatchMemory(all, settings, { precision: run.clip.precision });
     return { settings, extractor, bank, all, memory };
   } catch (error) {
     await extractor.dispose();

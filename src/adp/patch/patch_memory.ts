@@ -15,10 +15,12 @@
  */
 import {
   add,
+  dynamicQuantizeMatMul,
   GraphBuilder,
   matMul,
   type OnnxSession,
   openGraphSession,
+  quantizeColumns,
   reduceMax,
   type SessionOptions,
   swapLastAxes,
@@ -76,6 +78,14 @@ export interface PatchMemoryOptions {
   selfRadius?: number;
   /** Session options of the search graph. */
   session?: SessionOptions;
+  /**
+   * The search's arithmetic. `int8`: the memory is quantised once per column (one memory patch
+   * each, symmetric) and built into the search graph as a constant, the queries per run
+   * (DynamicQuantizeMatMul: ≈ 3× float32's rate on this CPU); cosines move by ≈ 1e-3. With an
+   * int8 vision graph the float32 search was a fifth of scoring's time.
+   * @default {"fp32"}
+   */
+  precision?: "fp32" | "int8";
 }
 
 /** Patch distances and image scores of test images. */
@@ -101,6 +111,27 @@ export function buildNearestGraph(): GraphBuilder {
   const queries = g.input("queries", "float32", ["q", "d"]);
   const memory = g.input("memory", "float32", ["m", "d"]);
   g.output("best", reduceMax(matMul(queries, swapLastAxes(memory)), [1], { keepDims: false }));
+  return g;
+}
+
+/**
+ * The int8 search graph: input `queries` [q, D], the memory a constant int8 [D, M] with one scale
+ * per memory patch, output `best` [q], each query's largest (approximate) dot product.
+ */
+export function buildInt8NearestGraph(memory: Float32Array, size: number, dim: number): GraphBuilder {
+  const transposed = new Float32Array(dim * size);
+  for (let m = 0; m < size; m++) {
+    for (let d = 0; d < dim; d++) transposed[d * size + m] = memory[m * dim + d];
+  }
+  const { weight, scale } = quantizeColumns(transposed, dim, size);
+  const g = new GraphBuilder("patch_nearest_int8");
+  const queries = g.input("queries", "float32", ["q", dim]);
+  const products = dynamicQuantizeMatMul(
+    queries,
+    g.initializer("memory", "int8", [dim, size], weight),
+    g.initializer("memory_scale", "float32", [size], scale),
+  );
+  g.output("best", reduceMax(products, [1], { keepDims: false }));
   return g;
 }
 
@@ -141,7 +172,8 @@ export class PatchMemory {
   readonly size: number;
   /** Width of a patch vector. */
   readonly dim: number;
-  readonly #memory: Float32Array;
+  /** The memory fed to each float32 search; undefined when the graph holds it (int8). */
+  readonly #memory: Float32Array | undefined;
   readonly #session: OnnxSession;
   readonly #imageScore: ImageScoreRule;
   readonly #maxBlock: number;
@@ -151,7 +183,7 @@ export class PatchMemory {
   readonly #viewCells = new Map<string, Int32Array>();
 
   private constructor(
-    memory: Float32Array,
+    memory: Float32Array | undefined,
     size: number,
     dim: number,
     session: OnnxSession,
@@ -207,11 +239,15 @@ export class PatchMemory {
       }
     }
     const sessionOpts = { log: () => {}, ...opts.session };
-    const session = await openGraphSession(buildNearestGraph(), sessionOpts);
+    const int8 = opts.precision === "int8";
+    const session = await openGraphSession(
+      int8 ? buildInt8NearestGraph(memory, size, dim) : buildNearestGraph(),
+      sessionOpts,
+    );
     const selfSession = radius === undefined
       ? undefined
       : await openGraphSession(buildSelfGraph(), sessionOpts);
-    return new PatchMemory(memory, size, dim, session, { ...opts, selfSession });
+    return new PatchMemory(int8 ? undefined : memory, size, dim, session, { ...opts, selfSession });
   }
 
   /**
@@ -234,7 +270,7 @@ export class PatchMemory {
           data: queries.subarray(start * this.dim, (start + rows) * this.dim),
           dims: [rows, this.dim],
         },
-        memory: { data: this.#memory, dims: [this.size, this.dim] },
+        ...(this.#memory ? { memory: { data: this.#memory, dims: [this.size, this.dim] } } : {}),
       }, ["best"]);
       const best = res.best.data as Float32Array;
       for (let i = 0; i < rows; i++) out[start + i] = 1 - best[i];
