@@ -5,8 +5,9 @@
  * weights: weight_precision.ts) and the activations per tensor at run time.
  *
  * - `Conv` (group 1) → `DynamicQuantizeLinear` (shared by convolutions reading the same tensor) →
- *   `ConvInteger` → `Cast` → `Mul` by activation scale × channel scales → `Add` bias. onnxruntime's
- *   CPU provider runs ConvInteger as an im2col and a u8·s8 GEMM (AVX-512 VNNI, AVX2, NEON).
+ *   `ConvInteger` → `Cast` → `Mul` by activation scale × channel scales → `Add` bias. The weights
+ *   are the symmetric int8 grid stored as uint8 around a zero point of 128: onnxruntime 1.30's CPU
+ *   ConvInteger ran int8 weights 5–6× slower than uint8 ones on the proxy backbone.
  * - `MatMul` by a [K, N] weight → com.microsoft `DynamicQuantizeMatMul`, the op the CLIP graphs use.
  *
  * Depthwise and grouped convolutions stay float32: there is no integer kernel for them, and their
