@@ -163,6 +163,22 @@ function exclusionBias(gridH: number, gridW: number, radius: number): Float32Arr
   return bias;
 }
 
+/**
+ * The tests' patches as one view when they lie back to back in one buffer (frames split from one
+ * vision pass), so that the search reads them without a copy; undefined otherwise.
+ */
+function backToBack(tests: readonly PatchFeatures[]): Float32Array | undefined {
+  const first = tests[0]?.data;
+  if (!first) return undefined;
+  let end = first.byteOffset + first.byteLength;
+  for (let i = 1; i < tests.length; i++) {
+    const d = tests[i].data;
+    if (d.buffer !== first.buffer || d.byteOffset !== end) return undefined;
+    end += d.byteLength;
+  }
+  return new Float32Array(first.buffer, first.byteOffset, (end - first.byteOffset) / 4);
+}
+
 /** Below any cosine, so an excluded pair never wins the maximum. */
 const EXCLUDED = -4;
 
@@ -304,11 +320,14 @@ export class PatchMemory {
       }
       total += t.data.length;
     }
-    const queries = new Float32Array(total);
-    let at = 0;
-    for (const t of tests) {
-      queries.set(t.data, at);
-      at += t.data.length;
+    let queries = backToBack(tests);
+    if (!queries) {
+      queries = new Float32Array(total);
+      let at = 0;
+      for (const t of tests) {
+        queries.set(t.data, at);
+        at += t.data.length;
+      }
     }
     const all = await this.nearestDistances(queries);
     let row = 0;
