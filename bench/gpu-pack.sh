@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs what bench/gpu-check.sh needs onto a GPU machine that has no network into one ignored
-# folder, .gpu/ (carry it): the deno binary, node_modules pruned to linux-x64 (onnxruntime-node
+# folder, .gpu/ (carry it): the deno binary and nats-server, node_modules pruned to linux-x64 (onnxruntime-node
 # ships every platform's libraries, 288 MiB; linux-x64 alone is 46 MiB), eight bottle shots and the
 # BPE vocabulary from ../shared, and Debian's Vulkan loader and GL dispatch libraries for onnxruntime's
 # WebGPU provider (Dawn loads libvulkan.so.1; NVIDIA's Vulkan driver is libGLX_nvidia, which needs
@@ -15,6 +15,8 @@ trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/.tools" "$STAGE/.gpu/shared/datasets/mvtec-ad/bottle/train/good" \
   "$STAGE/.gpu/shared/fixtures/clip-oracle/tokenizer" "$STAGE/.gpu/deb"
 cp "$(readlink -f "$(command -v deno)")" "$STAGE/.tools/deno"
+# nats-server for the service bench through NATS (Debian's package installs it in /usr/sbin).
+cp "$(PATH="$PATH:/usr/sbin" command -v nats-server)" "$STAGE/.tools/nats-server"
 cp -a node_modules "$STAGE/node_modules"
 ORT="$(echo "$STAGE"/node_modules/.deno/onnxruntime-node@*/node_modules/onnxruntime-node/bin/napi-v6)"
 find "$ORT" -mindepth 1 -maxdepth 1 ! -name linux -exec rm -rf {} +

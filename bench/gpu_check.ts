@@ -1,6 +1,6 @@
 /**
- * One device's figures for bench/gpu-check.sh: the ViT-B/16 vision graph's frames/s (batch 8) and
- * one K = 8 enrollment, on the provider asked for. When the provider cannot load, onnxruntime falls
+ * One device's figures for bench/gpu-check.sh: the ViT-B/16 vision graph's frames/s (batch 8),
+ * scoring's, and one K = 8 enrollment, on the provider and at the precision (`--precision`) asked for. When the provider cannot load, onnxruntime falls
  * back to the CPU; this script then says so plainly instead of reporting CPU figures as the GPU's.
  *
  * @module
@@ -12,6 +12,7 @@ import { existsSync } from "node:fs";
 import { copyFile } from "node:fs/promises";
 import { writeRandomCheckpoint } from "../src/clip/random_checkpoint.ts";
 import { loadClip } from "../src/model/clip_model.ts";
+import { parsePrecision } from "../src/model/precision.ts";
 import { enroll } from "../src/adp/enroll.ts";
 import { createScorer } from "../src/adp/scorer.ts";
 import { prepareFrame } from "../src/adp/frame_input.ts";
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
       shared: { type: "string" },
       // Where the scorer's patch search runs (default: beside the model), to compare placements.
       "patch-device": { type: "string" },
+      precision: { type: "string" },
     },
   });
   const device = (values.device ?? "cpu") as Device;
@@ -41,8 +43,10 @@ async function main(): Promise<void> {
   const vocab = join(shared, "fixtures/clip-oracle/tokenizer/bpe_simple_vocab_16e6.txt.gz");
   if (existsSync(vocab)) await copyFile(vocab, join(DIR, "bpe_simple_vocab_16e6.txt.gz"));
   const lines: string[] = [];
+  const precision = parsePrecision(values.precision ?? "fp32");
   const clip = await loadClip(DIR, {
     device,
+    precision,
     cacheDir: join(ROOT, ".cache/bench/cache"),
     log: (l) => lines.push(l),
   });
@@ -86,7 +90,9 @@ async function main(): Promise<void> {
       for (let i = 0; i < rounds; i++) await scorer.scorePrepared(frames);
       const scoredFps = (frames.length * rounds * 1000) / (performance.now() - t);
       console.log(
-        `[${device}] vision ViT-B/16 batch 8: ${fps.toFixed(1)} frames/s · scoring (vision + text + patch` +
+        `[${device} ${precision}] vision ViT-B/16 batch 8: ${
+          fps.toFixed(1)
+        } frames/s · scoring (vision + text + patch` +
           `${patchDevice ? ` on ${patchDevice}` : ""} + map, batch 8): ${
             scoredFps.toFixed(1)
           } frames/s · enrollment K=8, ${steps} steps: ${enrollS.toFixed(1)} s`,

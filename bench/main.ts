@@ -6,6 +6,7 @@
  *   run at batch 1 and 8: images/s, the achieved FLOP rate beside onnxruntime's own float32 GEMM rate
  *   on this machine (the ceiling any float32 export can approach), and the ratios fp32 / torch and
  *   int8 (fp16) / fp32.
+ * - The proxy patch backbone as given and at int8, alternating (bench/backbone_bench.ts).
  * - Preprocessing one 900×900 PNG (decode, resize, normalise) as a share of one ViT-B/16 inference.
  *
  * - Enrollment of ViT-B/16 with K = 8 (time, peak memory) and what scoring adds to the vision graph
@@ -32,6 +33,7 @@ import { GraphBuilder } from "../src/onnx/graph.ts";
 import { matMul } from "../src/onnx/ops/linalg.ts";
 import { writeOnnxModel } from "../src/onnx/model_file.ts";
 import { createSession } from "../src/onnx/runtime.ts";
+import { benchBackbone } from "./backbone_bench.ts";
 import { benchPreprocess } from "./preprocess_bench.ts";
 import {
   alternate,
@@ -146,6 +148,7 @@ async function main(): Promise<void> {
   const { rows, singleMs } = await benchVision(flops);
   const ceiling = await gemmCeiling();
   rows.push(["onnxruntime float32 GEMM (768×768)", "", "", `${ceiling.toFixed(0)} GFLOP/s`, "ceiling"]);
+  rows.push(...await benchBackbone());
 
   const prep = await benchPreprocess();
   rows.push([

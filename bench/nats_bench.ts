@@ -33,6 +33,8 @@ import { writeRandomCheckpoint } from "../src/clip/random_checkpoint.ts";
 import { decodeImage } from "../src/image/decode.ts";
 import { preprocessRgb } from "../src/clip/preprocess.ts";
 import { type ClipModel, loadClip } from "../src/model/clip_model.ts";
+import { parsePrecision } from "../src/model/precision.ts";
+import { type Device, DEVICES } from "../src/onnx/runtime.ts";
 import { enroll } from "../src/adp/enroll.ts";
 import { loadProfile, saveProfile } from "../src/adp/profile.ts";
 import { decodeResult, type ResultMessage } from "../src/stream/messages.ts";
@@ -41,7 +43,11 @@ import { framesSubject, Header, RESULTS_WILDCARD } from "../src/stream/subjects.
 import { cleanup as stopServer, setup as startServer } from "../tests/_nats.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const SHARED = join(ROOT, "..", "shared");
+/** bench/gpu-check.sh points these at its carried files and at the GPU (default: ../shared, cpu, fp32). */
+const SHARED = Deno.env.get("ADP_BENCH_SHARED") ?? join(ROOT, "..", "shared");
+const DEVICE = Deno.env.get("ADP_BENCH_DEVICE") as Device | undefined ?? "cpu";
+if (!DEVICES.includes(DEVICE)) throw new Error(`ADP_BENCH_DEVICE=${DEVICE} is none of ${DEVICES.join(", ")}`);
+const PRECISION = parsePrecision(Deno.env.get("ADP_BENCH_PRECISION") ?? "fp32");
 const VOCAB_NAME = "bpe_simple_vocab_16e6.txt.gz";
 const VOCAB = join(SHARED, "fixtures/clip-oracle/tokenizer", VOCAB_NAME);
 const BOTTLE = join(SHARED, "datasets/mvtec-ad/bottle");
@@ -106,15 +112,17 @@ async function ensureModel(): Promise<void> {
 }
 
 function openModel(): Promise<ClipModel> {
-  return loadClip(MODEL_DIR, { device: "cpu", cacheDir: CACHE_DIR, log: quiet });
+  return loadClip(MODEL_DIR, { device: DEVICE, precision: PRECISION, cacheDir: CACHE_DIR, log: quiet });
 }
 
 /** Every bottle test image (900×900 PNG), sorted. */
 async function testFrames(): Promise<Uint8Array[]> {
   const files: string[] = [];
-  for (const kind of (await readdir(join(BOTTLE, "test"))).sort()) {
-    for (const f of (await readdir(join(BOTTLE, "test", kind))).sort()) {
-      if (f.endsWith(".png")) files.push(join(BOTTLE, "test", kind, f));
+  // A carried copy of ../shared (bench/gpu-pack.sh) holds only the eight shots: they stand in.
+  const test = existsSync(join(BOTTLE, "test")) ? join(BOTTLE, "test") : join(BOTTLE, "train");
+  for (const kind of (await readdir(test)).sort()) {
+    for (const f of (await readdir(join(test, kind))).sort()) {
+      if (f.endsWith(".png")) files.push(join(test, kind, f));
     }
   }
   return await Promise.all(files.map((f) => Deno.readFile(f)));
@@ -373,7 +381,8 @@ async function main(): Promise<void> {
     const profileKiB = (await Deno.stat(profileFile)).size / 1024;
     const meanKiB = frames.reduce((s, f) => s + f.length, 0) / frames.length / 1024;
     console.log(
-      `NATS bench: profile K = 4, 1 step (${enrolled}), ${profileKiB.toFixed(0)} KiB; ${frames.length} ` +
+      `NATS bench on ${clip.provider} (${DEVICE} asked), ${clip.precision}: ` +
+        `profile K = 4, 1 step (${enrolled}), ${profileKiB.toFixed(0)} KiB; ${frames.length} ` +
         `bottle test frames (900×900 PNG, ${meanKiB.toFixed(0)} KiB on average)`,
     );
 

@@ -406,13 +406,13 @@ interface PatchBranch {
 async function buildPatchMemory(run: EnrollRun, shots: NormalShots): Promise<PatchBranch> {
   run.progress("patch-memory", 0, "building the patch memory");
   const settings: PatchSettings = run.opts.backbone
-    ? await onnxPatchSettings(run.opts.backbone)
+    ? await onnxPatchSettings(run.opts.backbone, run.clip.precision === "int8" ? "int8" : "fp32")
     : clipPatchSettings(run.clip);
   const extractor = await openPatchExtractor(run.clip, settings.extractor);
   try {
     const bank = await normalPatchBank(extractor, shots.images, settings.views);
     const all = concatFeatures(bank);
-    const memory = await openPatchMemory(all, settings);
+    const memory = await openPatchMemory(all, settings, { precision: run.clip.precision });
     return { settings, extractor, bank, all, memory };
   } catch (error) {
     await extractor.dispose();

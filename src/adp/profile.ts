@@ -405,6 +405,9 @@ function checkPatchSpec(guard: Guard, v: unknown): { dim: number; count: number 
     guard.oneOf(extractor.resize, "patch.extractor.resize", ["whole", "crop"]);
     guard.oneOf(extractor.interpolation, "patch.extractor.interpolation", ["bilinear", "bicubic"]);
     guard.oneOf(extractor.intensity, "patch.extractor.intensity", ["raw", "standardise", "auto"]);
+    if (extractor.precision !== undefined) {
+      guard.oneOf(extractor.precision, "patch.extractor.precision", ["int8"]);
+    }
   }
   const dim = guard.integer(patch.dim, "patch.dim", { min: 1 });
   guard.integer(patch.gridH, "patch.gridH", { min: 1 });

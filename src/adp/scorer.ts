@@ -204,7 +204,7 @@ function lazyPatchParts(
       const memory = await openPatchMemory(
         { n: 1, gridH: patch.count, gridW: 1, dim: patch.dim, data: profile.memory },
         patch,
-        device,
+        { device, precision: clip.precision },
       ).catch(async (error) => {
         await extractor.dispose().catch(() => {});
         throw error;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { type Precision, PRECISIONS } from "../model/mod.ts";
 import { type Device, DEVICES } from "../onnx/mod.ts";
 import { renderProgressBar } from "../progress_bar.ts";
 import {
@@ -27,7 +28,7 @@ export const evalCommand: Command = {
 adp eval --data DIR --categories a,b [--shots 2,4,8,16] [--seeds 0,1,2] [--model DIR] [--backbone FILE]
          [--variant fused,text,patch,plain-patch] [--ablation] [--steps N] [--out DIR] [--json] [--resume]
          [--limit N] [--draw adp|numpy] [--pixel-size N|mask] [--label-prompts] [--threads N] [--device D]
-         [--feedback N,…]
+         [--feedback N,…] [--precision fp32|int8|fp16]
 
 For each category, K and seed: K normal images drawn from train/good, a profile enrolled from them,
 every test image scored; image AUROC, pixel AUROC, AUPRO (FPR ≤ 0.3), F1-max (image and pixel), and
@@ -58,7 +59,8 @@ ${VARIANTS.map((v) => `                    ${v.padEnd(18)} ${VARIANT_INFO[v].des
   --device        ${DEVICES.join(", ")} (default cpu)
   --feedback      budgets N: replay the test set as a stream in a seeded shuffled order, the ground
                   truth correcting the first N mistakes (false reject → good, miss → defect) as
-                  adp feedback does; false rejects and misses on the frames after, before → after`,
+                  adp feedback does; false rejects and misses on the frames after, before → after
+  --precision     of the CLIP vision graph; int8 also quantises an ONNX backbone's weights (default fp32)`,
   flags: {
     data: { type: "string" },
     categories: { type: "string" },
@@ -79,6 +81,7 @@ ${VARIANTS.map((v) => `                    ${v.padEnd(18)} ${VARIANT_INFO[v].des
     threads: { type: "string" },
     device: { type: "string" },
     feedback: { type: "string" },
+    precision: { type: "string" },
   },
   async run(args) {
     const settings = parseSettings(args);
@@ -194,6 +197,9 @@ function parseSettings(args: ParsedArgs): EvalSettings {
   };
   if (args.values.model !== undefined) settings.model = requireString(args, "model", name);
   if (args.values.backbone !== undefined) settings.backbone = requireString(args, "backbone", name);
+  if (args.values.precision !== undefined) {
+    settings.precision = choiceFlag<Precision>(args, "precision", PRECISIONS, "fp32");
+  }
   if (args.values.steps !== undefined) settings.steps = intFlag(args, "steps", 40, [1, 10_000]);
   if (args.values.limit !== undefined) settings.limit = intFlag(args, "limit", 2, [2, 1_000_000]);
   if (args.values.feedback !== undefined) {

@@ -43,7 +43,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --state-dir        profiles (profiles/<station>.safetensors), job records, heat maps without JetStream
   --device           execution provider (default auto)
   --precision        of the CLIP vision graph: int8 (CPU) or fp16 (GPU) trade a little accuracy for speed
-                     (default fp32); enrollments record it in the profile
+                     (default fp32); int8 also runs the patch search in int8 and quantises an ONNX
+                     backbone's weights at enrollment; enrollments record it in the profile
   --http             serve GET /metrics (Prometheus), /healthz and /readyz on HOST:PORT (127.0.0.1:9464)
   --log-format       text (default: timestamp, level, message) or json (one object per line)
   --heatmap-count    heat maps kept per station, in the state dir or bucket adp-heatmaps; the oldest

@@ -10,6 +10,7 @@
 import type { Rgb8Image } from "../image/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
 import {
+  type BackbonePrecision,
   clipExtractor,
   clipPatchSettings,
   type FeatureExtractor,
@@ -26,12 +27,13 @@ const BATCH = 8;
 
 /** Opens the baseline's extractor: the backbone's described outputs, or CLIP's tokens. */
 export async function openPlainExtractor(
-  source: { backbone?: string; clip?: ClipModel; threads?: number },
+  source: { backbone?: string; clip?: ClipModel; threads?: number; precision?: BackbonePrecision },
 ): Promise<FeatureExtractor> {
   if (source.backbone) {
     return await openOnnxExtractor(source.backbone, {
       pool: 3,
       intensity: "raw",
+      precision: source.precision,
       threads: source.threads,
       log: () => {},
     });

@@ -6,6 +6,7 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
+import type { Precision } from "../model/mod.ts";
 import { numpyChoice } from "./numpy_choice.ts";
 import { sampleShots } from "./datasets.ts";
 
@@ -130,6 +131,8 @@ export interface EvalSettings {
   limit?: number;
   /** Replay the test set with an operator correcting the first N mistakes, for each N (`_feedback_replay.ts`). */
   feedback?: number[];
+  /** The vision graph's precision, and the backbone's when `int8` (src/model/precision.ts). @default "fp32" */
+  precision?: Precision;
 }
 
 /** What a saved run must match to be reused: the settings plus what identifies model and data. */
@@ -160,6 +163,8 @@ export interface RunIdentity {
   test: string[];
   /** The feedback budgets replayed; absent without --feedback. */
   feedback?: number[];
+  /** The precision; absent for fp32 (so runs saved before it was recorded still resume). */
+  precision?: Precision;
 }
 
 /** Bumped when the way a run is measured changes, so old saved runs are not mixed in. */

@@ -197,6 +197,7 @@ async function _planRuns(
       backbone: backboneHash,
       test: test.map((s) => relative(dataset.root, s.path)),
       ...(settings.feedback ? { feedback: settings.feedback } : {}),
+      ...(settings.precision && settings.precision !== "fp32" ? { precision: settings.precision } : {}),
     };
     for (const k of settings.shots) {
       for (const seed of settings.seeds) {
@@ -308,6 +309,7 @@ async function _loadModels(
     models.clip = await loadClip(settings.model!, {
       device: opts.device ?? "cpu",
       threads: opts.threads,
+      precision: settings.precision,
       cacheDir: opts.cacheDir,
       log: (message) => emit({ kind: "note", message }),
     });
@@ -317,6 +319,7 @@ async function _loadModels(
       backbone: settings.backbone,
       clip: models.clip,
       threads: opts.threads,
+      precision: settings.precision === "int8" ? "int8" : "fp32",
     });
   }
 }
@@ -427,7 +430,9 @@ function renderMarkdown(doc: EvalDocument, summary: EvalSummary, extra: readonly
     ...s.variants.map((v) => `  - \`${v}\`: ${VARIANT_INFO[v].description}`),
     `- model: ${s.model ? `\`${s.model}\`` : "none"}; patch backbone: ${
       s.backbone ? `\`${s.backbone}\`` : "CLIP tokens"
-    }${s.steps ? `; ${s.steps} steps per concept` : ""}${s.labelPrompts ? "; label prompts (ADP_ℓ)" : ""}`,
+    }${s.precision && s.precision !== "fp32" ? `; precision ${s.precision}` : ""}${
+      s.steps ? `; ${s.steps} steps per concept` : ""
+    }${s.labelPrompts ? "; label prompts (ADP_ℓ)" : ""}`,
     `- pixel metrics at ${s.pixelSize === "mask" ? "each mask's own size" : `${s.pixelSize}×${s.pixelSize}`}`,
     `- runs: ${doc.runs.total} (${doc.runs.executed} measured now, ${doc.runs.resumed} resumed), ${doc.durationSeconds} s`,
     "",

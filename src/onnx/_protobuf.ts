@@ -1,10 +1,12 @@
 /**
  * A minimal protocol-buffers encoder: just the wire types ONNX's messages use (varint, 32-bit,
  * length-delimited). Messages are assembled bottom-up as byte chunks, so a model of any size costs
- * one final copy.
+ * one final copy. The reader decodes one level of a message at a time, for rewriting models made
+ * elsewhere (input sizes, weight precision) while copying every byte it does not change.
  *
  * @module
  */
+import { ConfigError } from "../errors.ts";
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
@@ -90,4 +92,83 @@ export class ProtoWriter {
     }
     return out;
   }
+}
+
+/** One field of a decoded message, its bytes shared with the input. */
+export interface Field {
+  no: number;
+  wireType: number;
+  /** The whole field, key included, as it appears in the message. */
+  raw: Uint8Array;
+  /** The payload of a length-delimited field; the value of a varint. */
+  payload?: Uint8Array;
+  value?: number;
+}
+
+/**
+ * The top-level fields of an encoded message, in order; nested messages stay encoded (decode their
+ * `payload` on the way to what is wanted, copy every other field's `raw`).
+ *
+ * @throws {ConfigError} when the bytes are not a protobuf message
+ */
+export function parseMessage(bytes: Uint8Array): Field[] {
+  const fields: Field[] = [];
+  let at = 0;
+  const varint = (): number => {
+    let result = 0, scale = 1;
+    for (;;) {
+      if (at >= bytes.length) throw new ConfigError("ONNX model is truncated or not a protobuf");
+      const b = bytes[at++];
+      result += (b & 0x7f) * scale;
+      scale *= 128;
+      if (b < 0x80) return result;
+    }
+  };
+  while (at < bytes.length) {
+    const start = at;
+    const key = varint();
+    const no = Math.floor(key / 8), wireType = key & 7;
+    let payload: Uint8Array | undefined, value: number | undefined;
+    if (wireType === 0) value = varint();
+    else if (wireType === 1) at += 8;
+    else if (wireType === 5) at += 4;
+    else if (wireType === 2) {
+      const length = varint();
+      payload = bytes.subarray(at, at + length);
+      at += length;
+    } else throw new ConfigError(`ONNX model holds an unsupported protobuf wire type ${wireType}`);
+    if (at > bytes.length) throw new ConfigError("ONNX model is truncated or not a protobuf");
+    fields.push({ no, wireType, raw: bytes.subarray(start, at), payload, value });
+  }
+  return fields;
+}
+
+function encodeVarint(v: number): number[] {
+  const out: number[] = [];
+  while (v >= 0x80) {
+    out.push((v % 128) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return out;
+}
+
+/** A length-delimited field (a nested message, bytes) with its key. */
+export function lengthDelimited(no: number, payload: Uint8Array): Uint8Array {
+  const head = [...encodeVarint(no * 8 + 2), ...encodeVarint(payload.length)];
+  const out = new Uint8Array(head.length + payload.length);
+  out.set(head);
+  out.set(payload, head.length);
+  return out;
+}
+
+/** The parts, one after the other. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -12,16 +12,7 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
-
-interface Field {
-  no: number;
-  wireType: number;
-  /** The whole field, key included, as it appears in the message. */
-  raw: Uint8Array;
-  /** The payload of a length-delimited field; the value of a varint. */
-  payload?: Uint8Array;
-  value?: number;
-}
+import { concatBytes, type Field, lengthDelimited, parseMessage } from "./_protobuf.ts";
 
 // Field numbers (onnx.proto3).
 const MODEL_GRAPH = 7;
@@ -113,64 +104,4 @@ function freeValueInfo(info: Uint8Array, name: string, isInput: boolean): Uint8A
           }));
         })),
   );
-}
-
-function parseMessage(bytes: Uint8Array): Field[] {
-  const fields: Field[] = [];
-  let at = 0;
-  const varint = (): number => {
-    let result = 0, scale = 1;
-    for (;;) {
-      if (at >= bytes.length) throw new ConfigError("ONNX model is truncated or not a protobuf");
-      const b = bytes[at++];
-      result += (b & 0x7f) * scale;
-      scale *= 128;
-      if (b < 0x80) return result;
-    }
-  };
-  while (at < bytes.length) {
-    const start = at;
-    const key = varint();
-    const no = Math.floor(key / 8), wireType = key & 7;
-    let payload: Uint8Array | undefined, value: number | undefined;
-    if (wireType === 0) value = varint();
-    else if (wireType === 1) at += 8;
-    else if (wireType === 5) at += 4;
-    else if (wireType === 2) {
-      const length = varint();
-      payload = bytes.subarray(at, at + length);
-      at += length;
-    } else throw new ConfigError(`ONNX model holds an unsupported protobuf wire type ${wireType}`);
-    if (at > bytes.length) throw new ConfigError("ONNX model is truncated or not a protobuf");
-    fields.push({ no, wireType, raw: bytes.subarray(start, at), payload, value });
-  }
-  return fields;
-}
-
-function encodeVarint(v: number): number[] {
-  const out: number[] = [];
-  while (v >= 0x80) {
-    out.push((v % 128) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return out;
-}
-
-function lengthDelimited(no: number, payload: Uint8Array): Uint8Array {
-  const head = [...encodeVarint(no * 8 + 2), ...encodeVarint(payload.length)];
-  const out = new Uint8Array(head.length + payload.length);
-  out.set(head);
-  out.set(payload, head.length);
-  return out;
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

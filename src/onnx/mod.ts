@@ -2,7 +2,7 @@
  * ONNX without an exporter: a graph builder with static shape inference, the operators (each
  * declared once with its vector–Jacobian-product rule beside it), the reverse-mode walker that adds
  * gradients to a graph, the model file writer (external weights, or inline for in-memory helper
- * graphs), model rewriting (free spatial input sizes) and the one module that talks to
+ * graphs), model rewriting (free spatial input sizes, int8 weights) and the one module that talks to
  * onnxruntime (sessions with checked feeds, providers chosen and logged).
  *
  * @example A graph, its gradient, and a run
@@ -68,4 +68,6 @@ export type { Device, OnnxSession, Provider, RunTensor, SessionOptions } from ".
 export { cast } from "./ops/elementwise.ts";
 export { dynamicQuantizeMatMul } from "./ops/quantize.ts";
 export { quantizeColumns, toFloat16Bits } from "./weight_precision.ts";
+export { quantizeModelWeights } from "./quantize_model.ts";
+export type { QuantizedModel } from "./quantize_model.ts";
 export type { QuantizedColumns } from "./weight_precision.ts";

@@ -244,3 +244,48 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "enroll() at int8 quantises the ONNX backbone and records it; the saved profile reloads and scores the same way",
+  ...needsShared,
+  async fn() {
+    await using fixture = await modelDirWithVocab("tiny-gelu-hf");
+    const clip = await loadClip(fixture.dir, {
+      device: "cpu",
+      precision: "int8",
+      cacheDir: fixture.cacheDir,
+      log: () => {},
+    });
+    try {
+      const shots = await Promise.all(
+        [0, 1].map((i) => Deno.readFile(sharedPath(`${BOTTLE}/train/good/00${i}.png`))),
+      );
+      const profile = await enroll(clip, shots, {
+        steps: 2,
+        seed: 3,
+        backbone: sharedPath("models/proxy/backbone.json"),
+      });
+      const { extractor } = profile.meta.patch;
+      assert.equal(extractor.kind === "onnx" && extractor.precision, "int8");
+      const path = join(fixture.dir, "int8.safetensors");
+      await saveProfile(path, profile);
+      const back = await loadProfile(path);
+      assert.deepEqual(back.meta.patch.extractor, extractor);
+      const scorer = createScorer(clip, back);
+      try {
+        const read = (f: string) => Deno.readFile(sharedPath(`${BOTTLE}/test/${f}`));
+        const scores = await scorer.score([await read("good/000.png"), await read("broken_large/000.png")]);
+        assert.deepEqual(
+          scores.map((s) => s.anomalous),
+          [false, true],
+          JSON.stringify(scores.map((s) => s.score)),
+        );
+      } finally {
+        await scorer.dispose();
+      }
+    } finally {
+      await clip.dispose();
+    }
+  },
+});

@@ -27,7 +27,7 @@ export { resizeFrame } from "./frame_resize.ts";
 export type { BackboneInterpolation, BackboneResize, FrameResize, PatchInputSpec } from "./frame_resize.ts";
 export type { IntensityMode } from "./intensity.ts";
 export { openOnnxExtractor } from "./onnx_extractor.ts";
-export type { OnnxExtractorOptions } from "./onnx_extractor.ts";
+export type { BackbonePrecision, OnnxExtractorOptions } from "./onnx_extractor.ts";
 export { openPatchExtractor, openPatchMemory } from "./open_branch.ts";
 export { concatFeatures, splitFeatures } from "./patch_features.ts";
 export type { PatchFeatures } from "./patch_features.ts";

@@ -12,6 +12,7 @@ import {
   type Device,
   freeSpatialDims,
   type OnnxSession,
+  quantizeModelWeights,
   type RunTensor,
 } from "../../onnx/mod.ts";
 import { type BackboneConfig, loadBackboneConfig } from "./backbone_config.ts";
@@ -56,6 +57,12 @@ export interface OnnxExtractorOptions {
    * @default {"raw"}
    */
   intensity?: IntensityMode;
+  /**
+   * `int8`: the network's dense convolutions and matrix products run on int8 weights quantised per
+   * output channel when the model is loaded (onnx/quantize_model.ts); anything else runs it as given.
+   * @default {as given}
+   */
+  precision?: BackbonePrecision;
   /** Frames run through the backbone at once. @default {8} */
   batch?: number;
   /** Where the backbone runs. @default "auto" */
@@ -65,6 +72,9 @@ export interface OnnxExtractorOptions {
   /** Provider lines. @default {silent} */
   log?: (line: string) => void;
 }
+
+/** How a backbone's weights are run: as the file gives them, or quantised to int8 at load. */
+export type BackbonePrecision = "fp32" | "int8";
 
 /** A planar network input and its size. */
 export interface NetworkInput {
@@ -116,7 +126,10 @@ export class OnnxBackbone {
    */
   static async open(
     config: BackboneConfig,
-    opts: Pick<OnnxExtractorOptions, "inputSize" | "scale" | "intensity" | "device" | "threads" | "log"> = {},
+    opts: Pick<
+      OnnxExtractorOptions,
+      "inputSize" | "scale" | "intensity" | "precision" | "device" | "threads" | "log"
+    > = {},
   ): Promise<OnnxBackbone> {
     if (opts.inputSize && opts.scale !== undefined) {
       throw new ConfigError("Backbone input takes either a fixed inputSize or a scale, not both");
@@ -142,7 +155,8 @@ export class OnnxBackbone {
       throw new ConfigError(`Backbone model cannot be read: ${config.onnx}`, { cause: error });
     }
     const nominal = inputSize?.width === config.size && inputSize?.height === config.size;
-    const model = nominal ? bytes : freeSpatialDims(bytes, config.input);
+    const sized = nominal ? bytes : freeSpatialDims(bytes, config.input);
+    const model = opts.precision === "int8" ? quantizeModelWeights(sized).model : sized;
     const session = await createSession(model, {
       label: config.name,
       device: opts.device,

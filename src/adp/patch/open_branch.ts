@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ClipModel } from "../../model/mod.ts";
+import type { ClipModel, Precision } from "../../model/mod.ts";
 import type { Device } from "../../onnx/mod.ts";
 import { ProfileError } from "../../errors.ts";
 import { backboneSha256, loadBackboneConfig } from "./backbone_config.ts";
@@ -36,21 +36,26 @@ export async function openPatchExtractor(
     layers: spec.layers.map((name) => ({ name })),
     inputSize: { width: spec.inputSize, height: spec.inputSize },
     intensity: spec.intensity,
+    precision: spec.precision,
     pool: PATCH_DEFAULTS.pool,
     device: opts.device,
     log: () => {},
   });
 }
 
-/** The memory for a bank of normal patches, searching as the settings say (on `device`, default auto). */
+/**
+ * The memory for a bank of normal patches, searching as the settings say, on `device` (default
+ * auto), in int8 beside an int8 vision graph (`precision`), else float32.
+ */
 export async function openPatchMemory(
   bank: PatchFeatures | readonly PatchFeatures[],
   settings: Pick<PatchSettings, "imageScore" | "selfRadius">,
-  device?: Device,
+  opts: { device?: Device; precision?: Precision } = {},
 ): Promise<PatchMemory> {
   return await PatchMemory.create(bank, {
     imageScore: settings.imageScore,
     selfRadius: settings.selfRadius ?? undefined,
-    ...(device ? { session: { device } } : {}),
+    precision: opts.precision === "int8" ? "int8" : "fp32",
+    ...(opts.device ? { session: { device: opts.device } } : {}),
   });
 }

@@ -13,6 +13,7 @@ import type { ClipModel } from "../../model/mod.ts";
 import { backboneSha256, loadBackboneConfig } from "./backbone_config.ts";
 import type { BackboneInterpolation, BackboneResize, PatchInputSpec } from "./frame_resize.ts";
 import type { IntensityMode } from "./intensity.ts";
+import type { BackbonePrecision } from "./onnx_extractor.ts";
 import { type ImageScoreRule, PATCH_DEFAULTS } from "./patch_memory.ts";
 import type { View } from "./views.ts";
 
@@ -32,6 +33,8 @@ export type PatchExtractorSpec =
     resize: BackboneResize;
     interpolation: BackboneInterpolation;
     intensity: IntensityMode;
+    /** `int8`: weights quantised when the model is loaded; absent: run as given (float32). */
+    precision?: "int8";
   };
 
 /** Everything about the patch branch except what enrollment measures (grid, dim, memory size). */
@@ -74,9 +77,13 @@ export function clipPatchSettings(clip: ClipModel): PatchSettings {
  * An ONNX backbone's settings: {@linkcode PATCH_DEFAULTS}, measured on MVTec bottle and magnetic
  * tile (bench/patch_quality.ts; the figures are in bench/PATCH_QUALITY.md): its described outputs at its
  * described input size, intensity `auto`, the shots and their flips in the memory, the frame scored
- * through the same four views, self-reference radius 2, the largest patch distance as image score.
+ * through the same four views, self-reference radius 2, the largest patch distance as image score;
+ * `precision` int8 quantises the network's weights when it is loaded (recorded, so the scorer does too).
  */
-export async function onnxPatchSettings(configPath: string): Promise<PatchSettings> {
+export async function onnxPatchSettings(
+  configPath: string,
+  precision: BackbonePrecision = "fp32",
+): Promise<PatchSettings> {
   const config = await loadBackboneConfig(configPath);
   const sha256 = await backboneSha256(config);
   return {
@@ -89,6 +96,7 @@ export async function onnxPatchSettings(configPath: string): Promise<PatchSettin
       resize: config.resize,
       interpolation: config.interpolation,
       intensity: PATCH_DEFAULTS.intensity,
+      ...(precision === "int8" ? { precision } : {}),
     },
     views: [...PATCH_DEFAULTS.memoryViews],
     testViews: [...PATCH_DEFAULTS.testViews],

@@ -8,6 +8,7 @@ import { imageScore, PatchMemory } from "../../../src/adp/patch/patch_memory.ts"
 import { loadImage } from "../../../src/eval/datasets.ts";
 import { resizeBilinear } from "../../../src/image/resize_bilinear.ts";
 import { ConfigError, ShapeError } from "../../../src/errors.ts";
+import { Random } from "../../../src/random.ts";
 import { needsShared, sharedPath } from "../../_shared.ts";
 
 const SESSION = { device: "cpu" as const, threads: 1 };
@@ -130,5 +131,49 @@ Deno.test("PatchMemory.scoreViews() brings each view's grid back to the frame be
     await assert.rejects(() => memory.scoreViews([frame], ["identity", "flipH"]), ShapeError);
   } finally {
     await memory.dispose();
+  }
+});
+
+Deno.test("PatchMemory's int8 search stays within the int8 rounding bound of the float32 search", async () => {
+  // Random unit vectors: D = 96, 60 memory patches, 30 queries. Each int8 dot product differs from
+  // the exact one by at most Σ|q|·s_m/2 + Σ|m|·s_q/2 + D·s_q·s_m/4 (s_m = max|m|/127 per memory
+  // patch, s_q = the query block's range/255, zero inside it), so the largest dot product differs by
+  // at most the largest such bound over the memory. A wrong scale axis misses by O(1).
+  const rand = new Random(11);
+  const dim = 96, size = 60, count = 30;
+  const unit = (n: number) => {
+    const v = Float32Array.from({ length: n * dim }, () => rand.normal());
+    for (let r = 0; r < n; r++) {
+      const row = v.subarray(r * dim, (r + 1) * dim);
+      const norm = Math.hypot(...row);
+      for (let i = 0; i < dim; i++) row[i] /= norm;
+    }
+    return v;
+  };
+  const memoryData = unit(size), queries = unit(count);
+  const bank = { n: 1, gridH: size, gridW: 1, dim, data: memoryData };
+  const fp32 = await PatchMemory.create(bank, { session: SESSION });
+  const int8 = await PatchMemory.create(bank, { session: SESSION, precision: "int8" });
+  try {
+    const [a, b] = [await fp32.nearestDistances(queries), await int8.nearestDistances(queries)];
+    let lo = 0, hi = 0;
+    for (const v of queries) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+    const sq = (hi - lo) / 255;
+    for (let q = 0; q < count; q++) {
+      const query = queries.subarray(q * dim, (q + 1) * dim);
+      const sumQ = query.reduce((s, v) => s + Math.abs(v), 0);
+      let bound = 0;
+      for (let m = 0; m < size; m++) {
+        const row = memoryData.subarray(m * dim, (m + 1) * dim);
+        const sm = row.reduce((s, v) => Math.max(s, Math.abs(v)), 0) / 127;
+        const sumM = row.reduce((s, v) => s + Math.abs(v), 0);
+        bound = Math.max(bound, (sumQ * sm) / 2 + (sumM * sq) / 2 + (dim * sq * sm) / 4);
+      }
+      assert.ok(Math.abs(a[q] - b[q]) <= bound, `query ${q}: ${b[q]} vs ${a[q]}, bound ${bound}`);
+    }
+    assert.ok(a.some((d, q) => d !== b[q]), "the int8 search gave float32's exact distances");
+  } finally {
+    await fp32.dispose();
+    await int8.dispose();
   }
 });
