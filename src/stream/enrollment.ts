@@ -434,7 +434,7 @@ export class EnrollmentManager {
   }
 
   async #run(job: Job): Promise<void> {
-    const { station, request } = job;
+    const { station } = job;
     const signal = job.controller.signal;
     try {
       const frames = job.frames ?? await job.collected!;
@@ -453,26 +453,8 @@ export class EnrollmentManager {
         }
         await Promise.race([previous, aborted(signal)]);
         signal.throwIfAborted();
-        const version = this.#host.nextVersion(station);
         const background = this.#host.background ?? (<T>(work: () => Promise<T>) => work());
-        const profile = await background(() =>
-          enroll(this.#host.clip, frames, {
-            seed: request.seed,
-            label: request.label,
-            steps: request.steps,
-            backbone: this.#opts.backbone,
-            station,
-            version,
-            signal,
-            synthesis: this.#synthesis,
-            synth: request.synth,
-            diffusion: this.#diffusion,
-            sdedit: this.#opts.sdedit,
-            log: this.#host.log,
-            ...(this.#host.decode ? { decode: this.#host.decode } : {}),
-            onProgress: (p: EnrollProgress) => this.#progress(job, p),
-          })
-        );
+        const profile = await background(() => this.#enroll(job, frames));
         signal.throwIfAborted();
         job.saving = true;
         profile.meta.revision = { kind: "enrollment", at: new Date().toISOString() };
@@ -514,6 +496,27 @@ export class EnrollmentManager {
     } finally {
       await this.#release(job);
     }
+  }
+
+  /** The enrollment itself: the job's request, the manager's models and settings. */
+  #enroll(job: Job, frames: Uint8Array[]): Promise<StationProfile> {
+    const { station, request } = job;
+    return enroll(this.#host.clip, frames, {
+      seed: request.seed,
+      label: request.label,
+      steps: request.steps,
+      backbone: this.#opts.backbone,
+      station,
+      version: this.#host.nextVersion(station),
+      signal: job.controller.signal,
+      synthesis: this.#synthesis,
+      synth: request.synth,
+      diffusion: this.#diffusion,
+      sdedit: this.#opts.sdedit,
+      log: this.#host.log,
+      ...(this.#host.decode ? { decode: this.#host.decode } : {}),
+      onProgress: (p: EnrollProgress) => this.#progress(job, p),
+    });
   }
 
   /** Frees the job's station, job record and group-wide lock (once). */
