@@ -48,9 +48,9 @@ adp synth --sd DIR --in IMG … --out DIR [--count N] [--seed S] [--strength ${S
           [--guidance ${SD_DEFAULTS.guidance}] [--sd-size ${SD_DEFAULTS.size}] [--profile FILE | --word WORD] [--size 0]
 
 Synthesizes pseudo-anomalies from the normal images, the way enrollment does, and writes to DIR:
-  <i>-<kind>.png        the pseudo-anomaly
-  <i>-<kind>-mask.png   its mask (white where altered)
-  sheet.png             the originals, then each anomaly as is and with its mask outlined in red
+  <i>-<kind>.png               the pseudo-anomaly (DIR holds these alone)
+  review/<i>-<kind>-mask.png   its mask (white where altered)
+  review/sheet.png             the originals, then each anomaly as is and with its mask outlined in red
   --count      how many (default 16); anomaly i comes from image i mod the number of images
   --seed       PRNG seed (default 0): the same seed and images give the same files
   --kinds      comma-separated defect kinds to draw from (default all: ${DEFECT_KINDS.join(", ")})
@@ -103,21 +103,23 @@ With --sd, Stable Diffusion edits the images (SDEdit, "a photo of a damaged <par
       : await sdPseudoAnomalies(args, sdDir, normals, { count, seed, crop, fallback: batchOf(procedural) });
     const synthMs = performance.now() - started;
 
-    await mkdir(out, { recursive: true });
+    // DIR holds the pseudo-anomalies alone, so a folder of them is what a later step reads.
+    const review = join(out, "review");
+    await mkdir(review, { recursive: true });
     const digits = String(count - 1).length;
     for (const [i, a] of anomalies.entries()) {
-      const stem = join(out, `${String(i).padStart(digits, "0")}-${a.kind}`);
-      await Deno.writeFile(`${stem}.png`, await encodePng(a.image));
-      await Deno.writeFile(`${stem}-mask.png`, await encodePng(maskImage(a.mask, a.image)));
+      const name = `${String(i).padStart(digits, "0")}-${a.kind}`;
+      await Deno.writeFile(join(out, `${name}.png`), await encodePng(a.image));
+      await Deno.writeFile(join(review, `${name}-mask.png`), await encodePng(maskImage(a.mask, a.image)));
     }
-    await Deno.writeFile(join(out, "sheet.png"), await encodePng(contactSheet(normals, anomalies)));
+    await Deno.writeFile(join(review, "sheet.png"), await encodePng(contactSheet(normals, anomalies)));
 
     const byKind = new Map<string, number>();
     for (const a of anomalies) byKind.set(a.kind, (byKind.get(a.kind) ?? 0) + 1);
     console.log(
       `wrote ${count} pseudo-anomalies (${
         [...byKind].map(([k, n]) => `${n} ${k}`).join(", ")
-      }) and sheet.png to ${out}; synthesis took ${synthMs.toFixed(0)} ms`,
+      }) to ${out}, masks and sheet.png to ${review}; synthesis took ${synthMs.toFixed(0)} ms`,
     );
   },
 };

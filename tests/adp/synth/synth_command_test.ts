@@ -50,18 +50,22 @@ Deno.test("synth.run() writes each pseudo-anomaly, its mask and a contact sheet"
     "64",
   ]);
   const files = [...Deno.readDirSync(out)].map((e) => e.name).sort();
-  strictEqual(files.length, 2 * 5 + 1);
-  ok(files.includes("sheet.png"));
+  const review = [...Deno.readDirSync(join(out, "review"))].map((e) => e.name).sort();
+  strictEqual(files.length, 5 + 1, files.join(", ")); // the five and review/
+  strictEqual(review.length, 5 + 1);
+  ok(review.includes("sheet.png"));
   for (let i = 0; i < 5; i++) {
     const image = files.find((f) => new RegExp(`^${i}-(scar|stain)\\.png$`).test(f));
     ok(image, `no image for anomaly ${i} in ${files.join(", ")}`);
-    ok(files.includes(image.replace(".png", "-mask.png")), `no mask for ${image}`);
+    ok(review.includes(image.replace(".png", "-mask.png")), `no mask for ${image}`);
     const decoded = await decodeImage(await Deno.readFile(join(out, image)));
     deepStrictEqual([decoded.width, decoded.height], [64, 64]);
-    const mask = await decodeImage(await Deno.readFile(join(out, image.replace(".png", "-mask.png"))));
+    const mask = await decodeImage(
+      await Deno.readFile(join(out, "review", image.replace(".png", "-mask.png"))),
+    );
     ok(mask.data.some((v) => v === 255) && mask.data.every((v) => v === 0 || v === 255));
   }
-  const sheet = await decodeImage(await Deno.readFile(join(out, "sheet.png")));
+  const sheet = await decodeImage(await Deno.readFile(join(out, "review", "sheet.png")));
   ok(sheet.width > 224 && sheet.height > 224);
 });
 
