@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { concatBytes } from "../../src/bytes.ts";
 import { createDeflate } from "node:zlib";
 import { Image } from "imagescript";
 
@@ -34,13 +35,13 @@ export async function pngBomb(side: number): Promise<Uint8Array> {
   }
   deflate.end();
   await done;
-  const idat = concat(parts);
+  const idat = concatBytes(parts);
   const ihdr = new Uint8Array(13);
   const view = new DataView(ihdr.buffer);
   view.setUint32(0, side);
   view.setUint32(4, side);
   ihdr.set([16, 6, 0, 0, 0], 8);
-  return concat([
+  return concatBytes([
     new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk("IHDR", ihdr),
     chunk("IDAT", idat),
@@ -55,16 +56,6 @@ function chunk(type: string, body: Uint8Array): Uint8Array {
   out.set(new TextEncoder().encode(type), 4);
   out.set(body, 8);
   view.setUint32(8 + body.length, crc32(out.subarray(4, 8 + body.length)));
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 

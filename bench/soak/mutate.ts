@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { concatBytes } from "../../src/bytes.ts";
 import { deflateSync, inflateSync } from "node:zlib";
 import { join } from "node:path";
 import { Image } from "imagescript";
@@ -305,7 +306,7 @@ function pngChunks(rng: Random, bytes: Uint8Array, corpus: readonly SeedFrame[])
     default: { // the data split into many one-byte IDATs
       const idat = chunks.filter((c) => c.type === "IDAT");
       if (!idat.length) break;
-      const data = concat(idat.map((c) => bytes.subarray(c.at + 8, c.at + 8 + c.length)));
+      const data = concatBytes(idat.map((c) => bytes.subarray(c.at + 8, c.at + 8 + c.length)));
       const first = parts.findIndex((_, k) => chunks[k].type === "IDAT");
       const rest = parts.filter((_, k) => chunks[k].type !== "IDAT");
       const pieces = [];
@@ -315,10 +316,10 @@ function pngChunks(rng: Random, bytes: Uint8Array, corpus: readonly SeedFrame[])
       }
       if (data.length > 64 * step) pieces.push(chunk("IDAT", data.subarray(64 * step)));
       rest.splice(first, 0, ...pieces);
-      return concat([bytes.subarray(0, 8), ...rest]);
+      return concatBytes([bytes.subarray(0, 8), ...rest]);
     }
   }
-  return concat([bytes.subarray(0, 8), ...parts]);
+  return concatBytes([bytes.subarray(0, 8), ...parts]);
 }
 
 /** Damage inside the compressed image data, recompressed so that inflate succeeds and later stages see it. */
@@ -329,7 +330,7 @@ function zlibDamage(rng: Random, bytes: Uint8Array, corpus: readonly SeedFrame[]
   if (!idat.length) return bitFlip(rng, bytes);
   let raw: Uint8Array;
   try {
-    raw = inflateSync(concat(idat.map((c) => bytes.subarray(c.at + 8, c.at + 8 + c.length))));
+    raw = inflateSync(concatBytes(idat.map((c) => bytes.subarray(c.at + 8, c.at + 8 + c.length))));
   } catch {
     return bitFlip(rng, bytes);
   }
@@ -343,7 +344,7 @@ function zlibDamage(rng: Random, bytes: Uint8Array, corpus: readonly SeedFrame[]
       data = raw.slice(0, rng.int(0, raw.length - 1));
       break;
     case 2: // longer than the header needs (a small bomb)
-      data = concat([raw, new Uint8Array(rng.int(1, 4 << 20))]);
+      data = concatBytes([raw, new Uint8Array(rng.int(1, 4 << 20))]);
       break;
     case 3: // a raw stream where zlib is expected
       data = raw;
@@ -384,14 +385,18 @@ function jpegMarker(rng: Random, bytes: Uint8Array, corpus: readonly SeedFrame[]
       if (s.at + 1 < out.length) out[s.at + 1] = rng.pick(markers);
       return out;
     case 1: // the marker removed
-      return concat([bytes.subarray(0, s.at), bytes.subarray(s.at + 2)]);
+      return concatBytes([bytes.subarray(0, s.at), bytes.subarray(s.at + 2)]);
     case 2: { // a segment twice (two frame headers, two tables)
       const end = Math.min(bytes.length, s.at + 2 + s.length);
-      return concat([bytes.subarray(0, end), bytes.subarray(s.at, end), bytes.subarray(end)]);
+      return concatBytes([bytes.subarray(0, end), bytes.subarray(s.at, end), bytes.subarray(end)]);
     }
     case 3: { // a bare marker inserted somewhere in the data
       const at = rng.int(2, Math.max(2, bytes.length - 1));
-      return concat([bytes.subarray(0, at), new Uint8Array([0xff, rng.pick(markers)]), bytes.subarray(at)]);
+      return concatBytes([
+        bytes.subarray(0, at),
+        new Uint8Array([0xff, rng.pick(markers)]),
+        bytes.subarray(at),
+      ]);
     }
     default: { // a table's contents zeroed or randomised
       const tables = segments.filter((x) => (x.marker === 0xc4 || x.marker === 0xdb) && x.length > 2);
@@ -412,7 +417,7 @@ function splice(rng: Random, bytes: Uint8Array, corpus: readonly SeedFrame[]): U
     const b = pngChunks_(other).filter((c) => c.at + 12 + c.length <= other.length);
     const head = a.filter((c) => c.type !== "IDAT" && c.type !== "IEND");
     const data = b.filter((c) => c.type === "IDAT");
-    return concat([
+    return concatBytes([
       bytes.subarray(0, 8),
       ...head.map((c) => bytes.subarray(c.at, c.at + 12 + c.length)),
       ...data.map((c) => other.subarray(c.at, c.at + 12 + c.length)),
@@ -423,10 +428,10 @@ function splice(rng: Random, bytes: Uint8Array, corpus: readonly SeedFrame[]): U
     // The tables and frame header of one JPEG with the scan of another.
     const sa = jpegSegments(bytes).find((s) => s.marker === 0xda);
     const sb = jpegSegments(other).find((s) => s.marker === 0xda);
-    if (sa && sb) return concat([bytes.subarray(0, sa.at), other.subarray(sb.at)]);
+    if (sa && sb) return concatBytes([bytes.subarray(0, sa.at), other.subarray(sb.at)]);
   }
   // A cut anywhere in one joined to a cut anywhere in another (PNG head, JPEG tail and the reverse).
-  return concat([
+  return concatBytes([
     bytes.subarray(0, position(rng, bytes.length)),
     other.subarray(rng.int(0, other.length - 1)),
   ]);
@@ -520,8 +525,8 @@ export function encodePng(image: Rgb8Image, v: PngVariant, rng: Random): Uint8Ar
     }
     parts.push(chunk("PLTE", palette));
   }
-  parts.push(chunk("IDAT", deflateSync(concat(rows))), chunk("IEND", new Uint8Array(0)));
-  return concat(parts);
+  parts.push(chunk("IDAT", deflateSync(concatBytes(rows))), chunk("IEND", new Uint8Array(0)));
+  return concatBytes(parts);
 }
 
 function filterRow(row: Uint8Array, prior: Uint8Array, filter: number, bpp: number): Uint8Array {
@@ -557,7 +562,7 @@ function rebuildIdat(bytes: Uint8Array, chunks: Chunk[], data: Uint8Array): Uint
       parts.push(bytes.subarray(c.at, c.at + 12 + c.length));
     }
   }
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /** A PNG chunk with its CRC. */
@@ -590,16 +595,6 @@ function crc32(bytes: Uint8Array): number {
 function randomBytes(rng: Random, n: number): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = rng.int(0, 255);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
   return out;
 }
 

@@ -161,14 +161,3 @@ export function lengthDelimited(no: number, payload: Uint8Array): Uint8Array {
   out.set(payload, head.length);
   return out;
 }
-
-/** The parts, one after the other. */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}

@@ -11,8 +11,9 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import { ConfigError } from "../errors.ts";
-import { concatBytes, type Field, lengthDelimited, parseMessage } from "./_protobuf.ts";
+import { type Field, lengthDelimited, parseMessage } from "./_protobuf.ts";
 
 // Field numbers (onnx.proto3).
 const MODEL_GRAPH = 7;

@@ -16,8 +16,9 @@
  *
  * @module
  */
+import { concatBytes } from "../bytes.ts";
 import { ConfigError } from "../errors.ts";
-import { concatBytes, type Field, lengthDelimited, parseMessage, ProtoWriter } from "./_protobuf.ts";
+import { type Field, lengthDelimited, parseMessage, ProtoWriter } from "./_protobuf.ts";
 import { DType } from "./graph.ts";
 import { quantizeColumns } from "./weight_precision.ts";
 

@@ -1,3 +1,4 @@
+import { concatBytes } from "../../src/bytes.ts";
 import { AssertionError, deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { crc32, deflateSync } from "node:zlib";
 import { Image } from "imagescript";
@@ -71,7 +72,7 @@ function encodePng(spec: PngSpec): Uint8Array {
   ihdr.set([bitDepth, colorType, 0, 0, spec.interlaced ? 1 : 0], 8);
   const data = deflateSync(new Uint8Array(scanlines));
   const third = Math.ceil(data.length / 3);
-  return concat([
+  return concatBytes([
     new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk("IHDR", ihdr),
     ...(spec.palette ? [chunk("PLTE", new Uint8Array(spec.palette))] : []),
@@ -104,16 +105,6 @@ function chunk(type: string, body: Uint8Array): Uint8Array {
   out.set(new TextEncoder().encode(type), 4);
   out.set(body, 8);
   view.setUint32(8 + body.length, crc32(out.subarray(4, 8 + body.length)));
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 
@@ -174,7 +165,7 @@ function pngHeaderOnly(width: number, height: number): Uint8Array {
   new DataView(ihdr.buffer).setUint32(0, width);
   new DataView(ihdr.buffer).setUint32(4, height);
   ihdr.set([8, 2, 0, 0, 0], 8);
-  return concat([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr)]);
+  return concatBytes([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr)]);
 }
 
 function jpegHeaderOnly(width: number, height: number): Uint8Array {
