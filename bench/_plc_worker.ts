@@ -1,11 +1,12 @@
 /**
  * One PLC of the bridge bench, on a thread of its own: a PLC is a separate device, so its client must
  * not wait for the bridge's event loop (nor the bridge for it). Started with `{ role: "opcua", … }`
- * (a node-opcua subscription on the verdict, sampling 0) or `{ role: "modbus", … }` (a jsmodbus client
- * reading the verdict coil every millisecond, as a fast PLC scan would); posts `{ kind: "ready" }`, then `{ kind: "verdict", value,
- * at }` on every change it sees, `at` on this thread's clock (`timeOrigin + now()`, matched to the
- * main thread's by {@linkcode PlcClock}'s ping). `{ kind: "ping", id }` is answered with this
- * thread's time; `{ kind: "stop" }` closes the client and answers `{ kind: "stopped" }`.
+ * (a node-opcua subscription on the verdict, sampling 0) or `{ role: "modbus", … }` (a jsmodbus
+ * client reading the verdict coil every millisecond, as a fast PLC scan would); posts
+ * `{ kind: "ready" }`, then `{ kind: "verdict", value, at }` on every change it sees, `at` on this
+ * thread's clock (`timeOrigin + now()`, matched to the main thread's by bridge_bench.ts's
+ * `startPlcThread` pings). `{ kind: "ping", id }` is answered with this thread's time;
+ * `{ kind: "stop" }` closes the client and answers `{ kind: "stopped" }`.
  *
  * @module
  */
