@@ -244,11 +244,12 @@ export class EnrollmentManager {
 
   /**
    * Cancels the station's job at once: the requester gets a `cancelled` outcome, the station, its
-   * lock and job record are freed now; the job's model work stops at its next check, never saving.
+   * lock and job record are freed before this returns (a request right after the reply finds the
+   * station free on every instance); the job's model work stops at its next check, never saving.
    * @returns the job's id; null when the station has no job here
    * @throws {RequestRefusedError} 409 when the job is already saving its profile
    */
-  cancel(station: string): string | null {
+  async cancel(station: string): Promise<string | null> {
     const job = this.#stations.get(station);
     if (!job || job === "reserved") return null;
     if (job.saving) {
@@ -273,7 +274,7 @@ export class EnrollmentManager {
       }`,
     });
     this.#host.log(`enrollment job ${job.id} of ${station} cancelled on request`);
-    this.#release(job).catch(() => {});
+    await this.#release(job);
     return job.id;
   }
 
@@ -466,6 +467,8 @@ export class EnrollmentManager {
         });
         // Its check (the new scorer scores a frame) also waits for live scoring.
         const installed = await background(() => this.#host.install(station, profile));
+        // Freed before the outcome is told, so that a request right after it is not refused.
+        await this.#release(job);
         this.#progress(job, {
           stage: JobStage.done,
           percent: 100,
@@ -484,6 +487,7 @@ export class EnrollmentManager {
       if (job.cancelled) return; // answered and freed by cancel()
       const why = signal.aborted ? `Enrollment was cancelled: ${signal.reason}` : reason(error);
       const previous = this.#host.currentVersion(station);
+      await this.#release(job);
       this.#progress(job, {
         stage: JobStage.failed,
         percent: 0,
@@ -519,13 +523,15 @@ export class EnrollmentManager {
     });
   }
 
-  /** Frees the job's station, job record and group-wide lock (once). */
+  /** Frees the job's station, job record and group-wide lock (once); failures are logged. */
   async #release(job: Job): Promise<void> {
     if (job.released) return;
     job.released = true;
     const { station } = job;
     if (this.#stations.get(station) === job) this.#stations.delete(station);
-    await this.#records.remove(station);
+    await this.#records.remove(station).catch((error) =>
+      this.#host.log(`warning: job record of ${station} not removed: ${reason(error)}`)
+    );
     if (job.lockRevision !== undefined && this.#opts.locks) {
       await this.#opts.locks.delete(station, { previousSeq: job.lockRevision }).catch((error) =>
         this.#host.log(`warning: enrollment lock of ${station} not released: ${reason(error)}`)

@@ -65,8 +65,8 @@ export interface LifecycleHost {
    * puts it in force.
    */
   swapIn(station: string, profile: StationProfile, persist: () => Promise<unknown>): Promise<void>;
-  /** Cancels the station's enrollment job; its id, or null when it has none. */
-  cancelEnrollment(station: string): string | null;
+  /** Cancels the station's enrollment job and frees its lock; its id, or null when it has none. */
+  cancelEnrollment(station: string): Promise<string | null>;
   /** Where log lines go. */
   log(line: string): void;
 }
@@ -150,7 +150,7 @@ export class ProfileLifecycle implements LifecycleApi {
   }
 
   async cancelEnrollment(station: string): Promise<EnrollCancelReply> {
-    const jobId = this.#host.cancelEnrollment(station);
+    const jobId = await this.#host.cancelEnrollment(station);
     if (jobId === null) {
       // Every instance hears a cancel (the job runs on one of them): the one running it answers
       // at once, the others only after a while, so that their refusal never comes first.
