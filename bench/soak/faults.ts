@@ -20,7 +20,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { framesSubject, Header, requestEnrollment } from "../../src/stream/mod.ts";
 import type { AttackReport } from "./attacks.ts";
 import { publishFrame, requestStatus, type ServeProcess } from "./service.ts";
-import { beside, Victim, type VictimPhase } from "./victim.ts";
+import { beside, Victim, victimP99s, type VictimPhase } from "./victim.ts";
 
 /** Seconds the victim streams before a fault, and at least in all around it. */
 const FAULT_LEAD_S = 3;
@@ -30,6 +30,8 @@ const FAULT_SECONDS = 20;
 export interface FaultOptions {
   /** A client connection (it reconnects across a server restart). */
   nc: NatsConnection;
+  /** The victim camera's own connection (it reconnects too). */
+  victimNc: NatsConnection;
   /** Starts a fresh `adp serve` on the attack's state dir (JetStream or not, as the attack is run). */
   spawn: () => Promise<ServeProcess>;
   /** Restarts nats-server on the same port and store. */
@@ -38,7 +40,7 @@ export interface FaultOptions {
   station: string;
   /** Good frames to stream and enroll from. */
   frames: Uint8Array[];
-  /** Frames a second the station streams. @default 2 */
+  /** Frames a second the station streams. @default VICTIM_FPS */
   fps?: number;
   /** How long to wait for the last answers (a redelivery waits for the ack wait). @default 90 s with JetStream, else 20 s */
   settleMs?: number;
@@ -65,16 +67,19 @@ async function publishDurably(nc: NatsConnection, station: string, bytes: Uint8A
   }
 }
 
+/** The victim's frame rate: enough frames around a fault for its p99 to mean something. */
+const VICTIM_FPS = 5;
+
 /** The station streaming as the victim of a fault: durably with JetStream, its missed results read back. */
 function victimOf(opts: FaultOptions, jetstream: boolean): Victim {
   return new Victim({
-    nc: opts.nc,
+    nc: opts.victimNc,
     station: opts.station,
     frames: opts.frames,
-    fps: opts.fps ?? 2,
+    fps: opts.fps ?? VICTIM_FPS,
     jetstream,
     ...(jetstream
-      ? { publish: (s: string, b: Uint8Array, id: string) => publishDurably(opts.nc, s, b, id) }
+      ? { publish: (s: string, b: Uint8Array, id: string) => publishDurably(opts.victimNc, s, b, id) }
       : {}),
   });
 }
@@ -92,8 +97,7 @@ function faultReport(
     answered: v.loud.answered,
     lost: v.loud.lost,
     peakRssBytes,
-    quietP99: Math.round(v.quiet.p99),
-    attackP99: Math.round(v.loud.p99),
+    ...victimP99s(v),
     problems: jetstream && v.loud.lost
       ? [`${v.loud.lost} frames lost with JetStream`, ...v.problems]
       : v.problems,
@@ -174,7 +178,7 @@ export async function enrollmentDuringLoad(opts: FaultOptions, serve: ServeProce
   }, { quietS: 20, minSeconds: 30 });
   if (!outcome.startsWith("done")) v.problems.push(`enrollment did not complete: ${outcome}`);
   return faultReport(
-    `enrollment (16 shots) during load (${opts.fps ?? 2} fps)`,
+    `enrollment (16 shots) during load (${opts.fps ?? VICTIM_FPS} fps)`,
     v,
     await serve.peakRss(),
     false,

@@ -9,7 +9,8 @@
  * 4. Attacks (issue 17): hostile header names, scan and PNG bombs from a second station,
  *    threshold.set racing an enrollment, 5,000 station names; each with frames sent, answered, lost,
  *    the service's peak RSS, and a victim station streaming beside it (victim.ts): its p99 during
- *    the attack beside its quiet p99.
+ *    the attack beside its quiet p99; last, the bus control (the victim beside a line-rate flood
+ *    that never reaches the service).
  *
  * 5. Faults (issue 17), without and with `--jetstream`: nats-server restarted and the service killed
  *    (kill -9, a fresh instance started) while the victim streams (its p99 clear of the outage), and
@@ -21,7 +22,7 @@
  * ```sh
  * deno task soak                  # 10,000 fuzz, 1,000 through the service, 60 s overload
  * deno task soak --quick          # 2,000, 300, 15 s
- * deno task soak --attacks-only   # only the attacks
+ * deno task soak --attacks-only   # only the attacks (--no-faults: without the faults)
  * deno task soak --faults-only    # only the faults (--jetstream-only: only those with JetStream)
  * deno task soak --enrollment-only 3   # only the enrollment during load, three times
  * deno task soak --fuzz 50000 --service-fuzz 5000 --overload-s 300 --factor 5 --frame-side 900
@@ -67,6 +68,7 @@ async function main(): Promise<number> {
       "frame-side": { type: "string" },
       seed: { type: "string" },
       "attacks-only": { type: "boolean" },
+      "no-faults": { type: "boolean" },
       "faults-only": { type: "boolean" },
       "jetstream-only": { type: "boolean" },
       "station-names": { type: "string" },
@@ -98,8 +100,10 @@ async function main(): Promise<number> {
   }
   if (attacksOnly || values["faults-only"]) {
     const attacks = attacksOnly ? await attackStage(stationNames) : [];
-    if (!values["jetstream-only"]) attacks.push(...await faultStage(false));
-    attacks.push(...await faultStage(true));
+    if (!values["no-faults"]) {
+      if (!values["jetstream-only"]) attacks.push(...await faultStage(false));
+      attacks.push(...await faultStage(true));
+    }
     printAttacks(attacks, performance.now() - started);
     return attacks.some((a) => a.problems.length || (a.lost > 0 && !a.lostExpected)) ? 1 : 0;
   }
@@ -222,17 +226,20 @@ async function attackStage(stationNames: number): Promise<AttackReport[]> {
     );
     const stateDir = join(root, "state");
     const nc = await ns.connect("soak-attacks");
+    const victimNc = await ns.connect("victim-camera");
     console.log(`\nattacks: a fresh adp serve (2 decode workers), victim station ${STATION}`);
     const serve = await startService(model, stateDir, ns.url, 2);
     try {
       await enrollOverBus(nc, serve);
       return await runAttacks({
         nc,
+        victimNc,
         natsUrl: ns.url,
         serve,
         stateDir,
         victim: STATION,
         frames: await bottleFrames(SHARED, 8),
+        smallFrame: (await bottleFrames(SHARED, 1, 64))[0],
         stationNames,
         log: (l) => console.log(`  ${l}`),
       });
@@ -240,6 +247,7 @@ async function attackStage(stationNames: number): Promise<AttackReport[]> {
       const end = await endService(serve);
       if (end.crashed) console.log("  the service crashed or exited non-zero");
       await nc.close();
+      await victimNc.close();
     }
   } finally {
     await cleanup(ns);
@@ -284,6 +292,7 @@ async function withFaultService(
     );
     const stateDir = join(root, "state");
     const nc = await ns.connect("soak-faults");
+    const victimNc = await ns.connect("victim-camera");
     const args = ["--workers", "2", ...(jetstream ? ["--jetstream"] : [])];
     const spawn = () => spawnServe({ model, stateDir, natsUrl: ns.url, args });
     console.log(
@@ -294,6 +303,7 @@ async function withFaultService(
       await enrollOverBus(nc, serve.current);
       const opts: FaultOptions = {
         nc,
+        victimNc,
         spawn,
         restartServer: () => ns.restart(),
         station: STATION,
@@ -305,6 +315,7 @@ async function withFaultService(
       const end = await endService(serve.current);
       if (end.crashed) console.log("  the service crashed or exited non-zero");
       await nc.close();
+      await victimNc.close();
     }
   } finally {
     await cleanup(ns);
@@ -316,7 +327,11 @@ function printAttacks(reports: AttackReport[], ms: number): void {
   console.log(`\nattacks (${(ms / 1000).toFixed(0)} s in all)`);
   console.log("attack | sent | answered | lost | peak RSS | victim p99 quiet → attack | problems");
   for (const r of reports) {
-    const p99 = r.quietP99 === null ? "–" : `${r.quietP99} ms → ${r.attackP99} ms`;
+    const p99 = r.quietP99 === null
+      ? "–"
+      : `${r.quietP99} ms → ${r.attackP99} ms (service ${r.quietServiceP99} → ${r.attackServiceP99})${
+        r.control ? ", for comparison" : ""
+      }`;
     console.log(
       `${r.attack} | ${r.sent} | ${r.answered} | ${r.lost} | ${mib(r.peakRssBytes)} | ${p99} | ${
         r.problems.join("; ") || "none"

@@ -2,8 +2,9 @@
  * The other station of every soak attack: an enrolled station streaming good frames at a steady
  * rate, whose latency is measured by the client, from the frame's publication to its result's
  * arrival (the service's own `latencyMs` starts when it takes the frame in, so it misses the time a
- * frame waits on the socket while the service's thread is busy). Its p99 in a quiet phase is set
- * beside its p99 while an attack runs. Around an outage (a nats-server restart, a killed service)
+ * frame waits on the socket while the service's thread is busy). It is a camera of its own: its
+ * connection is not the attacker's, so its frames never wait in the attacker's send buffer. Its p99
+ * in a quiet phase is set beside its p99 while an attack runs, with the service's share of it. Around an outage (a nats-server restart, a killed service)
  * the p99 counts only the frames whose time in flight (publication to result) does not overlap the
  * outage, which lasts from the fault's start until the first frame published after the fault ended
  * (the server or a fresh service up) is answered: a frame caught in it waits for the bus or the
@@ -19,6 +20,7 @@ export type FramePublish = (station: string, bytes: Uint8Array, id: string) => P
 
 /** What a victim needs. */
 export interface VictimOptions {
+  /** The victim camera's own connection. */
   nc: NatsConnection;
   /** An enrolled station. */
   station: string;
@@ -49,6 +51,8 @@ export interface VictimPhase {
   p99: number;
   /** How many frames the p99 was taken over. */
   counted: number;
+  /** p99 of the same frames' `latencyMs`: the service's part, from taking the frame in to its result. */
+  serviceP99: number;
   /** Second results for a frame id (a redelivered frame, answered again). */
   repeats: number;
 }
@@ -121,12 +125,16 @@ export class Victim {
     }));
     const clear = (from: number, to: number) => windows.every((w) => to < w.from || from > w.to);
     const latencies: number[] = [];
+    const inService: number[] = [];
     let unscored = 0;
     for (const [id, at] of sentAt) {
       const t = tracker.byId.get(id);
       if (!t) continue;
       if (t.result.score == null) unscored++;
-      else if (clear(at, answeredAt(id)) && answeredAt(id) < Infinity) latencies.push(answeredAt(id) - at);
+      else if (clear(at, answeredAt(id)) && answeredAt(id) < Infinity) {
+        latencies.push(answeredAt(id) - at);
+        inService.push(t.result.latencyMs);
+      }
     }
     return {
       sent: sentAt.size,
@@ -135,6 +143,7 @@ export class Victim {
       unscored,
       p99: quantile(latencies, 0.99),
       counted: latencies.length,
+      serviceP99: quantile(inService, 0.99),
       repeats: tracker.duplicates,
     };
   }
@@ -149,6 +158,21 @@ export function victimProblems(quiet: VictimPhase, loud: VictimPhase, lossExpect
     problems.push(`victim p99 ${Math.round(loud.p99)} ms > 2× quiet ${Math.round(quiet.p99)} ms`);
   }
   return problems;
+}
+
+/** The victim's p99s before and during an attack, end to end and in the service, rounded (ms). */
+export function victimP99s(v: { quiet: VictimPhase; loud: VictimPhase }): {
+  quietP99: number;
+  attackP99: number;
+  quietServiceP99: number;
+  attackServiceP99: number;
+} {
+  return {
+    quietP99: Math.round(v.quiet.p99),
+    attackP99: Math.round(v.loud.p99),
+    quietServiceP99: Math.round(v.quiet.serviceP99),
+    attackServiceP99: Math.round(v.loud.serviceP99),
+  };
 }
 
 /** The victim's quiet phase, then its phase during `attack`: both p99s and the problems. */
