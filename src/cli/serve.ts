@@ -1,6 +1,7 @@
 /**
  * `adp serve`: the stream processor as a long-running service. Stops cleanly on SIGINT or SIGTERM:
- * frames already received are all answered before the process exits.
+ * frames already received are all answered before the process exits (scored, or `stopping` once
+ * `--stop-grace-ms` has passed).
  *
  * @module
  */
@@ -11,6 +12,7 @@ import {
   type BusConnection,
   DEFAULT_HEATMAP_LIMITS,
   DEFAULT_PROFILE_HISTORY,
+  DEFAULT_STOP_GRACE_MS,
   type HeatmapLimits,
   type HeatmapRetention,
   type Processor,
@@ -67,6 +69,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --max-decode-cost  frames whose header announces a larger decode cost (pixels × bytes per pixel ×
                      JPEG scans) are refused (default 200000000)
   --decode-timeout-ms  a decode taking longer is stopped, its worker replaced (default 5000)
+  --stop-grace-ms    on SIGTERM, how long frames still waiting are scored; then they are answered
+                     stopping (with --jetstream handed back to the stream) (default 5000)
   --max-stations     stations tracked at most; beyond it the longest idle one without a profile is
                      forgotten (default 4096)
   --workers          decode workers (default cores − 1, 2 to 4); one station uses at most all but one
@@ -94,6 +98,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
     "max-pixels": { type: "string" },
     "max-decode-cost": { type: "string" },
     "decode-timeout-ms": { type: "string" },
+    "stop-grace-ms": { type: "string" },
     "max-stations": { type: "string" },
     "queue-depth": { type: "string" },
     workers: { type: "string" },
@@ -184,6 +189,7 @@ function processorSettings(args: ParsedArgs) {
     maxPixels: intFlag(args, "max-pixels", 50_000_000, [1, 1_000_000_000]),
     maxDecodeCost: intFlag(args, "max-decode-cost", 200_000_000, [1, 1e12]),
     decodeTimeoutMs: intFlag(args, "decode-timeout-ms", 5000, [10, 3_600_000]),
+    stopGraceMs: intFlag(args, "stop-grace-ms", DEFAULT_STOP_GRACE_MS, [0, 3_600_000]),
     maxStations: intFlag(args, "max-stations", 4096, [1, 1_000_000]),
     queueDepth: intFlag(args, "queue-depth", 2 * maxBatch, [1, 100_000]),
     workers: args.values.workers === undefined ? undefined : intFlag(args, "workers", 1, [1, 64]),

@@ -144,9 +144,14 @@ class FrameConsumer implements DurableFrames {
       settled = true;
       jm.ack();
     };
+    const release = () => {
+      if (settled) return;
+      settled = true;
+      jm.nak();
+    };
     try {
       // The stored message with its original subject and headers.
-      handle((jm as unknown as { msg: Msg }).msg, { settle, resultId: `frame-${jm.seq}` });
+      handle((jm as unknown as { msg: Msg }).msg, { settle, release, resultId: `frame-${jm.seq}` });
     } catch (error) {
       // Left unacknowledged: delivered again after the ack wait.
       settled = true;

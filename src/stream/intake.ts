@@ -132,6 +132,34 @@ export class FrameIntake {
   }
 
   /**
+   * Empties every station's queue when the service stops: a frame is answered `stopping`, or, when
+   * it came from the work-queue stream, handed back unanswered so that the stream delivers it again.
+   *
+   * @returns how many frames were answered and how many handed back
+   */
+  abandonWaiting(): { answered: number; handedBack: number } {
+    let answered = 0, handedBack = 0;
+    for (const id of this.#waiting.splice(0)) {
+      const station = this.#stations.get(id)!;
+      for (const frame of station.queue.splice(0)) {
+        if (frame.durable) {
+          frame.durable.release();
+          handedBack++;
+          continue;
+        }
+        answered++;
+        this.#publisher.fail(
+          station,
+          frame,
+          FrameErrorReason.stopping,
+          "The service stopped before this frame's turn: send it again",
+        );
+      }
+    }
+    return { answered, handedBack };
+  }
+
+  /**
    * The next frame to decode, taken round-robin across stations; undefined when none waits.
    *
    * @param may whether a station may start another decode now (stations refused keep their turn)

@@ -31,6 +31,8 @@ export const FrameErrorReason = {
   overload: "overload",
   /** The model failed on the batch. */
   scoringFailed: "scoring-failed",
+  /** The service stopped (SIGTERM) before the frame's turn came, past `--stop-grace-ms`: send it again. */
+  stopping: "stopping",
   /** A triggered camera had no frame in time (published by `adp camera --trigger`, not the service). */
   captureFailed: "capture-failed",
 } as const;

@@ -95,7 +95,7 @@ export { exportProfile, importProfile } from "./profile_transfer.ts";
 export { startNatsServer } from "./nats_server.ts";
 export { fileSafe } from "./heatmap_store.ts";
 export type { NatsServerProcess } from "./nats_server.ts";
-export { startProcessor } from "./processor.ts";
+export { DEFAULT_STOP_GRACE_MS, startProcessor } from "./processor.ts";
 export type { ProcessorTelemetry } from "./station_stats.ts";
 export type { Processor, ProcessorConfig } from "./processor.ts";
 export {

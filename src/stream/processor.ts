@@ -80,6 +80,12 @@ export interface ProcessorConfig {
   decodeTimeoutMs?: number;
   /** Frames waiting per station before the oldest is dropped. @default 2 × maxBatch */
   queueDepth?: number;
+  /**
+   * How long `stop()` keeps scoring the frames still waiting; then they are answered `stopping`
+   * (durable ones handed back to the stream), and only the frames already in the workers are finished.
+   * @default 5000
+   */
+  stopGraceMs?: number;
   /** Decode workers. @default cores − 1, 2 to 4 */
   workers?: number;
   /**
@@ -152,6 +158,13 @@ export async function startProcessor(nc: BusConnection, cfg: ProcessorConfig): P
 /** The default decode cost limit (pixels × working bytes per pixel × scans). */
 export const DEFAULT_MAX_DECODE_COST = 200_000_000;
 
+/**
+ * How long stopping keeps scoring waiting frames by default. With the default decode budget (5 s)
+ * and two ViT-B/16 batches on a CPU (about 3 s) it stays far inside systemd's 60 s stop timeout
+ * (deploy/adp-edge.service), however many stations have frames waiting.
+ */
+export const DEFAULT_STOP_GRACE_MS = 5000;
+
 /** What JetStream adds: durable anomaly events, shared profiles, heat maps in a bucket, enrollment locks. */
 interface SharedState {
   js: JetStreamClient;
@@ -223,6 +236,7 @@ class ProcessorImpl implements Processor {
       maxPixels: cfg.maxPixels ?? DEFAULT_MAX_PIXELS,
       maxDecodeCost: cfg.maxDecodeCost ?? DEFAULT_MAX_DECODE_COST,
       queueDepth: cfg.queueDepth ?? 2 * maxBatch,
+      stopGraceMs: cfg.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
       ringSize: cfg.ringSize ?? 16,
       profileHistory: cfg.profileHistory ?? DEFAULT_PROFILE_HISTORY,
       collectTimeoutMs: cfg.collectTimeoutMs ?? 120_000,
@@ -506,6 +520,13 @@ class ProcessorImpl implements Processor {
 
   async #stop(): Promise<void> {
     const connected = !this.#nc.isClosed();
+    // The bound on stopping (systemd kills at TimeoutStopSec): past the grace, frames still waiting
+    // are let go; those in the workers end within their decode budget and are scored.
+    let late = false;
+    const grace = setTimeout(() => {
+      late = true;
+      this.#abandonWaiting();
+    }, this.#cfg.stopGraceMs);
     await this.#enrollment.stop();
     await this.#feedback?.stop();
     await this.#durable?.stop();
@@ -515,8 +536,11 @@ class ProcessorImpl implements Processor {
       this.#framesSub?.unsubscribe();
     }
     await this.#framesLoop;
+    // Frames admitted while the subscription drained, after the grace ran out.
+    if (late) this.#abandonWaiting();
     this.#batcher.finish();
     await this.#scoreLoop;
+    clearTimeout(grace);
     await this.#publisher.settled();
     await this.#service?.stop().catch(() => {});
     await this.#store.close();
@@ -525,6 +549,15 @@ class ProcessorImpl implements Processor {
     for (const s of this.#stations.values()) s.slot.swap(undefined);
     this.#log(`adp serve ${this.instance} stopped`);
     this.#resolveClosed(this.#closeError);
+  }
+
+  #abandonWaiting(): void {
+    const { answered, handedBack } = this.#intake.abandonWaiting();
+    if (answered + handedBack === 0) return;
+    this.#log(
+      `stopping: ${this.#cfg.stopGraceMs} ms passed (--stop-grace-ms); ${answered} waiting frame(s) answered ` +
+        `stopping, ${handedBack} handed back to the stream (delivered again)`,
+    );
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

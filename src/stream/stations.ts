@@ -29,6 +29,8 @@ export interface FrameRef {
 export interface DurableDelivery {
   /** Acknowledges the frame; called once its answer is published. */
   settle(): void;
+  /** Hands the frame back unanswered (the service is stopping): the stream delivers it again at once. */
+  release(): void;
   /** The answer's `Nats-Msg-Id`: the same on a redelivery, so the result stream keeps one per frame. */
   resultId: string;
 }

@@ -3,8 +3,9 @@
  * cannot work here is changed: the client port (`-p`, a free loopback one), the monitoring port
  * (`-m 0`, off) and the JetStream store dir. nats-server 2.9 refuses `-sd` beside a config that sets
  * `store_dir` ("Duplicate 'store_dir' configuration"), so the store dir is replaced in a copy of the
- * file, and the `http:` line is dropped (`-m 0` does not override it). Each role connects with its own inbox prefix
- * (`_INBOX_<role>`), as the config's permissions expect.
+ * file, and the `http:` line is dropped (`-m 0` does not override it). The TLS files are made per
+ * server by deploy/make-tls.sh, as an operator makes them, and every client trusts its CA. Each role
+ * connects with its own inbox prefix (`_INBOX_<role>`), as the config's permissions expect.
  *
  * @module
  */
@@ -15,10 +16,10 @@ import { connect, type ConnectionOptions, type Msg, type NatsConnection } from "
 import { findNatsServer } from "../../src/stream/nats_server.ts";
 
 export const CONFIG = fileURLToPath(new URL("../../deploy/nats-server.conf", import.meta.url));
+const MAKE_TLS = fileURLToPath(new URL("../../deploy/make-tls.sh", import.meta.url));
 const HTTP_REGEXP = /^http: 127\.0\.0\.1:\d+$/m;
 const STORE_DIR_REGEXP = /^(\s*store_dir:\s*)(\S+)\s*$/m;
 
-/** The passwords the config reads from the environment, fresh per server. */
 /** The inbox prefix role of each user (cameras make no requests). */
 export const INBOX_ROLE: Record<string, string | undefined> = {
   adp: "adp",
@@ -26,6 +27,7 @@ export const INBOX_ROLE: Record<string, string | undefined> = {
   operator: "operator",
 };
 
+/** The passwords the config reads from the environment, fresh per server. */
 export interface Passwords {
   ADP_SERVICE_PASSWORD: string;
   CAMERA_LINE_1_PASSWORD: string;
@@ -33,9 +35,37 @@ export interface Passwords {
   OPERATOR_PASSWORD: string;
 }
 
+/** The TLS files deploy/make-tls.sh wrote, and the variables the config reads them from. */
+export interface TlsFiles {
+  /** The CA clients trust (`--tls-ca`, NATS_CA). */
+  ca: string;
+  env: { NATS_TLS_CERT: string; NATS_TLS_KEY: string };
+}
+
+/**
+ * Runs deploy/make-tls.sh: a throwaway CA and a certificate for 127.0.0.1 and localhost in `dir`.
+ *
+ * @param dir where the files go
+ * @returns the CA and the config's variables
+ */
+export async function makeTls(dir: string): Promise<TlsFiles> {
+  const out = await new Deno.Command("sh", {
+    args: [MAKE_TLS, dir, "127.0.0.1", "localhost"],
+    stdout: "null",
+  })
+    .output();
+  if (!out.success) throw new Error(`deploy/make-tls.sh: ${new TextDecoder().decode(out.stderr)}`);
+  return {
+    ca: join(dir, "ca.pem"),
+    env: { NATS_TLS_CERT: join(dir, "server.pem"), NATS_TLS_KEY: join(dir, "server-key.pem") },
+  };
+}
+
 export interface DeployServer extends AsyncDisposable {
   url: string;
   passwords: Passwords;
+  /** The CA clients must trust: the server speaks TLS only. */
+  ca: string;
   /** The folder holding the config copy and the store (removed on dispose). */
   dir: string;
   /** Connects as `user` with its password and its role's inbox prefix (closed on dispose). */
@@ -57,6 +87,22 @@ export function freePort(): number {
   return port;
 }
 
+/**
+ * KEY=VALUE lines (comments and blanks skipped), as systemd's EnvironmentFile and compose's env_file
+ * read them.
+ *
+ * @param text the file's text
+ * @returns the variables
+ */
+export function parseEnvFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (m && !line.trimStart().startsWith("#")) env[m[1]] = m[2].trim();
+  }
+  return env;
+}
+
 /** Starts nats-server on deploy/nats-server.conf (port, monitoring and store dir overridden). */
 export async function startDeployServer(): Promise<DeployServer> {
   const binary = await findNatsServer();
@@ -74,10 +120,11 @@ export async function startDeployServer(): Promise<DeployServer> {
     PLC_PASSWORD: password(),
     OPERATOR_PASSWORD: password(),
   };
+  const tls = await makeTls(join(dir, "tls"));
   const port = freePort();
   const process = new Deno.Command(binary, {
     args: ["-c", configFile, "-a", "127.0.0.1", "-p", String(port), "-m", "0"],
-    env: { ...passwords },
+    env: { ...passwords, ...tls.env },
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -119,9 +166,11 @@ export async function startDeployServer(): Promise<DeployServer> {
     url,
     dir,
     passwords,
+    ca: tls.ca,
     async as(user) {
       const opts: ConnectionOptions = {
         servers: url,
+        tls: { caFile: tls.ca },
         user,
         pass: passwordOf[user],
         name: user,

@@ -1,7 +1,8 @@
 /**
  * deploy/nats-server-mqtt.conf run by a real nats-server: an MQTT client (npm mqtt) logged in as the
  * plc user follows adp/results/<station> and adp/anomalies/<station> while the service publishes on
- * NATS. Only ports, the store dir and the passwords differ from the shipped files.
+ * NATS (over TLS, with deploy/make-tls.sh's files). Only ports, the store dir, the passwords and the
+ * TLS paths differ from the shipped files.
  */
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import { connect } from "@nats-io/transport-node";
 import { findNatsServer } from "../../src/stream/nats_server.ts";
+import { makeTls } from "./_deploy_server.ts";
 
 const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
 
@@ -49,7 +51,9 @@ Deno.test("deploy/nats-server-mqtt.conf carries results and anomalies to an MQTT
     mqttConf.replace(/port: 1883/, `port: ${mqttPort}`),
   );
   const pw = (p: string) => `${p}${crypto.randomUUID().replaceAll("-", "")}`;
+  const tls = await makeTls(join(dir, "tls"));
   const env = {
+    ...tls.env,
     ADP_SERVICE_PASSWORD: pw("a"),
     CAMERA_LINE_1_PASSWORD: pw("c"),
     PLC_PASSWORD: pw("p"),
@@ -77,6 +81,7 @@ Deno.test("deploy/nats-server-mqtt.conf carries results and anomalies to an MQTT
       servers: `nats://127.0.0.1:${natsPort}`,
       user: "adp",
       pass: env.ADP_SERVICE_PASSWORD,
+      tls: { caFile: tls.ca },
     });
     nc.publish("adp.results.line-1", JSON.stringify({ station: "line-1", frameId: "f-1" }));
     nc.publish("adp.anomalies.line-1", JSON.stringify({ station: "line-1", frameId: "f-1" }));

@@ -105,3 +105,27 @@ Deno.test({
     assert.ok(!endpoint.isClosed());
   },
 });
+
+Deno.test("deploy/nats-server.conf lets one connection hold 10,000 subscriptions and refuses the next", async () => {
+  await using server = await startDeployServer();
+  const plc = await server.as("plc");
+  const refused = asyncErrors(plc);
+  const got: string[] = [];
+  for (let i = 0; i <= 10_000; i++) {
+    plc.subscribe(`adp.results.s-${i}`, { callback: (_e, m) => void got.push(m.subject) });
+  }
+  await plc.flush();
+  await until(() => refused.length >= 1, "the server's refusal of subscription 10,001");
+  assert.match(String(refused[0]), /maximum subscriptions exceeded/i);
+
+  const service = await server.as("adp");
+  service.publish("adp.results.s-9999", "the 10,000th");
+  service.publish("adp.results.s-10000", "the 10,001st");
+  await service.flush();
+  await until(() => got.length >= 1, "the result on the 10,000th subscription");
+  // A round trip of both: anything routed to the PLC has arrived.
+  await service.flush();
+  await plc.flush();
+  assert.deepEqual(got, ["adp.results.s-9999"]);
+  assert.ok(!plc.isClosed(), "the connection stays; only the subscription is refused");
+});

@@ -65,6 +65,7 @@ Deno.test({
         NATS_URL: server.url,
         NATS_USER: "adp",
         NATS_PASSWORD: server.passwords.ADP_SERVICE_PASSWORD,
+        NATS_CA: server.ca,
       });
       await waitFor(() => serve.stderr.some((l) => l.includes("adp serve: listening")), "adp serve", serve);
 
@@ -96,6 +97,7 @@ Deno.test({
         NATS_URL: server.url,
         NATS_USER: "camera-line-1",
         NATS_PASSWORD: server.passwords.CAMERA_LINE_1_PASSWORD,
+        NATS_CA: server.ca,
       };
       const own = spawnAdp(["camera", "--station", "line-1", "--dir", frames, "--count", "1"], cameraEnv);
       assert.equal(await own.exited, 0, own.stderr.join("\n"));
@@ -152,7 +154,13 @@ Deno.test({
       await until(() => operatorErrors.some((e) => e instanceof errors.PermissionViolationError), "refusal");
       assert.ok((await subscriptionEnd(plc, "adp.frames.>")) instanceof errors.PermissionViolationError);
       // A stranger is not let in.
-      const stranger = await connect({ servers: server.url, user: "adp", pass: "wrong", reconnect: false })
+      const stranger = await connect({
+        servers: server.url,
+        user: "adp",
+        pass: "wrong",
+        reconnect: false,
+        tls: { caFile: server.ca },
+      })
         .then((nc) => nc.close().then(() => "connected"), (e: Error) => e.message);
       assert.match(stranger, /Authorization Violation/i);
 

@@ -7,7 +7,7 @@
  * camera's frame for the PLC, and stop cleanly on SIGTERM. Only host paths that do not exist here
  * are replaced: /opt/adp-edge (the checkout), /var/lib/adp-edge and /var/cache/adp-edge
  * (`ADP_STATE_DIR`, `ADP_CACHE_DIR`), /etc/adp-edge/adp-serve.json (the example it is copied from),
- * and the metrics port (`ADP_HTTP`, a free one).
+ * /etc/adp-edge/ca.pem (`NATS_CA`, the test server's CA) and the metrics port (`ADP_HTTP`, a free one).
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { needsShared } from "../_shared.ts";
 import { framesSubject, resultsSubject } from "../../src/stream/mod.ts";
 import { bottle, reliabilityModel, stateDirWith } from "../reliability/_fixture.ts";
-import { collect, startDeployServer, until } from "./_deploy_server.ts";
+import { collect, parseEnvFile, startDeployServer, until } from "./_deploy_server.ts";
 import { freePort, get, waitFor } from "./_serve.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
@@ -28,16 +28,6 @@ const canDropPrivileges = Deno.uid() === 0 &&
       return false;
     }
   })();
-
-/** KEY=VALUE lines (comments and blanks skipped), as systemd's EnvironmentFile and compose's env_file read them. */
-function parseEnvFile(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (m && !line.trimStart().startsWith("#")) env[m[1]] = m[2].trim();
-  }
-  return env;
-}
 
 /** How a deploy file starts the service. */
 interface Launch {
@@ -105,6 +95,10 @@ async function runDeployed(
   await Deno.mkdir(denoDir, { mode: 0o555 });
   await Deno.mkdir(cacheDir);
   await Deno.chmod(work, 0o755);
+  // The server's CA, copied where the nobody user can read it (the server's folder is root's alone).
+  const ca = join(work, "ca.pem");
+  await Deno.copyFile(server.ca, ca);
+  await Deno.chmod(ca, 0o644);
   await chownR(stateDir, 65534, 65534);
   await chownR(cacheDir, 65534, 65534);
   // The model is read-only for the service, as /opt/adp-edge/models is.
@@ -117,6 +111,7 @@ async function runDeployed(
     ...launch.env,
     ...extraEnv(server.passwords as unknown as Record<string, string>),
     NATS_URL: server.url,
+    NATS_CA: ca,
     ADP_MODEL: model.dir,
     DENO_DIR: denoDir,
     ADP_CACHE_DIR: cacheDir,
