@@ -29,7 +29,7 @@ Deno.test({
       const nc = await ns.connect("camera");
       const frames = await Promise.all([0, 1, 2, 3].map(bottle));
       const killed = await serviceKill(
-        { nc, spawn, station: "line", frames, fps: 2, log: () => {} },
+        { nc, victimNc: nc, spawn, station: "line", frames, fps: 2, log: () => {} },
         serve,
         true,
       );
