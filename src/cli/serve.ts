@@ -67,8 +67,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --max-decode-cost  frames whose header announces a larger decode cost (pixels × bytes per pixel ×
                      JPEG scans) are refused (default 200000000)
   --decode-timeout-ms  a decode taking longer is stopped, its worker replaced (default 5000)
-  --max-stations     stations tracked at most; beyond it the longest idle one without a profile is
-                     forgotten (default 4096)
+  --max-stations     stations tracked at most; beyond it the longest idle one is forgotten, one without
+                     a profile first; a profile stays on disk, loaded again on the next frame (default 4096)
   --workers          decode workers (default cores − 1, 2 to 4); one station uses at most all but one
   --threads          onnxruntime CPU threads (default all cores)
   --collect-timeout-s  how long an enrollment waits for the station's frames (default 120)

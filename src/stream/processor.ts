@@ -50,7 +50,7 @@ import type { RoiSetReply, RoiSetRequest } from "./roi_set.ts";
 import { startServiceApi } from "./service_api.ts";
 import type { ProcessorTelemetry } from "./station_stats.ts";
 import { StationProfiles } from "./station_profiles.ts";
-import { StationTable } from "./stations.ts";
+import { type ParkedProfile, StationTable } from "./stations.ts";
 import { FRAMES_WILDCARD, JetStreamName, SubjectPrefix } from "./subjects.ts";
 
 /** Configuration of {@linkcode startProcessor}. */
@@ -105,8 +105,9 @@ export interface ProcessorConfig {
   /** How long heat maps stay in the object store bucket. @default 7 days */
   heatmapTtlMs?: number;
   /**
-   * Stations tracked at most (a camera may invent ids); beyond it the longest idle station without
-   * a profile or work in progress is forgotten. @default 4096
+   * Stations tracked at most (a camera may invent ids); beyond it the longest idle station with no
+   * work in progress is forgotten, one without a profile first (a profile stays on disk, loaded
+   * again on the station's next frame). @default 4096
    */
   maxStations?: number;
   /** The model's name in events. @default the model folder's name */
@@ -321,7 +322,9 @@ class ProcessorImpl implements Processor {
         this.#stations.hasRoomFor(
           station,
           this.#cfg.maxStations,
-          (s) => this.#enrollment.jobOf(s.id) !== null || this.#enrollment.reserved(s.id),
+          (s) =>
+            this.#enrollment.jobOf(s.id) !== null || this.#enrollment.reserved(s.id) ||
+            this.#profiles.changing(s.id),
         ),
       log: this.#log,
       onProgress: this.#cfg.telemetry && ((msg) => this.#cfg.telemetry!.enrollProgress(msg)),
@@ -357,6 +360,8 @@ class ProcessorImpl implements Processor {
     this.#intake = new FrameIntake(this.#stations, this.#publisher, this.#ring, {
       queued: () => this.#batcher.pump(),
       enrolling: (station) => this.#enrollment.enrolling(station),
+      changing: (station) => this.#profiles.changing(station),
+      reload: (station) => this.#profiles.reload(station),
     }, cfg);
     this.#batcher = new Batcher(this.#clip, this.#intake, this.#publisher, this.#pool, {
       maxBatch: cfg.maxBatch,
@@ -453,7 +458,9 @@ class ProcessorImpl implements Processor {
         queued: s.queue.length,
         enrolling: this.#enrollment.jobOf(s.id),
       };
-    }).sort((a, b) => a.station.localeCompare(b.station));
+    });
+    for (const [id, parked] of this.#stations.parked) stations.push(parkedStatus(id, parked));
+    stations.sort((a, b) => a.station.localeCompare(b.station));
     return {
       instance: this.instance,
       model: { ...this.#model, provider: this.#clip.provider },
@@ -464,6 +471,7 @@ class ProcessorImpl implements Processor {
       maxBatch: this.#cfg.maxBatch,
       maxWaitMs: this.#cfg.maxWaitMs,
       invalidStationFrames: this.#intake.invalidStationFrames,
+      evictedStations: this.#stations.evicted,
       malformedHeaderFrames: this.#intake.malformedHeaderFrames,
       heatmapFailures: this.#publisher.heatmapFailures,
       busFaults: this.#publisher.busFaults,
@@ -481,7 +489,8 @@ class ProcessorImpl implements Processor {
   }
 
   getProfile(id: string): { station: string; meta: StationProfile["meta"] } {
-    return { station: id, meta: this.#profiles.requireScorer(id).profile.meta };
+    const parked = this.#stations.parked.get(id)?.meta;
+    return { station: id, meta: parked ?? this.#profiles.requireScorer(id).profile.meta };
   }
 
   deleteProfile(id: string): Promise<{ station: string; deleted: true; version: number | null }> {
@@ -530,4 +539,22 @@ class ProcessorImpl implements Processor {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/** A station evicted with its profile on disk, as the status lists it: the profile, no counters. */
+function parkedStatus(station: string, parked: ParkedProfile): StationStatus {
+  return {
+    station,
+    profileVersion: parked.meta?.version ?? null,
+    threshold: parked.meta?.threshold ?? null,
+    profileLoaded: false,
+    profileError: parked.error,
+    received: 0,
+    scored: 0,
+    anomalies: 0,
+    dropped: {},
+    latencyMs: { p50: null, p99: null, count: 0 },
+    queued: 0,
+    enrolling: null,
+  };
 }
