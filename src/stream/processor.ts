@@ -110,6 +110,11 @@ export interface ProcessorConfig {
    * again on the station's next frame). @default 4096
    */
   maxStations?: number;
+  /**
+   * With `jetstream`: how long a delivered frame may stay unanswered before the stream delivers it
+   * again (a frame still waiting here is marked in progress before then). @default 15000
+   */
+  frameAckWaitMs?: number;
   /** The model's name in events. @default the model folder's name */
   modelId?: string;
   /** This instance's id in status and logs. @default a fresh NUID */
@@ -231,6 +236,7 @@ class ProcessorImpl implements Processor {
       heatmapRetention: cfg.heatmapRetention ?? {},
       heatmapTtlMs: cfg.heatmapTtlMs ?? 7 * 24 * 3600 * 1000,
       maxStations: cfg.maxStations ?? 4096,
+      frameAckWaitMs: cfg.frameAckWaitMs ?? 15_000,
       backbone: cfg.backbone,
       sdModel: cfg.sdModel,
       sdedit: cfg.sdedit,
@@ -375,7 +381,12 @@ class ProcessorImpl implements Processor {
     });
     this.#scoreLoop = this.#batcher.run();
     if (shared) {
-      const opts = { queueGroup: cfg.queueGroup, maxInFlight: 4 * cfg.queueDepth, log: this.#log };
+      const opts = {
+        queueGroup: cfg.queueGroup,
+        maxInFlight: 4 * cfg.queueDepth,
+        ackWaitMs: cfg.frameAckWaitMs,
+        log: this.#log,
+      };
       this.#durable = await startDurableFrames(this.#nc, opts, (m, d) => this.#intake.admit(m, d));
       return;
     }
