@@ -442,7 +442,7 @@ class ProcessorImpl implements Processor {
       store: this.#store,
       stateDir: this.#cfg.stateDir,
       bucket,
-      inForce: (id) => profiles.inForce(id),
+      versionInForce: (id) => profiles.currentVersion(id) || undefined,
       nextVersion: (id) => profiles.nextVersion(id),
       swapIn: (id, profile, persist) => profiles.exclusive(id, () => profiles.swapIn(id, profile, persist)),
       cancelEnrollment: (id) => this.#enrollment.cancel(id),

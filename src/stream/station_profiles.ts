@@ -142,14 +142,11 @@ export class StationProfiles {
     return Math.max(current, this.#store.latestVersion(id)) + 1;
   }
 
-  /** The version in force at `id` (0 when none). */
+  /** The version in force at `id`, loaded or on disk after an eviction (0 when none). */
   currentVersion(id: string): number {
-    return this.#stations.get(id)?.slot.current?.profile.meta.version ?? 0;
-  }
-
-  /** The profile in force at `id`, if any. */
-  inForce(id: string): StationProfile | undefined {
-    return this.#stations.get(id)?.slot.current?.profile;
+    return this.#stations.get(id)?.slot.current?.profile.meta.version ??
+      this.#stations.parked.get(id)?.meta?.version ??
+      0;
   }
 
   /**

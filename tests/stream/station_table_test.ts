@@ -151,11 +151,27 @@ Deno.test({
         ["c", 7],
       ]);
 
-      // A profile that can no longer be loaded answers the frame as a refused profile does at start.
-      await Deno.writeTextFile(join(stateDir, "profiles", "b.safetensors"), "not a profile");
-      sendFrame(client, framesSubject("b"), frame, "b-broken");
-      const [broken] = await results.until((items) => items.some((r) => r.frameId === "b-broken"), 60_000)
-        .then((items) => items.filter((r) => r.frameId === "b-broken"));
+      const ask = async <T>(endpoint: Endpoint, body: unknown) =>
+        (await client.request(serviceSubject(endpoint), JSON.stringify(body))).json<T>();
+      const history = await ask<{ inForce: number | null }>(Endpoint.profilesHistory, { station: "b" });
+      assert.equal(history.inForce, 5, "the evicted station's version is still the one in force");
+      // A change of an evicted station's profile loads it first, then makes the next version.
+      const set = await ask<{ profileVersion: number }>(Endpoint.thresholdSet, {
+        station: "b",
+        threshold: 9,
+      });
+      assert.equal(set.profileVersion, 6, JSON.stringify(set));
+      assert.equal(processor.status().stations.find((s) => s.station === "b")?.profileVersion, 6);
+
+      // A profile that can no longer be loaded answers the frame as a refused profile does at start:
+      // a new station makes room by evicting c, then a (the longest idle).
+      sendFrame(client, framesSubject("y"), frame, "y-0");
+      await results.until((items) => items.some((r) => r.frameId === "y-0"), 60_000);
+      assert.equal(processor.status().stations.find((s) => s.station === "a")?.profileLoaded, false);
+      await Deno.writeTextFile(join(stateDir, "profiles", "a.safetensors"), "not a profile");
+      sendFrame(client, framesSubject("a"), frame, "a-broken");
+      const [broken] = await results.until((items) => items.some((r) => r.frameId === "a-broken"), 60_000)
+        .then((items) => items.filter((r) => r.frameId === "a-broken"));
       assert.equal(broken.reason, FrameErrorReason.profileInvalid, broken.error);
       assert.doesNotMatch(broken.error ?? "", new RegExp(stateDir), "no state-dir path in a result");
       results.stop();
