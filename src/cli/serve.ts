@@ -156,6 +156,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
           heatmapFailures: () => processor.status().heatmapFailures,
           heatmapStore: () => processor.heatmapUsage(),
           enrollQueue: () => processor.status().enrollQueue,
+          evictedStations: () => processor.status().evictedStations ?? 0,
         });
         await applyStationSettings(processor, stationSettings, logger);
         state.profilesLoaded = true;
