@@ -470,7 +470,9 @@ class ProcessorImpl implements Processor {
         enrolling: this.#enrollment.jobOf(s.id),
       };
     });
-    for (const [id, parked] of this.#stations.parked) stations.push(parkedStatus(id, parked));
+    for (const [id, parked] of this.#stations.parked) {
+      stations.push(parkedStatus(id, parked, this.#enrollment.jobOf(id)));
+    }
     stations.sort((a, b) => a.station.localeCompare(b.station));
     return {
       instance: this.instance,
@@ -553,7 +555,7 @@ class ProcessorImpl implements Processor {
 }
 
 /** A station evicted with its profile on disk, as the status lists it: the profile, no counters. */
-function parkedStatus(station: string, parked: ParkedProfile): StationStatus {
+function parkedStatus(station: string, parked: ParkedProfile, enrolling: string | null): StationStatus {
   return {
     station,
     profileVersion: parked.meta?.version ?? null,
@@ -566,6 +568,6 @@ function parkedStatus(station: string, parked: ParkedProfile): StationStatus {
     dropped: {},
     latencyMs: { p50: null, p99: null, count: 0 },
     queued: 0,
-    enrolling: null,
+    enrolling,
   };
 }
