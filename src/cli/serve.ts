@@ -71,8 +71,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --decode-timeout-ms  a decode taking longer is stopped, its worker replaced (default 5000)
   --stop-grace-ms    on SIGTERM, how long frames still waiting are scored; then they are answered
                      stopping (with --jetstream handed back to the stream) (default 5000)
-  --max-stations     stations tracked at most; beyond it the longest idle one without a profile is
-                     forgotten (default 4096)
+  --max-stations     stations tracked at most; beyond it the longest idle one is forgotten, one without
+                     a profile first; a profile stays on disk, loaded again on the next frame (default 4096)
   --workers          decode workers (default cores − 1, 2 to 4); one station uses at most all but one
   --threads          onnxruntime CPU threads (default all cores)
   --collect-timeout-s  how long an enrollment waits for the station's frames (default 120)
@@ -161,6 +161,7 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
           heatmapFailures: () => processor.status().heatmapFailures,
           heatmapStore: () => processor.heatmapUsage(),
           enrollQueue: () => processor.status().enrollQueue,
+          evictedStations: () => processor.status().evictedStations ?? 0,
         });
         await applyStationSettings(processor, stationSettings, logger);
         state.profilesLoaded = true;

@@ -79,6 +79,11 @@ export function formatStatus(s: StatusReply): string {
   if (s.invalidStationFrames) {
     lines.push(`  ${s.invalidStationFrames} frame(s) on subjects naming no valid station`);
   }
+  if (s.evictedStations) {
+    lines.push(
+      `  ${s.evictedStations} idle station(s) evicted to make room (--max-stations); profiles stay on disk`,
+    );
+  }
   if (s.heatmapFailures) lines.push(`  ${s.heatmapFailures} anomaly event(s) without a heat map`);
   const bus = s.busFaults;
   if (bus?.disconnects) {
@@ -100,7 +105,9 @@ export function formatStatus(s: StatusReply): string {
   ];
   const rows = s.stations.map((st: StationStatus) => [
     st.station,
-    st.profileVersion === null ? (st.profileError ? "REFUSED" : "-") : `v${st.profileVersion}`,
+    st.profileVersion === null
+      ? (st.profileError ? "REFUSED" : "-")
+      : `v${st.profileVersion}${st.profileLoaded === false ? " (on disk)" : ""}`,
     st.threshold === null ? "-" : st.threshold.toFixed(2),
     String(st.received),
     String(st.scored),

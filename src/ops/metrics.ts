@@ -40,6 +40,8 @@ export interface MetricsSource {
   heatmapStore?(): Iterable<[station: string, usage: { count: number; bytes: number }]>;
   /** Enrollment jobs waiting or running. */
   enrollQueue?(): number;
+  /** Stations forgotten to make room in the station table (`--max-stations`). */
+  evictedStations?(): number;
 }
 
 /** An enrollment progress message, as far as the metrics read it. */
@@ -234,6 +236,16 @@ export class ServiceMetrics {
     this.#gauge("adp_enrollment_queue", "Enrollment jobs waiting or running", [], (g) => {
       const n = source()?.enrollQueue?.();
       if (n !== undefined) g.set(n);
+    });
+    new client.Counter({
+      name: "adp_stations_evicted_total",
+      help:
+        "Idle stations forgotten to make room in the station table (--max-stations); profiles stay on disk",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source()?.evictedStations?.() ?? 0);
+      },
     });
   }
 

@@ -9,11 +9,14 @@
  * frame: each carries the frame's stream sequence as `Nats-Msg-Id`, so a redelivered frame's second
  * result is dropped by the stream (exactly-once effect) within its duplicate window, which is as long
  * as a frame is kept: a frame cannot be redelivered after it. Live subscribers may still see it twice,
- * with the same `Nats-Msg-Id` (result_repeats.ts).
+ * with the same `Nats-Msg-Id` (result_repeats.ts). A frame still waiting in this instance (queued
+ * or decoding under load, longer than the ack wait) is not redelivered: it is marked in progress
+ * (`working`) every third of the ack wait until it is settled, and a copy that comes again anyway
+ * (a mark late) is not handled twice: its acknowledgement goes to the newest delivery.
  *
  * @module
  */
-import { type Msg, nanos, type NatsConnection } from "@nats-io/transport-node";
+import { millis, type Msg, nanos, type NatsConnection } from "@nats-io/transport-node";
 import {
   AckPolicy,
   type ConsumerMessages,
@@ -105,9 +108,12 @@ export async function startDurableFrames(
       // As long as a frame is kept: a redelivery (after any outage of the group) is still a repeat.
       duplicate_window: nanos(opts.maxAgeMs ?? 3600 * 1000),
     }), () => jsm.streams.info(JetStreamName.resultStream));
+  // The consumer's own ack wait (an operator's may differ from ours) paces the in-progress marks.
+  const { config } = await jsm.consumers.info(stream, durable);
+  const ackWaitMs = millis(config.ack_wait ?? nanos(opts.ackWaitMs ?? 15_000));
   const consumer = await jetstream(nc).consumers.get(stream, durable);
   const messages = await consumer.consume({ max_messages: Math.min(32, opts.maxInFlight ?? 64) });
-  return new FrameConsumer(messages, handle, opts.log);
+  return new FrameConsumer(messages, handle, { log: opts.log, workingEveryMs: Math.max(100, ackWaitMs / 3) });
 }
 
 /** Adds a stream or consumer; one that exists with other settings (an operator's) is used as it is. */
@@ -126,37 +132,76 @@ async function ensure(
   }
 }
 
+/** A delivered frame not settled yet: its newest delivery, and the timer that marks it in progress. */
+interface HeldFrame {
+  jm: JsMsg;
+  timer: ReturnType<typeof setInterval>;
+}
+
 class FrameConsumer implements DurableFrames {
   readonly #messages: ConsumerMessages;
   readonly #loop: Promise<void>;
+  readonly #log: (line: string) => void;
+  readonly #workingEveryMs: number;
+  /** Frames handled and not settled, by stream sequence. */
+  readonly #held = new Map<number, HeldFrame>();
 
-  constructor(messages: ConsumerMessages, handle: DurableFrameHandler, log: (line: string) => void) {
+  constructor(
+    messages: ConsumerMessages,
+    handle: DurableFrameHandler,
+    opts: { log: (line: string) => void; workingEveryMs: number },
+  ) {
     this.#messages = messages;
+    this.#log = opts.log;
+    this.#workingEveryMs = opts.workingEveryMs;
     this.#loop = (async () => {
-      for await (const jm of messages) this.#deliver(jm, handle, log);
-    })().catch((error) => log(`error: durable frame consumer ended: ${reason(error)}`));
+      for await (const jm of messages) this.#deliver(jm, handle);
+    })().catch((error) => this.#log(`error: durable frame consumer ended: ${reason(error)}`));
   }
 
-  #deliver(jm: JsMsg, handle: DurableFrameHandler, log: (line: string) => void): void {
-    let settled = false;
+  #deliver(jm: JsMsg, handle: DurableFrameHandler): void {
+    const held = this.#held.get(jm.seq);
+    if (held) {
+      // Delivered again while this instance still holds it: answered once, acknowledged as the newest.
+      held.jm = jm;
+      return;
+    }
+    const frame: HeldFrame = { jm, timer: setInterval(() => this.#working(jm.seq), this.#workingEveryMs) };
+    this.#held.set(jm.seq, frame);
     const settle = () => {
-      if (settled) return;
-      settled = true;
-      jm.ack();
+      if (this.#forget(jm.seq)) frame.jm.ack();
     };
+    // Handed back unanswered (the service stops): the stream delivers it again, to any instance.
     const release = () => {
-      if (settled) return;
-      settled = true;
-      jm.nak();
+      if (this.#forget(jm.seq)) frame.jm.nak();
     };
     try {
       // The stored message with its original subject and headers.
       handle((jm as unknown as { msg: Msg }).msg, { settle, release, resultId: `frame-${jm.seq}` });
     } catch (error) {
       // Left unacknowledged: delivered again after the ack wait.
-      settled = true;
-      log(`error: durable frame on ${jm.subject} not handled: ${reason(error)}`);
+      this.#forget(jm.seq);
+      this.#log(`error: durable frame on ${jm.subject} not handled: ${reason(error)}`);
     }
+  }
+
+  /** Marks a held frame in progress; a connection that cannot send it ends the marks (the frame comes again). */
+  #working(seq: number): void {
+    try {
+      this.#held.get(seq)?.jm.working();
+    } catch (error) {
+      this.#forget(seq);
+      this.#log(`warning: frame ${seq} not marked in progress, it may be delivered again: ${reason(error)}`);
+    }
+  }
+
+  /** Forgets a held frame; whether it was held. */
+  #forget(seq: number): boolean {
+    const held = this.#held.get(seq);
+    if (!held) return false;
+    clearInterval(held.timer);
+    this.#held.delete(seq);
+    return true;
   }
 
   async stop(): Promise<void> {

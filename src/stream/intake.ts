@@ -20,7 +20,11 @@ import { isStationId, SubjectPrefix, subjectRest } from "./subjects.ts";
 
 /** Limits of {@linkcode FrameIntake}. */
 export interface IntakeLimits {
-  /** Stations tracked at most (a camera may invent ids); beyond it idle stations without a profile are forgotten. */
+  /**
+   * Stations tracked at most (a camera may invent ids); beyond it the longest idle station is
+   * forgotten, one without a profile first; a profile stays on disk and is loaded again on the
+   * station's next frame.
+   */
   maxStations: number;
   /** Larger payloads are refused before decoding. */
   maxFrameBytes: number;
@@ -41,6 +45,10 @@ export interface IntakeListeners {
   queued(): void;
   /** Whether the station has an enrollment job (it must stay tracked). */
   enrolling(station: string): boolean;
+  /** Whether a change of the station's profile is running (it must stay tracked). */
+  changing(station: string): boolean;
+  /** Loads again the profile of a station forgotten with its profile on disk. */
+  reload(station: string): Promise<void>;
 }
 
 /** Checks, keeps and queues incoming frames; answers those it refuses. */
@@ -125,7 +133,8 @@ export class FrameIntake {
     // Our own copy: msg.data is a view into the connection's read buffer.
     const bytes = msg.data.slice();
     this.#ring.add(token, ref.frameId, bytes);
-    if (!station.slot.current) {
+    if (this.#stations.parked.has(token)) this.#reload(station);
+    if (!station.slot.current && !station.loading) {
       return this.#publisher.failNoProfile(station, ref, this.#listeners.enrolling(token));
     }
     this.#enqueue(station, { ...ref, station: token, bytes, ...checked });
@@ -168,7 +177,7 @@ export class FrameIntake {
     for (let i = 0; i < this.#waiting.length; i++) {
       const id = this.#waiting[i];
       const station = this.#stations.get(id)!;
-      if (!may(station)) continue;
+      if (station.loading || !may(station)) continue;
       this.#waiting.splice(i, 1);
       const frame = station.queue.shift()!;
       if (station.queue.length) this.#waiting.push(id);
@@ -185,7 +194,8 @@ export class FrameIntake {
       return undefined;
     }
     const { maxStations } = this.#limits;
-    const station = this.#stations.admit(token, maxStations, (s) => this.#listeners.enrolling(s.id));
+    const busy = (s: Station) => this.#listeners.enrolling(s.id) || this.#listeners.changing(s.id);
+    const station = this.#stations.admit(token, maxStations, busy);
     if (station) return station;
     this.#invalidStationFrames++;
     this.#publisher.invalidStation(
@@ -249,6 +259,22 @@ export class FrameIntake {
       return undefined;
     }
     return { header, cost };
+  }
+
+  /**
+   * The station's frames wait (queued, not taken) while its profile is loaded again; a profile
+   * that cannot be loaded leaves the station refusing, and the batcher answers them `profile-invalid`.
+   */
+  #reload(station: Station): void {
+    if (station.loading) return;
+    station.loading = this.#listeners.reload(station.id)
+      .catch((error) => {
+        station.profileError = reason(error);
+      })
+      .finally(() => {
+        station.loading = undefined;
+        this.#listeners.queued();
+      });
   }
 
   #enqueue(station: Station, frame: Frame): void {

@@ -302,8 +302,14 @@ export interface LatencySummary {
 export interface StationStatus {
   /** The station. */
   station: string;
-  /** Version of the profile in force; null when none. */
+  /** Version of the profile in force (or on disk, see `profileLoaded`); null when none. */
   profileVersion: number | null;
+  /**
+   * False when the station was evicted from the station table (`--max-stations`): its profile is on
+   * disk, not in memory, and is loaded again on its next frame; its counters started again. Absent
+   * when the profile, if any, is loaded.
+   */
+  profileLoaded?: false;
   /** Threshold in force; null when no profile. */
   threshold: number | null;
   /** Why the station's profile file was refused, when it was. */
@@ -344,6 +350,8 @@ export interface StatusReply {
   maxWaitMs: number;
   /** Frames whose subject named no valid station. */
   invalidStationFrames: number;
+  /** Stations forgotten to make room in the station table (`--max-stations`), with or without a profile. */
+  evictedStations?: number;
   /** Frames whose header block did not parse as nats.js expects (read leniently; still answered). */
   malformedHeaderFrames?: number;
   /** Anomaly events whose heat map was skipped or failed. */

@@ -36,7 +36,6 @@ import { FrameIntake } from "./intake.ts";
 import type {
   ModelRef,
   ProfileListReply,
-  StationStatus,
   StatusReply,
   ThresholdSetReply,
   ThresholdSetRequest,
@@ -51,6 +50,7 @@ import { startServiceApi } from "./service_api.ts";
 import type { ProcessorTelemetry } from "./station_stats.ts";
 import { StationProfiles } from "./station_profiles.ts";
 import { StationTable } from "./stations.ts";
+import { parkedStatus, trackedStatus } from "./station_status.ts";
 import { FRAMES_WILDCARD, JetStreamName, SubjectPrefix } from "./subjects.ts";
 
 /** Configuration of {@linkcode startProcessor}. */
@@ -111,10 +111,16 @@ export interface ProcessorConfig {
   /** How long heat maps stay in the object store bucket. @default 7 days */
   heatmapTtlMs?: number;
   /**
-   * Stations tracked at most (a camera may invent ids); beyond it the longest idle station without
-   * a profile or work in progress is forgotten. @default 4096
+   * Stations tracked at most (a camera may invent ids); beyond it the longest idle station with no
+   * work in progress is forgotten, one without a profile first (a profile stays on disk, loaded
+   * again on the station's next frame). @default 4096
    */
   maxStations?: number;
+  /**
+   * With `jetstream`: how long a delivered frame may stay unanswered before the stream delivers it
+   * again (a frame still waiting here is marked in progress before then). @default 15000
+   */
+  frameAckWaitMs?: number;
   /** The model's name in events. @default the model folder's name */
   modelId?: string;
   /** This instance's id in status and logs. @default a fresh NUID */
@@ -244,6 +250,7 @@ class ProcessorImpl implements Processor {
       heatmapRetention: cfg.heatmapRetention ?? {},
       heatmapTtlMs: cfg.heatmapTtlMs ?? 7 * 24 * 3600 * 1000,
       maxStations: cfg.maxStations ?? 4096,
+      frameAckWaitMs: cfg.frameAckWaitMs ?? 15_000,
       backbone: cfg.backbone,
       sdModel: cfg.sdModel,
       sdedit: cfg.sdedit,
@@ -335,7 +342,9 @@ class ProcessorImpl implements Processor {
         this.#stations.hasRoomFor(
           station,
           this.#cfg.maxStations,
-          (s) => this.#enrollment.jobOf(s.id) !== null || this.#enrollment.reserved(s.id),
+          (s) =>
+            this.#enrollment.jobOf(s.id) !== null || this.#enrollment.reserved(s.id) ||
+            this.#profiles.changing(s.id),
         ),
       log: this.#log,
       onProgress: this.#cfg.telemetry && ((msg) => this.#cfg.telemetry!.enrollProgress(msg)),
@@ -371,6 +380,8 @@ class ProcessorImpl implements Processor {
     this.#intake = new FrameIntake(this.#stations, this.#publisher, this.#ring, {
       queued: () => this.#batcher.pump(),
       enrolling: (station) => this.#enrollment.enrolling(station),
+      changing: (station) => this.#profiles.changing(station),
+      reload: (station) => this.#profiles.reload(station),
     }, cfg);
     this.#batcher = new Batcher(this.#clip, this.#intake, this.#publisher, this.#pool, {
       maxBatch: cfg.maxBatch,
@@ -384,7 +395,12 @@ class ProcessorImpl implements Processor {
     });
     this.#scoreLoop = this.#batcher.run();
     if (shared) {
-      const opts = { queueGroup: cfg.queueGroup, maxInFlight: 4 * cfg.queueDepth, log: this.#log };
+      const opts = {
+        queueGroup: cfg.queueGroup,
+        maxInFlight: 4 * cfg.queueDepth,
+        ackWaitMs: cfg.frameAckWaitMs,
+        log: this.#log,
+      };
       this.#durable = await startDurableFrames(this.#nc, opts, (m, d) => this.#intake.admit(m, d));
       return;
     }
@@ -440,7 +456,7 @@ class ProcessorImpl implements Processor {
       store: this.#store,
       stateDir: this.#cfg.stateDir,
       bucket,
-      inForce: (id) => profiles.inForce(id),
+      versionInForce: (id) => profiles.currentVersion(id) || undefined,
       nextVersion: (id) => profiles.nextVersion(id),
       swapIn: (id, profile, persist) => profiles.exclusive(id, () => profiles.swapIn(id, profile, persist)),
       cancelEnrollment: (id) => this.#enrollment.cancel(id),
@@ -452,22 +468,12 @@ class ProcessorImpl implements Processor {
   // Service endpoints
 
   status(): StatusReply {
-    const stations: StationStatus[] = [...this.#stations.values()].map((s) => {
-      const meta = s.slot.current?.profile.meta;
-      return {
-        station: s.id,
-        profileVersion: meta?.version ?? null,
-        threshold: meta?.threshold ?? null,
-        profileError: s.profileError,
-        received: s.stats.received,
-        scored: s.stats.scored,
-        anomalies: s.stats.anomalies,
-        dropped: { ...s.stats.dropped },
-        latencyMs: s.stats.latencySummary(),
-        queued: s.queue.length,
-        enrolling: this.#enrollment.jobOf(s.id),
-      };
-    }).sort((a, b) => a.station.localeCompare(b.station));
+    const jobOf = (id: string) => this.#enrollment.jobOf(id);
+    const stations = [
+      ...[...this.#stations.values()].map((s) => trackedStatus(s, jobOf(s.id))),
+      ...[...this.#stations.parked].map(([id, parked]) => parkedStatus(id, parked, jobOf(id))),
+    ];
+    stations.sort((a, b) => a.station.localeCompare(b.station));
     return {
       instance: this.instance,
       model: { ...this.#model, provider: this.#clip.provider },
@@ -478,6 +484,7 @@ class ProcessorImpl implements Processor {
       maxBatch: this.#cfg.maxBatch,
       maxWaitMs: this.#cfg.maxWaitMs,
       invalidStationFrames: this.#intake.invalidStationFrames,
+      evictedStations: this.#stations.evicted,
       malformedHeaderFrames: this.#intake.malformedHeaderFrames,
       heatmapFailures: this.#publisher.heatmapFailures,
       busFaults: this.#publisher.busFaults,
@@ -495,7 +502,8 @@ class ProcessorImpl implements Processor {
   }
 
   getProfile(id: string): { station: string; meta: StationProfile["meta"] } {
-    return { station: id, meta: this.#profiles.requireScorer(id).profile.meta };
+    const parked = this.#stations.parked.get(id)?.meta;
+    return { station: id, meta: parked ?? this.#profiles.requireScorer(id).profile.meta };
   }
 
   deleteProfile(id: string): Promise<{ station: string; deleted: true; version: number | null }> {

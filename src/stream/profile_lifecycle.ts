@@ -56,8 +56,8 @@ export interface LifecycleHost {
   readonly stateDir: string;
   /** The shared bucket (import chunks wait there with JetStream, for any instance to assemble). */
   readonly bucket?: ObjectStore;
-  /** The profile in force of a station. */
-  inForce(station: string): StationProfile | undefined;
+  /** The version of a station's profile in force (on disk, not loaded, when the station was evicted). */
+  versionInForce(station: string): number | undefined;
   /** The next unused version number of a station. */
   nextVersion(station: string): number;
   /**
@@ -83,7 +83,7 @@ export class ProfileLifecycle implements LifecycleApi {
 
   async history(station: string): Promise<ProfileHistoryReply> {
     const versions = await this.#host.store.history(station);
-    return { station, inForce: this.#host.inForce(station)?.meta.version ?? null, versions };
+    return { station, inForce: this.#host.versionInForce(station) ?? null, versions };
   }
 
   async rollback(req: RollbackRequest): Promise<RollbackReply> {
@@ -100,7 +100,7 @@ export class ProfileLifecycle implements LifecycleApi {
 
   async exportChunk(req: ExportRequest): Promise<ExportReply> {
     const { station } = req;
-    const version = req.version ?? this.#host.inForce(station)?.meta.version;
+    const version = req.version ?? this.#host.versionInForce(station);
     if (version === undefined) {
       throw new RequestRefusedError(ServiceErrorCode.NOT_FOUND, `Station ${station} has no profile in force`);
     }
@@ -160,7 +160,7 @@ export class ProfileLifecycle implements LifecycleApi {
         `Station ${station} has no enrollment running or collecting`,
       );
     }
-    return { station, jobId, profileVersion: this.#host.inForce(station)?.meta.version ?? null };
+    return { station, jobId, profileVersion: this.#host.versionInForce(station) ?? null };
   }
 
   /** Validates the assembled file as loadProfile does and saves it as the station's next version. */

@@ -132,6 +132,18 @@ export class ProfileStore {
   }
 
   /**
+   * Loads one station's profile file again, as {@linkcode loadAll} does (a station evicted from
+   * memory); or why it cannot be used, without the state dir's path.
+   */
+  async load(station: string): Promise<StoredProfile | { station: string; error: string }> {
+    try {
+      return await this.#loadLocal(station);
+    } catch (error) {
+      return { station, error: this.#withoutDir(reason(error)) };
+    }
+  }
+
+  /**
    * Persists a profile (atomically) and shares it; returns the stored record. Writes of one station
    * run one at a time, and a version older than the last one written for it is refused
    * ({@linkcode ProfileConflictError}): a late writer holding an old profile cannot put it back.

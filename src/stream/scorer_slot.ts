@@ -26,6 +26,11 @@ export class ScorerSlot {
     return this.#current;
   }
 
+  /** Whether a batch holds a scorer of this slot now (in force or replaced). */
+  get held(): boolean {
+    return this.#users.size > 0;
+  }
+
   /** Takes a hold on the scorer in force; pair with {@linkcode release}. */
   acquire(): Scorer | undefined {
     const s = this.#current;

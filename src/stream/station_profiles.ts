@@ -54,6 +54,32 @@ export class StationProfiles {
   }
 
   /**
+   * Loads again the profile of a station evicted from memory (`StationTable.parked`) and puts it in
+   * force, or marks the station refusing as at start; alone among the station's changes, so a
+   * threshold or delete sent meanwhile applies to it.
+   */
+  reload(id: string): Promise<void> {
+    return this.exclusive(id, () => this.#reloadParked(id));
+  }
+
+  /** {@linkcode reload}'s work, for a change already running alone; nothing when `id` is not parked. */
+  async #reloadParked(id: string): Promise<void> {
+    if (!this.#stations.unpark(id)) return;
+    const loaded = await this.#store.load(id);
+    if ("error" in loaded) {
+      this.#stations.getOrAdd(id).profileError = loaded.error;
+      this.#log(`station ${id} refuses to score: ${loaded.error}`);
+    } else {
+      this.installLoaded(loaded);
+    }
+  }
+
+  /** Whether a change of station `id`'s profile is running or waiting. */
+  changing(id: string): boolean {
+    return this.#writes.has(id);
+  }
+
+  /**
    * Runs `fn` alone among the profile changes of station `id` (enrollment's install, threshold,
    * region, feedback, rollback, delete).
    */
@@ -87,7 +113,10 @@ export class StationProfiles {
    * swapped in, alone among the station's changes; returns its version.
    */
   evolve(id: string, next: (scorer: Scorer) => Promise<StationProfile>): Promise<number> {
-    return this.exclusive(id, async () => this.#installChange(id, await next(this.requireScorer(id))));
+    return this.exclusive(id, async () => {
+      await this.#reloadParked(id);
+      return await this.#installChange(id, await next(this.requireScorer(id)));
+    });
   }
 
   /** Puts `profile` in force once its scorer has scored a frame and `persist` has written it. */
@@ -104,6 +133,7 @@ export class StationProfiles {
     const station = this.#stations.getOrAdd(id);
     station.slot.swap(scorer);
     station.profileError = null;
+    this.#stations.unpark(id);
   }
 
   /** Versions are never reused: a deleted or rolled-back-over profile's number stays taken. */
@@ -112,14 +142,11 @@ export class StationProfiles {
     return Math.max(current, this.#store.latestVersion(id)) + 1;
   }
 
-  /** The version in force at `id` (0 when none). */
+  /** The version in force at `id`, loaded or on disk after an eviction (0 when none). */
   currentVersion(id: string): number {
-    return this.#stations.get(id)?.slot.current?.profile.meta.version ?? 0;
-  }
-
-  /** The profile in force at `id`, if any. */
-  inForce(id: string): StationProfile | undefined {
-    return this.#stations.get(id)?.slot.current?.profile;
+    return this.#stations.get(id)?.slot.current?.profile.meta.version ??
+      this.#stations.parked.get(id)?.meta?.version ??
+      0;
   }
 
   /**
@@ -142,6 +169,7 @@ export class StationProfiles {
   /** `threshold.set`: a new version with the threshold, saved, then applied from the next frame. */
   setThreshold(req: ThresholdSetRequest): Promise<ThresholdSetReply> {
     return this.exclusive(req.station, async () => {
+      await this.#reloadParked(req.station);
       const scorer = this.requireScorer(req.station);
       const meta = scorer.profile.meta;
       const { threshold: previous, version: fromVersion, revision } = meta;
@@ -163,6 +191,7 @@ export class StationProfiles {
   /** `roi.set`: the region in a new profile version, checked, saved and swapped in like an enrollment's. */
   setRoi(req: RoiSetRequest): Promise<RoiSetReply> {
     return this.exclusive(req.station, async () => {
+      await this.#reloadParked(req.station);
       const current = this.requireScorer(req.station).profile, next = profileWithRoi(current, req);
       await this.#installChange(req.station, next);
       this.#log(`region of interest of ${req.station} set: profile v${next.meta.version}`);
@@ -174,8 +203,10 @@ export class StationProfiles {
   delete(id: string): Promise<{ station: string; deleted: true; version: number | null }> {
     return this.exclusive(id, async () => {
       const station = this.#stations.get(id);
-      const version = station?.slot.current?.profile.meta.version ?? null;
+      const parked = this.#stations.parked.get(id);
+      const version = station?.slot.current?.profile.meta.version ?? parked?.meta?.version ?? null;
       const existed = await this.#store.remove(id);
+      this.#stations.unpark(id);
       if (!existed && !station?.slot.current) {
         throw new RequestRefusedError(ServiceErrorCode.NOT_FOUND, `Station ${id} has no profile`);
       }
@@ -192,6 +223,7 @@ export class StationProfiles {
   applyShared(change: ProfileChange): void {
     const station = this.#stations.getOrAdd(change.station);
     if (change.kind === "delete") {
+      this.#stations.unpark(change.station);
       station.slot.swap(undefined);
       this.#log(`profile of ${change.station} deleted by another instance`);
       return;
@@ -208,6 +240,7 @@ export class StationProfiles {
       const station = this.#stations.getOrAdd(stored.station);
       station.slot.swap(createScorer(this.#clip, stored.profile));
       station.profileError = null;
+      this.#stations.unpark(stored.station);
       this.#log(`profile of ${stored.station} v${stored.profile.meta.version} taken from the shared bucket`);
       return undefined;
     } catch (error) {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { StationProfile } from "../adp/mod.ts";
 import type { DecodeCost, ImageHeader } from "../image/mod.ts";
 import type { ProfileListReply } from "./messages.ts";
 import { reason } from "./profile_store.ts";
@@ -63,11 +64,18 @@ export interface Station {
   decoding: number;
   /** Digest of the bytes of each recent anomalous frame id (to tell a reused id from a retry). */
   eventDigests?: Map<string, string>;
+  /** Set while its profile, evicted from memory, is loaded again: its frames wait for it. */
+  loading?: Promise<void>;
 }
+
+/** What is still known of a station forgotten with a profile on disk: its meta, or why it was refused. */
+export type ParkedProfile = { meta: StationProfile["meta"]; error: null } | { meta: null; error: string };
 
 /** The stations seen so far, by id. */
 export class StationTable {
   readonly #stations = new Map<string, Station>();
+  /** Stations forgotten while their profile stays on disk: loaded again on their next frame. */
+  readonly #parked = new Map<string, ParkedProfile>();
   readonly #log: (line: string) => void;
   readonly #telemetry: ProcessorTelemetry | undefined;
   #evicted = 0;
@@ -95,13 +103,14 @@ export class StationTable {
 
   /**
    * The station, tracked from now on when it was not and there is room: at `limit` stations the
-   * longest idle one that holds nothing is forgotten (no profile in force or refused, no frame
-   * waiting or decoding, not `busy`; its counters go, its files stay). Undefined when every tracked
-   * station holds something.
+   * longest idle one that holds nothing is forgotten (no profile, no frame waiting or decoding, not
+   * `busy`; its counters go, its files stay); when every one has a profile, the longest idle one
+   * whose scorer no batch holds is forgotten the same way, its scorer disposed and its profile left
+   * on disk ({@linkcode parked}). Undefined when every tracked station is in use.
    *
    * @param id the station
    * @param limit stations tracked at most
-   * @param busy whether a station is in use elsewhere (an enrollment job)
+   * @param busy whether a station is in use elsewhere (an enrollment job, a profile change)
    */
   admit(id: string, limit: number, busy: (station: Station) => boolean): Station | undefined {
     const known = this.#stations.get(id);
@@ -111,11 +120,11 @@ export class StationTable {
       this.#stations.set(id, known);
       return known;
     }
-    if (this.#stations.size >= limit) {
+    // A loop: the profiles loaded at start may fill the table past the limit.
+    while (this.#stations.size >= limit) {
       const idle = this.#findIdle(busy);
       if (!idle) return undefined;
-      this.#stations.delete(idle.id);
-      this.#evicted++;
+      this.#evict(idle);
     }
     return this.getOrAdd(id);
   }
@@ -125,19 +134,46 @@ export class StationTable {
     return this.#stations.has(id) || this.#stations.size < limit || this.#findIdle(busy) !== undefined;
   }
 
-  /** Stations forgotten so far to make room for new ones. */
+  /** Stations forgotten so far to make room for new ones (with or without a profile). */
   get evicted(): number {
     return this.#evicted;
   }
 
-  #findIdle(busy: (station: Station) => boolean): Station | undefined {
-    for (const s of this.#stations.values()) {
-      if (!s.slot.current && !s.profileError && !s.queue.length && !s.decoding && !busy(s)) return s;
-    }
-    return undefined;
+  /** Stations forgotten with their profile on disk, not loaded now. */
+  get parked(): ReadonlyMap<string, ParkedProfile> {
+    return this.#parked;
   }
 
-  /** The station, tracked from now on when it was not. */
+  /**
+   * Takes `id` out of the parked stations (its profile was loaded again, changed or deleted);
+   * whether it was parked.
+   */
+  unpark(id: string): boolean {
+    return this.#parked.delete(id);
+  }
+
+  #evict(station: Station): void {
+    this.#stations.delete(station.id);
+    const meta = station.slot.current?.profile.meta;
+    if (meta) this.#parked.set(station.id, { meta, error: null });
+    else if (station.profileError) this.#parked.set(station.id, { meta: null, error: station.profileError });
+    // No batch holds it (see #findIdle): its memory goes back now.
+    station.slot.swap(undefined);
+    this.#evicted++;
+  }
+
+  /** The longest idle station without a profile, else the longest idle one with a profile. */
+  #findIdle(busy: (station: Station) => boolean): Station | undefined {
+    let withProfile: Station | undefined;
+    for (const s of this.#stations.values()) {
+      if (s.queue.length || s.decoding || s.loading || s.slot.held || busy(s)) continue;
+      if (!s.slot.current && !s.profileError) return s;
+      withProfile ??= s;
+    }
+    return withProfile;
+  }
+
+  /** The station, tracked from now on when it was not (a parked one stays parked: see {@linkcode unpark}). */
   getOrAdd(id: string): Station {
     let station = this.#stations.get(id);
     if (!station) {
@@ -159,15 +195,20 @@ export class StationTable {
     return this.#stations.values();
   }
 
-  /** The `profiles.list` reply: every station's profile in force, or why its file was refused. */
+  /** The `profiles.list` reply: every station's profile in force or parked, or why its file was refused. */
   profileList(): ProfileListReply {
     const profiles = [];
     const refused = [];
-    for (const s of this.values()) {
-      const meta = s.slot.current?.profile.meta;
+    const known = [...this.values()].map((s) => ({
+      id: s.id,
+      meta: s.slot.current?.profile.meta,
+      error: s.profileError,
+    }));
+    for (const [id, p] of this.#parked) known.push({ id, meta: p.meta ?? undefined, error: p.error });
+    for (const { id, meta, error } of known) {
       if (meta) {
         profiles.push({
-          station: s.id,
+          station: id,
           version: meta.version,
           threshold: meta.threshold,
           createdAt: meta.createdAt,
@@ -175,8 +216,8 @@ export class StationTable {
           shots: meta.enrollment.shots,
           model: { id: meta.model.id, hash: meta.model.hash },
         });
-      } else if (s.profileError) {
-        refused.push({ station: s.id, error: s.profileError });
+      } else if (error) {
+        refused.push({ station: id, error });
       }
     }
     profiles.sort((a, b) => a.station.localeCompare(b.station));

@@ -81,6 +81,7 @@ Deno.test("ops - /healthz, /readyz follow the checks, /metrics reads the source 
       profileVersion: 4,
       queued: 0,
     }],
+    evictedStations: () => 7,
   });
   metrics.frameLatency("s", 0.02);
   const [status, body] = await get("/metrics");
@@ -89,6 +90,7 @@ Deno.test("ops - /healthz, /readyz follow the checks, /metrics reads the source 
   assert.match(body, /^adp_frames_dropped_total\{station="s",reason="overload"\} 1$/m);
   assert.match(body, /^adp_frame_latency_seconds_count\{station="s"\} 1$/m);
   assert.match(body, /^adp_profile_version\{station="s"\} 4$/m);
+  assert.match(body, /^adp_stations_evicted_total 7$/m);
   received = 5;
   assert.match((await get("/metrics"))[1], /^adp_frames_received_total\{station="s"\} 5$/m);
   metrics.enrollProgress({ jobId: "j", station: "s", stage: "collecting" });
