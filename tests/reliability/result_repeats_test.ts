@@ -9,7 +9,7 @@
  * effect. Before it, a bridge counted a redelivered frame twice.
  */
 import assert from "node:assert/strict";
-import { headers, type Msg } from "@nats-io/transport-node";
+import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { startBridgeRuntime } from "../../src/bridges/mod.ts";
 import { startDurableFrames } from "../../src/stream/durable_frames.ts";
@@ -29,37 +29,48 @@ Deno.test("a redelivered frame's two answers reach live subscribers with one Nat
   await client.flush();
   const deliveries: DurableDelivery[] = [];
   // The service's path: answer on adp.results.<station> with the frame's Nats-Msg-Id, then settle.
-  // The first delivery is answered but never settled: the instance "died" before its ack.
-  const durable = await startDurableFrames(
-    service,
-    { queueGroup: "adp", ackWaitMs: 1000, log: () => {} },
-    (_m, d) => {
-      deliveries.push(d);
-      const now = new Date().toISOString();
-      const result: ResultMessage = {
-        station: "line",
-        frameId: "f-1",
-        capturedAt: null,
-        receivedAt: now,
-        scoredAt: now,
-        score: 0.1,
-        textScore: 0.1,
-        patchScore: 0.1,
-        threshold: 0.5,
-        anomalous: false,
-        profileVersion: 1,
-        model: { id: "tiny", hash: "0" },
-        latencyMs: 1,
-      };
-      const h = headers();
-      h.set(Header.frameId, "f-1");
-      h.set(Header.msgId, `line.${d.resultId}`);
-      service.publish(resultsSubject("line"), encodeMessage(result), { headers: h });
-      if (deliveries.length > 1) d.settle();
-    },
-  );
+  const answer = (nc: NatsConnection, d: DurableDelivery) => {
+    deliveries.push(d);
+    const now = new Date().toISOString();
+    const result: ResultMessage = {
+      station: "line",
+      frameId: "f-1",
+      capturedAt: null,
+      receivedAt: now,
+      scoredAt: now,
+      score: 0.1,
+      textScore: 0.1,
+      patchScore: 0.1,
+      threshold: 0.5,
+      anomalous: false,
+      profileVersion: 1,
+      model: { id: "tiny", hash: "0" },
+      latencyMs: 1,
+    };
+    const h = headers();
+    h.set(Header.frameId, "f-1");
+    h.set(Header.msgId, `line.${d.resultId}`);
+    nc.publish(resultsSubject("line"), encodeMessage(result), { headers: h });
+  };
+  const opts = { queueGroup: "adp", ackWaitMs: 1000, log: () => {} };
+  // The first instance answers and dies before its ack (while it lives it marks the frame in progress).
+  let answered!: () => void;
+  const firstAnswered = new Promise<void>((r) => answered = r);
+  const first = await startDurableFrames(service, opts, (_m, d) => {
+    answer(service, d);
+    answered();
+  });
+  let second: Awaited<ReturnType<typeof startDurableFrames>> | undefined;
   try {
     await jetstream(client).publish(framesSubject("line"), new Uint8Array([1, 2, 3]), { msgID: "f-1" });
+    await firstAnswered;
+    await service.flush();
+    await service.close();
+    const next = await ns.connect("service-2");
+    second = await startDurableFrames(next, opts, (_m, d) => {
+      answer(next, d);
+      d.settle();
+    });
     const deadline = Date.now() + 20_000;
     while (live.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));
@@ -82,7 +93,8 @@ Deno.test("a redelivered frame's two answers reach live subscribers with one Nat
   } finally {
     sub.unsubscribe();
     await bridge[Symbol.asyncDispose]();
-    await durable.stop();
+    await second?.stop();
+    await first.stop().catch(() => {});
     await cleanup(ns);
   }
 });
