@@ -72,7 +72,8 @@ adp.enroll.<station>, and answers the "adp" micro service (adp.svc.status, profi
   --stop-grace-ms    on SIGTERM, how long frames still waiting are scored; then they are answered
                      stopping (with --jetstream handed back to the stream) (default 5000)
   --max-stations     stations tracked at most; beyond it the longest idle one is forgotten, one without
-                     a profile first; a profile stays on disk, loaded again on the next frame (default 4096)
+                     a profile first; a profile stays on disk, loaded again on the next frame (so do those
+                     found at start beyond it) (default 4096)
   --workers          decode workers (default cores − 1, 2 to 4); one station uses at most all but one
   --threads          onnxruntime CPU threads (default all cores)
   --collect-timeout-s  how long an enrollment waits for the station's frames (default 120)

@@ -290,9 +290,15 @@ class ProcessorImpl implements Processor {
       log: this.#log,
     });
     const { loaded, refused } = await this.#store.loadAll();
-    for (const stored of loaded) this.#profiles.installLoaded(stored);
-    for (const { station, error } of refused) {
-      this.#stations.getOrAdd(station).profileError = error;
+    // Past --max-stations the rest wait on disk, as evicted stations do: loaded on their next frame.
+    const room = this.#cfg.maxStations;
+    for (const [i, stored] of loaded.entries()) {
+      if (i < room) this.#profiles.installLoaded(stored);
+      else this.#stations.park(stored.station, { meta: stored.profile.meta, error: null });
+    }
+    for (const [i, { station, error }] of refused.entries()) {
+      if (loaded.length + i < room) this.#stations.getOrAdd(station).profileError = error;
+      else this.#stations.park(station, { meta: null, error });
       this.#log(`station ${station} refuses to score: ${error}`);
     }
     await this.#startEnrollment(shared?.locks);

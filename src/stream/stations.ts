@@ -145,6 +145,14 @@ export class StationTable {
   }
 
   /**
+   * Keeps a station's profile on disk only, as if it had been evicted: loaded on its next frame.
+   * For the profiles found at start beyond the table's limit.
+   */
+  park(id: string, parked: ParkedProfile): void {
+    this.#parked.set(id, parked);
+  }
+
+  /**
    * Takes `id` out of the parked stations (its profile was loaded again, changed or deleted);
    * whether it was parked.
    */
