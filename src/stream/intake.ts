@@ -61,6 +61,8 @@ export class FrameIntake {
   /** Stations with frames waiting, in the order they are served. */
   readonly #waiting: string[] = [];
   #invalidStationFrames = 0;
+  /** Whether a station is in use beyond its frames (it must stay tracked): made once, asked per new station. */
+  readonly #busy = (s: Station) => this.#listeners.enrolling(s.id) || this.#listeners.changing(s.id);
   #malformedHeaderFrames = 0;
 
   /**
@@ -194,8 +196,7 @@ export class FrameIntake {
       return undefined;
     }
     const { maxStations } = this.#limits;
-    const busy = (s: Station) => this.#listeners.enrolling(s.id) || this.#listeners.changing(s.id);
-    const station = this.#stations.admit(token, maxStations, busy);
+    const station = this.#stations.admit(token, maxStations, this.#busy);
     if (station) return station;
     this.#invalidStationFrames++;
     this.#publisher.invalidStation(
