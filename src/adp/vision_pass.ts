@@ -8,7 +8,7 @@
  */
 import type { Rgb8Image } from "../image/mod.ts";
 import type { ClipModel } from "../model/mod.ts";
-import { normalizeRows } from "../vector.ts";
+import { concatFloat32, normalizeRows } from "../vector.ts";
 import type { Pause } from "../cooperate.ts";
 import { clipPatchFeatures, type PatchFeatures } from "./patch/mod.ts";
 import { type FramePreparation, type PreparedFrame, prepareFrame } from "./frame_input.ts";
@@ -22,10 +22,15 @@ export interface VisionPass {
   n: number;
   /** [n, embed], unit rows. */
   embeddings: Float64Array;
-  /** The blocks whose tokens were kept, ascending. */
+  /** The blocks whose tokens were kept, ascending, or the model's patch blocks (`patchFeatures`). */
   blocks: readonly number[];
-  /** Per block of `blocks`, [n, 1+grid², width]. */
+  /** Per block of `blocks`, [n, 1+grid², width]; empty when `patchFeatures` holds them. */
   tokens: readonly Float32Array[];
+  /**
+   * [n, grid², dim]: the patch features of the model's {@linkcode ClipModel.patchBlocks}, computed
+   * in the vision graph, when those were the blocks asked for (every profile CLIP enrolls).
+   */
+  patchFeatures?: Float32Array;
 }
 
 /**
@@ -44,24 +49,35 @@ export async function runVisionPass(
   opts: { batch?: number } = {},
 ): Promise<VisionPass> {
   const size = Math.max(1, Math.floor(opts.batch ?? VISION_BATCH));
-  const e = clip.config.embedDim, { imageSize, patchSize, width } = clip.config.vision;
-  const per = 3 * imageSize * imageSize, tokensPer = ((imageSize / patchSize) ** 2 + 1) * width;
+  const e = clip.config.embedDim, { imageSize } = clip.config.vision;
+  const per = 3 * imageSize * imageSize;
   const kept = [...new Set(blocks)].sort((a, b) => a - b);
+  const inGraph = kept.length > 0 && sameBlocks(kept, [...clip.patchBlocks].sort((a, b) => a - b));
   const n = frames.length;
   const embeddings = new Float64Array(n * e);
-  const tokens = kept.map(() => new Float32Array(n * tokensPer));
+  const chunks: Float32Array[][] = [];
   for (let start = 0; start < n; start += size) {
     const batch = frames.slice(start, start + size);
     const pixels = new Float32Array(batch.length * per);
     batch.forEach((f, i) => pixels.set(f.clipPixels, i * per));
     const out = await clip.runVision(pixels, batch.length, {
       features: true,
-      ...(kept.length ? { blocks: kept } : {}),
+      ...(inGraph ? { patchFeatures: true } : kept.length ? { blocks: kept } : {}),
     });
     embeddings.set(normalizeRows(out.features!, e).unit, start * e);
-    kept.forEach((_, b) => tokens[b].set(out.tokens![b], start * tokensPer));
+    chunks.push(inGraph ? [out.patchFeatures!] : out.tokens ?? []);
   }
-  return { n, embeddings, blocks: kept, tokens };
+  // One model run (the service's usual batch) is used as it came; several are joined per output.
+  const outputs = chunks.length === 1
+    ? chunks[0]
+    : (chunks[0] ?? []).map((_, o) => concatFloat32(chunks.map((c) => c[o])));
+  return inGraph
+    ? { n, embeddings, blocks: clip.patchBlocks, tokens: [], patchFeatures: outputs[0] }
+    : { n, embeddings, blocks: kept, tokens: outputs };
+}
+
+function sameBlocks(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** The rows of `indices` (in that order) of a pass; the pass itself when that is all of it, in order. */
@@ -70,13 +86,19 @@ export function selectFromPass(pass: VisionPass, indices: readonly number[]): Vi
   const e = pass.embeddings.length / Math.max(1, pass.n);
   const embeddings = new Float64Array(indices.length * e);
   indices.forEach((from, i) => embeddings.set(pass.embeddings.subarray(from * e, (from + 1) * e), i * e));
-  const tokens = pass.tokens.map((t) => {
+  const rows = (t: Float32Array) => {
     const per = t.length / Math.max(1, pass.n);
     const out = new Float32Array(indices.length * per);
     indices.forEach((from, i) => out.set(t.subarray(from * per, (from + 1) * per), i * per));
     return out;
-  });
-  return { n: indices.length, embeddings, blocks: pass.blocks, tokens };
+  };
+  return {
+    n: indices.length,
+    embeddings,
+    blocks: pass.blocks,
+    tokens: pass.tokens.map(rows),
+    ...(pass.patchFeatures ? { patchFeatures: rows(pass.patchFeatures) } : {}),
+  };
 }
 
 /**
@@ -89,6 +111,21 @@ export function passPatchFeatures(
   pass: VisionPass,
   blocks: readonly number[],
 ): PatchFeatures {
+  if (pass.patchFeatures) {
+    if (!sameBlocks(blocks, pass.blocks)) {
+      throw new RangeError(
+        `The vision pass holds the features of blocks ${pass.blocks.join(", ")}, not ${blocks.join(", ")}`,
+      );
+    }
+    const grid = clip.config.vision.imageSize / clip.config.vision.patchSize;
+    return {
+      n: pass.n,
+      gridH: grid,
+      gridW: grid,
+      dim: pass.patchFeatures.length / (pass.n * grid * grid),
+      data: pass.patchFeatures,
+    };
+  }
   const chosen = blocks.map((b) => {
     const at = pass.blocks.indexOf(b);
     if (at < 0) throw new RangeError(`The vision pass kept blocks ${pass.blocks.join(", ")}, not ${b}`);

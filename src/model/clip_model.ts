@@ -23,7 +23,12 @@ import {
   type Provider,
 } from "../onnx/mod.ts";
 import { cachedGraphPath, defaultCacheDir, isCached, storeGraph } from "./graph_cache.ts";
-import { blockTokensOutput, buildVisionGraph } from "./vision_tower.ts";
+import {
+  blockTokensOutput,
+  buildVisionGraph,
+  PATCH_FEATURES_OUTPUT,
+  patchFeatureBlocks,
+} from "./vision_tower.ts";
 import { buildTextGraph } from "./text_tower.ts";
 import { buildTextVjpGraph, runTextVjp } from "./text_vjp.ts";
 import { defaultPrecision, type Precision } from "./precision.ts";
@@ -59,6 +64,8 @@ export interface VisionOutputs {
   projectedTokens?: Float32Array;
   /** [n, 1+grid², width]: the block stack's input (after ln_pre). */
   embeddings?: Float32Array;
+  /** [n, grid², width·blocks]: the patch features of {@linkcode ClipModel.patchBlocks}. */
+  patchFeatures?: Float32Array;
 }
 
 /** A CLIP model ready to encode images and text. */
@@ -73,6 +80,8 @@ export class ClipModel {
   readonly logitScale: number;
   /** The vision graph's precision. */
   readonly precision: Precision;
+  /** The blocks whose patch features the vision graph computes (`runVision`'s `patchFeatures`). */
+  readonly patchBlocks: readonly number[];
   readonly #tokenizer: ClipTokenizer | TokenizerError;
   readonly #vision: OnnxSession;
   readonly #text: OnnxSession;
@@ -95,6 +104,7 @@ export class ClipModel {
     openTextVjp: () => Promise<OnnxSession>;
   }) {
     this.config = init.config;
+    this.patchBlocks = patchFeatureBlocks(init.config.vision.layers);
     this.#tokenizer = init.tokenizer;
     this.hash = init.hash;
     this.dir = init.dir;
@@ -139,7 +149,13 @@ export class ClipModel {
   async runVision(
     pixels: Float32Array,
     n: number,
-    want: { features?: boolean; blocks?: number[]; projectedTokens?: boolean; embeddings?: boolean },
+    want: {
+      features?: boolean;
+      blocks?: number[];
+      projectedTokens?: boolean;
+      embeddings?: boolean;
+      patchFeatures?: boolean;
+    },
   ): Promise<VisionOutputs> {
     const { imageSize, layers } = this.config.vision;
     const expected = n * 3 * imageSize * imageSize;
@@ -157,6 +173,7 @@ export class ClipModel {
       ...(want.features ? ["image_features"] : []),
       ...(want.projectedTokens ? ["projected_tokens"] : []),
       ...(want.embeddings ? ["embeddings"] : []),
+      ...(want.patchFeatures ? [PATCH_FEATURES_OUTPUT] : []),
       ...(want.blocks ?? []).map(blockTokensOutput),
     ];
     const out = await this.#vision.run(
@@ -167,6 +184,7 @@ export class ClipModel {
       features: want.features ? out.image_features.data as Float32Array : undefined,
       projectedTokens: want.projectedTokens ? out.projected_tokens.data as Float32Array : undefined,
       embeddings: want.embeddings ? out.embeddings.data as Float32Array : undefined,
+      patchFeatures: want.patchFeatures ? out[PATCH_FEATURES_OUTPUT].data as Float32Array : undefined,
       tokens: want.blocks
         ? want.blocks.map((b) => out[blockTokensOutput(b)].data as Float32Array)
         : undefined,

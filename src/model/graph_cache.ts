@@ -11,9 +11,10 @@ import { type GraphBuilder, writeOnnxModel } from "../onnx/mod.ts";
 
 /**
  * Bumped whenever a graph builder changes what it emits, so stale cached graphs are never used
- * (2: the vision graph's attention as one float32 MultiHeadAttention node; precision in the key).
+ * (2: the vision graph's attention as one float32 MultiHeadAttention node; precision in the key;
+ * 3: the vision graph's `patch_features` output).
  */
-export const GRAPH_FORMAT_VERSION = 2;
+export const GRAPH_FORMAT_VERSION = 3;
 
 const MODEL_FILE = "model.onnx";
 

@@ -9,7 +9,10 @@
  * Inputs: `pixel_values` float32 [batch, 3, S, S] (normalised).
  * Outputs: `image_features` [batch, embed] (not normalised), `embeddings` [batch, 1+G², width] (the
  * block stack's input, after ln_pre), `projected_tokens` [batch, 1+G², embed]
- * (every token through ln_post and the projection), `tokens.<i>` [batch, 1+G², width] per block.
+ * (every token through ln_post and the projection), `tokens.<i>` [batch, 1+G², width] per block,
+ * and `patch_features` [batch, G², width·B]: the patch branch's vectors from the tokens of the
+ * {@linkcode patchFeatureBlocks} (B of them), computed here because scoring reads them for every
+ * frame: in JavaScript their normalisation cost a quarter of what scoring adds to an int8 graph.
  *
  * @module
  */
@@ -17,12 +20,17 @@ import {
   add,
   concat,
   conv2d,
+  div,
   expand,
   gather,
   GraphBuilder,
   layerNorm,
+  mul,
+  reduceSum,
   reshape,
   shapeOf,
+  slice,
+  sqrt,
   transpose,
   type Value,
 } from "../onnx/mod.ts";
@@ -35,6 +43,33 @@ import type { Precision } from "./precision.ts";
 /** Output name of block `i`'s tokens. */
 export function blockTokensOutput(i: number): string {
   return `tokens.${i}`;
+}
+
+/** Output name of the patch features of the {@linkcode patchFeatureBlocks}. */
+export const PATCH_FEATURES_OUTPUT = "patch_features";
+
+/**
+ * The blocks (0-based, in feature order) whose tokens make CLIP's patch features: those at one half
+ * and three quarters of the depth. Mid-level features localise defects better than the last block,
+ * which is shaped for the pooled embedding.
+ */
+export function patchFeatureBlocks(layers: number): number[] {
+  return [...new Set([Math.round(layers * 0.5) - 1, Math.round(layers * 0.75) - 1])];
+}
+
+/**
+ * Patch vectors from block tokens [batch, 1+G², width]: the class token dropped, each block's patch
+ * token L2-normalised, the blocks concatenated and normalised again — which, the parts being unit
+ * vectors, is a division by √blocks.
+ */
+function patchFeatures(blockTokens: readonly Value[]): Value {
+  const g = blockTokens[0].graph;
+  const units = blockTokens.map((t) => {
+    const patches = slice(t, [1], [Number.MAX_SAFE_INTEGER], [1]);
+    const squares = reduceSum(mul(patches, patches), [-1], { keepDims: true });
+    return div(patches, sqrt(add(squares, g.scalar(1e-12))));
+  });
+  return mul(concat(units, -1), g.scalar(1 / Math.sqrt(units.length)));
 }
 
 /** Builds the vision graph for `config` with `weights`, at `precision` (@default "fp32"). */
@@ -65,10 +100,15 @@ export function buildVisionGraph(
   );
   g.output("embeddings", x);
   const blockCfg = { ...config.vision, activation: config.activation, precision, fusedAttention: true };
-  weights.blocks.forEach((bw, i) => {
+  const blockTokens = weights.blocks.map((bw, i) => {
     x = attentionBlock(x, blockParams(g, `visual.block${i}`, bw, blockCfg), blockCfg);
     g.output(blockTokensOutput(i), x);
+    return x;
   });
+  g.output(
+    PATCH_FEATURES_OUTPUT,
+    patchFeatures(patchFeatureBlocks(config.vision.layers).map((i) => blockTokens[i])),
+  );
 
   const post = layerNorm(
     x,

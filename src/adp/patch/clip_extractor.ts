@@ -79,6 +79,9 @@ export function clipExtractor(model: ClipModel, opts: ClipExtractorOptions): Fea
   const batch = Math.max(1, Math.floor(opts.batch ?? 8));
   const mode = opts.mode ?? "resize";
   const { mean, std } = model.config.preprocess;
+  // The model's own patch blocks come out of the vision graph ready (as the scorer reads them).
+  const inGraph = opts.blocks.length === model.patchBlocks.length &&
+    opts.blocks.every((b, i) => b === model.patchBlocks[i]);
   const extract = async (images: readonly Rgb8Image[]): Promise<PatchFeatures> => {
     if (images.length === 0) throw new ShapeError("Feature extraction needs at least one image");
     const cells = grid * grid, dim = width * opts.blocks.length;
@@ -88,8 +91,13 @@ export function clipExtractor(model: ClipModel, opts: ClipExtractorOptions): Fea
       const part = images.slice(i, i + batch);
       const pixels = new Float32Array(part.length * per);
       part.forEach((img, j) => pixels.set(preprocessRgb(img, { size: imageSize, mode, mean, std }), j * per));
-      const tokens = await model.imageTokens(pixels, part.length, opts.blocks);
-      data.set(clipPatchFeatures(model, tokens, part.length).data, i * cells * dim);
+      data.set(
+        inGraph
+          ? (await model.runVision(pixels, part.length, { patchFeatures: true })).patchFeatures!
+          : clipPatchFeatures(model, await model.imageTokens(pixels, part.length, opts.blocks), part.length)
+            .data,
+        i * cells * dim,
+      );
     }
     return { n: images.length, gridH: grid, gridW: grid, dim, data };
   };

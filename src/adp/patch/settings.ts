@@ -54,17 +54,14 @@ export interface PatchSettings {
 }
 
 /**
- * The CLIP default: the tokens of the blocks at one half and three quarters of the depth (mid-level
- * features localise defects better than the last block, which is shaped for the pooled embedding).
- * Frames are scored through the shared vision pass alone: a test view or a flipped memory would
- * cost a vision run or a fourfold search per frame, against the 10% that scoring may add to the
+ * The CLIP default: the tokens of the model's patch blocks (one half and three quarters of the
+ * depth), whose features its vision graph computes. Frames are scored through the shared vision
+ * pass alone: a test view or a flipped memory would cost a vision run or a fourfold search per frame, against the 10% that scoring may add to the
  * vision graph, and without pretrained CLIP weights here their benefit cannot be measured.
  */
 export function clipPatchSettings(clip: ClipModel): PatchSettings {
-  const layers = clip.config.vision.layers;
-  const blocks = [...new Set([Math.round(layers * 0.5) - 1, Math.round(layers * 0.75) - 1])];
   return {
-    extractor: { kind: "clip", blocks },
+    extractor: { kind: "clip", blocks: [...clip.patchBlocks] },
     views: ["identity"],
     testViews: ["identity"],
     selfRadius: null,
