@@ -60,8 +60,6 @@ export interface VisionOutputs {
   features?: Float32Array;
   /** Per requested block, [n, 1+grid², width]. */
   tokens?: Float32Array[];
-  /** [n, 1+grid², embed]: every token through ln_post and the projection. */
-  projectedTokens?: Float32Array;
   /** [n, 1+grid², width]: the block stack's input (after ln_pre). */
   embeddings?: Float32Array;
   /** [n, grid², width·blocks]: the patch features of {@linkcode ClipModel.patchBlocks}. */
@@ -152,7 +150,6 @@ export class ClipModel {
     want: {
       features?: boolean;
       blocks?: number[];
-      projectedTokens?: boolean;
       embeddings?: boolean;
       patchFeatures?: boolean;
     },
@@ -171,7 +168,6 @@ export class ClipModel {
     }
     const names = [
       ...(want.features ? ["image_features"] : []),
-      ...(want.projectedTokens ? ["projected_tokens"] : []),
       ...(want.embeddings ? ["embeddings"] : []),
       ...(want.patchFeatures ? [PATCH_FEATURES_OUTPUT] : []),
       ...(want.blocks ?? []).map(blockTokensOutput),
@@ -182,7 +178,6 @@ export class ClipModel {
     );
     return {
       features: want.features ? out.image_features.data as Float32Array : undefined,
-      projectedTokens: want.projectedTokens ? out.projected_tokens.data as Float32Array : undefined,
       embeddings: want.embeddings ? out.embeddings.data as Float32Array : undefined,
       patchFeatures: want.patchFeatures ? out[PATCH_FEATURES_OUTPUT].data as Float32Array : undefined,
       tokens: want.blocks

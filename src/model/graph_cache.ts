@@ -12,7 +12,8 @@ import { type GraphBuilder, writeOnnxModel } from "../onnx/mod.ts";
 /**
  * Bumped whenever a graph builder changes what it emits, so stale cached graphs are never used
  * (2: the vision graph's attention as one float32 MultiHeadAttention node; precision in the key;
- * 3: the vision graph's `patch_features` output).
+ * 3: `patch_features` added; ln_post and the projection on the class token alone, `projected_tokens`
+ * dropped).
  */
 export const GRAPH_FORMAT_VERSION = 3;
 

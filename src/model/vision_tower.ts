@@ -8,8 +8,7 @@
  *
  * Inputs: `pixel_values` float32 [batch, 3, S, S] (normalised).
  * Outputs: `image_features` [batch, embed] (not normalised), `embeddings` [batch, 1+G², width] (the
- * block stack's input, after ln_pre), `projected_tokens` [batch, 1+G², embed]
- * (every token through ln_post and the projection), `tokens.<i>` [batch, 1+G², width] per block,
+ * block stack's input, after ln_pre), `tokens.<i>` [batch, 1+G², width] per block,
  * and `patch_features` [batch, G², width·B]: the patch branch's vectors from the tokens of the
  * {@linkcode patchFeatureBlocks} (B of them), computed here because scoring reads them for every
  * frame: in JavaScript their normalisation cost a quarter of what scoring adds to an int8 graph.
@@ -110,16 +109,15 @@ export function buildVisionGraph(
     patchFeatures(patchFeatureBlocks(config.vision.layers).map((i) => blockTokens[i])),
   );
 
+  // Only the class token is pooled: ln_post and the projection run on one row per image.
   const post = layerNorm(
-    x,
+    gather(blockTokens[blockTokens.length - 1], g.int64(0), 1),
     weight(g, "visual.ln_post.weight", weights.lnPost.weight),
     weight(g, "visual.ln_post.bias", weights.lnPost.bias),
     eps,
   );
   const proj = linearParams(g, "visual.proj", { weight: weights.proj, orientation: "in-out" }, precision);
-  const projected = toType(linear(post, proj), "float32");
-  g.output("projected_tokens", projected);
-  g.output("image_features", gather(projected, g.int64(0), 1));
+  g.output("image_features", toType(linear(post, proj), "float32"));
   return g;
 }
 
