@@ -111,7 +111,7 @@ async function benchScoring(
     await scorer.scorePrepared(prepared);
     await clip.encodeImage(pixels, frames.length);
     // Alternating rounds, so that other load on the machine shifts both alike.
-    const rounds = 5;
+    const rounds = 9;
     const ratios: number[] = [], visionMs: number[] = [], scoreMs: number[] = [];
     for (let i = 0; i < rounds; i++) {
       let t = performance.now();
