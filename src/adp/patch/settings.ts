@@ -56,8 +56,9 @@ export interface PatchSettings {
 /**
  * The CLIP default: the tokens of the model's patch blocks (one half and three quarters of the
  * depth), whose features its vision graph computes. Frames are scored through the shared vision
- * pass alone: a test view or a flipped memory would cost a vision run or a fourfold search per frame, against the 10% that scoring may add to the
- * vision graph, and without pretrained CLIP weights here their benefit cannot be measured.
+ * pass alone: a test view or a flipped memory would cost a vision run or a fourfold search per
+ * frame, against the 10% that scoring may add to the vision graph, and without pretrained CLIP
+ * weights here their benefit cannot be measured.
  */
 export function clipPatchSettings(clip: ClipModel): PatchSettings {
   return {
