@@ -20,7 +20,9 @@
  *
  * `baseline` is the README's procedure; `final` the configuration `PATCH_DEFAULTS` holds, documented
  * with its figures in bench/PATCH_QUALITY.md. `--variant-json` overrides fields of the chosen variant,
- * which is how the ablations listed there were run; `--detail` adds per-defect AUROCs.
+ * which is how the ablations listed there were run (among them the ranking experiments `knn`,
+ * `density` and `cellBaseline`, screened on all four sets for issue #11); `--detail` adds per-defect
+ * AUROCs.
  *
  * @module
  */
@@ -90,6 +92,11 @@ interface Variant {
   knn?: number;
   /** Experimental ranking: memory distance divided by the memory's local density. */
   density?: boolean;
+  /**
+   * Image score = the largest excess of a cell's distance over that cell's mean leave-one-out
+   * distance of the shots (K ≥ 2; the memory views must be the test views).
+   */
+  cellBaseline?: boolean | "shrunk";
 }
 
 const BASELINE: Variant = {
@@ -232,22 +239,18 @@ async function evaluate(
       const result: Result = { k, image: [], pixel: [] };
       for (const seed of opts.seeds) {
         const shots = opts.draw(dataset.train, { k, seed });
-        const memory = variant.knn || variant.density
-          ? await RankMemory.create(shots.map((p) => shotFeatures.get(p)!), {
-            knn: variant.knn ?? 1,
-            density: variant.density ?? false,
-            selfRadius: variant.selfRadius,
-          })
-          : await PatchMemory.create(shots.flatMap((p) => shotFeatures.get(p)!), {
-            imageScore: variant.imageScore,
-            selfRadius: variant.selfRadius,
-            session: { threads: opts.threads, device: "cpu" },
-          });
+        const memory = await openMemory(shots.map((p) => shotFeatures.get(p)!), variant, opts.threads);
         const t0 = performance.now();
         const scores = await memory.scoreViews(test, testViews);
         const t1 = performance.now();
         await memory.dispose();
         const imageScores = Float32Array.from(scores, (s) => s.imageScores[0]);
+        if (variant.cellBaseline && k > 1) {
+          const baseline = await leaveOneOutCells(shots.map((p) => shotFeatures.get(p)!), variant, testViews);
+          scores.forEach((s, i) => {
+            imageScores[i] = s.distances.reduce((m, d, c) => Math.max(m, d - baseline[c]), -Infinity);
+          });
+        }
         for (const [i, s] of scores.entries()) {
           if (!truth.pixels) continue;
           const map = anomalyMap(s.distances, {
@@ -279,6 +282,71 @@ async function evaluate(
   } finally {
     await extractor.dispose();
   }
+}
+
+/** The product's memory, or the experimental one when the variant asks for a ranking experiment. */
+function openMemory(
+  shots: PatchFeatures[][],
+  variant: Variant,
+  threads: number,
+): Promise<PatchMemory | RankMemory> {
+  if (variant.knn || variant.density) {
+    return RankMemory.create(shots, {
+      knn: variant.knn ?? 1,
+      density: variant.density ?? false,
+      selfRadius: variant.selfRadius,
+    });
+  }
+  return PatchMemory.create(shots.flat(), {
+    imageScore: variant.imageScore,
+    selfRadius: variant.selfRadius,
+    session: { threads, device: "cpu" },
+  });
+}
+
+/**
+ * Per grid cell, the shots' mean distance to a memory of the other shots (each seen through the test
+ * views), its spatial pattern shrunk by the mean correlation of the shots' grids (clamped to 0…1):
+ * on parts that sit alike in every frame the pattern repeats and is kept, on free texture it is noise.
+ */
+async function leaveOneOutCells(
+  shots: PatchFeatures[][],
+  variant: Variant,
+  testViews: View[],
+): Promise<Float32Array> {
+  const grids: Float32Array[] = [];
+  for (const [s, own] of shots.entries()) {
+    const memory = await PatchMemory.create(shots.filter((_, j) => j !== s).flat(), {
+      selfRadius: variant.selfRadius,
+      session: { threads: 1, device: "cpu" },
+    });
+    const [score] = await memory.scoreViews(own, testViews);
+    await memory.dispose();
+    grids.push(score.distances);
+  }
+  const cells = grids[0].length;
+  const mean = new Float32Array(cells);
+  for (const g of grids) for (let c = 0; c < cells; c++) mean[c] += g[c] / grids.length;
+  let r = 0, pairs = 0;
+  for (let a = 0; a < grids.length; a++) {
+    for (let b = a + 1; b < grids.length; b++, pairs++) r += pearson(grids[a], grids[b]);
+  }
+  const shrink = variant.cellBaseline === "shrunk" ? Math.min(1, Math.max(0, r / pairs)) : 1;
+  if (shrink < 1) console.log(`    cell baseline kept ×${shrink.toFixed(2)}`);
+  const centre = mean.reduce((x, y) => x + y, 0) / cells;
+  return mean.map((m) => centre + shrink * (m - centre));
+}
+
+function pearson(a: Float32Array, b: Float32Array): number {
+  const n = a.length;
+  const ma = a.reduce((x, y) => x + y, 0) / n, mb = b.reduce((x, y) => x + y, 0) / n;
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < n; i++) {
+    ab += (a[i] - ma) * (b[i] - mb);
+    aa += (a[i] - ma) ** 2;
+    bb += (b[i] - mb) ** 2;
+  }
+  return ab / Math.sqrt(aa * bb || 1);
 }
 
 /** Image and pixel AUROC of each defect against the good test images. */
