@@ -3,14 +3,16 @@
  * of `../shared/models/proxy/README.md`.
  *
  * ```
- * deno run -A bench/patch_quality.ts [--dataset bottle|tile|all] [--k 1,2,4,8,16] [--seeds 0,1,2]
+ * deno run -A bench/patch_quality.ts [--dataset bottle|tile|mono|poly|all] [--k 1,2,4,8,16] [--seeds 0,1,2]
  *     [--variant baseline,final] [--draw ours|numpy] [--variant-json '{"selfRadius":1}'] [--detail]
  *     [--threads 2]
  * ```
  *
  * Protocol (the README's): K normal images drawn per seed from `train/good`; image AUROC over all
  * test images; pixel AUROC over all test pixels at 224×224, masks resized bilinearly (Pillow's
- * filter) and thresholded at 128, the distance map resized to 224×224; means over the seeds. Draws
+ * filter) and thresholded at 128, the distance map resized to 224×224; means over the seeds. ELPV
+ * mono and poly (solar cells) hold image labels only: no maps are made for them and pixel AUROC
+ * shows as absent. Draws
  * come from our seeded generator (`--draw ours`, what the product uses) or reproduce numpy's
  * `RandomState(seed).choice(n, k, replace=False)` (`--draw numpy`), with which the baseline variant
  * lands on the README's table to ≤ 0.001. Features of the images that any seed draws are extracted
@@ -18,7 +20,9 @@
  *
  * `baseline` is the README's procedure; `final` the configuration `PATCH_DEFAULTS` holds, documented
  * with its figures in bench/PATCH_QUALITY.md. `--variant-json` overrides fields of the chosen variant,
- * which is how the ablations listed there were run; `--detail` adds per-defect AUROCs.
+ * which is how the ablations listed there were run (among them the ranking experiments `knn`,
+ * `density` and `cellBaseline`, screened on all four sets for issue #11); `--detail` adds per-defect
+ * AUROCs.
  *
  * @module
  */
@@ -30,6 +34,7 @@ import type { IntensityMode } from "../src/adp/patch/intensity.ts";
 import { openOnnxExtractor } from "../src/adp/patch/onnx_extractor.ts";
 import type { PatchFeatures } from "../src/adp/patch/patch_features.ts";
 import { type ImageScoreRule, PatchMemory } from "../src/adp/patch/patch_memory.ts";
+import { RankMemory } from "./_patch_rank.ts";
 import { anomalyMap } from "../src/adp/patch/anomaly_map.ts";
 import { resizeBilinear } from "../src/image/resize_bilinear.ts";
 import type { View } from "../src/adp/patch/views.ts";
@@ -48,6 +53,8 @@ const SHARED = fileURLToPath(new URL("../../shared/", import.meta.url));
 const DATASETS: Record<string, string> = {
   bottle: `${SHARED}datasets/mvtec-ad/bottle`,
   tile: `${SHARED}datasets/magnetic-tile/tile`,
+  mono: `${SHARED}datasets/elpv/mono`,
+  poly: `${SHARED}datasets/elpv/poly`,
 };
 const BACKBONE = `${SHARED}models/proxy/backbone.json`;
 /** Pixel AUROC is measured at this resolution, as in the README. */
@@ -81,6 +88,15 @@ interface Variant {
   selfRadius?: number;
   /** Views of each test frame whose distance grids are averaged. */
   testViews?: View[];
+  /** Experimental ranking (bench/_patch_rank.ts): mean distance of the k nearest memory patches. */
+  knn?: number;
+  /** Experimental ranking: memory distance divided by the memory's local density. */
+  density?: boolean;
+  /**
+   * Image score = the largest excess of a cell's distance over that cell's mean leave-one-out
+   * distance of the shots (K ≥ 2; the memory views must be the test views).
+   */
+  cellBaseline?: boolean | "shrunk";
 }
 
 const BASELINE: Variant = {
@@ -163,13 +179,18 @@ async function main(): Promise<void> {
   }
 }
 
-/** Pixel labels of every test image at EVAL_SIZE², and image labels. */
-async function loadTruth(dataset: AnomalyDataset): Promise<{ labels: Uint8Array; pixels: Uint8Array }> {
+/** Image labels, and pixel labels of every test image at EVAL_SIZE² (undefined: a set without masks). */
+interface Truth {
+  labels: Uint8Array;
+  pixels: Uint8Array | undefined;
+}
+
+async function loadTruth(dataset: AnomalyDataset): Promise<Truth> {
   const per = EVAL_SIZE * EVAL_SIZE;
+  const labels = Uint8Array.from(dataset.test, (s) => s.label);
+  if (!dataset.test.some((s) => s.maskPath)) return { labels, pixels: undefined };
   const pixels = new Uint8Array(dataset.test.length * per);
-  const labels = new Uint8Array(dataset.test.length);
   for (const [i, sample] of dataset.test.entries()) {
-    labels[i] = sample.label;
     if (!sample.maskPath) continue;
     const mask = await loadMask(sample, await imageSize(sample.path));
     const small = resizeBilinear(mask, { width: EVAL_SIZE, height: EVAL_SIZE });
@@ -185,7 +206,7 @@ async function imageSize(path: string): Promise<{ width: number; height: number 
 
 async function evaluate(
   dataset: AnomalyDataset,
-  truth: { labels: Uint8Array; pixels: Uint8Array },
+  truth: Truth,
   variant: Variant,
   opts: { ks: number[]; seeds: number[]; threads: number; draw: typeof sampleShots; detail: boolean },
 ): Promise<Result[]> {
@@ -212,23 +233,26 @@ async function evaluate(
     for (const path of shotPaths) shotFeatures.set(path, await extractAll(extractor, [path], variant.views));
     const results: Result[] = [];
     const per = EVAL_SIZE * EVAL_SIZE;
-    const maps = new Float32Array(dataset.test.length * per);
+    const maps = new Float32Array(truth.pixels ? dataset.test.length * per : 0);
     let scoreMs = 0, mapMs = 0, scored = 0;
     for (const k of opts.ks) {
       const result: Result = { k, image: [], pixel: [] };
       for (const seed of opts.seeds) {
         const shots = opts.draw(dataset.train, { k, seed });
-        const memory = await PatchMemory.create(shots.flatMap((p) => shotFeatures.get(p)!), {
-          imageScore: variant.imageScore,
-          selfRadius: variant.selfRadius,
-          session: { threads: opts.threads, device: "cpu" },
-        });
+        const memory = await openMemory(shots.map((p) => shotFeatures.get(p)!), variant, opts.threads);
         const t0 = performance.now();
         const scores = await memory.scoreViews(test, testViews);
         const t1 = performance.now();
         await memory.dispose();
         const imageScores = Float32Array.from(scores, (s) => s.imageScores[0]);
+        if (variant.cellBaseline && k > 1) {
+          const baseline = await leaveOneOutCells(shots.map((p) => shotFeatures.get(p)!), variant, testViews);
+          scores.forEach((s, i) => {
+            imageScores[i] = s.distances.reduce((m, d, c) => Math.max(m, d - baseline[c]), -Infinity);
+          });
+        }
         for (const [i, s] of scores.entries()) {
+          if (!truth.pixels) continue;
           const map = anomalyMap(s.distances, {
             gridH: s.gridH,
             gridW: s.gridW,
@@ -243,7 +267,7 @@ async function evaluate(
         scoreMs += t1 - t0;
         scored += test.length;
         result.image.push(imageAuroc(imageScores, truth.labels));
-        result.pixel.push(pixelAuroc(maps, truth.pixels));
+        result.pixel.push(truth.pixels ? pixelAuroc(maps, truth.pixels) : NaN);
         if (opts.detail) printDetail(dataset, truth, imageScores, maps, `K=${k} seed ${seed}`);
       }
       results.push(result);
@@ -260,10 +284,75 @@ async function evaluate(
   }
 }
 
+/** The product's memory, or the experimental one when the variant asks for a ranking experiment. */
+function openMemory(
+  shots: PatchFeatures[][],
+  variant: Variant,
+  threads: number,
+): Promise<PatchMemory | RankMemory> {
+  if (variant.knn || variant.density) {
+    return RankMemory.create(shots, {
+      knn: variant.knn ?? 1,
+      density: variant.density ?? false,
+      selfRadius: variant.selfRadius,
+    });
+  }
+  return PatchMemory.create(shots.flat(), {
+    imageScore: variant.imageScore,
+    selfRadius: variant.selfRadius,
+    session: { threads, device: "cpu" },
+  });
+}
+
+/**
+ * Per grid cell, the shots' mean distance to a memory of the other shots (each seen through the test
+ * views), its spatial pattern shrunk by the mean correlation of the shots' grids (clamped to 0…1):
+ * on parts that sit alike in every frame the pattern repeats and is kept, on free texture it is noise.
+ */
+async function leaveOneOutCells(
+  shots: PatchFeatures[][],
+  variant: Variant,
+  testViews: View[],
+): Promise<Float32Array> {
+  const grids: Float32Array[] = [];
+  for (const [s, own] of shots.entries()) {
+    const memory = await PatchMemory.create(shots.filter((_, j) => j !== s).flat(), {
+      selfRadius: variant.selfRadius,
+      session: { threads: 1, device: "cpu" },
+    });
+    const [score] = await memory.scoreViews(own, testViews);
+    await memory.dispose();
+    grids.push(score.distances);
+  }
+  const cells = grids[0].length;
+  const mean = new Float32Array(cells);
+  for (const g of grids) for (let c = 0; c < cells; c++) mean[c] += g[c] / grids.length;
+  let r = 0, pairs = 0;
+  for (let a = 0; a < grids.length; a++) {
+    for (let b = a + 1; b < grids.length; b++, pairs++) r += pearson(grids[a], grids[b]);
+  }
+  const shrink = variant.cellBaseline === "shrunk" ? Math.min(1, Math.max(0, r / pairs)) : 1;
+  if (shrink < 1) console.log(`    cell baseline kept ×${shrink.toFixed(2)}`);
+  const centre = mean.reduce((x, y) => x + y, 0) / cells;
+  return mean.map((m) => centre + shrink * (m - centre));
+}
+
+function pearson(a: Float32Array, b: Float32Array): number {
+  const n = a.length;
+  const ma = a.reduce((x, y) => x + y, 0) / n, mb = b.reduce((x, y) => x + y, 0) / n;
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < n; i++) {
+    ab += (a[i] - ma) * (b[i] - mb);
+    aa += (a[i] - ma) ** 2;
+    bb += (b[i] - mb) ** 2;
+  }
+  return ab / Math.sqrt(aa * bb || 1);
+}
+
 /** Image and pixel AUROC of each defect against the good test images. */
 function printDetail(
   dataset: AnomalyDataset,
-  truth: { labels: Uint8Array; pixels: Uint8Array },
+  truth: Truth,
   scores: Float32Array,
   maps: Float32Array,
   what: string,
@@ -273,11 +362,16 @@ function printDetail(
   for (const defect of dataset.defects) {
     const idx = dataset.test.flatMap((s, i) => (s.defect === defect || s.label === 0 ? [i] : []));
     const img = imageAuroc(idx.map((i) => scores[i]), idx.map((i) => truth.labels[i]));
+    if (!truth.pixels) {
+      parts.push(`${defect} ${img.toFixed(3)}`);
+      continue;
+    }
+    const pixels = truth.pixels;
     const defectIdx = idx.filter((i) => truth.labels[i]);
     const m = new Float32Array(defectIdx.length * per), l = new Uint8Array(defectIdx.length * per);
     defectIdx.forEach((i, j) => {
       m.set(maps.subarray(i * per, (i + 1) * per), j * per);
-      l.set(truth.pixels.subarray(i * per, (i + 1) * per), j * per);
+      l.set(pixels.subarray(i * per, (i + 1) * per), j * per);
     });
     parts.push(`${defect} ${img.toFixed(3)}/${pixelAuroc(m, l).toFixed(3)}`);
   }
