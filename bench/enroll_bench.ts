@@ -110,16 +110,25 @@ async function benchScoring(
     prepared.forEach((p, i) => pixels.set(p.clipPixels, i * per));
     await scorer.scorePrepared(prepared);
     await clip.encodeImage(pixels, frames.length);
-    // Alternating rounds, so that other load on the machine shifts both alike.
-    const rounds = 9;
+    // Alternating rounds, so that other load on the machine shifts both alike; the order flips every
+    // round, so that neither side always runs in the wake of the other.
+    const rounds = 10;
     const ratios: number[] = [], visionMs: number[] = [], scoreMs: number[] = [];
+    const timed = async (fn: () => Promise<unknown>, into: number[]) => {
+      const t = performance.now();
+      await fn();
+      into.push((performance.now() - t) / frames.length);
+    };
+    const vision = () => clip.encodeImage(pixels, frames.length);
+    const scoring = () => scorer.scorePrepared(prepared);
     for (let i = 0; i < rounds; i++) {
-      let t = performance.now();
-      await clip.encodeImage(pixels, frames.length);
-      visionMs.push((performance.now() - t) / frames.length);
-      t = performance.now();
-      await scorer.scorePrepared(prepared);
-      scoreMs.push((performance.now() - t) / frames.length);
+      if (i % 2 === 0) {
+        await timed(vision, visionMs);
+        await timed(scoring, scoreMs);
+      } else {
+        await timed(scoring, scoreMs);
+        await timed(vision, visionMs);
+      }
       ratios.push(visionMs[i] / scoreMs[i]);
     }
     const t = performance.now();
