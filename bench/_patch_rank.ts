@@ -12,6 +12,7 @@ import { GraphBuilder, matMul, type OnnxSession, openGraphSession, swapLastAxes 
 import type { PatchFeatures } from "../src/adp/patch/patch_features.ts";
 import type { PatchScores } from "../src/adp/patch/patch_memory.ts";
 import { type View, viewSourceCells } from "../src/adp/patch/views.ts";
+import { concatFloat32 } from "../src/vector.ts";
 
 /** How the experimental memory turns similarities into a patch distance. */
 export interface RankRule {
@@ -57,8 +58,8 @@ export class RankMemory {
    */
   static async create(shots: PatchFeatures[][], rule: RankRule): Promise<RankMemory> {
     const dim = shots[0][0].dim;
-    const perShot = shots.map((views) => concat(views.map((v) => v.data)));
-    const memory = concat(perShot);
+    const perShot = shots.map((views) => concatFloat32(views.map((v) => v.data)));
+    const memory = concatFloat32(perShot);
     const session = await openGraphSession(similarityGraph(), { log: () => {}, threads: 1 });
     const weight = new Float32Array(memory.length / dim).fill(1);
     const self = new RankMemory(memory, dim, session, rule, weight);
@@ -66,7 +67,7 @@ export class RankMemory {
       const rho = new Float32Array(weight.length);
       let at = 0;
       for (const [s, patches] of perShot.entries()) {
-        const others = concat(perShot.filter((_, j) => j !== s));
+        const others = concatFloat32(perShot.filter((_, j) => j !== s));
         const near = await self.#nearest(patches, others, 1);
         rho.set(near.distance, at);
         at += near.distance.length;
@@ -177,14 +178,4 @@ function similarityGraph(): GraphBuilder {
   const b = g.input("b", "float32", ["m", "d"]);
   g.output("s", matMul(a, swapLastAxes(b)));
   return g;
-}
-
-function concat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

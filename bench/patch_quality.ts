@@ -405,10 +405,12 @@ function report(dataset: string, variant: string, results: Result[]): void {
     const j = README_K.indexOf(r.k);
     const ref = README[dataset];
     const show = (v: number | undefined) => (v === undefined ? "  –  " : v.toFixed(3));
-    const seeds = (xs: number[]) => xs.map((v) => v.toFixed(4)).join(" ");
+    // A set without masks (ELPV) has no pixel AUROC: shown as a dash, not NaN.
+    const fixed = (v: number) => (Number.isNaN(v) ? "  –   " : v.toFixed(4));
+    const seeds = (xs: number[]) => xs.map(fixed).join(" ");
     console.log(
-      `  ${String(r.k).padEnd(4)} ${mean(r.image).toFixed(4)}   ${show(ref?.image[j])}    ` +
-        `${mean(r.pixel).toFixed(4)}   ${show(ref?.pixel[j])}    ${seeds(r.image)} | ${seeds(r.pixel)}`,
+      `  ${String(r.k).padEnd(4)} ${fixed(mean(r.image))}   ${show(ref?.image[j])}    ` +
+        `${fixed(mean(r.pixel))}   ${show(ref?.pixel[j])}    ${seeds(r.image)} | ${seeds(r.pixel)}`,
     );
   }
 }
