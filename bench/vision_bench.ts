@@ -119,7 +119,7 @@ export async function torchContender(
 export function visionRows(
   times: RoundTimes,
   batch: number,
-  flopsPerImage: number,
+  flopsPerImage: (contender: string) => number,
   precisions: readonly Precision[],
 ): string[][] {
   const rows: string[][] = [];
@@ -136,7 +136,7 @@ export function visionRows(
       `ViT-B/16 vision ${name === "torch" ? "torch export" : name}, batch ${batch}`,
       `${ips.toFixed(2)} images/s`,
       `${(ms / batch).toFixed(1)} ms/image`,
-      `${((flopsPerImage * ips) / 1e9).toFixed(0)} GFLOP/s`,
+      `${((flopsPerImage(name) * ips) / 1e9).toFixed(0)} GFLOP/s`,
       vs,
     ]);
   }

@@ -14,12 +14,13 @@ import {
   multiHeadAttention,
   reshape,
   sigmoid,
+  slice,
   softmax,
   split,
   transpose,
   type Value,
 } from "../onnx/mod.ts";
-import { type Activation, type BlockWeights, lazyTensor } from "../clip/mod.ts";
+import { type Activation, type BlockWeights, type FloatTensor, lazyTensor } from "../clip/mod.ts";
 import { weight } from "./_initializers.ts";
 import { floatInitializer, linear, type LinearParams, linearParams, toType } from "./_linear.ts";
 import type { Precision } from "./precision.ts";
@@ -51,28 +52,86 @@ export interface BlockParams {
   proj: LinearParams;
 }
 
+/** The last block's weights when only its class token is read: the query projection apart. */
+export interface ClassTokenBlockParams extends Omit<BlockParams, "qkv"> {
+  /** [width, width], pre-scaled by 1/√headWidth. */
+  q: LinearParams;
+  /** [width, 2·width]: keys, then values. */
+  kv: LinearParams;
+}
+
 /**
  * Adds one block's weights to the graph. The attention scale 1/√d is folded into the query
  * projection here, which saves a multiply per attention score at run time.
  */
 export function blockParams(g: GraphBuilder, prefix: string, w: BlockWeights, cfg: BlockConfig): BlockParams {
+  const { weight, bias } = scaledQkv(w, cfg);
+  return { ...sharedParams(g, prefix, w, cfg), qkv: blockLinear(g, `${prefix}.attn.qkv`, weight, bias, cfg) };
+}
+
+/** {@linkcode blockParams} for {@linkcode classTokenBlock}: query and key–value projections apart. */
+export function classTokenBlockParams(
+  g: GraphBuilder,
+  prefix: string,
+  w: BlockWeights,
+  cfg: BlockConfig,
+): ClassTokenBlockParams {
+  const { weight, bias } = scaledQkv(w, cfg);
+  const width = cfg.width, cut = width * width;
+  return {
+    ...sharedParams(g, prefix, w, cfg),
+    q: blockLinear(
+      g,
+      `${prefix}.attn.q`,
+      lazyTensor([width, width], () => weight.data.subarray(0, cut)),
+      bias.subarray(0, width),
+      cfg,
+    ),
+    kv: blockLinear(
+      g,
+      `${prefix}.attn.kv`,
+      lazyTensor([2 * width, width], () => weight.data.subarray(cut)),
+      bias.subarray(width),
+      cfg,
+    ),
+  };
+}
+
+/** The qkv projection [3·width, width] (out-in) and its bias, the query rows scaled by 1/√d. */
+function scaledQkv(w: BlockWeights, cfg: BlockConfig): { weight: FloatTensor; bias: Float32Array } {
   const scale = 1 / Math.sqrt(cfg.width / cfg.heads);
-  const qkvBias = Float32Array.from(w.qkvBias.data, (v, i) => (i < cfg.width ? v * scale : v));
-  const qkvWeight = lazyTensor(
-    w.qkvWeight.shape,
-    () => Float32Array.from(w.qkvWeight.data, (v, i) => (i < cfg.width * cfg.width ? v * scale : v)),
-  );
-  const precision = cfg.precision ?? "fp32";
-  const lin = (name: string, weight: BlockWeights["outWeight"], bias: Float32Array) =>
-    linearParams(g, `${prefix}.${name}`, { weight, bias }, precision);
+  return {
+    weight: lazyTensor(
+      w.qkvWeight.shape,
+      () => Float32Array.from(w.qkvWeight.data, (v, i) => (i < cfg.width * cfg.width ? v * scale : v)),
+    ),
+    bias: Float32Array.from(w.qkvBias.data, (v, i) => (i < cfg.width ? v * scale : v)),
+  };
+}
+
+function sharedParams(
+  g: GraphBuilder,
+  prefix: string,
+  w: BlockWeights,
+  cfg: BlockConfig,
+): Omit<BlockParams, "qkv"> {
   return {
     ln1: [weight(g, `${prefix}.ln1.weight`, w.ln1.weight), weight(g, `${prefix}.ln1.bias`, w.ln1.bias)],
-    qkv: lin("attn.qkv", qkvWeight, qkvBias),
-    out: lin("attn.out", w.outWeight, w.outBias.data),
+    out: blockLinear(g, `${prefix}.attn.out`, w.outWeight, w.outBias.data, cfg),
     ln2: [weight(g, `${prefix}.ln2.weight`, w.ln2.weight), weight(g, `${prefix}.ln2.bias`, w.ln2.bias)],
-    fc: lin("mlp.fc", w.fcWeight, w.fcBias.data),
-    proj: lin("mlp.proj", w.projWeight, w.projBias.data),
+    fc: blockLinear(g, `${prefix}.mlp.fc`, w.fcWeight, w.fcBias.data, cfg),
+    proj: blockLinear(g, `${prefix}.mlp.proj`, w.projWeight, w.projBias.data, cfg),
   };
+}
+
+function blockLinear(
+  g: GraphBuilder,
+  name: string,
+  weight: FloatTensor,
+  bias: Float32Array,
+  cfg: BlockConfig,
+): LinearParams {
+  return linearParams(g, name, { weight, bias }, cfg.precision ?? "fp32");
 }
 
 /**
@@ -83,6 +142,25 @@ export function attentionBlock(x: Value, p: BlockParams, cfg: BlockConfig, mask?
   const eps = { epsilon: cfg.layerNormEps };
   x = add(x, selfAttention(layerNorm(x, p.ln1[0], p.ln1[1], eps), p, cfg, mask));
   return add(x, mlp(layerNorm(x, p.ln2[0], p.ln2[1], eps), p, cfg.activation));
+}
+
+/**
+ * One block's output for the class token alone, [n, 1, width], from `x` [n, T, width]: every token's
+ * key and value, the class token's query, and the MLP on its row alone. It is all that the pooled
+ * embedding reads of the last block, and skips 10 of that block's 12·width² products per token.
+ * Fused attention (inference only).
+ */
+export function classTokenBlock(x: Value, p: ClassTokenBlockParams, cfg: BlockConfig): Value {
+  const eps = { epsilon: cfg.layerNormEps };
+  const normed = layerNorm(x, p.ln1[0], p.ln1[1], eps);
+  const [k, v] = split(toType(linear(normed, p.kv), "float32"), [cfg.width, cfg.width], -1);
+  const q = toType(linear(slice(normed, [0], [1], [1]), p.q), "float32");
+  const attended = toType(
+    linear(multiHeadAttention(q, k, v, { heads: cfg.heads, scale: 1 }), p.out),
+    "float32",
+  );
+  const cls = add(slice(x, [0], [1], [1]), attended);
+  return add(cls, mlp(layerNorm(cls, p.ln2[0], p.ln2[1], eps), p, cfg.activation));
 }
 
 /**
@@ -110,7 +188,7 @@ function selfAttention(x: Value, p: BlockParams, cfg: BlockConfig, mask?: Value)
   return toType(linear(merged, p.out), "float32");
 }
 
-function mlp(x: Value, p: BlockParams, activation: Activation): Value {
+function mlp(x: Value, p: Pick<BlockParams, "fc" | "proj">, activation: Activation): Value {
   return toType(linear(activate(linear(x, p.fc), activation), p.proj), "float32");
 }
 

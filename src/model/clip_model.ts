@@ -28,6 +28,7 @@ import {
   buildVisionGraph,
   PATCH_FEATURES_OUTPUT,
   patchFeatureBlocks,
+  tokenOutputBlocks,
 } from "./vision_tower.ts";
 import { buildTextGraph } from "./text_tower.ts";
 import { buildTextVjpGraph, runTextVjp } from "./text_vjp.ts";
@@ -80,6 +81,8 @@ export class ClipModel {
   readonly precision: Precision;
   /** The blocks whose patch features the vision graph computes (`runVision`'s `patchFeatures`). */
   readonly patchBlocks: readonly number[];
+  /** The blocks whose tokens `runVision` can return: all but the last, unless it is a patch block. */
+  readonly tokenBlocks: readonly number[];
   readonly #tokenizer: ClipTokenizer | TokenizerError;
   readonly #vision: OnnxSession;
   readonly #text: OnnxSession;
@@ -103,6 +106,7 @@ export class ClipModel {
   }) {
     this.config = init.config;
     this.patchBlocks = patchFeatureBlocks(init.config.vision.layers);
+    this.tokenBlocks = tokenOutputBlocks(init.config.vision.layers);
     this.#tokenizer = init.tokenizer;
     this.hash = init.hash;
     this.dir = init.dir;
@@ -164,6 +168,11 @@ export class ClipModel {
     for (const b of want.blocks ?? []) {
       if (!Number.isInteger(b) || b < 0 || b >= layers) {
         throw new ShapeError(`Block ${b} does not exist: the vision tower has blocks 0–${layers - 1}`);
+      }
+      if (!this.tokenBlocks.includes(b)) {
+        throw new ShapeError(
+          `Block ${b}'s tokens are not computed: the vision graph runs its last block on the class token alone`,
+        );
       }
     }
     const names = [

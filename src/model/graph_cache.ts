@@ -13,9 +13,9 @@ import { type GraphBuilder, writeOnnxModel } from "../onnx/mod.ts";
  * Bumped whenever a graph builder changes what it emits, so stale cached graphs are never used
  * (2: the vision graph's attention as one float32 MultiHeadAttention node; precision in the key;
  * 3: `patch_features` added; ln_post and the projection on the class token alone, `projected_tokens`
- * dropped).
+ * dropped; 4: the vision graph's last block on the class token alone, its `tokens` output dropped).
  */
-export const GRAPH_FORMAT_VERSION = 3;
+export const GRAPH_FORMAT_VERSION = 4;
 
 const MODEL_FILE = "model.onnx";
 

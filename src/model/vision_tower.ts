@@ -8,8 +8,8 @@
  *
  * Inputs: `pixel_values` float32 [batch, 3, S, S] (normalised).
  * Outputs: `image_features` [batch, embed] (not normalised), `embeddings` [batch, 1+G², width] (the
- * block stack's input, after ln_pre), `tokens.<i>` [batch, 1+G², width] per block,
- * and `patch_features` [batch, G², width·B]: the patch branch's vectors from the tokens of the
+ * block stack's input, after ln_pre), `tokens.<i>` [batch, 1+G², width] per block of
+ * {@linkcode tokenOutputBlocks} (all but the last, which runs on the class token alone), and `patch_features` [batch, G², width·B]: the patch branch's vectors from the tokens of the
  * {@linkcode patchFeatureBlocks} (B of them), computed here because scoring reads them for every
  * frame: in JavaScript their normalisation cost a quarter of what scoring adds to an int8 graph.
  *
@@ -36,7 +36,7 @@ import {
 import { type ClipConfig, lazyTensor, type VisionWeights } from "../clip/mod.ts";
 import { weight } from "./_initializers.ts";
 import { linear, linearParams, toType } from "./_linear.ts";
-import { attentionBlock, blockParams } from "./attention_block.ts";
+import { attentionBlock, blockParams, classTokenBlock, classTokenBlockParams } from "./attention_block.ts";
 import type { Precision } from "./precision.ts";
 
 /** Output name of block `i`'s tokens. */
@@ -54,6 +54,17 @@ export const PATCH_FEATURES_OUTPUT = "patch_features";
  */
 export function patchFeatureBlocks(layers: number): number[] {
   return [...new Set([Math.round(layers * 0.5) - 1, Math.round(layers * 0.75) - 1])];
+}
+
+/**
+ * The blocks whose tokens the vision graph outputs: all but the last, which runs on the class token
+ * alone (the pooled embedding reads nothing else of it, and it is a twelfth of ViT-B/16's work) —
+ * unless a model so shallow that its last block is one of its {@linkcode patchFeatureBlocks}.
+ */
+export function tokenOutputBlocks(layers: number): number[] {
+  const last = layers - 1;
+  const all = Array.from({ length: layers }, (_, i) => i);
+  return patchFeatureBlocks(layers).includes(last) ? all : all.slice(0, last);
 }
 
 /**
@@ -99,8 +110,14 @@ export function buildVisionGraph(
   );
   g.output("embeddings", x);
   const blockCfg = { ...config.vision, activation: config.activation, precision, fusedAttention: true };
+  const tokenBlocks = tokenOutputBlocks(config.vision.layers);
+  const last = config.vision.layers - 1;
   const blockTokens = weights.blocks.map((bw, i) => {
-    x = attentionBlock(x, blockParams(g, `visual.block${i}`, bw, blockCfg), blockCfg);
+    const prefix = `visual.block${i}`;
+    if (!tokenBlocks.includes(i)) {
+      return classTokenBlock(x, classTokenBlockParams(g, prefix, bw, blockCfg), blockCfg);
+    }
+    x = attentionBlock(x, blockParams(g, prefix, bw, blockCfg), blockCfg);
     g.output(blockTokensOutput(i), x);
     return x;
   });
@@ -111,7 +128,7 @@ export function buildVisionGraph(
 
   // Only the class token is pooled: ln_post and the projection run on one row per image.
   const post = layerNorm(
-    gather(blockTokens[blockTokens.length - 1], g.int64(0), 1),
+    gather(blockTokens[last], g.int64(0), 1),
     weight(g, "visual.ln_post.weight", weights.lnPost.weight),
     weight(g, "visual.ln_post.bias", weights.lnPost.bias),
     eps,

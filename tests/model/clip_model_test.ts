@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { loadClip } from "../../src/model/clip_model.ts";
+import { ShapeError } from "../../src/errors.ts";
 import { openSafetensors } from "../../src/clip/safetensors.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 import { assertClose } from "../_numeric.ts";
@@ -24,18 +25,18 @@ for (const model of oracleModels()) {
       );
       try {
         const pixels = (await ref.read("pixel_values")).data;
-        const out = await clip.runVision(pixels, 3, {
-          features: true,
-          embeddings: true,
-          blocks: [0, 1, 2],
-        });
+        // The last block runs on the class token alone: its tokens are not an output, and the
+        // features check its class token's path.
+        const blocks = [...clip.tokenBlocks];
+        assert.deepEqual(blocks, [0, 1]);
+        const out = await clip.runVision(pixels, 3, { features: true, embeddings: true, blocks });
         assertClose(
           out.embeddings!,
           (await ref.read("vision_embeddings_ln_pre")).data,
           FEATURE_TOL,
           "ln_pre",
         );
-        for (const b of [0, 1, 2]) {
+        for (const b of blocks) {
           assertClose(
             out.tokens![b],
             (await ref.read(`vision_block_${b}_tokens`)).data,
@@ -44,6 +45,7 @@ for (const model of oracleModels()) {
           );
         }
         assertClose(out.features!, (await ref.read("image_features")).data, FEATURE_TOL, "image_features");
+        await assert.rejects(clip.runVision(pixels, 3, { blocks: [2] }), ShapeError);
         assertClose(
           await clip.encodeImage(pixels, 3),
           (await ref.read("image_features")).data,

@@ -65,7 +65,7 @@ export function clipPatchFeatures(
  * @param model a loaded CLIP
  * @param opts the blocks to use
  * @returns the extractor (disposing it leaves the model open)
- * @throws {ConfigError} when no block is given or a block does not exist
+ * @throws {ConfigError} when no block is given, or a block does not exist or has no patch tokens
  */
 export function clipExtractor(model: ClipModel, opts: ClipExtractorOptions): FeatureExtractor {
   const { imageSize, patchSize, layers, width } = model.config.vision;
@@ -73,6 +73,11 @@ export function clipExtractor(model: ClipModel, opts: ClipExtractorOptions): Fea
   for (const b of opts.blocks) {
     if (!Number.isInteger(b) || b < 0 || b >= layers) {
       throw new ConfigError(`CLIP block ${b} does not exist: the vision tower has blocks 0–${layers - 1}`);
+    }
+    if (!model.tokenBlocks.includes(b)) {
+      throw new ConfigError(
+        `CLIP block ${b}'s patch tokens are not computed: the vision graph runs its last block on the class token alone`,
+      );
     }
   }
   const grid = imageSize / patchSize;

@@ -171,23 +171,25 @@ Deno.test({
     await using fixture = await modelDirWithVocab("tiny-quickgelu-openclip");
     const clip = await loadClip(fixture.dir, { device: "cpu", cacheDir: fixture.cacheDir, log: () => {} });
     try {
-      const extractor = clipExtractor(clip, { blocks: [1, 2] });
+      const extractor = clipExtractor(clip, { blocks: [0, 1] });
       const frame = await loadImage(sharedPath("fixtures/preprocess/images/2.png"));
       const f = await extractor.extract([frame, frame]);
       assert.deepEqual([f.n, f.gridH, f.gridW, f.dim], [2, 6, 6, 256]);
       assertUnitRows(f);
-      // Patch 0 of block 2 is token 1, normalised, then scaled by 1/√2 by the final normalisation.
+      // Patch 0 of block 1 is token 1, normalised, then scaled by 1/√2 by the final normalisation.
       const prepared = extractor.prepare(frame);
       assert.deepEqual([prepared.width, prepared.height], [96, 96]);
       const { preprocessRgb } = await import("../../../src/clip/preprocess.ts");
       const pixels = preprocessRgb(frame, { size: 96, mode: "resize" });
-      const [tokens] = await clip.imageTokens(pixels, 1, [2]);
+      const [tokens] = await clip.imageTokens(pixels, 1, [1]);
       const token = tokens.subarray(128, 256);
       const norm = Math.hypot(...token);
       for (let k = 0; k < 128; k++) {
         assert.ok(Math.abs(f.data[128 + k] - token[k] / norm / Math.SQRT2) < 1e-5, `element ${k}`);
       }
       assert.throws(() => clipExtractor(clip, { blocks: [3] }), ConfigError);
+      // The last block runs on the class token alone.
+      assert.throws(() => clipExtractor(clip, { blocks: [2] }), ConfigError);
       assert.throws(() => clipExtractor(clip, { blocks: [] }), ConfigError);
     } finally {
       await clip.dispose();
