@@ -21,6 +21,7 @@ import { enroll } from "../src/adp/enroll.ts";
 import { createScorer } from "../src/adp/scorer.ts";
 import { prepareFrame } from "../src/adp/frame_input.ts";
 import { median } from "./vision_bench.ts";
+import { retainFreedMemory } from "../src/allocator.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SHARED = join(ROOT, "..", "shared");
@@ -149,4 +150,7 @@ async function benchScoring(
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  retainFreedMemory();
+  await main();
+}

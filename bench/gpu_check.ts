@@ -18,6 +18,7 @@ import { createScorer } from "../src/adp/scorer.ts";
 import { prepareFrame } from "../src/adp/frame_input.ts";
 import { decodeImage } from "../src/image/decode.ts";
 import { type Device, DEVICES } from "../src/onnx/runtime.ts";
+import { retainFreedMemory } from "../src/allocator.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const DIR = join(ROOT, ".cache/bench/vit-b-16");
@@ -128,4 +129,7 @@ async function agreementWithCpu(pixels: Float32Array, features: Float32Array): P
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  retainFreedMemory();
+  await main();
+}

@@ -22,6 +22,7 @@ import { startNatsServer } from "../src/stream/nats_server.ts";
 import { ServiceMetrics, startOpsServer } from "../src/ops/mod.ts";
 import { hasShared } from "../tests/_shared.ts";
 import { prepareTinyStation } from "./_tiny_station.ts";
+import { retainFreedMemory } from "../src/allocator.ts";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -116,4 +117,7 @@ async function main(): Promise<void> {
   await Deno.remove(root, { recursive: true });
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  retainFreedMemory();
+  await main();
+}

@@ -41,6 +41,7 @@ import { decodeResult, type ResultMessage } from "../src/stream/messages.ts";
 import { startProcessor } from "../src/stream/processor.ts";
 import { framesSubject, Header, RESULTS_WILDCARD } from "../src/stream/subjects.ts";
 import { cleanup as stopServer, setup as startServer } from "../tests/_nats.ts";
+import { retainFreedMemory } from "../src/allocator.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 /** bench/gpu-check.sh points these at its carried files and at the GPU (default: ../shared, cpu, fp32). */
@@ -540,6 +541,7 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.main) {
+  retainFreedMemory();
   if (Deno.args[0] === "--memory-child") {
     await memoryChild(Deno.args[1], Deno.args[2], Deno.args[3].split(","));
   } else if (Deno.args[0] === "--camera") {

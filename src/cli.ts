@@ -6,6 +6,7 @@
  * @module
  */
 import { ErrorCode, ProcessorError } from "./errors.ts";
+import { retainFreedMemory } from "./allocator.ts";
 import { type Command, parseCommandArgs } from "./cli/_command.ts";
 import { modelsInspect, modelsList, modelsPull, modelsTiny } from "./cli/models.ts";
 import { encode } from "./cli/encode.ts";
@@ -158,4 +159,7 @@ function isOsError(error: unknown): error is Error & { code: string } {
   return error instanceof Error && typeof code === "string" && /^E[A-Z0-9]+$/.test(code);
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  retainFreedMemory();
+  Deno.exit(await main(Deno.args));
+}

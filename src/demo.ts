@@ -54,6 +54,7 @@ import {
   unlessInterrupted,
 } from "./cli/_demo_console.ts";
 import { followEvents, type Tally, waitFor } from "./cli/_demo_events.ts";
+import { retainFreedMemory } from "./allocator.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SHARED = join(ROOT, "..", "shared");
@@ -412,4 +413,7 @@ async function main(): Promise<number> {
   return code;
 }
 
-if (import.meta.main) Deno.exit(await main());
+if (import.meta.main) {
+  retainFreedMemory();
+  Deno.exit(await main());
+}
