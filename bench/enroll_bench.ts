@@ -113,7 +113,7 @@ async function benchScoring(
     await clip.encodeImage(pixels, frames.length);
     // Alternating rounds, so that other load on the machine shifts both alike; the order flips every
     // round, so that neither side always runs in the wake of the other.
-    const rounds = 10;
+    const rounds = 16;
     const ratios: number[] = [], visionMs: number[] = [], scoreMs: number[] = [];
     const timed = async (fn: () => Promise<unknown>, into: number[]) => {
       const t = performance.now();
