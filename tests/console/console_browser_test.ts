@@ -146,6 +146,11 @@ async function markFalseRejectGood(run: Run): Promise<void> {
   const { page, url, camera } = run;
   for (let i = 0; i < 4; i++) sendFrame(camera, framesSubject(STATION), await bottle(40 + i), `fr-${i}`);
   await page.goto(`${url}#/review/${STATION}`);
+  // Newest first: until all four are listed, an arriving one shifts the list under the mouse and the
+  // click lands on another item's button.
+  await page.waitForFunction(`document.querySelectorAll('.review-item[data-frame^="fr-"]').length === 4`, {
+    timeout: 60_000,
+  });
   const flagged = `.review-item.anomaly[data-frame^="fr-"]`;
   await page.waitForSelector(`${flagged} canvas[data-has-heat=yes]`, { timeout: 60_000 });
   const frameId = await page.$eval(flagged, (e) => e.getAttribute("data-frame"));
