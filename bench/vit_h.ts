@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { writeRandomCheckpoint } from "../src/clip/random_checkpoint.ts";
 import { loadClip } from "../src/model/clip_model.ts";
+import { retainFreedMemory } from "../src/allocator.ts";
 
 const DIR = fileURLToPath(new URL("../.cache/bench/vit-h-14/", import.meta.url));
 
@@ -57,4 +58,7 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  retainFreedMemory();
+  await main();
+}
