@@ -1,5 +1,6 @@
 /**
- * Byte-buffer helpers shared by the floors that build binary formats (ONNX protobuf, PNG chunks).
+ * Byte-buffer helpers shared by the floors that build binary formats (ONNX protobuf, PNG chunks), and
+ * the typed-array concatenation they share with the float floors.
  *
  * @module
  */
@@ -16,7 +17,15 @@
  * ```
  */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  return concatTyped(parts, (length) => new Uint8Array(length));
+}
+
+/** Typed arrays of one kind, one after the other, in a new one that `make` allocates. */
+export function concatTyped<T extends Uint8Array | Float32Array>(
+  parts: readonly T[],
+  make: (length: number) => T,
+): T {
+  const out = make(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
     out.set(p, at);

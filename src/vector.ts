@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { concatTyped } from "./bytes.ts";
 
 /** Unit-norm rows of a [rows, width] matrix (float64), and each row's norm. */
 export function normalizeRows(
@@ -32,11 +33,5 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** The parts, one after the other, in a new array. */
 export function concatFloat32(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatTyped(parts, (length) => new Float32Array(length));
 }

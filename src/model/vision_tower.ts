@@ -9,7 +9,8 @@
  * Inputs: `pixel_values` float32 [batch, 3, S, S] (normalised).
  * Outputs: `image_features` [batch, embed] (not normalised), `embeddings` [batch, 1+G², width] (the
  * block stack's input, after ln_pre), `tokens.<i>` [batch, 1+G², width] per block of
- * {@linkcode tokenOutputBlocks} (all but the last, which runs on the class token alone), and `patch_features` [batch, G², width·B]: the patch branch's vectors from the tokens of the
+ * {@linkcode tokenOutputBlocks} (all but the last, which runs on the class token alone), and
+ * `patch_features` [batch, G², width·B]: the patch branch's vectors from the tokens of the
  * {@linkcode patchFeatureBlocks} (B of them), computed here because scoring reads them for every
  * frame: in JavaScript their normalisation cost a quarter of what scoring adds to an int8 graph.
  *

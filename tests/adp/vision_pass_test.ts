@@ -13,6 +13,7 @@ import { writeRandomCheckpoint } from "../../src/clip/random_checkpoint.ts";
 import { type ClipModel, loadClip, type Precision } from "../../src/model/mod.ts";
 import { clipPatchFeatures } from "../../src/adp/patch/clip_extractor.ts";
 import { passPatchFeatures, runVisionPass, selectFromPass } from "../../src/adp/vision_pass.ts";
+import { Random } from "../../src/random.ts";
 import { assertClose } from "../_numeric.ts";
 import { tempDir } from "../_temp_dir.ts";
 
@@ -41,13 +42,8 @@ async function withFourBlockClip(
 
 function randomPixels(clip: ClipModel, n: number, seed: number): Float32Array {
   const side = clip.config.vision.imageSize;
-  const pixels = new Float32Array(n * 3 * side * side);
-  let s = seed;
-  for (let i = 0; i < pixels.length; i++) {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    pixels[i] = (s / 2 ** 31) * 4 - 2;
-  }
-  return pixels;
+  const rng = new Random(seed);
+  return Float32Array.from({ length: n * 3 * side * side }, () => rng.uniform(-2, 2));
 }
 
 for (const precision of ["fp32", "int8"] as const) {
