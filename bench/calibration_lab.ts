@@ -41,7 +41,8 @@ export async function loadDumps(roots: string[]): Promise<DumpedRun[]> {
         const bin = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
         const s = doc.distances;
         const n = s.shots * s.testViews * s.shots * s.memoryViews * s.cells;
-        const { hasSelf: _, ...shape } = s;
+        const selfEnd = n + (s.hasSelf ? s.shots * s.testViews * s.cells : 0);
+        const { hasSelf: _, hasEdgeOffsets: __, ...shape } = s;
         runs.push({
           category: cat.name,
           k: doc.k,
@@ -49,7 +50,12 @@ export async function loadDumps(roots: string[]): Promise<DumpedRun[]> {
           labels: doc.labels,
           normals: doc.normals,
           pseudoAnomalies: doc.pseudoAnomalies,
-          distances: { ...shape, cross: bin.subarray(0, n), self: s.hasSelf ? bin.subarray(n) : null },
+          distances: {
+            ...shape,
+            cross: bin.subarray(0, n),
+            self: s.hasSelf ? bin.subarray(n, selfEnd) : null,
+            ...(s.hasEdgeOffsets ? { edgeOffsets: bin.subarray(selfEnd) } : {}),
+          },
           test: doc.test,
         });
       }

@@ -4,7 +4,7 @@
  * @module
  */
 import type { HeldOutDistances } from "./held_out.ts";
-import { imageScore } from "./patch/mod.ts";
+import { edgeOffsets, imageScore, measureEdgeExcess } from "./patch/mod.ts";
 import type { CalibrationSpec, FusionSpec } from "./profile.ts";
 import { fuseScores } from "./fusion.ts";
 import { admitTextBranch } from "./text_admission.ts";
@@ -12,7 +12,7 @@ import { admitTextBranch } from "./text_admission.ts";
 /**
  * The patch score shot `shot` gets against a memory of some of the shots' view grids, from the
  * measured distances: per test view the nearest of the memory's grids (and the self-reference),
- * averaged over the test views, then the image score rule.
+ * averaged over the test views, less the shot's edge offsets, then the image score rule.
  *
  * @param d the held-out distances
  * @param shot the shot scored
@@ -25,6 +25,17 @@ export function subsetScore(
   grids: readonly number[],
   testViews?: readonly number[],
 ): number {
+  const offsets = d.edgeOffsets?.subarray(shot * d.cells, (shot + 1) * d.cells);
+  return imageScore(subsetGrid(d, shot, grids, testViews), d.imageScore, offsets);
+}
+
+/** The distance grid behind {@linkcode subsetScore}, before the edge offsets and the image score. */
+function subsetGrid(
+  d: HeldOutDistances,
+  shot: number,
+  grids: readonly number[],
+  testViews?: readonly number[],
+): Float32Array {
   const { shots: k, testViews: u, memoryViews: w, cells } = d;
   const views = testViews ?? Array.from({ length: u }, (_, i) => i);
   const merged = new Float32Array(cells);
@@ -39,7 +50,39 @@ export function subsetScore(
       merged[c] += best / views.length;
     }
   }
-  return imageScore(merged, d.imageScore);
+  return merged;
+}
+
+/**
+ * The station's edge excess (edge_excess.ts), from its good parts as the shots show them: each
+ * shot against all the others (K ≥ 2), or each view of the one shot against its other views
+ * (K = 1). Also returns the distances with each shot's edge offsets for calibration, measured
+ * without that shot's own grid when there are others (K ≥ 2), so that no shot's edge pardons
+ * itself and its held-out score stays what an unseen good part would get.
+ *
+ * @param d the held-out distances
+ * @param grid the grid's shape
+ * @param rings how many outer rings get their own excess
+ * @returns the excess for the profile, and the distances with `edgeOffsets` set
+ */
+export function measureShotEdgeExcess(
+  d: HeldOutDistances,
+  grid: { gridH: number; gridW: number },
+  rings: number,
+): { excess: number[]; distances: HeldOutDistances } {
+  const k = d.shots;
+  const all = Array.from({ length: k }, (_, j) => j);
+  const heldOut = k >= 2
+    ? all.map((i) => subsetGrid(d, i, gridsOf(d, all.filter((j) => j !== i))))
+    : Array.from({ length: Math.min(d.memoryViews, d.testViews) }, (_, v) => otherViewGrids(d, 0, v))
+      .flatMap((grids, v) => (grids.length ? [subsetGrid(d, 0, grids, [v])] : []));
+  const excess = measureEdgeExcess(heldOut, grid, rings);
+  const offsets = new Float32Array(k * d.cells);
+  all.forEach((i) => {
+    const others = k >= 2 ? heldOut.filter((_, j) => j !== i) : heldOut;
+    offsets.set(edgeOffsets(grid, measureEdgeExcess(others, grid, rings)), i * d.cells);
+  });
+  return { excess, distances: { ...d, edgeOffsets: offsets } };
 }
 
 /** Memory grids of every view of the given shots. */
@@ -125,12 +168,17 @@ function binomial(n: number, k: number): number {
  * alone: what one shot can say about itself (used at K = 1).
  */
 export function selfViewScores(d: HeldOutDistances, shot = 0): number[] {
-  const w = d.memoryViews, out: number[] = [];
-  for (let v = 0; v < Math.min(w, d.testViews); v++) {
-    const grids = Array.from({ length: w }, (_, g) => g).filter((g) => g !== v).map((g) => shot * w + g);
+  const out: number[] = [];
+  for (let v = 0; v < Math.min(d.memoryViews, d.testViews); v++) {
+    const grids = otherViewGrids(d, shot, v);
     if (grids.length) out.push(subsetScore(d, shot, grids, [v]));
   }
   return out;
+}
+
+/** The memory grids of a shot's views other than view `v`. */
+function otherViewGrids(d: Pick<HeldOutDistances, "memoryViews">, shot: number, v: number): number[] {
+  return gridsOf(d, [shot]).filter((g) => g !== shot * d.memoryViews + v);
 }
 
 /**

@@ -28,7 +28,7 @@ import {
   textAnomalyScores,
 } from "./text/mod.ts";
 import type { BranchScores } from "./fusion.ts";
-import { calibrateStation } from "./calibration.ts";
+import { calibrateStation, measureShotEdgeExcess } from "./calibration.ts";
 import { type HeldOutDistances, heldOutDistances } from "./held_out.ts";
 import {
   clipPatchSettings,
@@ -38,6 +38,7 @@ import {
   onnxPatchSettings,
   openPatchExtractor,
   openPatchMemory,
+  PATCH_DEFAULTS,
   type PatchFeatures,
   type PatchMemory,
   type PatchSettings,
@@ -391,33 +392,73 @@ async function selfTuneCandidates(
   return tuned;
 }
 
-/** Stage "patch-memory": the branch's settings, its open extractor, and the memory of the shots. */
+/**
+ * Stage "patch-memory": the branch's settings (the edge excess measured), its open extractor, the
+ * memory of the shots, and the shots' distances to one another that calibration reads.
+ */
 interface PatchBranch {
   settings: PatchSettings;
   extractor: FeatureExtractor;
-  /** Each shot's features in every memory view. */
-  bank: PatchFeatures[];
   /** The bank as one block: the memory's rows. */
   all: PatchFeatures;
   memory: PatchMemory;
+  /** The shots against one another, with each shot's edge offsets (held_out.ts, calibration.ts). */
+  distances: HeldOutDistances;
 }
 
 /** Opens the extractor and the memory; the caller disposes both. */
 async function buildPatchMemory(run: EnrollRun, shots: NormalShots): Promise<PatchBranch> {
   run.progress("patch-memory", 0, "building the patch memory");
-  const settings: PatchSettings = run.opts.backbone
+  const chosen: PatchSettings = run.opts.backbone
     ? await onnxPatchSettings(run.opts.backbone, run.clip.precision === "int8" ? "int8" : "fp32")
     : clipPatchSettings(run.clip);
-  const extractor = await openPatchExtractor(run.clip, settings.extractor);
+  const extractor = await openPatchExtractor(run.clip, chosen.extractor);
   try {
-    const bank = await normalPatchBank(extractor, shots.images, settings.views);
+    const bank = await normalPatchBank(extractor, shots.images, chosen.views);
     const all = concatFeatures(bank);
+    const measured = await shotDistances(extractor, shots.images, bank, chosen);
+    const edge = measureShotEdgeExcess(measured, all, PATCH_DEFAULTS.edgeRings);
+    const settings = { ...chosen, edgeExcess: edge.excess };
     const memory = await openPatchMemory(all, settings, { precision: run.clip.precision });
-    return { settings, extractor, bank, all, memory };
+    return { settings, extractor, all, memory, distances: edge.distances };
   } catch (error) {
     await extractor.dispose();
     throw error;
   }
+}
+
+/**
+ * The views the shots are measured against one another through: the branch's own, except that one
+ * shot with no symmetry in the memory (CLIP tokens) is measured through the single-shot views.
+ */
+function calibrationViews(
+  shots: number,
+  settings: PatchSettings,
+): { memoryViews: readonly View[]; testViews: readonly View[] } {
+  return shots === 1 && settings.views.length < 2
+    ? { memoryViews: SINGLE_SHOT_VIEWS, testViews: SINGLE_SHOT_VIEWS }
+    : { memoryViews: settings.views, testViews: settings.testViews };
+}
+
+/** Every shot's patch distances to every other shot's views (held_out.ts). */
+async function shotDistances(
+  extractor: FeatureExtractor,
+  normals: readonly Rgb8Image[],
+  bank: readonly PatchFeatures[],
+  settings: PatchSettings,
+): Promise<HeldOutDistances> {
+  const { memoryViews, testViews } = calibrationViews(normals.length, settings);
+  const calibrationBank = memoryViews === settings.views
+    ? bank
+    : await normalPatchBank(extractor, normals, memoryViews);
+  return await heldOutDistances(
+    calibrationBank,
+    sameViews(memoryViews, testViews)
+      ? calibrationBank.flatMap(splitFeatures)
+      : await testViewFeatures(extractor, normals.map((n) => extractor.prepare(n)), testViews),
+    testViews,
+    settings,
+  );
 }
 
 /** Stage "calibration": fusion and threshold, from held-out normals and pseudo-anomalies. */
@@ -435,27 +476,15 @@ async function calibrate(
   const { images: normals, features: normalFeatures } = stages.shots;
   const { held, heldFeatures } = stages.pseudo;
   const { tuned } = stages;
-  const { extractor, memory, bank, settings } = stages.patch;
+  const { extractor, memory, settings, distances } = stages.patch;
   run.progress("calibration", 0, "calibrating fusion and threshold (memory curves)");
   const textOf = (features: Float64Array) =>
     textAnomalyScores(features, tuned.prototypeNormal, tuned.prototypeAnomalous, clip.logitScale);
   const heldText = textOf(heldFeatures);
   const heldPatch = await framePatchScores(extractor, memory, held, settings);
   const heldScores: BranchScores[] = held.map((_, i) => ({ patch: heldPatch[i], text: heldText[i] }));
-  // One shot with no symmetry in the memory (CLIP tokens) is measured through the single-shot views.
-  const oneShotViews = normals.length === 1 && settings.views.length < 2;
-  const calibrationBank = oneShotViews ? await normalPatchBank(extractor, normals, SINGLE_SHOT_VIEWS) : bank;
-  const memoryViews = oneShotViews ? SINGLE_SHOT_VIEWS : settings.views;
-  const testViews = oneShotViews ? SINGLE_SHOT_VIEWS : settings.testViews;
-  const distances = await heldOutDistances(
-    calibrationBank,
-    sameViews(memoryViews, testViews)
-      ? calibrationBank.flatMap(splitFeatures)
-      : await testViewFeatures(extractor, normals.map((n) => extractor.prepare(n)), testViews),
-    testViews,
-    settings,
-  );
   // Text of the held-out normals: the shots (K ≥ 2); the views of the one shot (K = 1).
+  const { memoryViews, testViews } = calibrationViews(normals.length, settings);
   const normalText = normals.length >= 2
     ? textOf(normalFeatures)
     : textOf(await embed(memoryViews.slice(0, testViews.length).map((view) => viewOf(normals[0], view))));

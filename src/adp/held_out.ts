@@ -43,6 +43,11 @@ export interface HeldOutDistances {
   self: Float32Array | null;
   /** How the patch distances of a frame become its image score (the profile's rule). */
   imageScore: ImageScoreRule;
+  /**
+   * [K, P]: the edge offsets subtracted from each shot's distances before its image score
+   * (calibration.ts `measureShotEdgeExcess`); absent: none.
+   */
+  edgeOffsets?: Float32Array;
 }
 
 /**

@@ -27,9 +27,10 @@ export const PROFILE_FORMAT = "adp-station-profile";
 /**
  * The newest profile format this build reads and the one it writes. Format 2 added the patch
  * branch's test views, self-reference radius and the ONNX extractor's resize, filter and intensity;
- * a format-1 file reads as what it was: identity view, no self-reference, raw intensity.
+ * a format-1 file reads as what it was: identity view, no self-reference, raw intensity. Format 3
+ * added the patch branch's edge excess; an older file reads with none.
  */
-export const PROFILE_FORMAT_VERSION = 2;
+export const PROFILE_FORMAT_VERSION = 3;
 const META_KEY = "adp.profile";
 
 /** The patch branch's settings, and the memory's shape enrollment measured. */
@@ -52,6 +53,8 @@ export interface PatchSpec {
   selfRadius: number | null;
   /** How patch distances become an image score. */
   imageScore: ImageScoreRule;
+  /** The good parts' usual excess distance per ring of cells at the grid's edge, outermost first. */
+  edgeExcess: number[];
   /** Gaussian smoothing of the anomaly map, in patch-grid cells (0.25: 4 px at 224 px on a 14×14 grid). */
   sigma: number;
 }
@@ -423,6 +426,7 @@ function checkPatchSpec(guard: Guard, v: unknown): { dim: number; count: number 
   const rule = guard.object(patch.imageScore, "patch.imageScore");
   const ruleKind = guard.oneOf(rule.kind, "patch.imageScore.kind", ["max", "topMean"]);
   if (ruleKind === "topMean") guard.integer(rule.count, "patch.imageScore.count", { min: 1 });
+  guard.numbers(patch.edgeExcess, "patch.edgeExcess");
   guard.number(patch.sigma, "patch.sigma", { min: 0 });
   return { dim, count };
 }
@@ -509,15 +513,16 @@ function checkEnrollmentSpec(guard: Guard, v: unknown): void {
 }
 
 /**
- * Brings format-1 metadata to the current format: the patch branch as it then scored (identity
- * view, no self-reference, raw intensity), and an ONNX backbone's resize and filter from its
- * description, which format 1 read at scoring time.
+ * Brings older metadata to the current format: the patch branch as it then scored (format 1:
+ * identity view, no self-reference, raw intensity; formats 1–2: no edge excess), and an ONNX
+ * backbone's resize and filter from its description, which format 1 read at scoring time.
  */
 async function migrateMeta(meta: Record<string, unknown>, path: string): Promise<void> {
   const patch = meta.patch as Record<string, unknown> | undefined;
   if (!patch || typeof patch !== "object") return; // validation names what is missing
   patch.testViews ??= ["identity"];
   patch.selfRadius ??= null;
+  patch.edgeExcess ??= [];
   const extractor = patch.extractor as Record<string, unknown> | undefined;
   if (extractor?.kind === "onnx" && typeof extractor.config === "string") {
     extractor.intensity ??= "raw";

@@ -202,7 +202,8 @@ export function roiCellMask(
 
 /**
  * A frame's patch scores with the excluded cells' distances set to 0 and the image score taken
- * over the inspected cells alone (0 when the region holds no cell centre: nothing is inspected).
+ * over the inspected cells alone, less their edge offsets (0 when the region holds no cell centre:
+ * nothing is inspected).
  * Never higher than the unmasked score: the largest (or top-mean) of a subset is at most the whole's.
  */
 export function maskPatchScores(scores: PatchScores, cells: Uint8Array, rule: ImageScoreRule): PatchScores {
@@ -215,7 +216,7 @@ export function maskPatchScores(scores: PatchScores, cells: Uint8Array, rule: Im
   for (let i = 0; i < distances.length; i++) {
     if (!cells[i]) continue;
     masked[i] = distances[i];
-    kept.push(distances[i]);
+    kept.push(distances[i] - (scores.edgeOffsets?.[i] ?? 0));
   }
   const score = kept.length ? imageScore(Float32Array.from(kept), rule) : 0;
   return { ...scores, distances: masked, imageScores: Float32Array.of(score) };

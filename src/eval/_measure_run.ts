@@ -228,10 +228,10 @@ async function _writeSheet(
 /**
  * Writes a run's calibration inputs beside its test scores, for working on calibration offline:
  * `<path>.json` (branch scores of held-out normals, pseudo-anomalies and test images, labels, the
- * distances' shape) and `<path>.bin` (the distances' `cross` then `self`, float32).
+ * distances' shape) and `<path>.bin` (the distances' `cross`, `self` and `edgeOffsets`, float32).
  */
 async function dumpCalibration(path: string, c: CalibrationInputs, record: RunRecord): Promise<void> {
-  const { cross, self, ...shape } = c.distances;
+  const { cross, self, edgeOffsets, ...shape } = c.distances;
   await Deno.mkdir(join(path, ".."), { recursive: true });
   const doc = {
     k: record.k,
@@ -239,15 +239,16 @@ async function dumpCalibration(path: string, c: CalibrationInputs, record: RunRe
     labels: record.labels,
     normals: c.normals,
     pseudoAnomalies: c.pseudoAnomalies,
-    distances: { ...shape, hasSelf: self !== null },
+    distances: { ...shape, hasSelf: self !== null, hasEdgeOffsets: edgeOffsets !== undefined },
     test: Object.fromEntries(Object.entries(record.variants).map(([v, r]) => [v, r!.scores])),
     fusion: record.fusion,
     threshold: record.threshold,
   };
   await writeAtomic(`${path}.json`, JSON.stringify(doc) + "\n");
-  const bin = new Float32Array(cross.length + (self?.length ?? 0));
+  const bin = new Float32Array(cross.length + (self?.length ?? 0) + (edgeOffsets?.length ?? 0));
   bin.set(cross);
   if (self) bin.set(self, cross.length);
+  if (edgeOffsets) bin.set(edgeOffsets, cross.length + (self?.length ?? 0));
   await Deno.writeFile(`${path}.bin`, new Uint8Array(bin.buffer));
 }
 

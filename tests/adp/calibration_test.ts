@@ -6,6 +6,7 @@ import {
   calibrateStation,
   CALIBRATION_DEFAULTS,
   growthExponent,
+  measureShotEdgeExcess,
   memoryCurves,
   normalQuantile,
   patchThreshold,
@@ -70,6 +71,34 @@ Deno.test("selfViewScores() scores each view against the shot's other views, thr
   const s = selfViewScores(d);
   assert.equal(s.length, 2);
   assert.ok(Math.abs(s[0] - 0.2) < 1e-6 && Math.abs(s[1] - 0.6) < 1e-6, `${s}`);
+});
+
+Deno.test("measureShotEdgeExcess() measures the edge ring's excess from the shots, each shot's offsets without it", () => {
+  // 3×3 grids, one outer ring: shot i's edge cells lie 0.2, 0.3, 0.4 from every other shot, its
+  // centre 0.1. The station's excess is the mean edge over the centre, 0.2; shot 0's own offsets
+  // come from shots 1 and 2 alone, (0.3 + 0.4) / 2 − 0.1 = 0.25, shot 2's from 0 and 1, 0.15.
+  const edge = [0.2, 0.3, 0.4], grid = { gridH: 3, gridW: 3 };
+  const d = constructed(3, 9, (i, _j, _w, c) => (c === 4 ? 0.1 : edge[i]));
+  const { excess, distances } = measureShotEdgeExcess(d, grid, 1);
+  assert.equal(excess.length, 1);
+  assert.ok(Math.abs(excess[0] - 0.2) < 1e-6, `${excess}`);
+  const offsets = distances.edgeOffsets!;
+  assert.ok(Math.abs(offsets[0] - 0.25) < 1e-6 && offsets[4] === 0);
+  assert.ok(Math.abs(offsets[2 * 9] - 0.15) < 1e-6);
+  // Held out against the others, shot 0's edge (0.2 − 0.25) falls below its centre; shot 2's stays above.
+  assert.ok(Math.abs(subsetScore(distances, 0, [1, 2]) - 0.1) < 1e-6);
+  assert.ok(Math.abs(subsetScore(distances, 2, [0, 1]) - 0.25) < 1e-6);
+  assert.ok(Math.abs(subsetScore(d, 0, [1, 2]) - 0.2) < 1e-6, "the measured table itself is left as it was");
+});
+
+Deno.test("measureShotEdgeExcess() at K = 1 reads the views of the one shot, each against the others", () => {
+  // One shot, two views: through view 0 (against view 1) the edge lies 0.2 away, through view 1
+  // (against view 0) 0.6; the centre 0.1. Excess (0.2 + 0.6) / 2 − 0.1 = 0.3, for every view.
+  const d = constructed(1, 9, (_i, _j, w, c) => (c === 4 ? 0.1 : w === 0 ? 0.6 : 0.2), { views: 2 });
+  const { excess, distances } = measureShotEdgeExcess(d, { gridH: 3, gridW: 3 }, 1);
+  assert.ok(Math.abs(excess[0] - 0.3) < 1e-6, `${excess}`);
+  const scores = selfViewScores(distances);
+  assert.ok(Math.abs(scores[0] - 0.1) < 1e-6 && Math.abs(scores[1] - 0.3) < 1e-6, `${scores}`);
 });
 
 Deno.test("growthExponent() recovers a power law of score against memory size; unseenGoods() carries it to K", () => {

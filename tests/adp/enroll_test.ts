@@ -177,11 +177,21 @@ Deno.test({
       v1.formatVersion = 1;
       delete v1.patch.testViews;
       delete v1.patch.selfRadius;
+      delete v1.patch.edgeExcess;
       await writeSafetensors(older, tensors, { metadata: { "adp.profile": JSON.stringify(v1) } });
       const migrated = await loadProfile(older);
       assert.deepEqual(migrated.meta.patch.testViews, ["identity"]);
       assert.equal(migrated.meta.patch.selfRadius, null);
+      assert.deepEqual(migrated.meta.patch.edgeExcess, []);
       assert.equal(migrated.meta.formatVersion, PROFILE_FORMAT_VERSION);
+
+      // A format-2 file (before the edge excess) scores with none.
+      const format2 = join(root, "format-2.safetensors");
+      const v2 = structuredClone(meta);
+      v2.formatVersion = 2;
+      delete v2.patch.edgeExcess;
+      await writeSafetensors(format2, tensors, { metadata: { "adp.profile": JSON.stringify(v2) } });
+      assert.deepEqual((await loadProfile(format2)).meta.patch.edgeExcess, []);
 
       // A save that fails validation leaves the previous profile as it was.
       const broken = { ...profile, memory: new Float32Array(3) };
@@ -210,6 +220,12 @@ Deno.test({
       assert.deepEqual(patch.views, [...PATCH_DEFAULTS.memoryViews]);
       assert.equal(patch.selfRadius, PATCH_DEFAULTS.selfRadius);
       assert.equal(patch.extractor.kind === "onnx" && patch.extractor.intensity, "auto");
+      // The edge rings' excess, measured on the shot's views: a bottle's edge is plain background.
+      assert.equal(patch.edgeExcess.length, PATCH_DEFAULTS.edgeRings);
+      assert.ok(
+        patch.edgeExcess.every((x) => Number.isFinite(x) && Math.abs(x) < 0.5),
+        `${patch.edgeExcess}`,
+      );
       // One shot: each of its four views scored against a memory of the other three.
       assert.equal(calibration.normalScores.length, 4);
       assert.ok(fusion.patchStd > 0.05 * fusion.patchMean, JSON.stringify(fusion));

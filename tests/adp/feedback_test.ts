@@ -16,7 +16,7 @@ function profile(): StationProfile {
   const rows = GOODS.length * VIEWS * GRID * GRID;
   return {
     meta: {
-      formatVersion: 2,
+      formatVersion: 3,
       version: 3,
       createdAt: "2026-12-02T00:00:00Z",
       station: "s1",
@@ -31,6 +31,7 @@ function profile(): StationProfile {
         testViews: ["identity"],
         selfRadius: null,
         imageScore: { kind: "max" },
+        edgeExcess: [],
         sigma: 0,
       },
       selfTuning: { weights: {}, aurocs: {} },

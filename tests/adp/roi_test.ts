@@ -102,6 +102,14 @@ Deno.test("maskPatchScores: excluded cells 0, the image score from the inspected
     "nothing inspected",
   );
   assert.throws(() => maskPatchScores(scores, new Uint8Array(3), { kind: "max" }), RangeError);
+  // With edge offsets the inspected cells count less them; the distances stay as measured.
+  const edged = maskPatchScores(
+    { ...scores, edgeOffsets: Float32Array.of(0, 0, 0.5, 0) },
+    Uint8Array.of(0, 1, 1, 1),
+    { kind: "max" },
+  );
+  assert.deepEqual([...edged.distances], [0, 0.25, 0.5, 0.125]);
+  assert.equal(edged.imageScores[0], 0.25);
 });
 
 Deno.test("checkRoi refuses what is not a region, naming the field", () => {

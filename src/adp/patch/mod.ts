@@ -22,6 +22,7 @@ export { backboneSha256, loadBackboneConfig, parseBackboneConfig } from "./backb
 export type { BackboneConfig } from "./backbone_config.ts";
 export { clipExtractor, clipPatchFeatures } from "./clip_extractor.ts";
 export type { ClipExtractorOptions } from "./clip_extractor.ts";
+export { edgeOffsets, measureEdgeExcess } from "./edge_excess.ts";
 export type { FeatureExtractor } from "./feature_extractor.ts";
 export { resizeFrame } from "./frame_resize.ts";
 export type { BackboneInterpolation, BackboneResize, FrameResize, PatchInputSpec } from "./frame_resize.ts";

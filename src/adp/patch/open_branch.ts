@@ -49,12 +49,13 @@ export async function openPatchExtractor(
  */
 export async function openPatchMemory(
   bank: PatchFeatures | readonly PatchFeatures[],
-  settings: Pick<PatchSettings, "imageScore" | "selfRadius">,
+  settings: Pick<PatchSettings, "imageScore" | "selfRadius" | "edgeExcess">,
   opts: { device?: Device; precision?: Precision } = {},
 ): Promise<PatchMemory> {
   return await PatchMemory.create(bank, {
     imageScore: settings.imageScore,
     selfRadius: settings.selfRadius ?? undefined,
+    edgeExcess: settings.edgeExcess,
     precision: opts.precision === "int8" ? "int8" : "fp32",
     ...(opts.device ? { session: { device: opts.device } } : {}),
   });

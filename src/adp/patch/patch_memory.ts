@@ -27,6 +27,7 @@ import {
   transpose,
 } from "../../onnx/mod.ts";
 import { ConfigError, ShapeError } from "../../errors.ts";
+import { edgeOffsets } from "./edge_excess.ts";
 import type { PatchFeatures } from "./patch_features.ts";
 import { type View, viewSourceCells } from "./views.ts";
 
@@ -40,6 +41,8 @@ export const PATCH_DEFAULTS = {
   testViews: ["identity", "flipH", "flipV", "rot180"],
   selfRadius: 2,
   imageScore: { kind: "max" },
+  /** Outer rings of the grid whose usual excess over the interior enrollment measures (edge_excess.ts). */
+  edgeRings: 2,
   /** Map blur in pixels at a 224-pixel frame; scale with the frame. */
   sigma: 4,
 } as const satisfies {
@@ -49,6 +52,7 @@ export const PATCH_DEFAULTS = {
   testViews: readonly View[];
   selfRadius: number;
   imageScore: ImageScoreRule;
+  edgeRings: number;
   sigma: number;
 };
 
@@ -76,6 +80,14 @@ export interface PatchMemoryOptions {
    * @default {undefined}
    */
   selfRadius?: number;
+  /**
+   * Per ring of cells from the grid's edge (outermost first), the good parts' usual excess
+   * distance over the interior, subtracted from a frame's view-averaged distances for its image
+   * score (edge_excess.ts); the distances returned, which the map shows, are left as measured.
+   * Empty: none.
+   * @default {[]}
+   */
+  edgeExcess?: readonly number[];
   /** Session options of the search graph. */
   session?: SessionOptions;
   /**
@@ -98,6 +110,11 @@ export interface PatchScores {
   gridW: number;
   /** [n, gridH·gridW]: 1 − the largest cosine to any memory patch. */
   distances: Float32Array;
+  /**
+   * [gridH·gridW]: the edge excess subtracted from each cell before the image score (not from
+   * `distances`, which the anomaly map shows as measured); absent: none.
+   */
+  edgeOffsets?: Float32Array;
   /** [n]. */
   imageScores: Float32Array;
 }
@@ -194,6 +211,8 @@ export class PatchMemory {
   readonly #imageScore: ImageScoreRule;
   readonly #maxBlock: number;
   readonly #selfRadius: number | undefined;
+  readonly #edgeExcess: readonly number[];
+  readonly #edgeOffsets = new Map<string, Float32Array>();
   readonly #selfSession: OnnxSession | undefined;
   readonly #exclusions = new Map<string, Float32Array>();
   readonly #viewCells = new Map<string, Int32Array>();
@@ -207,6 +226,7 @@ export class PatchMemory {
   ) {
     this.#memory = memory;
     this.#selfRadius = opts.selfRadius;
+    this.#edgeExcess = opts.edgeExcess ?? [];
     this.#selfSession = opts.selfSession;
     this.size = size;
     this.dim = dim;
@@ -358,7 +378,7 @@ export class PatchMemory {
    * @param features `frames × views.length` single-frame features, frame-major (as
    *   `extractViews` and `testViewFeatures` return them)
    * @param views the views, in the order each frame's features come
-   * @returns per frame, its averaged distances and image score
+   * @returns per frame, its averaged distances and its image score (less the edge excess)
    * @throws {ShapeError} when the count is not a multiple of the views or a frame's views disagree
    */
   async scoreViews(features: readonly PatchFeatures[], views: readonly View[]): Promise<PatchScores[]> {
@@ -380,10 +400,29 @@ export class PatchMemory {
         const source = this.#sourceCells(gridW, gridH, view);
         for (let j = 0; j < source.length; j++) merged[source[j]] += d[j] / views.length;
       });
-      const score = Float32Array.of(imageScore(merged, this.#imageScore));
-      out.push({ n: 1, gridH, gridW, distances: merged, imageScores: score });
+      const edgeOffsets = this.#edgeExcess.length ? this.#offsets(gridW, gridH) : undefined;
+      const score = Float32Array.of(imageScore(merged, this.#imageScore, edgeOffsets));
+      out.push({
+        n: 1,
+        gridH,
+        gridW,
+        distances: merged,
+        imageScores: score,
+        ...(edgeOffsets ? { edgeOffsets } : {}),
+      });
     }
     return out;
+  }
+
+  /** The edge excess of each cell of a grid: one table per grid. */
+  #offsets(gridW: number, gridH: number): Float32Array {
+    const key = `${gridW}x${gridH}`;
+    let offsets = this.#edgeOffsets.get(key);
+    if (!offsets) {
+      offsets = edgeOffsets({ gridH, gridW }, this.#edgeExcess);
+      this.#edgeOffsets.set(key, offsets);
+    }
+    return offsets;
   }
 
   /** Where each cell of a view's grid comes from in the frame's grid: one table per grid and view. */
@@ -436,7 +475,9 @@ export class PatchMemory {
  *
  * @param distances the image's patch distances
  * @param rule max, or mean of the largest `count`
+ * @param offsets subtracted from the distances cell by cell first (the edge excess); absent: none
  * @returns the score
+ * @throws {ShapeError} when the offsets do not fit the distances
  *
  * @example Mean of the top two
  * ```ts
@@ -444,7 +485,13 @@ export class PatchMemory {
  * strictEqual(imageScore(Float32Array.of(0.125, 0.5, 0.25, 0.75), { kind: "topMean", count: 2 }), 0.625);
  * ```
  */
-export function imageScore(distances: Float32Array, rule: ImageScoreRule): number {
+export function imageScore(distances: Float32Array, rule: ImageScoreRule, offsets?: Float32Array): number {
+  if (offsets) {
+    if (offsets.length !== distances.length) {
+      throw new ShapeError(`${offsets.length} offsets do not fit ${distances.length} patch distances`);
+    }
+    distances = distances.map((d, c) => d - offsets[c]);
+  }
   if (rule.kind === "max") {
     let m = -Infinity;
     for (const d of distances) if (d > m) m = d;

@@ -37,7 +37,10 @@ export type PatchExtractorSpec =
     precision?: "int8";
   };
 
-/** Everything about the patch branch except what enrollment measures (grid, dim, memory size). */
+/**
+ * Everything about the patch branch except the memory's shape (grid, dim, memory size): what the
+ * scorer needs to score as enrollment calibrated, the edge excess measured from the shots included.
+ */
 export interface PatchSettings {
   /** Which extractor, and how it is opened. */
   extractor: PatchExtractorSpec;
@@ -49,6 +52,11 @@ export interface PatchSettings {
   selfRadius: number | null;
   /** How patch distances become an image score. */
   imageScore: ImageScoreRule;
+  /**
+   * The good parts' usual excess distance per ring of cells at the grid's edge, outermost first,
+   * subtracted before the image score (edge_excess.ts); measured at enrollment, empty until then.
+   */
+  edgeExcess: number[];
   /** Map blur in grid cells. */
   sigma: number;
 }
@@ -67,6 +75,7 @@ export function clipPatchSettings(clip: ClipModel): PatchSettings {
     testViews: ["identity"],
     selfRadius: null,
     imageScore: { kind: "max" },
+    edgeExcess: [],
     sigma: 0.25,
   };
 }
@@ -100,6 +109,7 @@ export async function onnxPatchSettings(
     testViews: [...PATCH_DEFAULTS.testViews],
     selfRadius: PATCH_DEFAULTS.selfRadius,
     imageScore: PATCH_DEFAULTS.imageScore,
+    edgeExcess: [],
     // In grid cells: PATCH_DEFAULTS' 4 px at 224 on a 16-pixel grid (the proxy's stride).
     sigma: PATCH_DEFAULTS.sigma / 16,
   };

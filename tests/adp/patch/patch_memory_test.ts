@@ -134,6 +134,41 @@ Deno.test("PatchMemory.scoreViews() brings each view's grid back to the frame be
   }
 });
 
+Deno.test("PatchMemory.scoreViews() subtracts the edge excess from each ring for the image score, not the map", async () => {
+  // Memory: the x axis. A 3×3 frame whose edge cells point along y (distance 1) and whose centre
+  // lies at 45° (1 − √½ ≈ 0.29). With an edge excess of 0.9 the edge counts as 0.1 and the centre
+  // wins the maximum; the distances (the map's) stay as measured.
+  const d = Math.SQRT1_2;
+  const bank = { n: 1, gridH: 1, gridW: 1, dim: 2, data: Float32Array.of(1, 0) };
+  const data = new Float32Array(18);
+  for (let c = 0; c < 9; c++) data.set(c === 4 ? [d, d] : [0, 1], c * 2);
+  const frame = { n: 1, gridH: 3, gridW: 3, dim: 2, data };
+  const plain = await PatchMemory.create(bank, { session: SESSION });
+  const corrected = await PatchMemory.create(bank, { session: SESSION, edgeExcess: [0.9] });
+  try {
+    const [before] = await plain.scoreViews([frame], ["identity"]);
+    const [after] = await corrected.scoreViews([frame], ["identity"]);
+    assert.ok(Math.abs(before.imageScores[0] - 1) < 1e-6);
+    assert.deepEqual(after.distances, before.distances);
+    assert.deepEqual([...after.edgeOffsets!].map((x) => Math.round(x * 10) / 10), [
+      0.9,
+      0.9,
+      0.9,
+      0.9,
+      0,
+      0.9,
+      0.9,
+      0.9,
+      0.9,
+    ]);
+    assert.ok(Math.abs(after.imageScores[0] - (1 - d)) < 1e-6);
+    assert.equal(before.edgeOffsets, undefined);
+  } finally {
+    await plain.dispose();
+    await corrected.dispose();
+  }
+});
+
 Deno.test("PatchMemory's int8 search stays within the int8 rounding bound of the float32 search", async () => {
   // Random unit vectors: D = 96, 60 memory patches, 30 queries. Each int8 dot product differs from
   // the exact one by at most Σ|q|·s_m/2 + Σ|m|·s_q/2 + D·s_q·s_m/4 (s_m = max|m|/127 per memory
