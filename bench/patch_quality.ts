@@ -21,8 +21,8 @@
  * `baseline` is the README's procedure; `final` the configuration `PATCH_DEFAULTS` holds, documented
  * with its figures in bench/PATCH_QUALITY.md. `--variant-json` overrides fields of the chosen variant,
  * which is how the ablations listed there were run (among them the ranking experiments `knn`,
- * `density` and `cellBaseline`, screened on all four sets for issue #11); `--detail` adds per-defect
- * AUROCs.
+ * `density` and `cellBaseline`, screened on all four sets for issue #11, and `edgeRings`: 0 is the
+ * configuration before the edge excess); `--detail` adds per-defect AUROCs.
  *
  * @module
  */
@@ -32,8 +32,10 @@ import { loadBackboneConfig } from "../src/adp/patch/backbone_config.ts";
 import type { FeatureExtractor } from "../src/adp/patch/feature_extractor.ts";
 import type { IntensityMode } from "../src/adp/patch/intensity.ts";
 import { openOnnxExtractor } from "../src/adp/patch/onnx_extractor.ts";
-import type { PatchFeatures } from "../src/adp/patch/patch_features.ts";
-import { type ImageScoreRule, PatchMemory } from "../src/adp/patch/patch_memory.ts";
+import { concatFeatures, type PatchFeatures } from "../src/adp/patch/patch_features.ts";
+import { type ImageScoreRule, PATCH_DEFAULTS, PatchMemory } from "../src/adp/patch/patch_memory.ts";
+import { heldOutDistances } from "../src/adp/held_out.ts";
+import { measureShotEdgeExcess } from "../src/adp/calibration.ts";
 import { RankMemory } from "./_patch_rank.ts";
 import { anomalyMap } from "../src/adp/patch/anomaly_map.ts";
 import { resizeBilinear } from "../src/image/resize_bilinear.ts";
@@ -97,6 +99,12 @@ interface Variant {
    * distance of the shots (K ≥ 2; the memory views must be the test views).
    */
   cellBaseline?: boolean | "shrunk";
+  /**
+   * Outer rings whose edge excess is measured from the shots as enrollment does (held-out
+   * distances, `measureShotEdgeExcess`) and subtracted before the image score; 0 or absent: off.
+   * The memory views must be the test views.
+   */
+  edgeRings?: number;
 }
 
 const BASELINE: Variant = {
@@ -119,6 +127,7 @@ const FINAL: Variant = {
   views: FLIPS,
   testViews: FLIPS,
   selfRadius: 2,
+  edgeRings: PATCH_DEFAULTS.edgeRings,
   sigma: 4,
 };
 
@@ -239,7 +248,9 @@ async function evaluate(
       const result: Result = { k, image: [], pixel: [] };
       for (const seed of opts.seeds) {
         const shots = opts.draw(dataset.train, { k, seed });
-        const memory = await openMemory(shots.map((p) => shotFeatures.get(p)!), variant, opts.threads);
+        const shotViews = shots.map((p) => shotFeatures.get(p)!);
+        const edgeExcess = variant.edgeRings ? await shotEdgeExcess(shotViews, variant, testViews) : [];
+        const memory = await openMemory(shotViews, variant, opts.threads, edgeExcess);
         const t0 = performance.now();
         const scores = await memory.scoreViews(test, testViews);
         const t1 = performance.now();
@@ -289,6 +300,7 @@ function openMemory(
   shots: PatchFeatures[][],
   variant: Variant,
   threads: number,
+  edgeExcess: readonly number[],
 ): Promise<PatchMemory | RankMemory> {
   if (variant.knn || variant.density) {
     return RankMemory.create(shots, {
@@ -300,8 +312,22 @@ function openMemory(
   return PatchMemory.create(shots.flat(), {
     imageScore: variant.imageScore,
     selfRadius: variant.selfRadius,
+    edgeExcess,
     session: { threads, device: "cpu" },
   });
+}
+
+/** The edge excess enrollment would measure from these shots (each seen through the test views). */
+async function shotEdgeExcess(
+  shots: PatchFeatures[][],
+  variant: Variant,
+  testViews: View[],
+): Promise<number[]> {
+  const distances = await heldOutDistances(shots.map(concatFeatures), shots.flat(), testViews, {
+    selfRadius: variant.selfRadius ?? null,
+    imageScore: variant.imageScore,
+  });
+  return measureShotEdgeExcess(distances, shots[0][0], variant.edgeRings!).excess;
 }
 
 /**
