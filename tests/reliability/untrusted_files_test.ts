@@ -161,6 +161,11 @@ Deno.test({
         /field patch\.extractor\.kind must be one of clip, onnx: got "python"/,
       ],
       [
+        "an edge excess that is not a number",
+        edited((m) => (m.patch as Record<string, unknown>).edgeExcess = [0.01, null]),
+        /field patch\.edgeExcess must be a list of finite numbers: got/,
+      ],
+      [
         "losses as text",
         edited((m) =>
           ((m.enrollment as Record<string, unknown>).losses as Record<string, unknown>).normal = "[1,2]"
