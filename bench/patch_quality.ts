@@ -34,7 +34,7 @@ import type { IntensityMode } from "../src/adp/patch/intensity.ts";
 import { openOnnxExtractor } from "../src/adp/patch/onnx_extractor.ts";
 import { concatFeatures, type PatchFeatures } from "../src/adp/patch/patch_features.ts";
 import { type ImageScoreRule, PATCH_DEFAULTS, PatchMemory } from "../src/adp/patch/patch_memory.ts";
-import { heldOutDistances } from "../src/adp/held_out.ts";
+import { type HeldOutDistances, heldOutDistances } from "../src/adp/held_out.ts";
 import { measureShotEdgeExcess } from "../src/adp/calibration.ts";
 import { RankMemory } from "./_patch_rank.ts";
 import { anomalyMap } from "../src/adp/patch/anomaly_map.ts";
@@ -52,7 +52,8 @@ import {
 } from "../src/eval/datasets.ts";
 
 const SHARED = fileURLToPath(new URL("../../shared/", import.meta.url));
-const DATASETS: Record<string, string> = {
+/** The dev sets, by the names `--dataset` takes. */
+export const DATASETS: Record<string, string> = {
   bottle: `${SHARED}datasets/mvtec-ad/bottle`,
   tile: `${SHARED}datasets/magnetic-tile/tile`,
   mono: `${SHARED}datasets/elpv/mono`,
@@ -70,7 +71,7 @@ const README: Record<string, { image: number[]; pixel: number[] }> = {
 const README_K = [1, 2, 4, 8, 16];
 
 /** One configuration of the patch branch. */
-interface Variant {
+export interface Variant {
   /** Network input side (square), or 0 to keep each frame's aspect ratio at `scale`. */
   size: number;
   /** Frame scale factor when `size` is 0. */
@@ -121,7 +122,7 @@ const BASELINE: Variant = {
 const FLIPS: View[] = ["identity", "flipH", "flipV", "rot180"];
 
 /** The configuration `PATCH_DEFAULTS` holds, documented in bench/PATCH_QUALITY.md. */
-const FINAL: Variant = {
+export const FINAL: Variant = {
   ...BASELINE,
   intensity: "auto",
   views: FLIPS,
@@ -219,18 +220,7 @@ async function evaluate(
   variant: Variant,
   opts: { ks: number[]; seeds: number[]; threads: number; draw: typeof sampleShots; detail: boolean },
 ): Promise<Result[]> {
-  const config = await loadBackboneConfig(BACKBONE);
-  const extractor = await openOnnxExtractor({ ...config, outputs: variant.layers.map((l) => l.name) }, {
-    ...(variant.size
-      ? { inputSize: { width: variant.size, height: variant.size } }
-      : { scale: variant.scale }),
-    layers: variant.layers,
-    gridStride: variant.gridStride,
-    pool: variant.pool,
-    intensity: variant.intensity,
-    threads: opts.threads,
-    device: "cpu",
-  });
+  const extractor = await openVariantExtractor(variant, opts.threads);
   try {
     const started = performance.now();
     const testViews = variant.testViews ?? ["identity"];
@@ -249,7 +239,9 @@ async function evaluate(
       for (const seed of opts.seeds) {
         const shots = opts.draw(dataset.train, { k, seed });
         const shotViews = shots.map((p) => shotFeatures.get(p)!);
-        const edgeExcess = variant.edgeRings ? await shotEdgeExcess(shotViews, variant, testViews) : [];
+        const edgeExcess = variant.edgeRings
+          ? (await measureShots(shotViews, variant, testViews)).excess
+          : [];
         const memory = await openMemory(shotViews, variant, opts.threads, edgeExcess);
         const t0 = performance.now();
         const scores = await memory.scoreViews(test, testViews);
@@ -295,6 +287,22 @@ async function evaluate(
   }
 }
 
+/** The proxy backbone's extractor as the variant configures it. */
+export async function openVariantExtractor(variant: Variant, threads: number): Promise<FeatureExtractor> {
+  const config = await loadBackboneConfig(BACKBONE);
+  return await openOnnxExtractor({ ...config, outputs: variant.layers.map((l) => l.name) }, {
+    ...(variant.size
+      ? { inputSize: { width: variant.size, height: variant.size } }
+      : { scale: variant.scale }),
+    layers: variant.layers,
+    gridStride: variant.gridStride,
+    pool: variant.pool,
+    intensity: variant.intensity,
+    threads,
+    device: "cpu",
+  });
+}
+
 /** The product's memory, or the experimental one when the variant asks for a ranking experiment. */
 function openMemory(
   shots: PatchFeatures[][],
@@ -317,17 +325,22 @@ function openMemory(
   });
 }
 
-/** The edge excess enrollment would measure from these shots (each seen through the test views). */
-async function shotEdgeExcess(
+/**
+ * What enrollment measures of these shots (each seen through the test views): their distances to
+ * one another with each shot's edge offsets, and the edge excess (none when the variant has no rings).
+ */
+export async function measureShots(
   shots: PatchFeatures[][],
   variant: Variant,
   testViews: View[],
-): Promise<number[]> {
+): Promise<{ excess: number[]; distances: HeldOutDistances }> {
   const distances = await heldOutDistances(shots.map(concatFeatures), shots.flat(), testViews, {
     selfRadius: variant.selfRadius ?? null,
     imageScore: variant.imageScore,
   });
-  return measureShotEdgeExcess(distances, shots[0][0], variant.edgeRings!).excess;
+  return variant.edgeRings
+    ? measureShotEdgeExcess(distances, shots[0][0], variant.edgeRings)
+    : { excess: [], distances };
 }
 
 /**
@@ -405,7 +418,7 @@ function printDetail(
 }
 
 /** Features of every view of every image (frame-major), decoded a few at a time. */
-async function extractAll(
+export async function extractAll(
   extractor: FeatureExtractor,
   paths: string[],
   views: View[],
