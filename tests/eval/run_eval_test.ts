@@ -2,7 +2,9 @@
  * `adp eval` end to end on a small slice of MVTec bottle (6 test images, K = 2, one seed) with a
  * tiny random CLIP: one JSON document on stdout carrying the per-category, per-K figures, the
  * plots and tables written, `--resume` doing no new work, a resume under other settings refused;
- * and the plain patch-matching baseline with the proxy backbone against the proxy README's figure.
+ * the calibration inputs it dumps for bench/calibration_lab.ts, which recalibrate to the run's own
+ * threshold; and the plain patch-matching baseline with the proxy backbone against the proxy
+ * README's figure.
  */
 import assert from "node:assert/strict";
 import { copyFile } from "node:fs/promises";
@@ -11,6 +13,8 @@ import { fileURLToPath } from "node:url";
 import { writeRandomCheckpoint } from "../../src/clip/random_checkpoint.ts";
 import { decodeImage } from "../../src/image/decode.ts";
 import { runEvaluation } from "../../src/eval/run_eval.ts";
+import { calibrateStation } from "../../src/adp/calibration.ts";
+import { loadDumps } from "../../bench/calibration_lab.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
 import { tempDir } from "../_temp_dir.ts";
 
@@ -29,10 +33,14 @@ async function withTinyModel(fn: (ctx: { root: string; model: string }) => Promi
   await fn({ root, model });
 }
 
-async function adp(args: string[], root: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function adp(
+  args: string[],
+  root: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", CLI, ...args],
-    env: { ADP_CACHE_DIR: join(root, "cache"), NO_COLOR: "1" },
+    env: { ADP_CACHE_DIR: join(root, "cache"), NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -118,6 +126,42 @@ Deno.test({
       assert.equal(other.code, 3, other.stderr);
       assert.match(other.stderr, /other settings \(steps\)/);
       assert.equal(other.stdout, "");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "adp eval's calibration dump carries the shots' edge offsets, and calibrating the dump reproduces the run's threshold",
+  ...needsShared,
+  async fn() {
+    await withTinyModel(async ({ root, model }) => {
+      const out = join(root, "eval");
+      const res = await adp(
+        [
+          "eval",
+          ...["--data", MVTEC(), "--categories", "bottle", "--shots", "2", "--seeds", "0", "--model", model],
+          ...["--backbone", sharedPath("models/proxy/backbone.json"), "--variant", "fused,patch,text"],
+          ...["--steps", "2", "--limit", "6", "--pixel-size", "64", "--out", out, "--threads", "1"],
+        ],
+        root,
+        { ADP_EVAL_DUMP_CALIBRATION: "1" },
+      );
+      assert.equal(res.code, 0, res.stderr);
+      const [dump, ...more] = await loadDumps([out]);
+      assert.equal(more.length, 0);
+      const { distances } = dump;
+      assert.equal(distances.edgeOffsets?.length, distances.shots * distances.cells);
+      assert.ok(distances.edgeOffsets!.some((x) => x !== 0), "the proxy's 14×14 grid has edge rings");
+      const run = JSON.parse(await Deno.readTextFile(join(out, "runs", "bottle", "k2-seed0.json")));
+      const again = calibrateStation(
+        { distances, normalText: dump.normals.map((s) => s.text), pseudoAnomalies: dump.pseudoAnomalies },
+        { seed: dump.seed },
+      );
+      assert.ok(
+        Math.abs(again.threshold - run.threshold) <= 1e-9 * Math.max(1, Math.abs(run.threshold)),
+        `${again.threshold} against ${run.threshold}`,
+      );
     });
   },
 });
