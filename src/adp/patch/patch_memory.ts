@@ -6,9 +6,10 @@
  * be vouched for by its own frame's patches beyond a radius (self-reference, a second small graph),
  * and a frame may be scored through several views whose distance grids are averaged back.
  *
- * {@linkcode PATCH_DEFAULTS} is the configuration measured best with the proxy backbone on MVTec bottle and
- * magnetic tile: the shots and their flips in the memory, frames scored through the same four views,
- * self-reference radius 2, the largest patch distance as image score. The figures, and the ideas tried
+ * {@linkcode PATCH_DEFAULTS} is the configuration measured best with the proxy backbone on MVTec bottle,
+ * magnetic tile and ELPV: the shots and their flips in the memory, frames scored through the same four
+ * views, self-reference radius 2, the largest patch distance less its ring's edge excess (measured at
+ * enrollment) as image score. The figures, and the ideas tried
  * and dropped, are in bench/PATCH_QUALITY.md; `bench/patch_quality.ts` reproduces them.
  *
  * @module
