@@ -15,9 +15,15 @@
  */
 import { parseArgs } from "node:util";
 import { unseenGoods } from "../src/adp/calibration.ts";
-import { PatchMemory } from "../src/adp/patch/patch_memory.ts";
 import { readMvtecDataset, sampleShots } from "../src/eval/datasets.ts";
-import { DATASETS, extractAll, FINAL, measureShots, openVariantExtractor } from "./patch_quality.ts";
+import {
+  DATASETS,
+  extractAll,
+  FINAL,
+  measureShots,
+  openMemory,
+  openVariantExtractor,
+} from "./patch_quality.ts";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -35,7 +41,8 @@ async function main(): Promise<void> {
     throw new Error(`--k must be an integer from 2 to ${dataset.train.length - 1}: got ${values.k}`);
   }
   const views = FINAL.testViews!;
-  const extractor = await openVariantExtractor(FINAL, Number(values.threads));
+  const threads = Number(values.threads);
+  const extractor = await openVariantExtractor(FINAL, threads);
   const features = new Map<string, Awaited<ReturnType<typeof extractAll>>>();
   try {
     for (const path of dataset.train) features.set(path, await extractAll(extractor, [path], views));
@@ -50,11 +57,7 @@ async function main(): Promise<void> {
     const shotViews = shots.map((p) => features.get(p)!);
     const { excess, distances } = await measureShots(shotViews, FINAL, views);
     const predicted = unseenGoods(distances).scores;
-    const memory = await PatchMemory.create(shotViews.flat(), {
-      imageScore: FINAL.imageScore,
-      selfRadius: FINAL.selfRadius,
-      edgeExcess: excess,
-    });
+    const memory = await openMemory(shotViews, FINAL, threads, excess);
     const unseen = dataset.train.filter((p) => !shots.includes(p));
     const scores = await memory.scoreViews(unseen.flatMap((p) => features.get(p)!), views);
     await memory.dispose();

@@ -304,7 +304,7 @@ export async function openVariantExtractor(variant: Variant, threads: number): P
 }
 
 /** The product's memory, or the experimental one when the variant asks for a ranking experiment. */
-function openMemory(
+export function openMemory(
   shots: PatchFeatures[][],
   variant: Variant,
   threads: number,

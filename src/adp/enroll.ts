@@ -448,7 +448,7 @@ async function shotDistances(
   settings: PatchSettings,
 ): Promise<HeldOutDistances> {
   const { memoryViews, testViews } = calibrationViews(normals.length, settings);
-  const calibrationBank = memoryViews === settings.views
+  const calibrationBank = sameViews(memoryViews, settings.views)
     ? bank
     : await normalPatchBank(extractor, normals, memoryViews);
   return await heldOutDistances(

@@ -9,8 +9,8 @@
  * {@linkcode PATCH_DEFAULTS} is the configuration measured best with the proxy backbone on MVTec bottle,
  * magnetic tile and ELPV: the shots and their flips in the memory, frames scored through the same four
  * views, self-reference radius 2, the largest patch distance less its ring's edge excess (measured at
- * enrollment) as image score. The figures, and the ideas tried
- * and dropped, are in bench/PATCH_QUALITY.md; `bench/patch_quality.ts` reproduces them.
+ * enrollment) as image score. The figures, and the ideas tried and dropped, are in
+ * bench/PATCH_QUALITY.md; `bench/patch_quality.ts` reproduces them.
  *
  * @module
  */

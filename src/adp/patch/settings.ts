@@ -85,7 +85,8 @@ export function clipPatchSettings(clip: ClipModel): PatchSettings {
  * tile (bench/patch_quality.ts; the figures are in bench/PATCH_QUALITY.md): its described outputs at its
  * described input size, intensity `auto`, the shots and their flips in the memory, the frame scored
  * through the same four views, self-reference radius 2, the largest patch distance as image score
- * (less the edge excess, which enrollment measures and fills in); `precision` int8 quantises the network's weights when it is loaded (recorded, so the scorer does too).
+ * (less the edge excess, which enrollment measures and fills in); `precision` int8 quantises the
+ * network's weights when it is loaded (recorded, so the scorer does too).
  */
 export async function onnxPatchSettings(
   configPath: string,
