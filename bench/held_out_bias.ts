@@ -4,8 +4,11 @@
  * scores like a good part the station has never seen. This draws K shots from a dev set's training
  * goods many times and compares, per draw, the product's predictions (`unseenGoods` on the held-out
  * distances enrollment measures, edge offsets included) with the scores the other training goods
- * (good parts the shots never saw) get against the K-shot memory, in mean log score. A bias that
- * holds over many draws is the method's; a difference on a few draws is those draws' luck.
+ * (good parts the shots never saw) get against the K-shot memory, in mean log score and its spread.
+ * A bias that holds over many draws is the method's; a difference on a few draws is those draws'
+ * luck. The test split's goods, scored against the same memory, say how far the split the tables
+ * are measured on differs from the training goods the shots are drawn from: a shift no
+ * calibration from the shots can see.
  *
  * ```
  * deno run -A bench/held_out_bias.ts [--dataset tile] [--k 16] [--draws 10] [--threads 2]
@@ -42,38 +45,67 @@ async function main(): Promise<void> {
   }
   const views = FINAL.testViews!;
   const threads = Number(values.threads);
+  const testGoods = dataset.test.filter((t) => t.label === 0).map((t) => t.path);
   const extractor = await openVariantExtractor(FINAL, threads);
   const features = new Map<string, Awaited<ReturnType<typeof extractAll>>>();
   try {
-    for (const path of dataset.train) features.set(path, await extractAll(extractor, [path], views));
+    for (const path of [...dataset.train, ...testGoods]) {
+      features.set(path, await extractAll(extractor, [path], views));
+    }
   } finally {
     await extractor.dispose();
   }
-  const meanLog = (xs: ArrayLike<number>) => Array.from(xs, Math.log).reduce((a, b) => a + b, 0) / xs.length;
-  const biases: number[] = [];
-  console.log(`${name}, K = ${k}: mean log score per draw (predicted − unseen training goods)`);
+  const rows: Record<Group, LogSummary>[] = [];
+  console.log(
+    `${name}, K = ${k}: per draw, mean log score (spread) of the predictions, of the training goods the ` +
+      `shots never saw, and of the test split's goods`,
+  );
   for (let seed = 0; seed < draws; seed++) {
     const shots = sampleShots(dataset.train, { k, seed });
     const shotViews = shots.map((p) => features.get(p)!);
     const { excess, distances } = await measureShots(shotViews, FINAL, views);
-    const predicted = unseenGoods(distances).scores;
     const memory = await openMemory(shotViews, FINAL, threads, excess);
+    const scoreAll = async (paths: string[]) =>
+      (await memory.scoreViews(paths.flatMap((p) => features.get(p)!), views)).map((s) => s.imageScores[0]);
     const unseen = dataset.train.filter((p) => !shots.includes(p));
-    const scores = await memory.scoreViews(unseen.flatMap((p) => features.get(p)!), views);
+    const row = {
+      predicted: logSummary(unseenGoods(distances).scores),
+      unseen: logSummary(await scoreAll(unseen)),
+      test: logSummary(await scoreAll(testGoods)),
+    };
     await memory.dispose();
-    const bias = meanLog(predicted) - meanLog(scores.map((s) => s.imageScores[0]));
-    biases.push(bias);
-    console.log(
-      `  draw ${seed}: ${bias >= 0 ? "+" : ""}${bias.toFixed(3)} (${k} shots, ${unseen.length} unseen)`,
-    );
+    rows.push(row);
+    const cell = (g: Group) => `${row[g].mean.toFixed(3)} (${row[g].spread.toFixed(3)})`;
+    console.log(`  draw ${seed}: ${cell("predicted")}, ${cell("unseen")}, ${cell("test")}`);
   }
-  const mean = biases.reduce((a, b) => a + b, 0) / draws;
-  const se = Math.sqrt(biases.reduce((a, b) => a + (b - mean) ** 2, 0) / (draws - 1) / draws);
+  const difference = (a: Group, b: Group) => meanAndError(rows.map((r) => r[a].mean - r[b].mean));
+  const spread = (g: Group) => (rows.reduce((a, r) => a + r[g].spread, 0) / draws).toFixed(3);
+  console.log(`  predicted − unseen training goods: ${difference("predicted", "unseen")}`);
+  console.log(`  test goods − unseen training goods: ${difference("test", "unseen")}`);
   console.log(
-    `  mean ${mean >= 0 ? "+" : ""}${mean.toFixed(3)} ± ${
-      se.toFixed(3)
-    } (standard error over ${draws} draws)`,
+    `  mean log spread: predicted ${spread("predicted")}, unseen training goods ${spread("unseen")}, ` +
+      `test goods ${spread("test")}`,
   );
+}
+
+type Group = "predicted" | "unseen" | "test";
+
+interface LogSummary {
+  mean: number;
+  spread: number;
+}
+
+function logSummary(scores: readonly number[]): LogSummary {
+  const logs = scores.map(Math.log), n = logs.length;
+  const mean = logs.reduce((a, b) => a + b, 0) / n;
+  return { mean, spread: Math.sqrt(logs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1)) };
+}
+
+/** "mean ± standard error" over draws. */
+function meanAndError(xs: readonly number[]): string {
+  const n = xs.length, mean = xs.reduce((a, b) => a + b, 0) / n;
+  const se = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1) / n);
+  return `${mean >= 0 ? "+" : ""}${mean.toFixed(3)} ± ${se.toFixed(3)} (standard error over ${n} draws)`;
 }
 
 if (import.meta.main) await main();
