@@ -19,6 +19,7 @@
 import { parseArgs } from "node:util";
 import { unseenGoods } from "../src/adp/calibration.ts";
 import { readMvtecDataset, sampleShots } from "../src/eval/datasets.ts";
+import { meanStd } from "../src/eval/summary.ts";
 import {
   DATASETS,
   extractAll,
@@ -96,16 +97,16 @@ interface LogSummary {
 }
 
 function logSummary(scores: readonly number[]): LogSummary {
-  const logs = scores.map(Math.log), n = logs.length;
-  const mean = logs.reduce((a, b) => a + b, 0) / n;
-  return { mean, spread: Math.sqrt(logs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1)) };
+  const { mean, std } = meanStd(scores.map(Math.log));
+  return { mean: mean!, spread: std! };
 }
 
 /** "mean ± standard error" over draws. */
 function meanAndError(xs: readonly number[]): string {
-  const n = xs.length, mean = xs.reduce((a, b) => a + b, 0) / n;
-  const se = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1) / n);
-  return `${mean >= 0 ? "+" : ""}${mean.toFixed(3)} ± ${se.toFixed(3)} (standard error over ${n} draws)`;
+  const { mean, std } = meanStd(xs), se = std! / Math.sqrt(xs.length);
+  return `${mean! >= 0 ? "+" : ""}${mean!.toFixed(3)} ± ${
+    se.toFixed(3)
+  } (standard error over ${xs.length} draws)`;
 }
 
 if (import.meta.main) await main();
