@@ -15,7 +15,12 @@ import { type BranchScores, fuseScores } from "../src/adp/fusion.ts";
 import { calibrateStation, type ThresholdOptions } from "../src/adp/calibration.ts";
 import { verdictMetrics } from "../src/eval/calibration_gap.ts";
 import { imageAuroc } from "../src/metrics/mod.ts";
-import { addCalibrationRow, type CalibrationRows, calibrationTable } from "./_calibration_rows.ts";
+import {
+  addCalibrationRow,
+  type CalibrationRows,
+  calibrationTable,
+  gapAtGoodsQuantile,
+} from "./_calibration_rows.ts";
 
 export interface DumpedRun {
   category: string;
@@ -64,12 +69,6 @@ export async function loadDumps(roots: string[]): Promise<DumpedRun[]> {
   return runs.sort((a, b) => a.category.localeCompare(b.category) || a.k - b.k || a.seed - b.seed);
 }
 
-export function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = q * (s.length - 1), lo = Math.floor(at), hi = Math.ceil(at);
-  return s[lo] + (s[hi] - s[lo]) * (at - lo);
-}
-
 /** Recomputes every run's calibration with the product's code and tabulates it like calibration_table.ts. */
 async function main(args: string[]): Promise<void> {
   const options: Partial<ThresholdOptions> = {};
@@ -98,6 +97,7 @@ async function main(args: string[]): Promise<void> {
       text: cal.fusion.textWeight > 0,
       fused: imageAuroc(fused, r.labels),
       plain: r.test["plain-patch"] ? imageAuroc(r.test["plain-patch"], r.labels) : NaN,
+      gapAt95: gapAtGoodsQuantile(fused, r.labels, 0.05),
     });
   }
   console.log(calibrationTable(byCategory).join("\n"));

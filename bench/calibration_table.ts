@@ -10,7 +10,12 @@
 import { join } from "node:path";
 import { verdictMetrics } from "../src/eval/calibration_gap.ts";
 import { imageAuroc } from "../src/metrics/mod.ts";
-import { addCalibrationRow, type CalibrationRows, calibrationTable } from "./_calibration_rows.ts";
+import {
+  addCalibrationRow,
+  type CalibrationRows,
+  calibrationTable,
+  gapAtGoodsQuantile,
+} from "./_calibration_rows.ts";
 
 const byCategory: CalibrationRows = new Map();
 for (const out of Deno.args) {
@@ -29,6 +34,7 @@ for (const out of Deno.args) {
         text: (r.fusion?.textWeight ?? 0) > 0,
         fused: imageAuroc(fused, r.labels),
         plain: plain ? imageAuroc(plain, r.labels) : NaN,
+        gapAt95: gapAtGoodsQuantile(fused, r.labels, 0.05),
       });
     }
   }

@@ -11,14 +11,18 @@
  * calibration from the shots can see.
  *
  * ```
- * deno run -A bench/held_out_bias.ts [--dataset tile] [--k 16] [--draws 10] [--threads 2]
+ * deno run -A bench/held_out_bias.ts [--dataset tile] [--k 16] [--draws 10] [--threads 2] [--draw numpy]
  * ```
+ *
+ * `--draw numpy` draws the shots as `adp eval --draw numpy` does (seed = draw number), so the first
+ * three draws are the tables' seeds 0–2.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { unseenGoods } from "../src/adp/calibration.ts";
-import { readMvtecDataset, sampleShots } from "../src/eval/datasets.ts";
+import { readMvtecDataset } from "../src/eval/datasets.ts";
+import { type Draw, DRAWS, drawShots } from "../src/eval/mod.ts";
 import { meanStd } from "../src/eval/summary.ts";
 import {
   DATASETS,
@@ -36,6 +40,7 @@ async function main(): Promise<void> {
       k: { type: "string", default: "16" },
       draws: { type: "string", default: "10" },
       threads: { type: "string", default: "2" },
+      draw: { type: "string", default: "adp" },
     },
   });
   const name = values.dataset!, k = Number(values.k), draws = Number(values.draws);
@@ -44,6 +49,8 @@ async function main(): Promise<void> {
   if (!(Number.isInteger(k) && k >= 2 && k < dataset.train.length)) {
     throw new Error(`--k must be an integer from 2 to ${dataset.train.length - 1}: got ${values.k}`);
   }
+  const draw = values.draw as Draw;
+  if (!DRAWS.includes(draw)) throw new Error(`--draw must be one of ${DRAWS.join(", ")}: got ${values.draw}`);
   const views = FINAL.testViews!;
   const threads = Number(values.threads);
   const testGoods = dataset.test.filter((t) => t.label === 0).map((t) => t.path);
@@ -62,7 +69,7 @@ async function main(): Promise<void> {
       `shots never saw, and of the test split's goods`,
   );
   for (let seed = 0; seed < draws; seed++) {
-    const shots = sampleShots(dataset.train, { k, seed });
+    const shots = drawShots(dataset.train, { k, seed, draw });
     const shotViews = shots.map((p) => features.get(p)!);
     const { excess, distances } = await measureShots(shotViews, FINAL, views);
     const memory = await openMemory(shotViews, FINAL, threads, excess);
