@@ -129,7 +129,8 @@ export const FINAL: Variant = {
   testViews: FLIPS,
   selfRadius: 2,
   edgeRings: PATCH_DEFAULTS.edgeRings,
-  sigma: 4,
+  pool: PATCH_DEFAULTS.pool,
+  sigma: PATCH_DEFAULTS.sigma,
 };
 
 const VARIANTS: Record<string, Variant> = {

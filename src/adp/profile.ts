@@ -28,9 +28,10 @@ export const PROFILE_FORMAT = "adp-station-profile";
  * The newest profile format this build reads and the one it writes. Format 2 added the patch
  * branch's test views, self-reference radius and the ONNX extractor's resize, filter and intensity;
  * a format-1 file reads as what it was: identity view, no self-reference, raw intensity. Format 3
- * added the patch branch's edge excess; an older file reads with none.
+ * added the patch branch's edge excess; an older file reads with none. Format 4 records the ONNX
+ * extractor's neighbourhood pool, which was 3 before.
  */
-export const PROFILE_FORMAT_VERSION = 3;
+export const PROFILE_FORMAT_VERSION = 4;
 const META_KEY = "adp.profile";
 
 /** The patch branch's settings, and the memory's shape enrollment measured. */
@@ -55,7 +56,7 @@ export interface PatchSpec {
   imageScore: ImageScoreRule;
   /** The good parts' usual excess distance per ring of cells at the grid's edge, outermost first. */
   edgeExcess: number[];
-  /** Gaussian smoothing of the anomaly map, in patch-grid cells (0.25: 4 px at 224 px on a 14×14 grid). */
+  /** Gaussian smoothing of the anomaly map, in patch-grid cells (0.75: 12 px at 224 px on a 14×14 grid). */
   sigma: number;
 }
 
@@ -408,6 +409,8 @@ function checkPatchSpec(guard: Guard, v: unknown): { dim: number; count: number 
     guard.oneOf(extractor.resize, "patch.extractor.resize", ["whole", "crop"]);
     guard.oneOf(extractor.interpolation, "patch.extractor.interpolation", ["bilinear", "bicubic"]);
     guard.oneOf(extractor.intensity, "patch.extractor.intensity", ["raw", "standardise", "auto"]);
+    const pool = guard.integer(extractor.pool, "patch.extractor.pool", { min: 1 });
+    if (pool % 2 === 0) guard.reject("patch.extractor.pool", "an odd number of cells", pool);
     if (extractor.precision !== undefined) {
       guard.oneOf(extractor.precision, "patch.extractor.precision", ["int8"]);
     }
@@ -514,8 +517,9 @@ function checkEnrollmentSpec(guard: Guard, v: unknown): void {
 
 /**
  * Brings older metadata to the current format: the patch branch as it then scored (format 1:
- * identity view, no self-reference, raw intensity; formats 1–2: no edge excess), and an ONNX
- * backbone's resize and filter from its description, which format 1 read at scoring time.
+ * identity view, no self-reference, raw intensity; formats 1–2: no edge excess; formats 1–3: an
+ * ONNX extractor's 3×3 pool), and an ONNX backbone's resize and filter from its description, which
+ * format 1 read at scoring time.
  */
 async function migrateMeta(meta: Record<string, unknown>, path: string): Promise<void> {
   const patch = meta.patch as Record<string, unknown> | undefined;
@@ -526,6 +530,7 @@ async function migrateMeta(meta: Record<string, unknown>, path: string): Promise
   const extractor = patch.extractor as Record<string, unknown> | undefined;
   if (extractor?.kind === "onnx" && typeof extractor.config === "string") {
     extractor.intensity ??= "raw";
+    extractor.pool ??= 3;
     if (extractor.resize === undefined || extractor.interpolation === undefined) {
       let config;
       try {

@@ -20,6 +20,7 @@ import { PATCH_DEFAULTS } from "../../src/adp/patch/patch_memory.ts";
 import { prepareFrame } from "../../src/adp/frame_input.ts";
 import { decodeImage } from "../../src/image/decode.ts";
 import { needsShared, sharedPath } from "../_shared.ts";
+import { tempDir } from "../_temp_dir.ts";
 import { modelDirWithVocab } from "../model/_oracle.ts";
 
 const BOTTLE = "datasets/mvtec-ad/bottle";
@@ -220,6 +221,7 @@ Deno.test({
       assert.deepEqual(patch.views, [...PATCH_DEFAULTS.memoryViews]);
       assert.equal(patch.selfRadius, PATCH_DEFAULTS.selfRadius);
       assert.equal(patch.extractor.kind === "onnx" && patch.extractor.intensity, "auto");
+      assert.equal(patch.extractor.kind === "onnx" && patch.extractor.pool, PATCH_DEFAULTS.pool);
       // The edge rings' excess, measured on the shot's views: a bottle's edge is plain background.
       assert.equal(patch.edgeExcess.length, PATCH_DEFAULTS.edgeRings);
       assert.ok(
@@ -252,6 +254,48 @@ Deno.test({
         const frame = await decodeImage(await read("good/000.png"));
         const clipOnly = prepareFrame(frame, { clip: scorer.preparation.clip, patchInputs: [] });
         await assert.rejects(() => scorer.scorePrepared([clipOnly]), /not prepared for patch input onnx:/);
+
+        // A format-3 file, from before the pool was recorded, was extracted with 3×3 neighbourhoods:
+        // it reads so, and its scorer extracts that way (another score for the same frame).
+        await using tmp = await tempDir("adp-pool-");
+        const saved = join(tmp.path, "onnx.safetensors");
+        await saveProfile(saved, profile);
+        const rewrite = async (
+          file: string,
+          edit: (meta: { formatVersion: number; patch: { extractor: Record<string, unknown> } }) => void,
+        ) => {
+          using reader = await openSafetensors(saved);
+          const meta = JSON.parse(reader.metadata["adp.profile"]);
+          edit(meta);
+          const tensors = await Promise.all([...reader.header.keys()].map(async (name) => {
+            const t = await reader.read(name);
+            return { name, shape: t.shape, dtype: "F32" as const, data: t.data };
+          }));
+          await writeSafetensors(file, tensors, { metadata: { "adp.profile": JSON.stringify(meta) } });
+          return file;
+        };
+        const format3 = await loadProfile(
+          await rewrite(join(tmp.path, "format-3.safetensors"), (meta) => {
+            meta.formatVersion = 3;
+            delete meta.patch.extractor.pool;
+          }),
+        );
+        assert.equal(format3.meta.patch.extractor.kind === "onnx" && format3.meta.patch.extractor.pool, 3);
+        const pooled = createScorer(clip, format3);
+        try {
+          const [asEnrolled] = await scorer.score([await read("good/000.png")]);
+          const [withPool3] = await pooled.score([await read("good/000.png")]);
+          assert.notEqual(withPool3.score, asEnrolled.score);
+        } finally {
+          await pooled.dispose();
+        }
+        await assert.rejects(
+          async () =>
+            loadProfile(
+              await rewrite(join(tmp.path, "even.safetensors"), (meta) => meta.patch.extractor.pool = 2),
+            ),
+          (e: Error) => e instanceof ProfileError && e.message.includes("patch.extractor.pool"),
+        );
       } finally {
         await scorer.dispose();
       }

@@ -243,6 +243,7 @@ Deno.test({
         resize: "whole",
         interpolation: "bilinear",
         intensity: "auto",
+        pool: 1,
       };
       await Deno.writeFile(join(stateDir, "profiles", "escape.safetensors"), withMeta(JSON.stringify(meta)));
 
@@ -339,6 +340,7 @@ Deno.test({
           resize: "whole",
           interpolation: "bilinear",
           intensity: "auto",
+          pool: 1,
         }),
       (e) => e instanceof ConfigError && /field onnx must be a path inside/.test(e.message),
     );

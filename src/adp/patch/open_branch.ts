@@ -12,7 +12,7 @@ import { clipExtractor } from "./clip_extractor.ts";
 import type { FeatureExtractor } from "./feature_extractor.ts";
 import { openOnnxExtractor } from "./onnx_extractor.ts";
 import type { PatchFeatures } from "./patch_features.ts";
-import { PATCH_DEFAULTS, PatchMemory } from "./patch_memory.ts";
+import { PatchMemory } from "./patch_memory.ts";
 import type { PatchExtractorSpec, PatchSettings } from "./settings.ts";
 
 /** Opens the extractor a spec names; an ONNX backbone whose file changed is refused. */
@@ -37,7 +37,7 @@ export async function openPatchExtractor(
     inputSize: { width: spec.inputSize, height: spec.inputSize },
     intensity: spec.intensity,
     precision: spec.precision,
-    pool: PATCH_DEFAULTS.pool,
+    pool: spec.pool,
     device: opts.device,
     log: () => {},
   });

@@ -33,6 +33,8 @@ export type PatchExtractorSpec =
     resize: BackboneResize;
     interpolation: BackboneInterpolation;
     intensity: IntensityMode;
+    /** Neighbourhood (cells, odd) averaged into each patch vector. */
+    pool: number;
     /** `int8`: weights quantised when the model is loaded; absent: run as given (float32). */
     precision?: "int8";
   };
@@ -81,9 +83,10 @@ export function clipPatchSettings(clip: ClipModel): PatchSettings {
 }
 
 /**
- * An ONNX backbone's settings: {@linkcode PATCH_DEFAULTS}, measured on MVTec bottle and magnetic
- * tile (bench/patch_quality.ts; the figures are in bench/PATCH_QUALITY.md): its described outputs at its
- * described input size, intensity `auto`, the shots and their flips in the memory, the frame scored
+ * An ONNX backbone's settings: {@linkcode PATCH_DEFAULTS}, measured on the four dev sets
+ * (bench/patch_quality.ts; the figures are in bench/PATCH_QUALITY.md): its described outputs at its
+ * described input size, patch vectors without neighbourhood pooling (recorded: profiles from before
+ * it read with 3×3), intensity `auto`, the shots and their flips in the memory, the frame scored
  * through the same four views, self-reference radius 2, the largest patch distance as image score
  * (less the edge excess, which enrollment measures and fills in); `precision` int8 quantises the
  * network's weights when it is loaded (recorded, so the scorer does too).
@@ -104,6 +107,7 @@ export async function onnxPatchSettings(
       resize: config.resize,
       interpolation: config.interpolation,
       intensity: PATCH_DEFAULTS.intensity,
+      pool: PATCH_DEFAULTS.pool,
       ...(precision === "int8" ? { precision } : {}),
     },
     views: [...PATCH_DEFAULTS.memoryViews],
@@ -111,7 +115,7 @@ export async function onnxPatchSettings(
     selfRadius: PATCH_DEFAULTS.selfRadius,
     imageScore: PATCH_DEFAULTS.imageScore,
     edgeExcess: [],
-    // In grid cells: PATCH_DEFAULTS' 4 px at 224 on a 16-pixel grid (the proxy's stride).
+    // In grid cells: PATCH_DEFAULTS' pixels at 224 on a 16-pixel grid (the proxy's stride).
     sigma: PATCH_DEFAULTS.sigma / 16,
   };
 }
