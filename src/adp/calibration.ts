@@ -295,20 +295,20 @@ export interface ThresholdOptions {
  * Defaults of the calibration, and why. They are the method's constants, set once on the dev sets
  * (MVTec bottle, magnetic tile, ELPV mono and poly), never per data set:
  * - target 1%: the profile's default operating point (issue 11);
- * - prior exponent −0.2: the memory curve's slope between one and two shots on the dev sets (bottle
- *   −0.28, mono −0.22, poly −0.16, tile −0.12; used only at K = 2, where the shots cannot measure
- *   it; −0.3, set before the edge excess, left K = 2's predictions 0.03–0.19 low in log on all
- *   four sets, bench/held_out_bias.ts); at K ≥ 3 the shots' own slope (−0.04…−0.4);
- * - prior log spread 0.25 worth 8 shots: the good test parts' log-score spread was 0.2 (tile,
- *   poly), 0.3 (bottle) and 0.45 (mono); below K = 8 the shots' own spread is mostly noise;
+ * - prior exponent −0.14: the memory curve's mean slope between one and two shots on the dev sets
+ *   (bottle −0.21, mono −0.16, poly −0.09, tile −0.09; used only at K = 2, where the shots cannot
+ *   measure it); at K ≥ 3 the shots' own slope;
+ * - prior log spread 0.16 worth 8 shots: the good test parts' log-score spread is 0.16 on tile and
+ *   poly, 0.23 on bottle and 0.37 on mono (the prior sits at the tight sets; the wide ones' shots
+ *   correct it as K grows); below K = 8 the shots' own spread is mostly noise;
  * - K = 1 position 2/3, and the views' 95% point as its floor (see patchThreshold);
  * - the equal-error point may lower the threshold as far as the estimated 95% point of the goods:
  *   the most good parts a station should reject on synthetic evidence alone.
  */
 export const CALIBRATION_DEFAULTS: ThresholdOptions = {
   targetFalseRejectRate: 0.01,
-  priorExponent: -0.2,
-  priorLogSpread: 0.25,
+  priorExponent: -0.14,
+  priorLogSpread: 0.16,
   priorWeight: 8,
   singleShotPosition: 2 / 3,
   pseudoCeiling: null,

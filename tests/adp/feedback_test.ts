@@ -1,6 +1,6 @@
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import { applyFeedback, FEEDBACK_DEFAULTS, feedbackThreshold, partRows } from "../../src/adp/feedback.ts";
-import { normalQuantile, patchThreshold } from "../../src/adp/calibration.ts";
+import { CALIBRATION_DEFAULTS, normalQuantile, patchThreshold } from "../../src/adp/calibration.ts";
 import { type StationProfile, validateProfile } from "../../src/adp/profile.ts";
 
 // Patch units = fused units (patchMean 0, patchStd 1), text out: every expected value below is a
@@ -74,7 +74,8 @@ const defect = (p: StationProfile, id: string, patch: number) =>
 function goodsPoint(logs: number[], rate: number): number {
   const n = logs.length, m = logs.reduce((a, b) => a + b, 0) / n;
   const ss = logs.reduce((a, x) => a + (x - m) ** 2, 0);
-  return Math.exp(m + normalQuantile(1 - rate) * Math.sqrt((8 * 0.25 ** 2 + ss) / (8 + n - 1)));
+  const { priorWeight: w, priorLogSpread: s } = CALIBRATION_DEFAULTS;
+  return Math.exp(m + normalQuantile(1 - rate) * Math.sqrt((w * s ** 2 + ss) / (w + n - 1)));
 }
 const close = (a: number, b: number, what: string) => ok(Math.abs(a - b) < 1e-9, `${what}: ${a} vs ${b}`);
 
@@ -140,7 +141,7 @@ Deno.test("feedback: defects place the threshold once there are enough, never ab
   // Three defects together above the shots' threshold: the equal-error point between the classes
   // lies below the shots' threshold, and above the floor.
   let q = profile();
-  for (const id of ["a", "b", "c"]) q = defect(q, id, 0.6);
+  for (const id of ["a", "b", "c"]) q = defect(q, id, 0.45);
   ok(q.meta.threshold > floor + 0.01 && q.meta.threshold < SHOT_THRESHOLD - 0.01, `${q.meta.threshold}`);
 });
 
