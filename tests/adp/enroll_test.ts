@@ -25,6 +25,25 @@ import { modelDirWithVocab } from "../model/_oracle.ts";
 
 const BOTTLE = "datasets/mvtec-ad/bottle";
 
+/** A profile's metadata as JSON, for writing older or broken files by hand. */
+interface MetaJson {
+  formatVersion: number;
+  patch: Record<string, unknown> & { extractor: Record<string, unknown> };
+}
+
+/** Writes the profile at `source` again as `target`, its metadata edited; returns `target`. */
+async function rewriteMeta(source: string, target: string, edit: (meta: MetaJson) => void): Promise<string> {
+  using reader = await openSafetensors(source);
+  const meta = JSON.parse(reader.metadata["adp.profile"]);
+  edit(meta);
+  const tensors = await Promise.all([...reader.header.keys()].map(async (name) => {
+    const t = await reader.read(name);
+    return { name, shape: t.shape, dtype: "F32" as const, data: t.data };
+  }));
+  await writeSafetensors(target, tensors, { metadata: { "adp.profile": JSON.stringify(meta) } });
+  return target;
+}
+
 async function withEnrolled(
   fn: (
     ctx: {
@@ -158,28 +177,21 @@ Deno.test({
       await Deno.writeFile(foreign, new TextEncoder().encode("not a profile at all"));
       await assert.rejects(() => loadProfile(foreign), ProfileError);
 
-      const newer = join(root, "newer.safetensors");
-      using reader = await openSafetensors(path);
-      const meta = JSON.parse(reader.metadata["adp.profile"]);
-      meta.formatVersion = PROFILE_FORMAT_VERSION + 1;
-      const tensors = await Promise.all([...reader.header.keys()].map(async (name) => {
-        const t = await reader.read(name);
-        return { name, shape: t.shape, dtype: "F32" as const, data: t.data };
-      }));
-      await writeSafetensors(newer, tensors, { metadata: { "adp.profile": JSON.stringify(meta) } });
+      const newer = await rewriteMeta(path, join(root, "newer.safetensors"), (meta) => {
+        meta.formatVersion = PROFILE_FORMAT_VERSION + 1;
+      });
       await assert.rejects(
         () => loadProfile(newer),
         (e: Error) => e instanceof ProfileError && e.message.includes("newer"),
       );
 
       // A format-1 file (before test views, self-reference and intensity) reads as it then scored.
-      const older = join(root, "format-1.safetensors");
-      const v1 = structuredClone(meta);
-      v1.formatVersion = 1;
-      delete v1.patch.testViews;
-      delete v1.patch.selfRadius;
-      delete v1.patch.edgeExcess;
-      await writeSafetensors(older, tensors, { metadata: { "adp.profile": JSON.stringify(v1) } });
+      const older = await rewriteMeta(path, join(root, "format-1.safetensors"), (meta) => {
+        meta.formatVersion = 1;
+        delete meta.patch.testViews;
+        delete meta.patch.selfRadius;
+        delete meta.patch.edgeExcess;
+      });
       const migrated = await loadProfile(older);
       assert.deepEqual(migrated.meta.patch.testViews, ["identity"]);
       assert.equal(migrated.meta.patch.selfRadius, null);
@@ -187,11 +199,10 @@ Deno.test({
       assert.equal(migrated.meta.formatVersion, PROFILE_FORMAT_VERSION);
 
       // A format-2 file (before the edge excess) scores with none.
-      const format2 = join(root, "format-2.safetensors");
-      const v2 = structuredClone(meta);
-      v2.formatVersion = 2;
-      delete v2.patch.edgeExcess;
-      await writeSafetensors(format2, tensors, { metadata: { "adp.profile": JSON.stringify(v2) } });
+      const format2 = await rewriteMeta(path, join(root, "format-2.safetensors"), (meta) => {
+        meta.formatVersion = 2;
+        delete meta.patch.edgeExcess;
+      });
       assert.deepEqual((await loadProfile(format2)).meta.patch.edgeExcess, []);
 
       // A save that fails validation leaves the previous profile as it was.
@@ -260,22 +271,8 @@ Deno.test({
         await using tmp = await tempDir("adp-pool-");
         const saved = join(tmp.path, "onnx.safetensors");
         await saveProfile(saved, profile);
-        const rewrite = async (
-          file: string,
-          edit: (meta: { formatVersion: number; patch: { extractor: Record<string, unknown> } }) => void,
-        ) => {
-          using reader = await openSafetensors(saved);
-          const meta = JSON.parse(reader.metadata["adp.profile"]);
-          edit(meta);
-          const tensors = await Promise.all([...reader.header.keys()].map(async (name) => {
-            const t = await reader.read(name);
-            return { name, shape: t.shape, dtype: "F32" as const, data: t.data };
-          }));
-          await writeSafetensors(file, tensors, { metadata: { "adp.profile": JSON.stringify(meta) } });
-          return file;
-        };
         const format3 = await loadProfile(
-          await rewrite(join(tmp.path, "format-3.safetensors"), (meta) => {
+          await rewriteMeta(saved, join(tmp.path, "format-3.safetensors"), (meta) => {
             meta.formatVersion = 3;
             delete meta.patch.extractor.pool;
           }),
@@ -292,7 +289,9 @@ Deno.test({
         await assert.rejects(
           async () =>
             loadProfile(
-              await rewrite(join(tmp.path, "even.safetensors"), (meta) => meta.patch.extractor.pool = 2),
+              await rewriteMeta(saved, join(tmp.path, "even.safetensors"), (meta) => {
+                meta.patch.extractor.pool = 2;
+              }),
             ),
           (e: Error) => e instanceof ProfileError && e.message.includes("patch.extractor.pool"),
         );
