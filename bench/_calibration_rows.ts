@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { type BoundRun, samplingBound } from "../src/eval/calibration_bound.ts";
 import { verdictMetrics } from "../src/eval/calibration_gap.ts";
 
 /** One run's verdict figures. */
@@ -94,6 +95,28 @@ export function calibrationTable(rows: CalibrationRows): string[] {
       }** | **${pct(mean(all.map((x) => x.frr)))}** | ${pct(mean(all.map((x) => x.miss)))} | ${
         f3(mean(all.map((x) => x.gapAt95)))
       } | **${all.filter((x) => x.text).length}** | | | |`,
+    );
+  }
+  return lines;
+}
+
+/**
+ * The sampling bound (src/eval/calibration_bound.ts) per category as Markdown lines: the least mean
+ * gap any calibration from K shots can expect at ≤ 5% mean false rejects, and the same with the
+ * goods' level known (the ranking alone).
+ */
+export function samplingBoundTable(runs: Map<string, BoundRun[]>): string[] {
+  const lines = [
+    "| data set | runs | sampling bound: mean gap | its FRR | per K: offset z, gap | level known: mean gap |",
+    "| --- | ---: | ---: | ---: | --- | ---: |",
+  ];
+  for (const [cat, xs] of [...runs].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const bound = samplingBound(xs), known = samplingBound(xs, { sampling: false });
+    const perK = bound.perK.map((b) => `K ${b.k}: ${b.z.toFixed(2)}, ${f3(b.gap)}`).join("; ");
+    lines.push(
+      `| ${cat} | ${xs.length} | ${f3(bound.gap)} | ${pct(bound.falseRejectRate)} | ${perK} | ${
+        f3(known.gap)
+      } |`,
     );
   }
   return lines;

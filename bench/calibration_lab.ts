@@ -20,7 +20,9 @@ import {
   type CalibrationRows,
   calibrationTable,
   gapAtGoodsQuantile,
+  samplingBoundTable,
 } from "./_calibration_rows.ts";
+import type { BoundRun } from "../src/eval/calibration_bound.ts";
 
 export interface DumpedRun {
   category: string;
@@ -81,8 +83,10 @@ async function main(args: string[]): Promise<void> {
       : Number(v);
   }
   const runs = await loadDumps(args.filter((x) => !x.includes("=")));
-  const byCategory: CalibrationRows = new Map();
+  const byCategory: CalibrationRows = new Map(), boundRuns = new Map<string, BoundRun[]>();
   for (const r of runs) {
+    const bound = { k: r.k, scores: r.test.patch, labels: r.labels };
+    boundRuns.set(r.category, [...(boundRuns.get(r.category) ?? []), bound]);
     const d = r.distances;
     const cal = calibrateStation(
       { distances: d, normalText: r.normals.map((s) => s.text), pseudoAnomalies: r.pseudoAnomalies },
@@ -101,6 +105,7 @@ async function main(args: string[]): Promise<void> {
     });
   }
   console.log(calibrationTable(byCategory).join("\n"));
+  console.log(`\n${samplingBoundTable(boundRuns).join("\n")}`);
 }
 
 if (import.meta.main) await main(Deno.args);

@@ -15,9 +15,11 @@ import {
   type CalibrationRows,
   calibrationTable,
   gapAtGoodsQuantile,
+  samplingBoundTable,
 } from "./_calibration_rows.ts";
+import type { BoundRun } from "../src/eval/calibration_bound.ts";
 
-const byCategory: CalibrationRows = new Map();
+const byCategory: CalibrationRows = new Map(), boundRuns = new Map<string, BoundRun[]>();
 for (const out of Deno.args) {
   for await (const cat of Deno.readDir(join(out, "runs"))) {
     if (!cat.isDirectory) continue;
@@ -36,7 +38,16 @@ for (const out of Deno.args) {
         plain: plain ? imageAuroc(plain, r.labels) : NaN,
         gapAt95: gapAtGoodsQuantile(fused, r.labels, 0.05),
       });
+      const patch = r.variants.patch?.scores;
+      if (patch) {
+        boundRuns.set(cat.name, [...(boundRuns.get(cat.name) ?? []), {
+          k: r.k,
+          scores: patch,
+          labels: r.labels,
+        }]);
+      }
     }
   }
 }
 console.log(calibrationTable(byCategory).join("\n"));
+console.log(`\n${samplingBoundTable(boundRuns).join("\n")}`);

@@ -16,6 +16,7 @@
  *
  * @module
  */
+export { normalQuantile } from "./calibration.ts";
 export { enroll } from "./enroll.ts";
 export type { CalibrationInputs, EnrollOptions } from "./enroll.ts";
 export { ENROLL_STAGES } from "./enroll_progress.ts";

@@ -1,0 +1,185 @@
+/**
+ * How small a calibration gap any threshold set from K shots can expect, given a ranking: the
+ * *sampling bound*. Pure.
+ *
+ * A calibration sees K good parts, so it knows the level of unseen goods' scores only to the
+ * sampling error of K parts' mean. The bound grants a calibration everything else: it knows the
+ * test goods' log-score spread σ exactly, its level errs by exactly that sampling error (normal,
+ * standard deviation σ/√K: the least any estimate from K normal samples has), and it may pick, per
+ * K and per data set, the offset z (threshold = level + z·σ) that suits the test set best, subject
+ * to a mean false-reject rate over all runs. A real calibration also errs on the spread, on how the
+ * memory of K shots scores against K − 1, and on the test goods' shift from the shots; so where the
+ * bound exceeds a target gap, no calibration from the shots meets that target on average over
+ * draws — the ranking does not allow it.
+ *
+ * @module
+ */
+import { normalQuantile } from "../adp/mod.ts";
+
+/** One run's test scores (positive: patch distances) and labels (1 = defective), at K shots. */
+export interface BoundRun {
+  k: number;
+  scores: ArrayLike<number>;
+  labels: ArrayLike<number>;
+}
+
+/** The bound at one K: the chosen offset and what it leaves, in expectation over the level's error. */
+export interface BoundAtK {
+  k: number;
+  runs: number;
+  /** Threshold offset above the goods' log level, in units of their log spread. */
+  z: number;
+  gap: number;
+  falseRejectRate: number;
+}
+
+/** The least mean calibration gap over all runs whose mean false-reject rate stays within the limit. */
+export interface SamplingBound {
+  gap: number;
+  falseRejectRate: number;
+  perK: BoundAtK[];
+}
+
+/** Options of {@linkcode samplingBound}. */
+export interface SamplingBoundOptions {
+  /** The mean false-reject rate over all runs the offsets must keep to. */
+  maxFalseRejectRate?: number;
+  /** Whether the level errs by σ/√K (else it is known exactly: the bound of the ranking alone). */
+  sampling?: boolean;
+  /** Offsets tried, in units of σ. */
+  offsets?: readonly number[];
+  /** Quadrature nodes for the level's error (midpoints of equal-probability bins). */
+  nodes?: number;
+}
+
+const DEFAULT_OFFSETS = Array.from({ length: 201 }, (_, i) => i * 0.02);
+/** Resolution of the false-reject budget in the allocation (rates are rounded down to it). */
+const BUDGET_STEP = 0.0005;
+
+/**
+ * The sampling bound of a set of runs (one data set, any mix of K).
+ *
+ * Per run, the goods' log scores give the level μ and spread σ; a threshold exp(μ + (z + ε/√K)·σ),
+ * ε standard normal, is averaged over ε by quadrature. The offsets per K are then allocated to
+ * minimise the mean gap over all runs within the mean false-reject limit (dynamic programming
+ * over the budget, rates rounded down: the bound may only come out lower, never higher).
+ *
+ * @example Goods and defects far apart: some offset rejects no good part and catches every defect
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * const goods = [1, 1.1, 0.9, 1.05, 0.95, 1.02, 0.98, 1.01], defects = [50, 60, 70, 80];
+ * const run = { k: 4, scores: [...goods, ...defects], labels: [...goods.map(() => 0), ...defects.map(() => 1)] };
+ * const bound = samplingBound([run]);
+ * ok(bound.gap < 0.01 && bound.falseRejectRate < 0.05);
+ * ```
+ */
+export function samplingBound(runs: readonly BoundRun[], options: SamplingBoundOptions = {}): SamplingBound {
+  const maxRate = options.maxFalseRejectRate ?? 0.05, offsets = options.offsets ?? DEFAULT_OFFSETS;
+  const nodes = options.sampling === false ? [0] : quadratureNodes(options.nodes ?? 64);
+  const prepared = runs.map(prepareRun);
+  const ks = [...new Set(runs.map((r) => r.k))].sort((a, b) => a - b);
+  // Expected gap and false-reject rate per K and offset, summed over that K's runs.
+  const table = ks.map((k) => {
+    const group = prepared.filter((r) => r.k === k);
+    return offsets.map((z) => {
+      let gap = 0, frr = 0;
+      for (const r of group) {
+        for (const e of nodes) {
+          const v = r.at(r.level + (z + e / Math.sqrt(k)) * r.spread);
+          gap += v.gap / nodes.length;
+          frr += v.frr / nodes.length;
+        }
+      }
+      return { z, gap, frr, runs: group.length };
+    });
+  });
+  const pick = allocate(table, maxRate * runs.length);
+  const perK = pick.map((c, i) => ({
+    k: ks[i],
+    runs: c.runs,
+    z: c.z,
+    gap: c.gap / c.runs,
+    falseRejectRate: c.frr / c.runs,
+  }));
+  return {
+    gap: pick.reduce((a, c) => a + c.gap, 0) / runs.length,
+    falseRejectRate: pick.reduce((a, c) => a + c.frr, 0) / runs.length,
+    perK,
+  };
+}
+
+interface Choice {
+  z: number;
+  gap: number;
+  frr: number;
+  runs: number;
+}
+
+/** One choice per row minimising the summed gap with the summed false rejects within `budget`. */
+function allocate(table: readonly Choice[][], budget: number): Choice[] {
+  const slots = Math.floor(budget / BUDGET_STEP + 1e-9);
+  // best[b]: least gap using at most b slots so far, with the picks that reach it.
+  let best: { gap: number; picks: Choice[] }[] = Array.from(
+    { length: slots + 1 },
+    () => ({ gap: 0, picks: [] }),
+  );
+  for (const row of table) {
+    const next = Array.from({ length: slots + 1 }, () => ({ gap: Infinity, picks: [] as Choice[] }));
+    for (let b = 0; b <= slots; b++) {
+      for (const c of row) {
+        const cost = Math.floor(c.frr / BUDGET_STEP + 1e-9);
+        if (cost > b || !Number.isFinite(best[b - cost].gap)) continue;
+        const gap = best[b - cost].gap + c.gap;
+        if (gap < next[b].gap) next[b] = { gap, picks: [...best[b - cost].picks, c] };
+      }
+    }
+    best = next;
+  }
+  const end = best[slots];
+  if (!Number.isFinite(end.gap)) {
+    throw new RangeError("No offsets keep the false-reject rate within the limit");
+  }
+  return end.picks;
+}
+
+/** Midpoints of `n` equal-probability bins of the standard normal. */
+function quadratureNodes(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => normalQuantile((i + 0.5) / n));
+}
+
+/** A run's goods' log level and spread, and its verdicts at any log threshold by binary search. */
+function prepareRun(run: BoundRun) {
+  const logs = Array.from(run.scores, (s) => Math.log(Math.max(s, 1e-12)));
+  const goods = logs.filter((_, i) => !run.labels[i]).sort((a, b) => a - b);
+  const defects = logs.filter((_, i) => run.labels[i]).sort((a, b) => a - b);
+  if (goods.length < 2 || !defects.length) {
+    throw new RangeError("A run needs two good and one defective score");
+  }
+  const level = goods.reduce((a, b) => a + b, 0) / goods.length;
+  const spread = Math.sqrt(goods.reduce((a, x) => a + (x - level) ** 2, 0) / (goods.length - 1));
+  const below = (xs: number[], t: number) => {
+    let lo = 0, hi = xs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (xs[mid] < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const errorAt = (t: number) => {
+    const frr = 1 - below(goods, t) / goods.length, miss = below(defects, t) / defects.length;
+    return { frr, be: (frr + miss) / 2 };
+  };
+  // The oracle: the best balanced error over thresholds at every score and above them all.
+  let oracle = 0.5;
+  for (const t of [...goods, ...defects]) oracle = Math.min(oracle, errorAt(t).be);
+  return {
+    k: run.k,
+    level,
+    spread,
+    at: (t: number) => {
+      const { frr, be } = errorAt(t);
+      return { frr, gap: be - oracle };
+    },
+  };
+}

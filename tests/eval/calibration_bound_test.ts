@@ -1,0 +1,71 @@
+/**
+ * The sampling bound on constructed score sets with known answers: exactly normal goods (log
+ * scores at the normal's quantiles), defects placed by hand.
+ */
+import assert from "node:assert/strict";
+import { samplingBound } from "../../src/eval/calibration_bound.ts";
+import { normalQuantile } from "../../src/adp/mod.ts";
+
+/** Standard normal upper tail, by Simpson's rule on the density (ample for these tolerances). */
+function upperTail(z: number): number {
+  const steps = 2000, hi = 12, h = (hi - z) / steps;
+  let s = 0;
+  for (let i = 0; i <= steps; i++) {
+    const x = z + i * h, w = i === 0 || i === steps ? 1 : i % 2 ? 4 : 2;
+    s += w * Math.exp(-x * x / 2);
+  }
+  return (s * h) / 3 / Math.sqrt(2 * Math.PI);
+}
+
+/** Goods whose log scores sit at n quantiles of N(log level, spread²); defects at the given log scores. */
+function run(k: number, defectLogs: number[], n = 4000, level = -1, spread = 0.2) {
+  const goods = Array.from({ length: n }, (_, i) => Math.exp(level + spread * normalQuantile((i + 0.5) / n)));
+  return {
+    k,
+    scores: [...goods, ...defectLogs.map(Math.exp)],
+    labels: [...goods.map(() => 0), ...defectLogs.map(() => 1)],
+  };
+}
+
+Deno.test("samplingBound() errs on the level by σ/√K: false rejects at offset z are P(Z ≥ z / √(1 + 1/K))", () => {
+  for (const k of [1, 4, 16]) {
+    for (const z of [0.5, 1.5, 2.5]) {
+      const [at] = samplingBound([run(k, [5, 6, 7])], { offsets: [z], maxFalseRejectRate: 0.5 }).perK;
+      // 64 quadrature nodes and 4000 goods: the tail is right to a few parts in a thousand.
+      const expected = upperTail(z / Math.sqrt(1 + 1 / k));
+      assert.ok(
+        Math.abs(at.falseRejectRate - expected) < 0.003,
+        `K ${k}, z ${z}: ${at.falseRejectRate} vs ${expected}`,
+      );
+    }
+  }
+});
+
+Deno.test("samplingBound() without sampling error is the best offset within the false-reject limit", () => {
+  // Half the defects at the goods' 90% point, half far above: at offsets z ≤ 1.28 all are caught
+  // (balanced error FRR/2), above it half pass (¼ + FRR/2). Within 5% false rejects (z ≥ 1.645)
+  // the best is the largest z: gap ≈ ¼ − the oracle's P(Z ≥ 1.28)/2 ≈ 0.25 − 0.05 = 0.20.
+  const d = -1 + 0.2 * normalQuantile(0.9);
+  const bound = samplingBound([run(8, [d, d, d, 5, 5, 5])], { sampling: false });
+  assert.ok(Math.abs(bound.gap - 0.2) < 0.002, `gap ${bound.gap}`);
+  assert.ok(bound.perK[0].z > 3); // beyond the largest good: no false rejects
+  // With the limit at 15% the offset drops below the defects' level and the gap closes.
+  const loose = samplingBound([run(8, [d, d, d, 5, 5, 5])], { sampling: false, maxFalseRejectRate: 0.15 });
+  assert.ok(loose.gap < 0.002 && loose.falseRejectRate <= 0.15);
+});
+
+Deno.test("samplingBound() allocates the false-reject budget across K where it buys the most", () => {
+  // K = 1 runs have defects close above the goods, K = 16 runs far above. A uniform offset pays
+  // the K = 1 runs' misses; the allocation spends the budget on K = 1.
+  const near = -1 + 0.2 * 1.2;
+  const runs = [run(1, [near, near, 5]), run(16, [5, 6, 7])];
+  const bound = samplingBound(runs);
+  assert.ok(bound.falseRejectRate <= 0.05 + 0.0005);
+  const [k1, k16] = bound.perK;
+  assert.ok(k1.falseRejectRate > k16.falseRejectRate);
+  for (const z of [2.1, 2.3, 2.6, 3]) { // uniform offsets within the limit
+    const uniform = samplingBound(runs, { offsets: [z] });
+    assert.ok(bound.gap <= uniform.gap + 1e-12, `z ${z}`);
+  }
+  assert.throws(() => samplingBound([run(1, [5])], { offsets: [0] }), RangeError);
+});
