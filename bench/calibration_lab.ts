@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import type { HeldOutDistances } from "../src/adp/held_out.ts";
 import { type BranchScores, fuseScores } from "../src/adp/fusion.ts";
-import { calibrateStation, type ThresholdOptions } from "../src/adp/calibration.ts";
+import { calibrateStation, type ThresholdOptions, unseenGoods } from "../src/adp/calibration.ts";
 import { verdictMetrics } from "../src/eval/calibration_gap.ts";
 import { imageAuroc } from "../src/metrics/mod.ts";
 import {
@@ -106,6 +106,31 @@ async function main(args: string[]): Promise<void> {
   }
   console.log(calibrationTable(byCategory).join("\n"));
   console.log(`\n${samplingBoundTable(boundRuns).join("\n")}`);
+  console.log(`\n${levelErrorLines(runs, options).join("\n")}`);
+}
+
+/**
+ * How far the calibration's predicted level of unseen goods (mean log score) falls from the test
+ * goods', in units of the sampling error the bound assumes (σ/√K, σ the test goods' log spread):
+ * the mean square per category over the runs at K ≥ 2, which is 1 when the bound's noise model holds.
+ */
+function levelErrorLines(runs: DumpedRun[], options: Partial<ThresholdOptions>): string[] {
+  const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const squares = new Map<string, number[]>();
+  for (const r of runs.filter((r) => r.k >= 2)) {
+    const goods = r.test.patch.filter((_, i) => !r.labels[i]).map(Math.log);
+    const level = meanOf(goods);
+    const spread = Math.sqrt(goods.reduce((a, x) => a + (x - level) ** 2, 0) / (goods.length - 1));
+    const predicted = meanOf(unseenGoods(r.distances, options).scores.map(Math.log));
+    const z = ((predicted - level) / spread) * Math.sqrt(r.k);
+    squares.set(r.category, [...(squares.get(r.category) ?? []), z * z]);
+  }
+  const all = [...squares.values()].flat();
+  return [
+    `level error of the unseen-goods prediction, mean of (error / (σ/√K))² over runs at K ≥ 2: ${
+      meanOf(all).toFixed(2)
+    } (${all.length} runs; ${[...squares].map(([c, v]) => `${c} ${meanOf(v).toFixed(2)}`).join(", ")})`,
+  ];
 }
 
 if (import.meta.main) await main(Deno.args);
