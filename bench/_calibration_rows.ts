@@ -4,9 +4,7 @@
  *
  * @module
  */
-import { type BoundRun, samplingBound } from "../src/eval/calibration_bound.ts";
 import { verdictMetrics } from "../src/eval/calibration_gap.ts";
-import { imageAuroc } from "../src/metrics/mod.ts";
 
 /** One run's verdict figures. */
 export interface CalibrationRow {
@@ -99,42 +97,4 @@ export function calibrationTable(rows: CalibrationRows): string[] {
     );
   }
   return lines;
-}
-
-/**
- * The sampling bound (src/eval/calibration_bound.ts) per category as Markdown lines: the least mean
- * gap any calibration from K shots can expect at ≤ 5% mean false rejects, the same with the goods'
- * level known (the ranking alone), and how much better the ranking would have to be for the bound
- * to reach `target`: every defect's log score raised by δ goods' log spreads, δ in steps of ¼, and
- * the image AUROC that gives.
- */
-export function samplingBoundTable(runs: Map<string, BoundRun[]>, target = 0.05): string[] {
-  const lines = [
-    `| data set | runs | sampling bound: mean gap | its FRR | per K: offset z, gap | level known: mean gap | bound ≤ ${target} with defects +δσ (AUROC) |`,
-    "| --- | ---: | ---: | ---: | --- | ---: | --- |",
-  ];
-  for (const [cat, xs] of [...runs].sort((a, b) => a[0].localeCompare(b[0]))) {
-    const bound = samplingBound(xs), known = samplingBound(xs, { sampling: false });
-    const perK = bound.perK.map((b) => `K ${b.k}: ${b.z.toFixed(2)}, ${f3(b.gap)}`).join("; ");
-    let needed = "beyond δ = 4";
-    for (let delta = 0; delta <= 4; delta += 0.25) {
-      const shifted = xs.map((r) => separated(r, delta));
-      if (samplingBound(shifted).gap > target) continue;
-      needed = `δ = ${delta} (${f3(mean(shifted.map((r) => imageAuroc(r.scores, r.labels))))})`;
-      break;
-    }
-    lines.push(
-      `| ${cat} | ${xs.length} | ${f3(bound.gap)} | ${pct(bound.falseRejectRate)} | ${perK} | ${
-        f3(known.gap)
-      } | ${needed} |`,
-    );
-  }
-  return lines;
-}
-
-/** The run with every defect's log score raised by `delta` of the goods' log spread. */
-function separated(run: BoundRun, delta: number): BoundRun {
-  const logs = Array.from(run.scores, Math.log), goods = logs.filter((_, i) => !run.labels[i]);
-  const m = mean(goods), spread = Math.sqrt(goods.reduce((a, x) => a + (x - m) ** 2, 0) / (goods.length - 1));
-  return { ...run, scores: logs.map((x, i) => Math.exp(run.labels[i] ? x + delta * spread : x)) };
 }

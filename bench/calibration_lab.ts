@@ -20,9 +20,9 @@ import {
   type CalibrationRows,
   calibrationTable,
   gapAtGoodsQuantile,
-  samplingBoundTable,
 } from "./_calibration_rows.ts";
-import type { BoundRun } from "../src/eval/calibration_bound.ts";
+import { type BoundRun, categoryBounds } from "../src/eval/calibration_bound.ts";
+import { renderTables, samplingBoundTable } from "../src/eval/report_text.ts";
 
 export interface DumpedRun {
   category: string;
@@ -105,7 +105,7 @@ async function main(args: string[]): Promise<void> {
     });
   }
   console.log(calibrationTable(byCategory).join("\n"));
-  console.log(`\n${samplingBoundTable(boundRuns).join("\n")}`);
+  console.log(`\n${renderTables([samplingBoundTable(categoryBounds(boundRuns))], "markdown")}`);
   console.log(`\n${levelErrorLines(runs, options).join("\n")}`);
 }
 

@@ -15,9 +15,9 @@ import {
   type CalibrationRows,
   calibrationTable,
   gapAtGoodsQuantile,
-  samplingBoundTable,
 } from "./_calibration_rows.ts";
-import type { BoundRun } from "../src/eval/calibration_bound.ts";
+import { type BoundRun, categoryBounds } from "../src/eval/calibration_bound.ts";
+import { renderTables, samplingBoundTable } from "../src/eval/report_text.ts";
 
 const byCategory: CalibrationRows = new Map(), boundRuns = new Map<string, BoundRun[]>();
 for (const out of Deno.args) {
@@ -50,4 +50,4 @@ for (const out of Deno.args) {
   }
 }
 console.log(calibrationTable(byCategory).join("\n"));
-console.log(`\n${samplingBoundTable(boundRuns).join("\n")}`);
+console.log(`\n${renderTables([samplingBoundTable(categoryBounds(boundRuns))], "markdown")}`);

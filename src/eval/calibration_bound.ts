@@ -15,6 +15,7 @@
  * @module
  */
 import { normalQuantile } from "../adp/mod.ts";
+import { imageAuroc } from "../metrics/mod.ts";
 
 /** One run's test scores (positive: patch distances) and labels (1 = defective), at K shots. */
 export interface BoundRun {
@@ -182,4 +183,56 @@ function prepareRun(run: BoundRun) {
       return { frr, gap: be - oracle };
     },
   };
+}
+
+/** A data set's bound, the same with the level known, and the separation its ranking would need. */
+export interface CategoryBound {
+  category: string;
+  runs: number;
+  bound: SamplingBound;
+  /** The bound without the sampling error: the ranking's share alone. */
+  levelKnown: number;
+  /**
+   * The least δ (steps of ¼, up to 4) by which raising every defect's log score by δ goods' log
+   * spreads brings the bound to the target, and the mean image AUROC that gives; null beyond 4.
+   */
+  separationNeeded: { delta: number; imageAuroc: number } | null;
+}
+
+/**
+ * The sampling bound of each data set's runs, with what it would take to reach `target`.
+ *
+ * @param byCategory each data set's runs (positive scores: patch distances)
+ * @param target the mean gap the separation is sought for
+ */
+export function categoryBounds(
+  byCategory: ReadonlyMap<string, readonly BoundRun[]>,
+  target = 0.05,
+): CategoryBound[] {
+  return [...byCategory].sort((a, b) => a[0].localeCompare(b[0])).map(([category, runs]) => {
+    let separationNeeded: CategoryBound["separationNeeded"] = null;
+    for (let delta = 0; delta <= 4 && !separationNeeded; delta += 0.25) {
+      const shifted = runs.map((r) => separated(r, delta));
+      if (samplingBound(shifted).gap > target) continue;
+      const auroc = shifted.reduce((a, r) => a + imageAuroc(r.scores, r.labels), 0) / shifted.length;
+      separationNeeded = { delta, imageAuroc: auroc };
+    }
+    return {
+      category,
+      runs: runs.length,
+      bound: samplingBound(runs),
+      levelKnown: samplingBound(runs, { sampling: false }).gap,
+      separationNeeded,
+    };
+  });
+}
+
+/** The run with every defect's log score raised by `delta` of the goods' log spread. */
+function separated(run: BoundRun, delta: number): BoundRun {
+  const { spread } = prepareRun(run);
+  const scores = Array.from(
+    run.scores,
+    (s, i) => (run.labels[i] ? Math.exp(Math.log(s) + delta * spread) : s),
+  );
+  return { ...run, scores };
 }

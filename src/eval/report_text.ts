@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { CategoryBound } from "./calibration_bound.ts";
 import { ABLATION_VARIANTS, type Variant, VARIANT_INFO } from "./protocol.ts";
 import type { EvalSummary, Metric, VariantSummary } from "./summary.ts";
 
@@ -210,6 +211,42 @@ function againstPlain(summary: EvalSummary, against: readonly Variant[]): string
     ...Object.keys(summary.categories).map((c) => row(c, c)),
     row("mean", null),
   ];
+}
+
+/**
+ * The sampling bound per data set (calibration_bound.ts): what any calibration from K shots can
+ * expect at ≤ 5% mean false rejects with the patch branch's ranking.
+ */
+export function samplingBoundTable(bounds: readonly CategoryBound[], target = 0.05): Table {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  return {
+    title:
+      "Sampling bound (patch branch): the least mean calibration gap any threshold set from K shots can " +
+      "expect at ≤ 5% mean false rejects over the runs; per K the offset above the goods' level in their " +
+      "log spreads, and its gap",
+    rows: [
+      [
+        "category",
+        "runs",
+        "bound",
+        "its false rejects",
+        "per K: offset, gap",
+        "level known",
+        `≤ ${target} with defects +δσ (AUROC)`,
+      ],
+      ...bounds.map((b) => [
+        b.category,
+        String(b.runs),
+        b.bound.gap.toFixed(3),
+        pct(b.bound.falseRejectRate),
+        b.bound.perK.map((k) => `K=${k.k}: ${k.z.toFixed(2)}, ${k.gap.toFixed(3)}`).join("; "),
+        b.levelKnown.toFixed(3),
+        b.separationNeeded
+          ? `δ = ${b.separationNeeded.delta} (${b.separationNeeded.imageAuroc.toFixed(3)})`
+          : "beyond δ = 4",
+      ]),
+    ],
+  };
 }
 
 function text(table: Table): string {

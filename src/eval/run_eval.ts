@@ -33,7 +33,8 @@ import {
   type Variant,
   VARIANT_INFO,
 } from "./protocol.ts";
-import { renderTables, reportTables, type Table } from "./report_text.ts";
+import { renderTables, reportTables, samplingBoundTable, type Table } from "./report_text.ts";
+import { type BoundRun, type CategoryBound, categoryBounds } from "./calibration_bound.ts";
 import { renderRocSvg } from "./roc_svg.ts";
 import { loadRun, runPath, type RunRecord, saveRun, writeAtomic } from "./run_store.ts";
 import { type EvalSummary, summarize } from "./summary.ts";
@@ -94,6 +95,11 @@ export interface EvalDocument {
   categories: EvalSummary["categories"];
   /** K → means over categories (each seed's category mean, then mean ± std over seeds). */
   overall: EvalSummary["overall"];
+  /**
+   * With the `patch` variant: per category, the least mean calibration gap any threshold from K shots
+   * can expect at ≤ 5% mean false rejects with the patch branch's ranking (calibration_bound.ts).
+   */
+  samplingBounds?: CategoryBound[];
   /** With --feedback: per category, K and budget N, the rest's rates before and after (means over seeds). */
   feedback?: FeedbackSummaryRow[];
   /** Runs in all, measured now, and reused from an earlier evaluation. */
@@ -350,7 +356,11 @@ async function _writeResults(
       outcomes: record.feedback ?? [],
     })))
     : undefined;
-  const extra = feedback ? [feedbackTable(feedback)] : [];
+  const bounds = settings.variants.includes("patch") ? patchBounds(records) : [];
+  const extra = [
+    ...(bounds.length ? [samplingBoundTable(bounds)] : []),
+    ...(feedback ? [feedbackTable(feedback)] : []),
+  ];
   const text = renderTables([...reportTables(summary), ...extra], "text");
   const files = {
     json: join(out, "results.json"),
@@ -365,6 +375,7 @@ async function _writeResults(
     metrics: METRIC_NOTES,
     categories: summary.categories,
     overall: summary.overall,
+    ...(bounds.length ? { samplingBounds: bounds } : {}),
     ...(feedback ? { feedback } : {}),
     runs: { total: run.planned, executed, resumed: run.planned - executed },
     durationSeconds: Math.round((performance.now() - started) / 100) / 10,
@@ -375,6 +386,26 @@ async function _writeResults(
   await writeAtomic(files.json, JSON.stringify(document, null, 2) + "\n");
   await writeAtomic(files.markdown, markdown);
   return { document, summary, text, markdown };
+}
+
+/** The sampling bound of each category's patch scores; none where a run cannot give one (a class missing). */
+function patchBounds(records: readonly { category: string; record: RunRecord }[]): CategoryBound[] {
+  const byCategory = new Map<string, BoundRun[]>();
+  for (const { category, record } of records) {
+    const scores = record.variants.patch?.scores;
+    if (!scores) return [];
+    byCategory.set(category, [...(byCategory.get(category) ?? []), {
+      k: record.k,
+      scores,
+      labels: record.labels,
+    }]);
+  }
+  try {
+    return categoryBounds(byCategory);
+  } catch (e) {
+    if (e instanceof RangeError) return [];
+    throw e;
+  }
 }
 
 /** ROC curves and histograms per category (primary variant, first seed, one curve or panel per K). */

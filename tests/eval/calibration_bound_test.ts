@@ -3,7 +3,7 @@
  * scores at the normal's quantiles), defects placed by hand.
  */
 import assert from "node:assert/strict";
-import { samplingBound } from "../../src/eval/calibration_bound.ts";
+import { categoryBounds, samplingBound } from "../../src/eval/calibration_bound.ts";
 import { normalQuantile } from "../../src/adp/mod.ts";
 
 /** Standard normal upper tail, by Simpson's rule on the density (ample for these tolerances). */
@@ -68,4 +68,25 @@ Deno.test("samplingBound() allocates the false-reject budget across K where it b
     assert.ok(bound.gap <= uniform.gap + 1e-12, `z ${z}`);
   }
   assert.throws(() => samplingBound([run(1, [5])], { offsets: [0] }), RangeError);
+});
+
+Deno.test("categoryBounds() finds the separation that brings the bound to the target", () => {
+  // Defects at the goods' own quantiles (no ranking at all) need raising; defects far above need none.
+  const overlapping = [1, 4, 16].map((k) =>
+    run(k, [0.25, 0.5, 0.75].map((p) => -1 + 0.2 * normalQuantile(p)), 400)
+  );
+  const separated = [1, 4, 16].map((k) => run(k, [5, 6, 7], 400));
+  const [a, b] = categoryBounds(new Map([["overlap", overlapping], ["apart", separated]]));
+  assert.deepEqual([a.category, b.category], ["apart", "overlap"]);
+  assert.equal(a.separationNeeded?.delta, 0);
+  assert.ok(a.bound.gap <= 0.05);
+  assert.ok(b.bound.gap > 0.05 && b.levelKnown <= b.bound.gap);
+  const need = b.separationNeeded!;
+  assert.ok(need.delta > 0 && need.imageAuroc > 0.9, JSON.stringify(need));
+  // A quarter less separation does not reach it.
+  const short = overlapping.map((r) => ({
+    ...r,
+    scores: r.scores.map((s, i) => (r.labels[i] ? Math.exp(Math.log(s) + (need.delta - 0.25) * 0.2) : s)),
+  }));
+  assert.ok(samplingBound(short).gap > 0.05);
 });

@@ -101,6 +101,14 @@ Deno.test({
       const md = await Deno.readTextFile(join(out, "results.md"));
       assert.match(md, /Table 2 ablation/);
       assert.match(md, /\| bottle \| \d\.\d{3} ± 0\.000 \|/);
+      // The sampling bound of the patch branch's ranking, in the document and in the report.
+      const [bound, ...others] = doc.samplingBounds;
+      assert.equal(others.length, 0);
+      assert.equal(bound.category, "bottle");
+      assert.equal(bound.bound.perK[0].k, 2);
+      assert.ok(bound.bound.gap >= 0 && bound.bound.gap <= 0.5, JSON.stringify(bound));
+      assert.ok(bound.bound.falseRejectRate <= 0.05 + 0.0005);
+      assert.match(md, /### Sampling bound \(patch branch\)[^]*\| bottle \| 1 \| \d\.\d{3} \|/);
       assert.deepEqual(
         JSON.parse(await Deno.readTextFile(join(out, "results.json"))).categories,
         doc.categories,
