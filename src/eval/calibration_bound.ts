@@ -2,22 +2,27 @@
  * How small a calibration gap any threshold set from K shots can expect, given a ranking: the
  * *sampling bound*. Pure.
  *
- * A calibration sees K good parts, so it knows the level of unseen goods' scores only to the
- * sampling error of K parts' mean. The bound grants a calibration everything else: it knows the
- * test goods' log-score spread σ exactly, its level errs by exactly that sampling error (normal,
- * standard deviation σ/√K: the least any estimate from K normal samples has), and it may pick, per
- * K and per data set, the offset z (threshold = level + z·σ) that suits the test set best, subject
- * to a mean false-reject rate over all runs. A real calibration also errs on the spread, on how the
- * memory of K shots scores against K − 1, and on the test goods' shift from the shots; so where the
- * bound exceeds a target gap, no calibration from the shots meets that target on average over
- * draws — the ranking does not allow it.
+ * A station's level is unknown before it sees its parts: a factor on all its scores (a rougher
+ * texture lengthens every patch distance), or, taken the other way, an offset. A calibration sees K
+ * good parts, so it knows that level only to the sampling error of K parts' mean: σ/√K on the
+ * scale where the level is a shift (log scores for a factor, the scores themselves for an offset;
+ * σ the test goods' spread there; no estimate from K normal samples does better). The bound grants
+ * everything else: σ known exactly, and per K and per data set the offset z (threshold = level +
+ * z·σ) that suits the test set best, subject to a mean false-reject rate over all runs. A real
+ * calibration also errs on the spread, on how the memory of K shots scores against K − 1, and on
+ * the test goods' shift from the shots; so where the bound exceeds a target gap, no calibration
+ * from the shots meets that target on average over draws: the ranking does not allow it.
+ *
+ * (σ is granted on the level's own scale only: on any other scale the spread moves with the level
+ * and would tell the calibration where it lies.)
  *
  * @module
  */
 import { normalQuantile } from "../adp/mod.ts";
 import { imageAuroc } from "../metrics/mod.ts";
+import { Random } from "../random.ts";
 
-/** One run's test scores (positive: patch distances) and labels (1 = defective), at K shots. */
+/** One run's test scores (positive for the log scale: patch distances) and labels (1 = defective), at K shots. */
 export interface BoundRun {
   k: number;
   scores: ArrayLike<number>;
@@ -49,8 +54,18 @@ export interface SamplingBoundOptions {
   sampling?: boolean;
   /** Offsets tried, in units of σ. */
   offsets?: readonly number[];
-  /** Quadrature nodes for the level's error (midpoints of equal-probability bins). */
+  /** Where the level is a shift: `log` (a factor on the scores, the default) or `linear` (an offset). */
+  scale?: "log" | "linear";
+  /**
+   * The level's error: `normal` (standard deviation σ/√K, by quadrature) or `resampled` (the mean,
+   * on the scale, of K goods drawn from the run's own test goods: the error's true shape for a
+   * skewed population, at the cost of Monte Carlo noise).
+   */
+  errors?: "normal" | "resampled";
+  /** Quadrature nodes (`normal`: midpoints of equal-probability bins) or draws (`resampled`). */
   nodes?: number;
+  /** Seed of the draws (`resampled`). */
+  seed?: number;
 }
 
 const DEFAULT_OFFSETS = Array.from({ length: 201 }, (_, i) => i * 0.02);
@@ -61,7 +76,7 @@ const BUDGET_STEP = 0.0005;
  * The sampling bound of a set of runs (one data set, any mix of K).
  *
  * Per run, the goods' log scores give the level μ and spread σ; a threshold exp(μ + (z + ε/√K)·σ),
- * ε standard normal, is averaged over ε by quadrature. The offsets per K are then allocated to
+ * ε standard normal, is averaged over ε by quadrature (or over resampled sets of K goods). The offsets per K are then allocated to
  * minimise the mean gap over all runs within the mean false-reject limit (dynamic programming
  * over the budget, rates rounded down: the bound may only come out lower, never higher).
  *
@@ -76,8 +91,17 @@ const BUDGET_STEP = 0.0005;
  */
 export function samplingBound(runs: readonly BoundRun[], options: SamplingBoundOptions = {}): SamplingBound {
   const maxRate = options.maxFalseRejectRate ?? 0.05, offsets = options.offsets ?? DEFAULT_OFFSETS;
-  const nodes = options.sampling === false ? [0] : quadratureNodes(options.nodes ?? 64);
-  const prepared = runs.map(prepareRun);
+  const random = new Random(options.seed ?? 0);
+  const prepared = runs.map((r) => {
+    const run = prepareRun(r, options.scale ?? "log");
+    // Each threshold's deviation from the level, in units of σ, before the offset.
+    const deviations = options.sampling === false
+      ? [0]
+      : options.errors === "resampled"
+      ? resampledDeviations(run, options.nodes ?? 256, random)
+      : quadratureNodes(options.nodes ?? 64).map((e) => e / Math.sqrt(r.k));
+    return { ...run, deviations };
+  });
   const ks = [...new Set(runs.map((r) => r.k))].sort((a, b) => a - b);
   // Expected gap and false-reject rate per K and offset, summed over that K's runs.
   const table = ks.map((k) => {
@@ -85,10 +109,10 @@ export function samplingBound(runs: readonly BoundRun[], options: SamplingBoundO
     return offsets.map((z) => {
       let gap = 0, frr = 0;
       for (const r of group) {
-        for (const e of nodes) {
-          const v = r.at(r.level + (z + e / Math.sqrt(k)) * r.spread);
-          gap += v.gap / nodes.length;
-          frr += v.frr / nodes.length;
+        for (const d of r.deviations) {
+          const v = r.at(r.level + (z + d) * r.spread);
+          gap += v.gap / r.deviations.length;
+          frr += v.frr / r.deviations.length;
         }
       }
       return { z, gap, frr, runs: group.length };
@@ -148,9 +172,21 @@ function quadratureNodes(n: number): number[] {
   return Array.from({ length: n }, (_, i) => normalQuantile((i + 0.5) / n));
 }
 
-/** A run's goods' log level and spread, and its verdicts at any log threshold by binary search. */
-function prepareRun(run: BoundRun) {
-  const logs = Array.from(run.scores, (s) => Math.log(Math.max(s, 1e-12)));
+/** The means of `draws` sets of K distinct goods, less the level, in units of σ. */
+function resampledDeviations(run: PreparedRun, draws: number, random: Random): number[] {
+  const k = Math.min(run.k, run.goods.length);
+  return Array.from({ length: draws }, () => {
+    const picks = random.sample(run.goods.length, k);
+    const mean = picks.reduce((a, i) => a + run.goods[i], 0) / k;
+    return (mean - run.level) / run.spread;
+  });
+}
+
+type PreparedRun = ReturnType<typeof prepareRun>;
+
+/** A run's goods' level and spread on the scale, and its verdicts at any threshold there by binary search. */
+function prepareRun(run: BoundRun, scale: "log" | "linear") {
+  const logs = Array.from(run.scores, (s) => (scale === "log" ? Math.log(Math.max(s, 1e-12)) : s));
   const goods = logs.filter((_, i) => !run.labels[i]).sort((a, b) => a - b);
   const defects = logs.filter((_, i) => run.labels[i]).sort((a, b) => a - b);
   if (goods.length < 2 || !defects.length) {
@@ -176,6 +212,7 @@ function prepareRun(run: BoundRun) {
   for (const t of [...goods, ...defects]) oracle = Math.min(oracle, errorAt(t).be);
   return {
     k: run.k,
+    goods,
     level,
     spread,
     at: (t: number) => {
@@ -190,6 +227,10 @@ export interface CategoryBound {
   category: string;
   runs: number;
   bound: SamplingBound;
+  /** The bound's mean gap with the level an offset (`scale: "linear"`) rather than a factor. */
+  asOffset: number;
+  /** The bound's mean gap with the level's error resampled from the test goods (`errors: "resampled"`). */
+  resampled: number;
   /** The bound without the sampling error: the ranking's share alone. */
   levelKnown: number;
   /**
@@ -221,6 +262,8 @@ export function categoryBounds(
       category,
       runs: runs.length,
       bound: samplingBound(runs),
+      asOffset: samplingBound(runs, { scale: "linear" }).gap,
+      resampled: samplingBound(runs, { errors: "resampled" }).gap,
       levelKnown: samplingBound(runs, { sampling: false }).gap,
       separationNeeded,
     };
@@ -229,7 +272,7 @@ export function categoryBounds(
 
 /** The run with every defect's log score raised by `delta` of the goods' log spread. */
 function separated(run: BoundRun, delta: number): BoundRun {
-  const { spread } = prepareRun(run);
+  const { spread } = prepareRun(run, "log");
   const scores = Array.from(
     run.scores,
     (s, i) => (run.labels[i] ? Math.exp(Math.log(s) + delta * spread) : s),

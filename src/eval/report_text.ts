@@ -222,8 +222,9 @@ export function samplingBoundTable(bounds: readonly CategoryBound[], target = 0.
   return {
     title:
       "Sampling bound (patch branch): the least mean calibration gap any threshold set from K shots can " +
-      "expect at ≤ 5% mean false rejects over the runs; per K the offset above the goods' level in their " +
-      "log spreads, and its gap",
+      "expect at ≤ 5% mean false rejects over the runs, the level a factor on the scores (per K the offset " +
+      "above the goods' log level in their log spreads, and its gap; the same with the level's error " +
+      "resampled from the test goods) or an offset",
     rows: [
       [
         "category",
@@ -231,6 +232,8 @@ export function samplingBoundTable(bounds: readonly CategoryBound[], target = 0.
         "bound",
         "its false rejects",
         "per K: offset, gap",
+        "errors resampled",
+        "level an offset",
         "level known",
         `≤ ${target} with defects +δσ (AUROC)`,
       ],
@@ -240,6 +243,8 @@ export function samplingBoundTable(bounds: readonly CategoryBound[], target = 0.
         b.bound.gap.toFixed(3),
         pct(b.bound.falseRejectRate),
         b.bound.perK.map((k) => `K=${k.k}: ${k.z.toFixed(2)}, ${k.gap.toFixed(3)}`).join("; "),
+        b.resampled.toFixed(3),
+        b.asOffset.toFixed(3),
         b.levelKnown.toFixed(3),
         b.separationNeeded
           ? `δ = ${b.separationNeeded.delta} (${b.separationNeeded.imageAuroc.toFixed(3)})`

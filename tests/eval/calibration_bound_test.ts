@@ -90,3 +90,20 @@ Deno.test("categoryBounds() finds the separation that brings the bound to the ta
   }));
   assert.ok(samplingBound(short).gap > 0.05);
 });
+
+Deno.test("samplingBound() on the linear scale, and with resampled errors, meets the same known answers", () => {
+  // Goods normal on the scores themselves: the level an offset gives the convolved tail there too.
+  const n = 4000, goods = Array.from({ length: n }, (_, i) => 5 + normalQuantile((i + 0.5) / n));
+  const linear = { k: 4, scores: [...goods, 20, 21], labels: [...goods.map(() => 0), 1, 1] };
+  const [at] = samplingBound([linear], { scale: "linear", offsets: [1.5], maxFalseRejectRate: 0.5 }).perK;
+  assert.ok(Math.abs(at.falseRejectRate - upperTail(1.5 / Math.sqrt(1.25))) < 0.003, `${at.falseRejectRate}`);
+  // Drawing K = all the goods, the resampled mean is the level itself: no sampling error left.
+  const all = run(40, [-1 + 0.2 * normalQuantile(0.9), 5], 40);
+  const resampled = samplingBound([all], { errors: "resampled", nodes: 16 });
+  assert.ok(Math.abs(resampled.gap - samplingBound([all], { sampling: false }).gap) < 1e-12);
+  // At K = 1 the resampled error is one good's own deviation: the goods' spread, as the normal model says.
+  const one = run(1, [5, 6], 400);
+  const [r1] =
+    samplingBound([one], { errors: "resampled", nodes: 4000, offsets: [1.5], maxFalseRejectRate: 0.5 }).perK;
+  assert.ok(Math.abs(r1.falseRejectRate - upperTail(1.5 / Math.SQRT2)) < 0.01, `${r1.falseRejectRate}`);
+});
