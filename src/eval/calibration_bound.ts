@@ -43,6 +43,7 @@ export interface BoundAtK {
 export interface SamplingBound {
   gap: number;
   falseRejectRate: number;
+  /** Each K's offset and figures, in increasing K (each run's, in the runs' order, with `offsetsPer: "run"`). */
   perK: BoundAtK[];
 }
 
@@ -52,6 +53,11 @@ export interface SamplingBoundOptions {
   maxFalseRejectRate?: number;
   /** Whether the level errs by σ/√K (else it is known exactly: the bound of the ranking alone). */
   sampling?: boolean;
+  /**
+   * Whether one offset serves all runs at a K (`k`, the default: a rule the station could follow) or
+   * each run gets its own (`run`: as if each station knew its own defects).
+   */
+  offsetsPer?: "k" | "run";
   /** Offsets tried, in units of σ. */
   offsets?: readonly number[];
   /** Where the level is a shift: `log` (a factor on the scores, the default) or `linear` (an offset). */
@@ -102,10 +108,11 @@ export function samplingBound(runs: readonly BoundRun[], options: SamplingBoundO
       : quadratureNodes(options.nodes ?? 64).map((e) => e / Math.sqrt(r.k));
     return { ...run, deviations };
   });
-  const ks = [...new Set(runs.map((r) => r.k))].sort((a, b) => a - b);
-  // Expected gap and false-reject rate per K and offset, summed over that K's runs.
-  const table = ks.map((k) => {
-    const group = prepared.filter((r) => r.k === k);
+  const perRun = options.offsetsPer === "run";
+  const ks = perRun ? runs.map((r) => r.k) : [...new Set(runs.map((r) => r.k))].sort((a, b) => a - b);
+  // Expected gap and false-reject rate per K (or run) and offset, summed over the group's runs.
+  const table = ks.map((k, i) => {
+    const group = perRun ? [prepared[i]] : prepared.filter((r) => r.k === k);
     return offsets.map((z) => {
       let gap = 0, frr = 0;
       for (const r of group) {
@@ -231,6 +238,8 @@ export interface CategoryBound {
   asOffset: number;
   /** The bound's mean gap with the level's error resampled from the test goods (`errors: "resampled"`). */
   resampled: number;
+  /** The bound's mean gap with an offset of its own for every run (`offsetsPer: "run"`). */
+  offsetPerRun: number;
   /** The bound without the sampling error: the ranking's share alone. */
   levelKnown: number;
   /**
@@ -264,6 +273,7 @@ export function categoryBounds(
       bound: samplingBound(runs),
       asOffset: samplingBound(runs, { scale: "linear" }).gap,
       resampled: samplingBound(runs, { errors: "resampled" }).gap,
+      offsetPerRun: samplingBound(runs, { offsetsPer: "run" }).gap,
       levelKnown: samplingBound(runs, { sampling: false }).gap,
       separationNeeded,
     };

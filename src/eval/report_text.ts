@@ -224,7 +224,7 @@ export function samplingBoundTable(bounds: readonly CategoryBound[], target = 0.
       "Sampling bound (patch branch): the least mean calibration gap any threshold set from K shots can " +
       "expect at ≤ 5% mean false rejects over the runs, the level a factor on the scores (per K the offset " +
       "above the goods' log level in their log spreads, and its gap; the same with the level's error " +
-      "resampled from the test goods) or an offset",
+      "resampled from the test goods, or with an offset per run) or an offset",
     rows: [
       [
         "category",
@@ -233,6 +233,7 @@ export function samplingBoundTable(bounds: readonly CategoryBound[], target = 0.
         "its false rejects",
         "per K: offset, gap",
         "errors resampled",
+        "offset per run",
         "level an offset",
         "level known",
         `≤ ${target} with defects +δσ (AUROC)`,
@@ -244,6 +245,7 @@ export function samplingBoundTable(bounds: readonly CategoryBound[], target = 0.
         pct(b.bound.falseRejectRate),
         b.bound.perK.map((k) => `K=${k.k}: ${k.z.toFixed(2)}, ${k.gap.toFixed(3)}`).join("; "),
         b.resampled.toFixed(3),
+        b.offsetPerRun.toFixed(3),
         b.asOffset.toFixed(3),
         b.levelKnown.toFixed(3),
         b.separationNeeded

@@ -67,6 +67,10 @@ Deno.test("samplingBound() allocates the false-reject budget across K where it b
     const uniform = samplingBound(runs, { offsets: [z] });
     assert.ok(bound.gap <= uniform.gap + 1e-12, `z ${z}`);
   }
+  // An offset per run relaxes one per K: never worse, one entry per run.
+  const perRun = samplingBound([...runs, run(1, [5, 6, 7])], { offsetsPer: "run" });
+  assert.equal(perRun.perK.length, 3);
+  assert.ok(perRun.gap <= samplingBound([...runs, run(1, [5, 6, 7])]).gap + 1e-12);
   assert.throws(() => samplingBound([run(1, [5])], { offsets: [0] }), RangeError);
 });
 
