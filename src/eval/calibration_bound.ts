@@ -33,7 +33,7 @@ export interface BoundRun {
 export interface BoundAtK {
   k: number;
   runs: number;
-  /** Threshold offset above the goods' log level, in units of their log spread. */
+  /** Threshold offset above the goods' level, in units of their spread (both on the bound's scale). */
   z: number;
   gap: number;
   falseRejectRate: number;
@@ -81,10 +81,11 @@ const BUDGET_STEP = 0.0005;
 /**
  * The sampling bound of a set of runs (one data set, any mix of K).
  *
- * Per run, the goods' log scores give the level μ and spread σ; a threshold exp(μ + (z + ε/√K)·σ),
- * ε standard normal, is averaged over ε by quadrature (or over resampled sets of K goods). The offsets per K are then allocated to
- * minimise the mean gap over all runs within the mean false-reject limit (dynamic programming
- * over the budget, rates rounded down: the bound may only come out lower, never higher).
+ * Per run, the goods' scores on the scale (log by default) give the level μ and spread σ; a
+ * threshold at μ + (z + ε/√K)·σ there, ε standard normal, is averaged over ε by quadrature (or over
+ * resampled sets of K goods). The offsets per K are then allocated to minimise the mean gap over all
+ * runs within the mean false-reject limit (dynamic programming over the budget, rates rounded down:
+ * the bound may only come out lower, never higher).
  *
  * @example Goods and defects far apart: some offset rejects no good part and catches every defect
  * ```ts
