@@ -23,6 +23,7 @@ import {
 } from "./_calibration_rows.ts";
 import { type BoundRun, categoryBounds } from "../src/eval/calibration_bound.ts";
 import { renderTables, samplingBoundTable } from "../src/eval/report_text.ts";
+import { meanStd } from "../src/eval/summary.ts";
 
 export interface DumpedRun {
   category: string;
@@ -119,8 +120,7 @@ function levelErrorLines(runs: DumpedRun[], options: Partial<ThresholdOptions>):
   const squares = new Map<string, number[]>();
   for (const r of runs.filter((r) => r.k >= 2)) {
     const goods = r.test.patch.filter((_, i) => !r.labels[i]).map(Math.log);
-    const level = meanOf(goods);
-    const spread = Math.sqrt(goods.reduce((a, x) => a + (x - level) ** 2, 0) / (goods.length - 1));
+    const { mean: level, std: spread } = meanStd(goods) as { mean: number; std: number };
     const predicted = meanOf(unseenGoods(r.distances, options).scores.map(Math.log));
     const z = ((predicted - level) / spread) * Math.sqrt(r.k);
     squares.set(r.category, [...(squares.get(r.category) ?? []), z * z]);

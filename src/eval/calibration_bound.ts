@@ -21,6 +21,7 @@
 import { normalQuantile } from "../adp/mod.ts";
 import { imageAuroc } from "../metrics/mod.ts";
 import { Random } from "../random.ts";
+import { meanStd } from "./summary.ts";
 
 /** One run's test scores (positive for the log scale: patch distances) and labels (1 = defective), at K shots. */
 export interface BoundRun {
@@ -200,8 +201,7 @@ function prepareRun(run: BoundRun, scale: "log" | "linear") {
   if (goods.length < 2 || !defects.length) {
     throw new RangeError("A run needs two good and one defective score");
   }
-  const level = goods.reduce((a, b) => a + b, 0) / goods.length;
-  const spread = Math.sqrt(goods.reduce((a, x) => a + (x - level) ** 2, 0) / (goods.length - 1));
+  const { mean: level, std: spread } = meanStd(goods) as { mean: number; std: number };
   const below = (xs: number[], t: number) => {
     let lo = 0, hi = xs.length;
     while (lo < hi) {
@@ -283,10 +283,11 @@ export function categoryBounds(
 
 /** The run with every defect's log score raised by `delta` of the goods' log spread. */
 function separated(run: BoundRun, delta: number): BoundRun {
-  const { spread } = prepareRun(run, "log");
+  const logs = Array.from(run.scores, Math.log);
+  const spread = meanStd(logs.filter((_, i) => !run.labels[i])).std!;
   const scores = Array.from(
     run.scores,
-    (s, i) => (run.labels[i] ? Math.exp(Math.log(s) + delta * spread) : s),
+    (s, i) => (run.labels[i] ? Math.exp(logs[i] + delta * spread) : s),
   );
   return { ...run, scores };
 }
